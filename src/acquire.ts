@@ -1,0 +1,215 @@
+import { chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from './client-auth.js';
+import type { Discovery, ServerMetadata } from './discovery.js';
+import { CrossAppAccessError, OAuthResponseError } from './errors.js';
+import type { CrossAppAccessEvent } from './events.js';
+import { exchangeForIdJag, redeemIdJag, type IdJagResponse, type TokenEndpoint } from './grants.js';
+import type { FetchLike } from './http.js';
+import { checkIdJag } from './id-jag-check.js';
+import { decodeJwt, fingerprint, numericClaim, stringClaim } from './jwt.js';
+import type { IdTokenReason, ResolvedOptions } from './options.js';
+import { renewalSkewMs, type AccessToken } from './tokens.js';
+
+const ID_TOKEN_LEEWAY_SECONDS = 30;
+const DEFAULT_LIFETIME_SECONDS = 3600;
+
+/** A protected resource this wrapper has learned, with the authorization server that guards it. */
+export interface ResourceBinding {
+  /** The PRM `resource`, verbatim (PROTOCOL D-8). */
+  readonly resource: string;
+  readonly resourceUrl: URL;
+  /** The authorization server's validated metadata: its `issuer` is the ID-JAG audience (D-13). */
+  readonly as: ServerMetadata;
+  readonly asAuthMethod: ClientAuthMethod;
+  readonly scopes: readonly string[] | undefined;
+  /** AS issuer + client id + resource + scope set; the user is appended per request (C-1). */
+  readonly key: string;
+}
+
+/** An ID token and the user it names (`iss` + `sub` + `tenant`, C-1); '' for an opaque token. */
+interface Subject {
+  token: string;
+  user: string;
+}
+
+function userOf(idToken: string): { user: string; exp: number | undefined } {
+  const jwt = decodeJwt(idToken);
+  if (!jwt) return { user: '', exp: undefined };
+  const c = jwt.claims;
+  const user = JSON.stringify([stringClaim(c, 'iss') ?? '', stringClaim(c, 'sub') ?? '', stringClaim(c, 'tenant') ?? stringClaim(c, 'tid') ?? '']);
+  return { user, exp: numericClaim(c, 'exp') };
+}
+
+function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * One acquisition: ID token → RFC 8693 exchange at the IdP (ID-JAG) → RFC 7523 jwt-bearer at the AS
+ * (access token). A fresh ID-JAG for every jwt-bearer request; nothing but the access token is kept.
+ */
+export class Acquirer {
+  /** The user of the last ID token read; tokens of any other user are purged (C-2). */
+  user = '';
+  private acquiredBefore = false;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly fetch: FetchLike,
+    private readonly discovery: Discovery,
+    private readonly emit: (event: CrossAppAccessEvent) => void,
+    private readonly now: () => number,
+    private readonly onUserChange: (previousUser: string) => void,
+  ) {}
+
+  async acquire(binding: ResourceBinding): Promise<{ key: string; token: AccessToken }> {
+    const started = this.now();
+    let subject = await this.subject(this.acquiredBefore ? 'renewal' : 'initial');
+    const idp = await this.idpEndpoint();
+    const scope = binding.scopes?.join(' ');
+
+    let jag: IdJagResponse;
+    try {
+      jag = await this.exchange(idp, binding, subject.token, scope);
+    } catch (error) {
+      if (!isRejectedSubject(error)) throw error;
+      // The IdP refused the ID token (expired or revoked): ask the app once for a new one (E-7).
+      if (this.options.idTokenIsStatic) throw loginRequired(error);
+      subject = await this.subject('rejected');
+      try {
+        jag = await this.exchange(idp, binding, subject.token, scope);
+      } catch (again) {
+        throw isRejectedSubject(again) ? loginRequired(again) : again;
+      }
+    }
+    if (this.options.checkIdJag) {
+      checkIdJag(jag.idJag, { issuer: binding.as.issuer, clientId: this.options.client.clientId, resource: binding.resource, nowMs: this.now() }, this.emit);
+    }
+
+    // Leg 2 asks for what leg 1 granted, or what it requested when the IdP did not say (JB-3, V-8).
+    const grantScope = jag.scope ?? scope;
+    const grantStarted = this.now();
+    const granted = await redeemIdJag(
+      this.endpoint(binding.as.tokenEndpoint, this.options.client, binding.asAuthMethod),
+      { assertion: jag.idJag, resource: binding.resource, scope: grantScope },
+    );
+    this.emit({ type: 'jwt_bearer', tokenEndpoint: binding.as.tokenEndpoint, resource: binding.resource, scope: grantScope, durationMs: this.now() - grantStarted });
+
+    const token = await this.toAccessToken(granted.accessToken, granted.expiresIn, granted.scope ?? grantScope);
+    this.acquiredBefore = true;
+    this.emit({
+      type: 'token_issued',
+      issuer: binding.as.issuer,
+      resource: binding.resource,
+      scope: token.scope,
+      expiresIn: Math.round((token.expiresAt - this.now()) / 1000),
+      fingerprint: token.fingerprint,
+      durationMs: this.now() - started,
+    });
+    return { key: `${binding.key}\u0000${subject.user}`, token };
+  }
+
+  private endpoint(url: string, credentials: TokenEndpoint['credentials'], method: ClientAuthMethod): TokenEndpoint {
+    return { fetch: this.fetch, url, credentials, method, timeoutMs: this.options.timeoutMs };
+  }
+
+  private async exchange(idp: TokenEndpoint, binding: ResourceBinding, subjectToken: string, scope: string | undefined): Promise<IdJagResponse> {
+    const started = this.now();
+    const jag = await exchangeForIdJag(idp, { subjectToken, audience: binding.as.issuer, resource: binding.resource, scope }, this.emit);
+    this.emit({ type: 'token_exchange', tokenEndpoint: idp.url, audience: binding.as.issuer, resource: binding.resource, scope, durationMs: this.now() - started });
+    return jag;
+  }
+
+  /** The IdP token endpoint: configured, or discovered from the issuer once and cached (D-16, D-17). */
+  private async idpEndpoint(): Promise<TokenEndpoint> {
+    const idp = this.options.idp;
+    let url = idp.tokenEndpoint;
+    let supported: string[] | undefined;
+    if (url === undefined) {
+      const meta = await this.discovery.serverMetadata(idp.issuer ?? '', 'idp');
+      url = meta.tokenEndpoint;
+      supported = meta.authMethods;
+    }
+    const method = chooseClientAuth(idp, supported, IDP_AUTH_PREFERENCE, 'The IdP', 'token_exchange');
+    return this.endpoint(url, idp, method);
+  }
+
+  /** Reads an ID token from the app, refusing one whose `exp` has passed (TX-4). */
+  private async subject(reason: IdTokenReason): Promise<Subject> {
+    let token = await this.readIdToken(reason);
+    let parsed = userOf(token);
+    if (isExpired(parsed.exp, this.now()) && !this.options.idTokenIsStatic && reason !== 'rejected') {
+      token = await this.readIdToken('rejected');
+      parsed = userOf(token);
+    }
+    if (isExpired(parsed.exp, this.now())) {
+      throw new CrossAppAccessError('The ID token has expired (by its exp claim) and no fresh one was supplied: the user must sign in again.', {
+        code: 'login_required',
+        stage: 'id_token',
+      });
+    }
+    if (parsed.user !== this.user) {
+      const previous = this.user;
+      this.user = parsed.user;
+      if (this.acquiredBefore) this.onUserChange(previous);
+    }
+    return { token, user: parsed.user };
+  }
+
+  private async readIdToken(reason: IdTokenReason): Promise<string> {
+    const ms = this.options.timeoutMs;
+    const signal = AbortSignal.timeout(ms);
+    let value: unknown;
+    try {
+      const work = Promise.resolve().then(() => this.options.idToken({ reason, signal }));
+      value = await withTimeout(work, ms, () => new CrossAppAccessError(`The idToken source did not answer within ${ms} ms.`, { code: 'timeout', stage: 'id_token' }));
+    } catch (error) {
+      if (error instanceof CrossAppAccessError) throw error;
+      // The app's own error stays as the cause; its message is not copied (it may quote a token).
+      throw new CrossAppAccessError(`The idToken source failed (reason "${reason}"); see cause.`, { code: 'id_token_unavailable', stage: 'id_token', cause: error });
+    }
+    if (typeof value !== 'string' || value.trim() === '') {
+      throw new CrossAppAccessError(`The idToken source returned ${typeof value === 'string' ? 'an empty string' : `a ${typeof value}`}, not an ID token.`, {
+        code: 'id_token_unavailable',
+        stage: 'id_token',
+      });
+    }
+    return value;
+  }
+
+  private async toAccessToken(value: string, expiresIn: number | undefined, scope: string | undefined): Promise<AccessToken> {
+    const receivedAt = this.now();
+    // No expires_in: a decodable JWT exp is advisory, else a default lifetime (PROTOCOL C-4).
+    let lifetimeMs = (expiresIn ?? DEFAULT_LIFETIME_SECONDS) * 1000;
+    if (expiresIn === undefined) {
+      const exp = (() => { const jwt = decodeJwt(value); return jwt && numericClaim(jwt.claims, 'exp'); })();
+      if (exp !== undefined && exp * 1000 > receivedAt) lifetimeMs = exp * 1000 - receivedAt;
+    }
+    return {
+      value,
+      expiresAt: receivedAt + lifetimeMs,
+      staleAt: receivedAt + lifetimeMs - renewalSkewMs(lifetimeMs),
+      scope,
+      fingerprint: await fingerprint(value),
+    };
+  }
+}
+
+function isExpired(exp: number | undefined, nowMs: number): boolean {
+  return exp !== undefined && exp + ID_TOKEN_LEEWAY_SECONDS < nowMs / 1000;
+}
+
+/** An IdP `invalid_grant` means the subject token is expired, revoked or not for this client (§9). */
+function isRejectedSubject(error: unknown): error is OAuthResponseError {
+  return error instanceof OAuthResponseError && error.stage === 'token_exchange' && error.error === 'invalid_grant';
+}
+
+function loginRequired(cause: OAuthResponseError): OAuthResponseError {
+  return new OAuthResponseError(
+    `The IdP rejected the ID token (invalid_grant${cause.errorDescription ? `: ${cause.errorDescription}` : ''}): the user must sign in again.`,
+    { code: 'login_required', stage: 'token_exchange', status: cause.status, error: cause.error, errorDescription: cause.errorDescription, errorUri: cause.errorUri, cause },
+  );
+}

@@ -1,0 +1,96 @@
+import { CrossAppAccessError, type CrossAppAccessStage } from './errors.js';
+
+/** Client authentication methods at a token endpoint (RFC 6749 §2.3, RFC 8414 §2). */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+export interface ClientCredentials {
+  clientId: string;
+  clientSecret?: string;
+  authMethod?: ClientAuthMethod;
+}
+
+/**
+ * application/x-www-form-urlencoded for one Basic half (RFC 6749 §2.3.1, Appendix B): every UTF-8 byte
+ * outside `A-Z a-z 0-9 - . _ ~` is percent-encoded, and a space is `%20`, never `+` (PROTOCOL CA-6):
+ * servers decode each half with `decodeURIComponent`, which keeps `+` literal.
+ */
+export function formEncodeCredential(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/**
+ * The `Authorization: Basic` value for a client (PROTOCOL CA-5).
+ *
+ * @example
+ * ```ts
+ * basicAuthorization('s6Bh dRk', 'gX1f:Bar'); // 'Basic czZCaCUyMGRSazpnWDFmJTNBQmFy'
+ * ```
+ */
+export function basicAuthorization(clientId: string, clientSecret: string): string {
+  // Both halves are ASCII after form-encoding, so btoa is safe.
+  return `Basic ${btoa(`${formEncodeCredential(clientId)}:${formEncodeCredential(clientSecret)}`)}`;
+}
+
+/**
+ * Adds one method's credentials to a token request; never Basic and body credentials together (CA-2),
+ * never an empty secret (CA-3), never credentials in the URL (CA-4).
+ */
+export function applyClientAuth(
+  method: ClientAuthMethod,
+  credentials: ClientCredentials,
+  form: URLSearchParams,
+  headers: Record<string, string>,
+): void {
+  switch (method) {
+    case 'client_secret_basic':
+      headers.authorization = basicAuthorization(credentials.clientId, credentials.clientSecret ?? '');
+      return;
+    case 'client_secret_post':
+      form.set('client_id', credentials.clientId);
+      form.set('client_secret', credentials.clientSecret ?? '');
+      return;
+    case 'none':
+      form.set('client_id', credentials.clientId);
+      return;
+  }
+}
+
+/**
+ * The method to use at a server (PROTOCOL CA-10, CA-11). A configured method must be one the server
+ * lists; without a configured method, the first of `preference` that the server allows and the
+ * credentials can do. An absent list means `client_secret_basic` only (RFC 8414 §2), but we still
+ * allow `none` for public clients and any configured method, since many servers omit the list.
+ */
+export function chooseClientAuth(
+  credentials: ClientCredentials,
+  supported: readonly string[] | undefined,
+  preference: readonly ClientAuthMethod[],
+  where: string,
+  stage: CrossAppAccessStage,
+): ClientAuthMethod {
+  const hasSecret = credentials.clientSecret !== undefined;
+  if (credentials.authMethod) {
+    if (supported && !supported.includes(credentials.authMethod)) {
+      throw new CrossAppAccessError(
+        `${where} does not accept client authentication "${credentials.authMethod}" (it lists: ${supported.join(', ') || 'none'}). Change authMethod.`,
+        { code: 'unsupported_auth_method', stage },
+      );
+    }
+    return credentials.authMethod;
+  }
+  const usable = preference.filter((m) => (m === 'none' ? true : hasSecret));
+  const allowed = supported ? usable.filter((m) => supported.includes(m)) : usable;
+  const chosen = allowed[0];
+  if (!chosen) {
+    throw new CrossAppAccessError(
+      `${where} offers no client authentication this client can use (it lists: ${supported?.join(', ') || 'none'}; a client secret is ${hasSecret ? '' : 'not '}configured).`,
+      { code: 'unsupported_auth_method', stage },
+    );
+  }
+  return chosen;
+}
+
+/** At the MCP authorization server: Basic first, as the conformance AS requires (CA-11). */
+export const AS_AUTH_PREFERENCE: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'none'];
+/** At the IdP: body credentials first, as EMA §4's example does (CA-11). */
+export const IDP_AUTH_PREFERENCE: readonly ClientAuthMethod[] = ['client_secret_post', 'client_secret_basic', 'none'];

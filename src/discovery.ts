@@ -1,0 +1,243 @@
+import { z } from 'zod';
+import { CrossAppAccessError } from './errors.js';
+import type { CrossAppAccessEvent } from './events.js';
+import { MAX_METADATA_BYTES, requestJson, type FetchLike } from './http.js';
+import { isWithinResource, parseUrl, requireSecureUrl } from './url-rules.js';
+
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
+const METADATA_TTL_MS = 60 * 60 * 1000;
+
+/** RFC 9728 protected-resource metadata, validated. */
+export interface ProtectedResourceMetadata {
+  /** The `resource`, verbatim (PROTOCOL D-8): it goes on both legs and into the cache key. */
+  resource: string;
+  authorizationServers: string[];
+  scopesSupported: string[] | undefined;
+  /** Where the document was found. */
+  url: string;
+}
+
+/** RFC 8414 / OpenID Discovery metadata, validated. */
+export interface ServerMetadata {
+  issuer: string;
+  tokenEndpoint: string;
+  authMethods: string[] | undefined;
+}
+
+const stringList = z.array(z.string());
+const prmSchema = z.looseObject({
+  resource: z.string().min(1),
+  authorization_servers: z.array(z.string().min(1)).min(1),
+  scopes_supported: stringList.optional(),
+});
+const serverSchema = z.looseObject({
+  issuer: z.string().min(1),
+  token_endpoint: z.string().min(1),
+  token_endpoint_auth_methods_supported: stringList.optional(),
+  grant_types_supported: stringList.optional(),
+  authorization_grant_profiles_supported: stringList.optional(),
+  identity_chaining_requested_token_types_supported: stringList.optional(),
+});
+
+type Fetched = { found: true; body: Record<string, unknown>; url: string } | { found: false; tried: string[] };
+
+/**
+ * Metadata discovery with a per-wrapper cache. Concurrent lookups of the same document share one
+ * request; failures are not cached (PROTOCOL D-21).
+ */
+export class Discovery {
+  private readonly cache = new Map<string, { value: Promise<unknown>; expiresAt: number }>();
+
+  constructor(
+    private readonly fetch: FetchLike,
+    private readonly timeoutMs: number,
+    private readonly emit: (event: CrossAppAccessEvent) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.cache.get(key);
+    if (hit && hit.expiresAt > this.now()) return hit.value as Promise<T>;
+    const value = load();
+    this.cache.set(key, { value, expiresAt: this.now() + METADATA_TTL_MS });
+    value.catch(() => {
+      if (this.cache.get(key)?.value === value) this.cache.delete(key);
+    });
+    return value;
+  }
+
+  /** Tries each URL in order; the first 2xx JSON object wins (PROTOCOL D-5, §6.5). */
+  private async firstDocument(
+    urls: string[],
+    document: 'protected_resource' | 'authorization_server' | 'idp',
+    what: string,
+  ): Promise<Fetched> {
+    const tried: string[] = [];
+    for (const url of urls) {
+      const started = this.now();
+      let result;
+      try {
+        result = await requestJson({ fetch: this.fetch, url, what, stage: 'discovery', timeoutMs: this.timeoutMs, maxBytes: MAX_METADATA_BYTES });
+      } catch (error) {
+        // A non-JSON 2xx or a redirect means "not here": try the next URL. Anything else is a real failure.
+        if (error instanceof CrossAppAccessError && (error.code === 'invalid_response' || error.code === 'unexpected_redirect')) {
+          tried.push(`${url} (${error.status ?? 'no'} ${error.code === 'invalid_response' ? 'non-JSON' : 'redirect'})`);
+          continue;
+        }
+        throw error;
+      }
+      if (result.ok) {
+        this.emit({ type: 'discovery', document, url, durationMs: this.now() - started });
+        return { found: true, body: result.body, url };
+      }
+      if (result.status >= 500 || result.status === 429) {
+        throw new CrossAppAccessError(`${what} at ${url} answered HTTP ${result.status}.`, {
+          code: 'http_error',
+          stage: 'discovery',
+          status: result.status,
+        });
+      }
+      tried.push(`${url} (${result.status})`);
+    }
+    return { found: false, tried };
+  }
+
+  /**
+   * The MCP server's protected-resource metadata (RFC 9728): from the challenge's `resource_metadata`,
+   * else the path-aware well-known URL, else the root one (PROTOCOL D-5), checked against the URL
+   * that was requested (D-7) or against the configured resource.
+   */
+  protectedResource(target: URL, challengeUrl: string | undefined, configuredResource: string | undefined): Promise<ProtectedResourceMetadata> {
+    const urls = protectedResourceUrls(target, challengeUrl);
+    return this.cached(`prm ${urls.join(' ')} ${configuredResource ?? ''}`, async () => {
+      const what = 'the MCP server’s protected-resource metadata';
+      const fetched = await this.firstDocument(urls, 'protected_resource', what);
+      if (!fetched.found) {
+        throw new CrossAppAccessError(`No protected-resource metadata (RFC 9728) was found; tried ${fetched.tried.join(', ')}.`, {
+          code: 'metadata_not_found',
+          stage: 'discovery',
+        });
+      }
+      const parsed = prmSchema.safeParse(fetched.body);
+      if (!parsed.success) throw invalidMetadata(what, fetched.url, parsed.error);
+      const prm = parsed.data;
+      checkResource(prm.resource, target, configuredResource, fetched.url);
+      return {
+        resource: prm.resource,
+        authorizationServers: prm.authorization_servers,
+        scopesSupported: prm.scopes_supported,
+        url: fetched.url,
+      };
+    });
+  }
+
+  /**
+   * RFC 8414 / OpenID Discovery metadata for an issuer, with the exact URL order for issuers with and
+   * without a path (PROTOCOL D-11) and exact issuer equality (D-12).
+   */
+  serverMetadata(issuer: string, role: 'authorization_server' | 'idp'): Promise<ServerMetadata> {
+    return this.cached(`${role} ${issuer}`, async () => {
+      const what = role === 'idp' ? 'the IdP metadata' : 'the authorization server metadata';
+      const issuerUrl = requireSecureUrl(issuer, role === 'idp' ? 'The IdP issuer' : `The authorization server ${issuer}`, 'discovery');
+      const fetched = await this.firstDocument(serverMetadataUrls(issuerUrl), role, what);
+      if (!fetched.found) {
+        throw new CrossAppAccessError(`No metadata was found for issuer ${issuer}; tried ${fetched.tried.join(', ')}.`, {
+          code: 'metadata_not_found',
+          stage: 'discovery',
+        });
+      }
+      const parsed = serverSchema.safeParse(fetched.body);
+      if (!parsed.success) throw invalidMetadata(what, fetched.url, parsed.error);
+      const meta = parsed.data;
+      // Raw string comparison, no normalisation of case, port or slash (RFC 8414 §3.3).
+      if (meta.issuer !== issuer) {
+        throw new CrossAppAccessError(
+          `${what} at ${fetched.url} names issuer "${meta.issuer}", which is not identical to "${issuer}"; the document was not used.`,
+          { code: 'issuer_mismatch', stage: 'discovery' },
+        );
+      }
+      requireSecureUrl(meta.token_endpoint, `The token endpoint of ${issuer}`, 'discovery');
+      if (role === 'authorization_server') checkProfile(meta, issuer);
+      else if (meta.grant_types_supported && !meta.grant_types_supported.includes(TOKEN_EXCHANGE)) {
+        this.emit({ type: 'diagnostic', message: `The IdP ${issuer} does not list token exchange in grant_types_supported; trying anyway.` });
+      }
+      return { issuer: meta.issuer, tokenEndpoint: meta.token_endpoint, authMethods: meta.token_endpoint_auth_methods_supported };
+    });
+  }
+}
+
+/** PROTOCOL D-15: the AS must support the ID-JAG profile, or at least jwt-bearer. */
+function checkProfile(meta: z.infer<typeof serverSchema>, issuer: string): void {
+  const profiles = meta.authorization_grant_profiles_supported;
+  const grants = meta.grant_types_supported;
+  const supported = profiles ? profiles.includes(ID_JAG_PROFILE) : grants ? grants.includes(JWT_BEARER) : true;
+  if (!supported) {
+    throw new CrossAppAccessError(
+      `The authorization server ${issuer} does not support the ID-JAG profile (${profiles ? 'authorization_grant_profiles_supported' : 'grant_types_supported'} lacks it).`,
+      { code: 'unsupported_profile', stage: 'discovery' },
+    );
+  }
+}
+
+function invalidMetadata(what: string, url: string, error: z.ZodError): CrossAppAccessError {
+  const issue = error.issues[0];
+  const member = issue?.path.join('.') || 'document';
+  return new CrossAppAccessError(`${what} at ${url} is invalid: ${member}: ${issue?.message ?? 'invalid'}.`, {
+    code: 'invalid_metadata',
+    stage: 'discovery',
+  });
+}
+
+/** PROTOCOL D-7: the document must describe the server it came from. */
+function checkResource(resource: string, target: URL, configured: string | undefined, from: string): void {
+  if (configured !== undefined) {
+    if (resource !== configured) {
+      throw new CrossAppAccessError(
+        `The protected-resource metadata at ${from} names resource "${resource}", not the configured "${configured}".`,
+        { code: 'resource_mismatch', stage: 'discovery' },
+      );
+    }
+    return;
+  }
+  const resourceUrl = parseUrl(resource);
+  if (!resourceUrl || !isWithinResource(target, resourceUrl)) {
+    throw new CrossAppAccessError(
+      `The protected-resource metadata at ${from} names resource "${resource}", which does not cover ${target.origin}${target.pathname}; it was not used.`,
+      { code: 'resource_mismatch', stage: 'discovery' },
+    );
+  }
+  requireSecureUrl(resource, 'The protected resource', 'discovery');
+}
+
+/** PROTOCOL D-4, D-5: challenge URL (if absolute and secure), path-aware well-known, root well-known. */
+export function protectedResourceUrls(target: URL, challengeUrl: string | undefined): string[] {
+  const urls: string[] = [];
+  const fromChallenge = challengeUrl === undefined ? undefined : parseUrl(challengeUrl);
+  if (fromChallenge) {
+    try {
+      requireSecureUrl(fromChallenge.href, 'resource_metadata', 'discovery');
+      urls.push(fromChallenge.href);
+    } catch {
+      // Ignored: fall back to the well-known URLs (D-4).
+    }
+  }
+  const base = `${target.origin}/.well-known/oauth-protected-resource`;
+  if (target.pathname !== '/' && target.pathname !== '') urls.push(`${base}${target.pathname}${target.search}`);
+  urls.push(base);
+  return [...new Set(urls)];
+}
+
+/** PROTOCOL D-11 (RFC 8414 §3.1, §5; OIDC Discovery §4): issuer path inserted after the well-known prefix first. */
+export function serverMetadataUrls(issuer: URL): string[] {
+  const path = issuer.pathname.replace(/\/+$/, '');
+  if (path === '') {
+    return [`${issuer.origin}/.well-known/oauth-authorization-server`, `${issuer.origin}/.well-known/openid-configuration`];
+  }
+  return [
+    `${issuer.origin}/.well-known/oauth-authorization-server${path}`,
+    `${issuer.origin}/.well-known/openid-configuration${path}`,
+    `${issuer.origin}${path}/.well-known/openid-configuration`,
+  ];
+}

@@ -1,0 +1,170 @@
+/** Where in the flow a failure happened. */
+export type CrossAppAccessStage =
+  | 'config'
+  | 'id_token'
+  | 'discovery'
+  | 'token_exchange'
+  | 'jwt_bearer'
+  | 'request';
+
+/**
+ * Stable machine-readable failure codes. Branch on these, never on messages.
+ *
+ * - `invalid_option`: an option is missing or malformed (stage `config`).
+ * - `insecure_url`: an `http:` URL on a non-loopback host, or credentials in a URL (PROTOCOL SEC-1, CA-4).
+ * - `metadata_not_found`: no protected-resource or authorization-server metadata at any well-known URL.
+ * - `invalid_metadata`: a metadata document lacks a required member or has a wrong type.
+ * - `issuer_mismatch`: metadata `issuer` is not identical to the issuer it was fetched for (RFC 8414 §3.3).
+ * - `resource_mismatch`: protected-resource metadata names another resource (RFC 9728 §3.3).
+ * - `issuer_not_allowed`: the resource names an authorization server the client credentials are not bound to.
+ * - `unsupported_profile`: the authorization server does not support the ID-JAG / jwt-bearer grant.
+ * - `unsupported_auth_method`: the configured client authentication method is not offered by the server.
+ * - `oauth_error`: the server answered with an RFC 6749 §5.2 error (see `error`, `errorDescription`).
+ * - `login_required`: the IdP rejected the ID token (expired or revoked): send the user back to SSO.
+ * - `http_error`: a non-2xx answer without an OAuth error body.
+ * - `invalid_response`: a body that is not the JSON the protocol requires (HTML, missing fields, …).
+ * - `invalid_token_type`: `issued_token_type` / `token_type` is not the one the protocol requires.
+ * - `id_jag_mismatch`: the ID-JAG's `aud` or `client_id` does not match this client (PROTOCOL V-11).
+ * - `id_token_unavailable`: the `idToken` source threw or returned something that is not a token.
+ * - `id_token_expired`: the ID token the app supplied has already expired (PROTOCOL TX-4).
+ * - `unexpected_redirect`: a token or metadata endpoint answered 3xx (never followed, SEC-8).
+ * - `response_too_large`: a token or metadata body exceeded its size cap (V-4).
+ * - `timeout`: a token or metadata request took longer than the configured timeout.
+ * - `network_error`: a token or metadata request failed before any answer.
+ */
+export type CrossAppAccessErrorCode =
+  | 'invalid_option'
+  | 'insecure_url'
+  | 'metadata_not_found'
+  | 'invalid_metadata'
+  | 'issuer_mismatch'
+  | 'resource_mismatch'
+  | 'issuer_not_allowed'
+  | 'unsupported_profile'
+  | 'unsupported_auth_method'
+  | 'oauth_error'
+  | 'login_required'
+  | 'http_error'
+  | 'invalid_response'
+  | 'invalid_token_type'
+  | 'id_jag_mismatch'
+  | 'id_token_unavailable'
+  | 'id_token_expired'
+  | 'unexpected_redirect'
+  | 'response_too_large'
+  | 'timeout'
+  | 'network_error';
+
+/** Details carried by every {@link CrossAppAccessError}. */
+export interface CrossAppAccessErrorDetails {
+  code: CrossAppAccessErrorCode;
+  stage: CrossAppAccessStage;
+  /** HTTP status, when a server answered. */
+  status?: number;
+  /** The OAuth `error` code from an RFC 6749 §5.2 error body. */
+  error?: string;
+  /** The OAuth `error_description` (untrusted server text, length-capped). */
+  errorDescription?: string;
+  /** The OAuth `error_uri` (untrusted server text). */
+  errorUri?: string;
+  cause?: unknown;
+}
+
+// A registry-wide symbol, so that `instanceof` works when the ESM and CJS builds are both loaded.
+const brand = Symbol.for('cross-app-access.CrossAppAccessError');
+
+/**
+ * Every failure this package causes or detects. Branch on `code` and `stage`; messages are for
+ * people and never contain a token, an ID token, an assertion or a secret (PROTOCOL SEC-7).
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await authedFetch('https://mcp.example.com/mcp', { method: 'POST', body });
+ * } catch (err) {
+ *   if (err instanceof CrossAppAccessError && err.code === 'login_required') redirectToSso();
+ *   else throw err;
+ * }
+ * ```
+ */
+export class CrossAppAccessError extends Error {
+  override readonly name: string = 'CrossAppAccessError';
+  readonly code: CrossAppAccessErrorCode;
+  readonly stage: CrossAppAccessStage;
+  readonly status: number | undefined;
+  readonly error: string | undefined;
+  readonly errorDescription: string | undefined;
+  readonly errorUri: string | undefined;
+
+  constructor(message: string, details: CrossAppAccessErrorDetails) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.code = details.code;
+    this.stage = details.stage;
+    this.status = details.status;
+    this.error = details.error;
+    this.errorDescription = details.errorDescription;
+    this.errorUri = details.errorUri;
+    Object.defineProperty(this, brand, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== CrossAppAccessError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  }
+
+  /** A plain object for logs: every field, no stack, no cause. */
+  toJSON(): Record<string, unknown> {
+    return {
+      name: this.name,
+      message: this.message,
+      code: this.code,
+      stage: this.stage,
+      status: this.status,
+      error: this.error,
+      errorDescription: this.errorDescription,
+      errorUri: this.errorUri,
+    };
+  }
+}
+
+/**
+ * An option passed to {@link withCrossAppAccess} or {@link crossAppAccess} is missing or malformed.
+ * Thrown synchronously when the wrapper is made; `stage` is always `'config'`.
+ *
+ * @example
+ * ```ts
+ * try { withCrossAppAccess(fetch, { idToken: '', idp, client }); }
+ * catch (err) { if (err instanceof ConfigurationError) console.error(err.message); } // "idToken: …"
+ * ```
+ */
+export class ConfigurationError extends CrossAppAccessError {
+  override readonly name: string = 'ConfigurationError';
+  /** The option path, e.g. `idp.tokenEndpoint`. */
+  readonly option: string;
+
+  constructor(option: string, problem: string) {
+    super(`Invalid cross-app-access option ${option}: ${problem}`, { code: 'invalid_option', stage: 'config' });
+    this.option = option;
+  }
+}
+
+/**
+ * An authorization server or IdP answered with an RFC 6749 §5.2 error body
+ * (`code` is `'oauth_error'`, or `'login_required'` when the IdP rejected the ID token).
+ *
+ * @example
+ * ```ts
+ * if (err instanceof OAuthResponseError && err.error === 'invalid_target') showPolicyDenied();
+ * ```
+ */
+export class OAuthResponseError extends CrossAppAccessError {
+  override readonly name: string = 'OAuthResponseError';
+}
+
+/** Shortens untrusted server text before it goes into an error (PROTOCOL V-15). */
+export function untrustedText(value: unknown, max = 300): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  // Strip control characters so a hostile description cannot forge log lines.
+  const clean = value.replace(/[\u0000-\u001f\u007f]/g, ' ');
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}

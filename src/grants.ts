@@ -1,0 +1,154 @@
+import { z } from 'zod';
+import { applyClientAuth, type ClientAuthMethod, type ClientCredentials } from './client-auth.js';
+import { CrossAppAccessError, untrustedText, type CrossAppAccessStage } from './errors.js';
+import type { CrossAppAccessEvent } from './events.js';
+import { MAX_TOKEN_RESPONSE_BYTES, httpErrorFrom, oauthErrorFrom, requestJson, type FetchLike } from './http.js';
+
+export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+export const ID_JAG_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
+export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
+
+/** PROTOCOL V-3: a number or a numeric string; anything else means absent. */
+const expiresIn = z.unknown().transform((value) => {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
+}).optional();
+const optionalString = z.unknown().transform((value) => (typeof value === 'string' ? value : undefined)).optional();
+
+const exchangeResponse = z.looseObject({
+  access_token: z.string().min(1),
+  issued_token_type: z.string(),
+  token_type: optionalString,
+  expires_in: expiresIn,
+  scope: optionalString,
+});
+const grantResponse = z.looseObject({
+  access_token: z.string().min(1),
+  token_type: z.string(),
+  expires_in: expiresIn,
+  scope: optionalString,
+});
+
+export interface TokenEndpoint {
+  fetch: FetchLike;
+  url: string;
+  credentials: ClientCredentials;
+  method: ClientAuthMethod;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Sends one token request and returns its body, or throws the server's OAuth error (V-1, V-15, V-16). */
+async function tokenRequest(
+  endpoint: TokenEndpoint,
+  form: URLSearchParams,
+  what: string,
+  stage: CrossAppAccessStage,
+): Promise<Record<string, unknown>> {
+  const headers: Record<string, string> = {};
+  applyClientAuth(endpoint.method, endpoint.credentials, form, headers);
+  const result = await requestJson({
+    fetch: endpoint.fetch,
+    url: endpoint.url,
+    what,
+    stage,
+    timeoutMs: endpoint.timeoutMs,
+    maxBytes: MAX_TOKEN_RESPONSE_BYTES,
+    form,
+    headers,
+    signal: endpoint.signal,
+  });
+  // An `error` member makes it an error even on a 2xx (PROTOCOL V-1).
+  const oauthError = oauthErrorFrom(result, what, stage);
+  if (oauthError) throw oauthError;
+  if (!result.ok) throw httpErrorFrom(result, what, stage);
+  return result.body;
+}
+
+function invalidResponse(what: string, error: z.ZodError, stage: CrossAppAccessStage): CrossAppAccessError {
+  const issue = error.issues[0];
+  return new CrossAppAccessError(
+    `${what} answered without a valid ${issue?.path.join('.') || 'body'} (${issue?.message ?? 'invalid'}).`,
+    { code: 'invalid_response', stage },
+  );
+}
+
+export interface IdJagResponse {
+  idJag: string;
+  /** The granted scope when the IdP returned one (it may be narrower, V-8). */
+  scope: string | undefined;
+  expiresIn: number | undefined;
+}
+
+/**
+ * Leg 1: RFC 8693 token exchange of the ID token for an ID-JAG at the IdP (PROTOCOL §2, ID-JAG §4.3).
+ * `audience` is the authorization server's issuer from its validated metadata, `resource` the PRM
+ * `resource` verbatim.
+ */
+export async function exchangeForIdJag(
+  endpoint: TokenEndpoint,
+  params: { subjectToken: string; audience: string; resource: string; scope: string | undefined },
+  emit: (event: CrossAppAccessEvent) => void,
+): Promise<IdJagResponse> {
+  const what = 'The IdP token endpoint';
+  const form = new URLSearchParams({
+    grant_type: TOKEN_EXCHANGE_GRANT,
+    requested_token_type: ID_JAG_TYPE,
+    audience: params.audience,
+    resource: params.resource,
+    subject_token: params.subjectToken,
+    subject_token_type: ID_TOKEN_TYPE,
+  });
+  if (params.scope) form.set('scope', params.scope);
+  const body = await tokenRequest(endpoint, form, what, 'token_exchange');
+  const parsed = exchangeResponse.safeParse(body);
+  if (!parsed.success) throw invalidResponse(what, parsed.error, 'token_exchange');
+  const response = parsed.data;
+  // The ID-JAG type is what makes this safe to send to the AS (ID-JAG §4.3.4, PROTOCOL V-5).
+  if (response.issued_token_type !== ID_JAG_TYPE) {
+    throw new CrossAppAccessError(
+      `${what} issued a token of type "${untrustedText(response.issued_token_type, 100)}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
+      { code: 'invalid_token_type', stage: 'token_exchange' },
+    );
+  }
+  // RFC 8693 §2.2.1 asks for N_A, but IdPs vary: lenient, with a diagnostic (PROTOCOL V-7).
+  if (response.token_type !== undefined && response.token_type.toLowerCase() !== 'n_a') {
+    emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50)}" for the ID-JAG (expected N_A); accepted.` });
+  }
+  // Any refresh_token is ignored on purpose (PROTOCOL V-10).
+  return { idJag: response.access_token, scope: response.scope, expiresIn: response.expires_in };
+}
+
+export interface AccessTokenResponse {
+  accessToken: string;
+  scope: string | undefined;
+  expiresIn: number | undefined;
+}
+
+/**
+ * Leg 2: RFC 7523 jwt-bearer grant of the ID-JAG for an access token at the MCP server's
+ * authorization server (PROTOCOL §4, ID-JAG §4.4), with `scope` and `resource` (RFC 8707).
+ */
+export async function redeemIdJag(
+  endpoint: TokenEndpoint,
+  params: { assertion: string; resource: string; scope: string | undefined },
+): Promise<AccessTokenResponse> {
+  const what = 'The authorization server token endpoint';
+  const form = new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion: params.assertion });
+  if (params.scope) form.set('scope', params.scope);
+  form.set('resource', params.resource);
+  const body = await tokenRequest(endpoint, form, what, 'jwt_bearer');
+  const parsed = grantResponse.safeParse(body);
+  if (!parsed.success) throw invalidResponse(what, parsed.error, 'jwt_bearer');
+  const response = parsed.data;
+  // Never use a token type we do not understand (RFC 6749 §7.1, PROTOCOL V-12).
+  if (response.token_type.toLowerCase() !== 'bearer') {
+    throw new CrossAppAccessError(
+      `${what} issued a token of type "${untrustedText(response.token_type, 50)}"; only Bearer is supported.`,
+      { code: 'invalid_token_type', stage: 'jwt_bearer' },
+    );
+  }
+  // Any refresh_token is ignored on purpose: renewal means a new ID-JAG (PROTOCOL V-14).
+  return { accessToken: response.access_token, scope: response.scope, expiresIn: response.expires_in };
+}

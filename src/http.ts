@@ -1,0 +1,185 @@
+import { CrossAppAccessError, OAuthResponseError, untrustedText, type CrossAppAccessStage } from './errors.js';
+import { requireSecureUrl } from './url-rules.js';
+
+/** The fetch signature the package needs: what the MCP SDK calls `FetchLike`. */
+export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
+
+/** Size caps for bodies we parse (PROTOCOL V-4). */
+export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
+export const MAX_METADATA_BYTES = 256 * 1024;
+
+export interface JsonRequest {
+  fetch: FetchLike;
+  url: string;
+  /** Names the endpoint in messages, e.g. "the IdP token endpoint". */
+  what: string;
+  stage: CrossAppAccessStage;
+  timeoutMs: number;
+  maxBytes: number;
+  /** A form body makes this a POST; absent means GET. */
+  form?: URLSearchParams;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** A 2xx JSON object, or a non-2xx answer whose body we may have parsed. */
+export type JsonResult =
+  | { ok: true; status: number; body: Record<string, unknown> }
+  | { ok: false; status: number; body: Record<string, unknown> | undefined };
+
+/**
+ * One request to a token or metadata endpoint: secure URL check first (SEC-1), no redirects (SEC-8),
+ * no cookies or caller headers (SEC-9, D-20), a timeout, and a capped JSON body (V-4).
+ * Network failures, timeouts, redirects, oversized and non-JSON bodies become typed errors whose
+ * messages never quote the body (V-16).
+ */
+export async function requestJson(req: JsonRequest): Promise<JsonResult> {
+  requireSecureUrl(req.url, req.what, req.stage);
+  const timeout = AbortSignal.timeout(req.timeoutMs);
+  const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
+  const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+  const init: RequestInit = { method: 'GET', headers, redirect: 'manual', credentials: 'omit', signal };
+  if (req.form) {
+    init.method = 'POST';
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    init.body = req.form.toString();
+    init.cache = 'no-store';
+  }
+
+  let response: Response;
+  try {
+    response = await req.fetch(req.url, init);
+  } catch (cause) {
+    throw transportError(req, cause, timeout);
+  }
+
+  if (response.status >= 300 && response.status < 400) {
+    await discard(response);
+    throw new CrossAppAccessError(
+      `${req.what} answered with a redirect (HTTP ${response.status}); redirects are never followed for token and metadata requests.`,
+      { code: 'unexpected_redirect', stage: req.stage, status: response.status },
+    );
+  }
+
+  let text: string;
+  try {
+    text = await readCapped(response, req.maxBytes);
+  } catch (cause) {
+    if (cause instanceof CrossAppAccessError) throw withContext(cause, req, response.status);
+    throw transportError(req, cause, timeout);
+  }
+
+  const body = parseJsonObject(text);
+  if (response.ok) {
+    if (!body) {
+      throw new CrossAppAccessError(`${req.what} answered HTTP ${response.status} with a body that is not a JSON object.`, {
+        code: 'invalid_response',
+        stage: req.stage,
+        status: response.status,
+      });
+    }
+    return { ok: true, status: response.status, body };
+  }
+  return { ok: false, status: response.status, body };
+}
+
+function withContext(error: CrossAppAccessError, req: JsonRequest, status: number): CrossAppAccessError {
+  return new CrossAppAccessError(`${req.what} answered HTTP ${status} with a body over ${req.maxBytes} bytes.`, {
+    code: error.code,
+    stage: req.stage,
+    status,
+  });
+}
+
+function transportError(req: JsonRequest, cause: unknown, timeout: AbortSignal): CrossAppAccessError {
+  if (req.signal?.aborted) {
+    return new CrossAppAccessError(`The request to ${req.what} was aborted.`, { code: 'network_error', stage: req.stage, cause: req.signal.reason });
+  }
+  if (timeout.aborted) {
+    return new CrossAppAccessError(`${req.what} did not answer within ${req.timeoutMs} ms.`, { code: 'timeout', stage: req.stage });
+  }
+  const reason = cause instanceof Error && cause.cause instanceof Error ? cause.cause.message : String(cause);
+  return new CrossAppAccessError(`Could not reach ${req.what}: ${untrustedText(reason, 200)}`, {
+    code: 'network_error',
+    stage: req.stage,
+    cause,
+  });
+}
+
+async function discard(response: Response): Promise<void> {
+  try {
+    await response.body?.cancel();
+  } catch {
+    // The body is useless to us; a failure to cancel it changes nothing.
+  }
+}
+
+/** Reads at most `maxBytes` of the body; past that, cancels the stream and throws. */
+async function readCapped(response: Response, maxBytes: number): Promise<string> {
+  const declared = Number(response.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await discard(response);
+    throw new CrossAppAccessError('body too large', { code: 'response_too_large', stage: 'request' });
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new CrossAppAccessError('body too large', { code: 'response_too_large', stage: 'request' });
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+}
+
+function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The error for a token endpoint answer that is an RFC 6749 §5.2 error (any status, V-1, V-15),
+ * or undefined when the body carries no `error` member.
+ */
+export function oauthErrorFrom(
+  result: JsonResult,
+  what: string,
+  stage: CrossAppAccessStage,
+): OAuthResponseError | undefined {
+  const error = result.body?.error;
+  if (typeof error !== 'string' || error === '') return undefined;
+  const description = untrustedText(result.body?.error_description);
+  const code = untrustedText(error, 100) ?? 'unknown';
+  return new OAuthResponseError(
+    `${what} answered HTTP ${result.status} with OAuth error "${code}"${description ? `: ${description}` : ''}.`,
+    {
+      code: 'oauth_error',
+      stage,
+      status: result.status,
+      error: code,
+      errorDescription: description,
+      errorUri: untrustedText(result.body?.error_uri),
+    },
+  );
+}
+
+/** The error for a non-2xx answer without an OAuth error body (V-16: status only, no body). */
+export function httpErrorFrom(result: JsonResult, what: string, stage: CrossAppAccessStage): CrossAppAccessError {
+  return new CrossAppAccessError(`${what} answered HTTP ${result.status}.`, { code: 'http_error', stage, status: result.status });
+}

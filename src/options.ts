@@ -1,0 +1,183 @@
+import { z } from 'zod';
+import type { ClientAuthMethod } from './client-auth.js';
+import { ConfigurationError } from './errors.js';
+import type { CrossAppAccessEvent } from './events.js';
+import { insecureUrlReason, parseUrl } from './url-rules.js';
+
+/** Why the package is asking for an ID token. */
+export type IdTokenReason = 'initial' | 'renewal' | 'rejected';
+
+/**
+ * Returns the signed-in user's ID token from the app's SSO session. Called only when a new access
+ * token is needed: `reason` is `'initial'` for the first, `'renewal'` when a token expired, and
+ * `'rejected'` when the IdP refused the previous ID token (force a refresh then).
+ */
+export type IdTokenSource = (context: { reason: IdTokenReason; signal: AbortSignal }) => string | Promise<string>;
+
+/** The enterprise IdP, where the RFC 8693 token exchange happens (leg 1). */
+export interface IdpOptions {
+  /** The IdP's issuer; its token endpoint is discovered (RFC 8414 / OpenID Discovery) and cached. */
+  issuer?: string;
+  /** The IdP's token endpoint; skips discovery. Give this or `issuer`. */
+  tokenEndpoint?: string;
+  /** This app's client id at the IdP: the ID token's `aud` (PROTOCOL TX-1). */
+  clientId: string;
+  /** This app's client secret at the IdP, if it is a confidential client there. */
+  clientSecret?: string;
+  /** Default: `client_secret_post` with a secret, `none` without (or what IdP metadata allows). */
+  authMethod?: ClientAuthMethod;
+}
+
+/** This app's registration at the MCP server's authorization server (the RFC 7523 leg). */
+export interface ClientOptions {
+  /** The client id at the authorization server (the ID-JAG's `client_id` claim). */
+  clientId: string;
+  clientSecret?: string;
+  /** Default: chosen from the server's `token_endpoint_auth_methods_supported` (Basic first). */
+  authMethod?: ClientAuthMethod;
+  /**
+   * Pins these credentials to this authorization-server issuer. Without it they bind, for the life of
+   * the wrapper, to the first authorization server they are used with (PROTOCOL D-10).
+   */
+  issuer?: string;
+}
+
+/** Options of {@link withCrossAppAccess} and {@link crossAppAccess}. */
+export interface CrossAppAccessOptions {
+  /** The signed-in user's ID token, or a function that returns a (fresh) one. */
+  idToken: string | IdTokenSource;
+  idp: IdpOptions;
+  client: ClientOptions;
+  /** Scopes to request (array or space-separated string). Default: the server's challenge, then its metadata. */
+  scope?: string | readonly string[];
+  /**
+   * The MCP server's resource identifier (e.g. `https://mcp.example.com/mcp`). Skips the first 401
+   * round trip, and limits where tokens may go to URLs inside it.
+   */
+  resource?: string;
+  /** Timeout in milliseconds for each metadata and token request. Default 10000. */
+  timeout?: number;
+  /** Receives redacted events: discovery, exchange, grant, token issued, invalidated, failure. */
+  onEvent?: (event: CrossAppAccessEvent) => void;
+  /**
+   * Decode the ID-JAG (without verifying it) and check its `aud` and `client_id` before it is sent
+   * to the authorization server, to surface configuration mistakes early (PROTOCOL V-11). Default true.
+   */
+  checkIdJag?: boolean;
+}
+
+/** Options after validation: immutable, normalised, with defaults applied. */
+export interface ResolvedOptions {
+  readonly idToken: IdTokenSource;
+  /** True when `idToken` was a string: asking again cannot give a new one. */
+  readonly idTokenIsStatic: boolean;
+  readonly idp: Readonly<IdpOptions>;
+  readonly client: Readonly<ClientOptions>;
+  readonly scopes: readonly string[] | undefined;
+  readonly resource: string | undefined;
+  readonly resourceUrl: URL | undefined;
+  readonly timeoutMs: number;
+  readonly onEvent: ((event: CrossAppAccessEvent) => void) | undefined;
+  readonly checkIdJag: boolean;
+}
+
+const secureUrl = z.string().superRefine((value, ctx) => {
+  const url = parseUrl(value);
+  if (!url) {
+    ctx.addIssue({ code: 'custom', message: 'expected an absolute URL' });
+    return;
+  }
+  const reason = insecureUrlReason(url);
+  if (reason) ctx.addIssue({ code: 'custom', message: reason });
+  if (url.hash !== '') ctx.addIssue({ code: 'custom', message: 'must not contain a fragment' });
+});
+
+const nonEmpty = z.string().min(1, 'expected a non-empty string');
+// An empty secret is never sent (PROTOCOL CA-3): use authMethod 'none' instead.
+const secret = z.string().min(1, "must not be empty (omit it, or use authMethod 'none')");
+const authMethod = z.enum(['client_secret_basic', 'client_secret_post', 'none']);
+const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected scope tokens (RFC 6749 §3.3)');
+
+function credentialsRule(value: { clientSecret?: string | undefined; authMethod?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (value.authMethod && value.authMethod !== 'none' && value.clientSecret === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: `is required by authMethod '${value.authMethod}'` });
+  }
+  if (value.authMethod === 'none' && value.clientSecret !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['authMethod'], message: "is 'none' but a clientSecret is set: remove one of them" });
+  }
+}
+
+const schema = z.object({
+  idToken: z.union([
+    nonEmpty,
+    z.custom<IdTokenSource>((v) => typeof v === 'function', 'expected a non-empty string or a function'),
+  ]),
+  idp: z
+    .object({
+      issuer: secureUrl.optional(),
+      tokenEndpoint: secureUrl.optional(),
+      clientId: nonEmpty,
+      clientSecret: secret.optional(),
+      authMethod: authMethod.optional(),
+    })
+    .superRefine((value, ctx) => {
+      if (value.issuer === undefined && value.tokenEndpoint === undefined) {
+        ctx.addIssue({ code: 'custom', message: 'needs issuer (discovered) or tokenEndpoint' });
+      }
+      credentialsRule(value, ctx);
+    }),
+  client: z
+    .object({
+      clientId: nonEmpty,
+      clientSecret: secret.optional(),
+      authMethod: authMethod.optional(),
+      issuer: secureUrl.optional(),
+    })
+    .superRefine(credentialsRule),
+  scope: z.union([z.string(), z.array(scopeToken)]).optional(),
+  resource: secureUrl.optional(),
+  timeout: z.number().int().positive().max(600_000).optional(),
+  onEvent: z.custom<(event: CrossAppAccessEvent) => void>((v) => typeof v === 'function', 'expected a function').optional(),
+  checkIdJag: z.boolean().optional(),
+});
+
+/** Splits, de-duplicates and sorts scopes (PROTOCOL S-4); undefined for none. */
+export function normaliseScopes(scope: string | readonly string[] | undefined): string[] | undefined {
+  if (scope === undefined) return undefined;
+  const list = typeof scope === 'string' ? scope.split(' ') : scope;
+  const unique = [...new Set(list.filter((s) => s !== ''))].sort();
+  return unique.length > 0 ? unique : undefined;
+}
+
+/**
+ * Validates the options once, when the wrapper is made (nothing is validated per request).
+ * Throws a {@link ConfigurationError} naming the first bad option.
+ */
+export function resolveOptions(input: unknown): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) throw new ConfigurationError('options', 'expected an object');
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue && issue.path.length > 0 ? issue.path.join('.') : 'options';
+    throw new ConfigurationError(path, issue?.message ?? 'invalid');
+  }
+  const o = parsed.data;
+  if (typeof o.scope === 'string') {
+    for (const s of o.scope.split(' ').filter(Boolean)) {
+      if (!scopeToken.safeParse(s).success) throw new ConfigurationError('scope', 'expected scope tokens (RFC 6749 §3.3)');
+    }
+  }
+  const idToken = o.idToken;
+  return Object.freeze({
+    idToken: typeof idToken === 'string' ? () => idToken : idToken,
+    idTokenIsStatic: typeof idToken === 'string',
+    idp: Object.freeze({ ...o.idp }),
+    client: Object.freeze({ ...o.client }),
+    scopes: normaliseScopes(o.scope),
+    resource: o.resource,
+    resourceUrl: o.resource === undefined ? undefined : new URL(o.resource),
+    timeoutMs: o.timeout ?? 10_000,
+    onEvent: o.onEvent,
+    checkIdJag: o.checkIdJag ?? true,
+  });
+}

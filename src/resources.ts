@@ -1,0 +1,99 @@
+import type { ResourceBinding } from './acquire.js';
+import { AS_AUTH_PREFERENCE, chooseClientAuth } from './client-auth.js';
+import type { Discovery, ProtectedResourceMetadata } from './discovery.js';
+import { CrossAppAccessError } from './errors.js';
+import { normaliseScopes, type ResolvedOptions } from './options.js';
+import { isWithinResource, requireSecureUrl } from './url-rules.js';
+
+/**
+ * The protected resources this wrapper has learned, each bound to its authorization server.
+ * Client credentials are bound to one AS issuer for the life of the wrapper (PROTOCOL D-10).
+ */
+export class ResourceRegistry {
+  private readonly bindings = new Map<string, ResourceBinding>();
+  private readonly pending = new Map<string, Promise<ResourceBinding>>();
+  /** `client.issuer`, or the first AS the credentials were used with. */
+  private boundIssuer: string | undefined;
+
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly discovery: Discovery,
+  ) {
+    this.boundIssuer = options.client.issuer;
+  }
+
+  /** The learned resource that covers `target`, if any (PROTOCOL SEC-3). */
+  find(target: URL): ResourceBinding | undefined {
+    for (const binding of this.bindings.values()) {
+      if (isWithinResource(target, binding.resourceUrl)) return binding;
+    }
+    return undefined;
+  }
+
+  /**
+   * With `resource` configured: its binding, from its well-known metadata, or straight from
+   * `client.issuer` when both are set (D-22). Undefined when no metadata is found there, so the
+   * caller falls back to the server's 401 challenge.
+   */
+  async forConfiguredResource(): Promise<ResourceBinding | undefined> {
+    const { resource, resourceUrl, client } = this.options;
+    if (resource === undefined || resourceUrl === undefined) return undefined;
+    if (client.issuer !== undefined) {
+      return this.fromMetadata({ resource, authorizationServers: [client.issuer], scopesSupported: undefined, url: '' }, undefined);
+    }
+    try {
+      return await this.fromMetadata(await this.discovery.protectedResource(resourceUrl, undefined, resource), undefined);
+    } catch (error) {
+      if (error instanceof CrossAppAccessError && error.code === 'metadata_not_found') return undefined;
+      throw error;
+    }
+  }
+
+  /** The binding for a validated PRM; concurrent callers share one. */
+  fromMetadata(prm: ProtectedResourceMetadata, challengeScope: string | undefined): Promise<ResourceBinding> {
+    const known = this.bindings.get(prm.resource);
+    if (known) return Promise.resolve(known);
+    let pending = this.pending.get(prm.resource);
+    if (!pending) {
+      pending = this.bind(prm, challengeScope).finally(() => this.pending.delete(prm.resource));
+      this.pending.set(prm.resource, pending);
+    }
+    return pending;
+  }
+
+  private async bind(prm: ProtectedResourceMetadata, challengeScope: string | undefined): Promise<ResourceBinding> {
+    const issuer = this.chooseIssuer(prm);
+    const as = await this.discovery.serverMetadata(issuer, 'authorization_server');
+    const asAuthMethod = chooseClientAuth(this.options.client, as.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${as.issuer}`, 'discovery');
+    // Scope: configured, else the challenge's, else everything the PRM lists (PROTOCOL S-1).
+    const scopes = this.options.scopes ?? normaliseScopes(challengeScope) ?? normaliseScopes(prm.scopesSupported);
+    const binding: ResourceBinding = {
+      resource: prm.resource,
+      resourceUrl: requireSecureUrl(prm.resource, 'The protected resource', 'discovery'),
+      as,
+      asAuthMethod,
+      scopes,
+      key: JSON.stringify([as.issuer, this.options.client.clientId, prm.resource, scopes?.join(' ') ?? '']),
+    };
+    this.bindings.set(prm.resource, binding);
+    return binding;
+  }
+
+  /** PROTOCOL D-9, D-10: the pinned or first-bound issuer must be listed; else the first entry binds. */
+  private chooseIssuer(prm: ProtectedResourceMetadata): string {
+    const pinned = this.boundIssuer;
+    if (pinned === undefined) {
+      const first = prm.authorizationServers[0] as string;
+      requireSecureUrl(first, `The authorization server ${first}`, 'discovery');
+      this.boundIssuer = first;
+      return first;
+    }
+    if (!prm.authorizationServers.includes(pinned)) {
+      throw new CrossAppAccessError(
+        `The resource ${prm.resource} is guarded by ${prm.authorizationServers.join(', ')}, but the client credentials are bound to ${pinned}; nothing was sent there. Use a separate wrapper (and client) for that authorization server.`,
+        { code: 'issuer_not_allowed', stage: 'discovery' },
+      );
+    }
+    return pinned;
+  }
+}

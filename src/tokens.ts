@@ -1,0 +1,77 @@
+import { LRUCache } from 'lru-cache';
+
+/** A cached access token. ID-JAGs and ID tokens are never cached (PROTOCOL SEC-5, C-7). */
+export interface AccessToken {
+  readonly value: string;
+  /** Epoch ms after which the token must not be sent. */
+  readonly expiresAt: number;
+  /** Epoch ms from which a new token is acquired instead (expiry minus the skew margin, C-3). */
+  readonly staleAt: number;
+  readonly scope: string | undefined;
+  readonly fingerprint: string;
+}
+
+/** PROTOCOL C-3: skew is max(60 s, 10 % of the lifetime), but never more than half the lifetime. */
+export function renewalSkewMs(lifetimeMs: number): number {
+  return Math.min(Math.max(60_000, lifetimeMs / 10), lifetimeMs / 2);
+}
+
+/**
+ * Access tokens by cache key, bounded by an LRU, with one acquisition at a time per key (C-5).
+ * Invalidation compares the rejected token with the cached one first (generation check, E-2, C-6).
+ */
+export class TokenStore {
+  private readonly tokens: LRUCache<string, AccessToken>;
+  private readonly inflight = new Map<string, Promise<AccessToken>>();
+
+  constructor(
+    maxEntries: number,
+    private readonly now: () => number,
+  ) {
+    this.tokens = new LRUCache({ max: maxEntries });
+  }
+
+  /** The cached token if it is not stale yet; no I/O, no allocation. */
+  fresh(key: string): AccessToken | undefined {
+    const token = this.tokens.get(key);
+    return token && this.now() < token.staleAt ? token : undefined;
+  }
+
+  /**
+   * The result of the one acquisition in flight under `flightKey`, starting it if none is. Every
+   * waiter shares the result or the error. `acquire` says which key the token is stored under: the
+   * user is only known once the ID token has been read.
+   */
+  obtain(flightKey: string, acquire: () => Promise<{ key: string; token: AccessToken }>): Promise<AccessToken> {
+    let pending = this.inflight.get(flightKey);
+    if (!pending) {
+      const started = acquire().then(({ key, token }) => {
+        this.tokens.set(key, token);
+        return token;
+      });
+      const forget = () => {
+        if (this.inflight.get(flightKey) === started) this.inflight.delete(flightKey);
+      };
+      started.then(forget, forget);
+      this.inflight.set(flightKey, started);
+      pending = started;
+    }
+    return pending;
+  }
+
+  /** Drops `token` if it is still the cached one; a straggler's stale token drops nothing (E-2). */
+  invalidate(key: string, token: AccessToken): boolean {
+    if (this.tokens.peek(key) !== token) return false;
+    this.tokens.delete(key);
+    return true;
+  }
+
+  /** Removes every cached token (user change, PROTOCOL C-2). */
+  clear(): void {
+    this.tokens.clear();
+  }
+
+  get size(): number {
+    return this.tokens.size;
+  }
+}

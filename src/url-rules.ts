@@ -1,0 +1,60 @@
+import { CrossAppAccessError, type CrossAppAccessStage } from './errors.js';
+
+/** `localhost`, `*.localhost`, 127.0.0.0/8 and [::1] (PROTOCOL SEC-1). */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (host === '[::1]') return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** Why a URL may not carry secrets, or undefined when it may (PROTOCOL SEC-1, CA-4). */
+export function insecureUrlReason(url: URL): string | undefined {
+  if (url.username !== '' || url.password !== '') return 'must not contain credentials';
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return undefined;
+  if (url.protocol === 'http:') return 'must use https: (plain http: is allowed only for loopback hosts)';
+  return `must be an https: URL, not ${url.protocol}`;
+}
+
+/** Parses an absolute URL, or returns undefined. */
+export function parseUrl(value: string): URL | undefined {
+  try {
+    return new URL(value);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Parses a URL that tokens, credentials or metadata requests will go to, and enforces SEC-1.
+ * `what` names the URL for the message (e.g. "the IdP token endpoint").
+ */
+export function requireSecureUrl(value: string, what: string, stage: CrossAppAccessStage): URL {
+  const url = parseUrl(value);
+  if (!url) {
+    throw new CrossAppAccessError(`${what} is not an absolute URL.`, { code: 'invalid_metadata', stage });
+  }
+  const reason = insecureUrlReason(url);
+  if (reason) {
+    throw new CrossAppAccessError(`${what} (${url.origin}) ${reason}.`, { code: 'insecure_url', stage });
+  }
+  return url;
+}
+
+/** A resource's path without its trailing slash, for prefix matching at a `/` boundary. */
+function pathPrefix(url: URL): string {
+  return url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
+}
+
+/**
+ * True when `target` is inside `resource`: same origin, and a path equal to or below the resource's
+ * path at a `/` boundary (`/api` covers `/api/mcp`, not `/api2`) (PROTOCOL SEC-3, D-7).
+ */
+export function isWithinResource(target: URL, resource: URL): boolean {
+  if (target.origin !== resource.origin) return false;
+  const prefix = pathPrefix(resource);
+  if (prefix === '') return true;
+  const path = target.pathname;
+  return path === prefix || path.startsWith(`${prefix}/`);
+}

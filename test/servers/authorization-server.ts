@@ -1,0 +1,317 @@
+/**
+ * Loopback MCP authorization server (the "Resource AS"): RFC 8414 metadata and an RFC 7523
+ * jwt-bearer token endpoint that redeems ID-JAGs (ID-JAG §4.4, EMA §5) for opaque access tokens.
+ * See PROTOCOL.md §3, §4, §14.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { decodeProtectedHeader, jwtVerify, type CryptoKey, type JWTPayload } from 'jose';
+import {
+  decodeBasic,
+  headersOf,
+  leakedHeaders,
+  mediaType,
+  normalizeIssuerPath,
+  parseBody,
+  pathnameOf,
+  readBody,
+  safeEqual,
+  sendJson,
+  sendOAuthError,
+  sendOverride,
+  startHttpServer,
+  type OverrideHook,
+  type RecordedRequest,
+} from './http-util.js';
+import { wellKnownPaths } from './well-known.js';
+import { ID_JAG_TYP, splitScope } from './idp.js';
+
+export const GRANT_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+export const GRANT_PROFILE_ID_JAG = 'urn:ietf:params:oauth:grant-profile:id-jag';
+
+export type AsClientAuth = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+/** A client registered at the AS (the ID-JAG `client_id`). */
+export interface AsClient {
+  clientId: string;
+  clientSecret?: string;
+  method: AsClientAuth;
+}
+
+export interface AuthorizationServerOptions {
+  /** The IdP whose ID-JAGs this AS accepts (ID-JAG §4.4.1: trust is configured, not discovered). */
+  trustedIdp: { issuer: string; publicKey: CryptoKey };
+  clients: AsClient[];
+  /** Issuer path, e.g. `/tenant-7`. Default: root. */
+  issuerPath?: string;
+  /** `token_endpoint_auth_methods_supported`. Default: the clients' methods. */
+  authMethodsSupported?: string[];
+  /** Default 3600. */
+  accessTokenTtlSeconds?: number;
+  /** Merged into the metadata document (to serve bad metadata). */
+  metadataOverrides?: Record<string, unknown>;
+  /** Exact pathnames that serve metadata; replaces the defaults. */
+  metadataPaths?: string[];
+  /** If set, an ID-JAG's `resource` claim must be one of these (like the conformance AS). */
+  allowedResources?: string[];
+}
+
+/** What an access token was issued for. */
+export interface AccessTokenInfo {
+  sub: string;
+  clientId: string;
+  resource: string | undefined;
+  scopes: string[];
+  /** Seconds since the epoch. */
+  expiresAt: number;
+}
+
+export interface AuthorizationServer {
+  /** `http://127.0.0.1:PORT[/path]`. */
+  readonly issuer: string;
+  readonly origin: string;
+  readonly tokenEndpoint: string;
+  /** Pathnames that answer with metadata. */
+  readonly metadataPaths: readonly string[];
+  readonly counters: { metadata: number; grant: number };
+  readonly requests: RecordedRequest[];
+  /** Fault injection: a returned reply is sent instead of the normal one (counters still count). */
+  override: OverrideHook | undefined;
+  /** Mutable: lifetime of newly issued tokens. */
+  accessTokenTtlSeconds: number;
+  /** Mutable: see {@link AuthorizationServerOptions.allowedResources}. */
+  allowedResources: string[] | undefined;
+  /** `jti`s already redeemed (EMA §7.4.2). */
+  readonly usedJtis: ReadonlySet<string>;
+  /** Looks an access token up; undefined if unknown, revoked or expired. */
+  verifyAccessToken(token: string): AccessTokenInfo | undefined;
+  /** Issues a token directly (bypassing the grant), for tests. */
+  issueAccessToken(info: Omit<AccessTokenInfo, 'expiresAt'> & { ttlSeconds?: number }): string;
+  revoke(token: string): void;
+  revokeAll(): void;
+  /** Header names that must never arrive (cookie, MCP headers, bearer), over all requests. */
+  leaks(): string[];
+  /** Zeroes counters and clears `requests` (issued tokens and used jtis are kept). */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+class GrantError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    description: string,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(description);
+  }
+}
+
+export async function startAuthorizationServer(options: AuthorizationServerOptions): Promise<AuthorizationServer> {
+  const issuerPath = normalizeIssuerPath(options.issuerPath);
+  const tokenPath = `${issuerPath}/token`;
+  const metadataPaths =
+    options.metadataPaths ??
+    (issuerPath === ''
+      ? wellKnownPaths('', 'oauth-authorization-server')
+      : [
+          ...wellKnownPaths(issuerPath, 'oauth-authorization-server'),
+          ...wellKnownPaths(issuerPath, 'openid-configuration', true),
+        ]);
+  const clients = new Map(options.clients.map((c) => [c.clientId, c]));
+  const tokens = new Map<string, AccessTokenInfo>();
+  const usedJtis = new Set<string>();
+  let issuer = '';
+
+  const as: AuthorizationServer = {
+    issuer: '',
+    origin: '',
+    tokenEndpoint: '',
+    metadataPaths,
+    counters: { metadata: 0, grant: 0 },
+    requests: [],
+    override: undefined,
+    accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600,
+    allowedResources: options.allowedResources,
+    usedJtis,
+    verifyAccessToken(token) {
+      const info = tokens.get(token);
+      if (!info) return undefined;
+      if (info.expiresAt <= Math.floor(Date.now() / 1000)) return undefined;
+      return { ...info, scopes: [...info.scopes] };
+    },
+    issueAccessToken({ ttlSeconds, ...info }) {
+      const token = randomBytes(32).toString('base64url');
+      const expiresAt = Math.floor(Date.now() / 1000) + (ttlSeconds ?? as.accessTokenTtlSeconds);
+      tokens.set(token, { ...info, scopes: [...info.scopes], expiresAt });
+      return token;
+    },
+    revoke(token) {
+      tokens.delete(token);
+    },
+    revokeAll() {
+      tokens.clear();
+    },
+    leaks() {
+      return as.requests.flatMap((r) => r.leaked);
+    },
+    reset() {
+      as.counters.metadata = 0;
+      as.counters.grant = 0;
+      as.requests.length = 0;
+    },
+    close: async () => {},
+  };
+
+  function metadata(): Record<string, unknown> {
+    return {
+      issuer,
+      token_endpoint: as.tokenEndpoint,
+      grant_types_supported: [GRANT_JWT_BEARER],
+      token_endpoint_auth_methods_supported: options.authMethodsSupported ?? [
+        ...new Set(options.clients.map((c) => c.method)),
+      ],
+      // ID-JAG §7.2 / EMA §6: advertises ID-JAG redemption.
+      authorization_grant_profiles_supported: [GRANT_PROFILE_ID_JAG],
+      response_types_supported: [],
+      ...options.metadataOverrides,
+    };
+  }
+
+  /** RFC 6749 §2.3 client authentication for leg 2; returns the client id. */
+  function authenticate(req: IncomingMessage, form: Record<string, string>): string {
+    const basic = decodeBasic(req.headers.authorization);
+    const invalid = (description: string) =>
+      new GrantError(401, 'invalid_client', description, { 'www-authenticate': 'Basic realm="as"' });
+    if (basic.kind === 'malformed') throw invalid('malformed Basic credentials');
+    if (basic.kind === 'basic' && (form.client_secret !== undefined || form.client_assertion !== undefined)) {
+      throw new GrantError(400, 'invalid_request', 'more than one client authentication method');
+    }
+    if (form.client_assertion !== undefined) throw invalid('private_key_jwt is not supported');
+    if (basic.kind === 'basic') {
+      // Halves were decodeURIComponent-ed, as by the conformance AS (RFC 6749 §2.3.1).
+      const client = clients.get(basic.clientId);
+      if (!client || client.method !== 'client_secret_basic') throw invalid('unknown client or method not allowed');
+      if (!safeEqual(basic.clientSecret, client.clientSecret ?? '')) throw invalid('bad client secret');
+      if (form.client_id !== undefined && form.client_id !== basic.clientId) {
+        throw new GrantError(400, 'invalid_request', 'client_id does not match Basic credentials');
+      }
+      return client.clientId;
+    }
+    if (form.client_id === undefined) throw invalid('no client authentication');
+    const client = clients.get(form.client_id);
+    if (!client) throw invalid('unknown client');
+    if (form.client_secret !== undefined) {
+      if (client.method !== 'client_secret_post') throw invalid('client_secret_post not allowed for this client');
+      if (!safeEqual(form.client_secret, client.clientSecret ?? '')) throw invalid('bad client secret');
+      return client.clientId;
+    }
+    if (client.method !== 'none') throw invalid(`client must authenticate with ${client.method}`);
+    return client.clientId;
+  }
+
+  /** RFC 7523 §3 / ID-JAG §4.4.1 assertion validation. */
+  async function verifyIdJag(assertion: string, clientId: string, resource: string | undefined): Promise<JWTPayload> {
+    const bad = (d: string) => new GrantError(400, 'invalid_grant', d);
+    let typ: string | undefined;
+    try {
+      typ = decodeProtectedHeader(assertion).typ;
+    } catch {
+      throw bad('assertion is not a JWS');
+    }
+    // ID-JAG §3.1; RFC 8725 §3.11: typ compared case-insensitively, "application/" prefix optional.
+    const t = (typ ?? '').toLowerCase().replace(/^application\//, '');
+    if (t !== ID_JAG_TYP) throw bad(`assertion typ must be ${ID_JAG_TYP}`);
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(assertion, options.trustedIdp.publicKey, {
+        issuer: options.trustedIdp.issuer,
+        audience: issuer,
+        algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+        requiredClaims: ['sub', 'exp', 'iat', 'jti'],
+      }));
+    } catch (err) {
+      throw bad(`assertion rejected: ${(err as Error).message}`);
+    }
+    if (payload.client_id !== clientId) throw bad('assertion client_id does not match the authenticated client');
+    if (resource !== undefined && payload.resource !== resource) {
+      throw bad('assertion resource does not match the resource parameter');
+    }
+    if (as.allowedResources && !as.allowedResources.includes(String(payload.resource))) {
+      throw bad('assertion resource is not served by this AS');
+    }
+    // EMA §7.4.2: each ID-JAG is redeemable once.
+    if (usedJtis.has(payload.jti!)) throw bad('assertion jti already used (replay)');
+    usedJtis.add(payload.jti!);
+    return payload;
+  }
+
+  async function grant(req: IncomingMessage, res: ServerResponse, form: Record<string, string>) {
+    const clientId = authenticate(req, form);
+    if (form.grant_type !== GRANT_JWT_BEARER) {
+      throw new GrantError(400, 'unsupported_grant_type', `grant_type must be ${GRANT_JWT_BEARER}`);
+    }
+    if (form.assertion === undefined) throw new GrantError(400, 'invalid_request', 'missing assertion');
+    // The jti is spent once the assertion itself verifies, even if the scope check below fails.
+    const claims = await verifyIdJag(form.assertion, clientId, form.resource);
+
+    // RFC 6749 §3.3: the requested scope must be within what the ID-JAG grants.
+    const jagScopes = typeof claims.scope === 'string' ? splitScope(claims.scope) : undefined;
+    let scopes = splitScope(form.scope);
+    if (jagScopes) {
+      const extra = scopes.filter((s) => !jagScopes.includes(s));
+      if (extra.length > 0) throw new GrantError(400, 'invalid_scope', `scope not granted by the assertion: ${extra.join(' ')}`);
+      if (form.scope === undefined) scopes = jagScopes;
+    }
+    const resource = typeof claims.resource === 'string' ? claims.resource : form.resource;
+    const ttl = as.accessTokenTtlSeconds;
+    const token = as.issueAccessToken({ sub: claims.sub!, clientId, resource, scopes, ttlSeconds: ttl });
+    sendJson(res, 200, {
+      access_token: token,
+      token_type: 'Bearer',
+      expires_in: ttl,
+      ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
+    });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const path = pathnameOf(req);
+    const method = req.method ?? 'GET';
+    const isToken = path === tokenPath;
+    const isMetadata = metadataPaths.includes(path);
+    if (isToken) as.counters.grant++;
+    if (isMetadata) as.counters.metadata++;
+
+    let form: Record<string, string> = {};
+    let parseError: string | undefined;
+    if (isToken && method === 'POST') {
+      // RFC 7523 §2.1: the request is application/x-www-form-urlencoded.
+      const parsed = parseBody(mediaType(req), await readBody(req), false);
+      if (parsed.ok) form = parsed.form;
+      else parseError = parsed.reason;
+    }
+    const headers = headersOf(req);
+    as.requests.push({ path, method, headers, form, leaked: leakedHeaders(req) });
+    const reply = as.override?.({ path, method, headers, form });
+    if (reply) return sendOverride(res, reply);
+
+    if (isMetadata && method === 'GET') return sendJson(res, 200, metadata(), { 'cache-control': 'max-age=60' });
+    if (isToken) {
+      if (method !== 'POST') return sendOAuthError(res, 405, 'invalid_request', 'token endpoint requires POST', { allow: 'POST' });
+      if (parseError !== undefined) return sendOAuthError(res, 400, 'invalid_request', parseError);
+      try {
+        await grant(req, res, form);
+      } catch (err) {
+        if (!(err instanceof GrantError)) throw err;
+        sendOAuthError(res, err.status, err.error, err.message, err.headers);
+      }
+      return;
+    }
+    sendJson(res, 404, { error: 'not_found' });
+  }
+
+  const server = await startHttpServer(handle);
+  issuer = `${server.url}${issuerPath}`;
+  Object.assign(as, { issuer, origin: server.url, tokenEndpoint: `${server.url}${tokenPath}`, close: server.close });
+  return as;
+}

@@ -1,0 +1,351 @@
+/**
+ * Loopback enterprise IdP: OIDC metadata, JWKS, ID-token minting, and an RFC 8693 token-exchange
+ * endpoint that issues ID-JAGs (draft-ietf-oauth-identity-assertion-authz-grant §4.3).
+ * See PROTOCOL.md §2, §3, §14.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import {
+  SignJWT,
+  exportJWK,
+  generateKeyPair,
+  jwtVerify,
+  type CryptoKey,
+  type JSONWebKeySet,
+  type JWTHeaderParameters,
+} from 'jose';
+import {
+  decodeBasic,
+  headersOf,
+  leakedHeaders,
+  mediaType,
+  normalizeIssuerPath,
+  parseBody,
+  pathnameOf,
+  readBody,
+  safeEqual,
+  sendJson,
+  sendOAuthError,
+  sendOverride,
+  startHttpServer,
+  type OverrideHook,
+  type RecordedRequest,
+} from './http-util.js';
+import { wellKnownPaths } from './well-known.js';
+
+export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const TOKEN_TYPE_ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
+export const TOKEN_TYPE_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
+export const ID_JAG_TYP = 'oauth-id-jag+jwt';
+
+export type IdpClientAuth = 'none' | 'client_secret_post' | 'client_secret_basic';
+
+export interface IdpOptions {
+  /** Issuer path, e.g. `/tenant-1` → issuer `http://127.0.0.1:PORT/tenant-1`. Default: none (root). */
+  issuerPath?: string;
+  /** The client's id at the IdP; the ID token's `aud` (ID-JAG §4.3.3). Default `idp-client`. */
+  clientId?: string;
+  /** Leg-1 client authentication the IdP requires (RFC 6749 §2.3). Default `none`. */
+  clientAuth?: IdpClientAuth;
+  /** Secret for `client_secret_post`/`client_secret_basic`. Default `idp-secret`. */
+  clientSecret?: string;
+  /** The client's id at the AS, written into the ID-JAG `client_id` claim. Default `mcp-client`. */
+  jagClientId?: string;
+  /** Narrows the requested scopes (ID-JAG §4.3.4). Default: grant what was requested. */
+  grantScopes?: (requested: string[]) => string[];
+  /** ID-JAG lifetime in seconds. Default 300. */
+  jagTtlSeconds?: number;
+  /** Merged into the metadata document (to serve bad metadata). */
+  metadataOverrides?: Record<string, unknown>;
+  /** Exact pathnames that serve metadata; replaces the defaults. */
+  metadataPaths?: string[];
+  /** Also accept `application/json` token requests, like the conformance IdP. Default false. */
+  allowJsonBody?: boolean;
+}
+
+export interface MintIdTokenOptions {
+  sub?: string;
+  /** Default: the IdP client id. */
+  aud?: string | string[];
+  /** Default: the IdP issuer. */
+  iss?: string;
+  /** Lifetime from now; negative for an already expired token. Default 3600. */
+  expiresInSeconds?: number;
+  /** Extra claims (e.g. `email`, `nonce`). */
+  extra?: Record<string, unknown>;
+}
+
+/** A JWT about to be signed, handed to {@link Idp.transformIdJag} for tampering. */
+export interface JwtDraft {
+  header: JWTHeaderParameters;
+  claims: Record<string, unknown>;
+}
+
+export interface Idp {
+  /** `http://127.0.0.1:PORT[/path]`. */
+  readonly issuer: string;
+  readonly origin: string;
+  readonly tokenEndpoint: string;
+  readonly jwksUri: string;
+  /** Pathnames that answer with metadata. */
+  readonly metadataPaths: readonly string[];
+  readonly clientId: string;
+  readonly clientSecret: string | undefined;
+  readonly clientAuth: IdpClientAuth;
+  readonly jagClientId: string;
+  /** Public JWK set (also served at `jwksUri`). */
+  readonly jwks: JSONWebKeySet;
+  /** Public key that verifies ID tokens and ID-JAGs. */
+  readonly publicKey: CryptoKey;
+  readonly counters: { metadata: number; exchange: number };
+  /** Every request received, in order. */
+  readonly requests: RecordedRequest[];
+  /** Fault injection: a returned reply is sent instead of the normal one (counters still count). */
+  override: OverrideHook | undefined;
+  /** Scope narrowing (mutable per test). */
+  grantScopes: ((requested: string[]) => string[]) | undefined;
+  /** Mutates each ID-JAG's header/claims before signing (to mint bad ID-JAGs). */
+  transformIdJag: ((draft: JwtDraft) => void) | undefined;
+  /** ES256 ID token signed by this IdP. */
+  mintIdToken(options?: MintIdTokenOptions): Promise<string>;
+  /** Signs arbitrary ID-JAG claims with this IdP's key (header `typ` defaults to `oauth-id-jag+jwt`). */
+  mintIdJag(claims: Record<string, unknown>, header?: Partial<JWTHeaderParameters>): Promise<string>;
+  /** Header names that must never arrive (cookie, MCP headers, bearer), over all requests. */
+  leaks(): string[];
+  /** Zeroes counters and clears `requests`. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+type Fail = { status: number; error: string; description: string; headers?: Record<string, string> };
+
+export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
+  const issuerPath = normalizeIssuerPath(options.issuerPath);
+  const clientId = options.clientId ?? 'idp-client';
+  const clientAuth = options.clientAuth ?? 'none';
+  const clientSecret = clientAuth === 'none' ? options.clientSecret : (options.clientSecret ?? 'idp-secret');
+  const jagTtl = options.jagTtlSeconds ?? 300;
+  const allowJson = options.allowJsonBody ?? false;
+
+  const { publicKey, privateKey } = await generateKeyPair('ES256');
+  const kid = `idp-${randomUUID().slice(0, 8)}`;
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
+  const jwks: JSONWebKeySet = { keys: [jwk] };
+
+  const tokenPath = `${issuerPath}/token`;
+  const jwksPath = `${issuerPath}/jwks`;
+  const metadataPaths = options.metadataPaths ?? wellKnownPaths(issuerPath, 'openid-configuration', true);
+
+  // Filled in once the port is known.
+  let issuer = '';
+
+  const idp: Idp = {
+    issuer: '',
+    origin: '',
+    tokenEndpoint: '',
+    jwksUri: '',
+    metadataPaths,
+    clientId,
+    clientSecret,
+    clientAuth,
+    jagClientId: options.jagClientId ?? 'mcp-client',
+    jwks,
+    publicKey,
+    counters: { metadata: 0, exchange: 0 },
+    requests: [],
+    override: undefined,
+    grantScopes: options.grantScopes,
+    transformIdJag: undefined,
+    async mintIdToken(o = {}) {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ ...o.extra })
+        .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid })
+        .setIssuer(o.iss ?? issuer)
+        .setSubject(o.sub ?? 'alice')
+        .setAudience(o.aud ?? clientId)
+        .setIssuedAt(now)
+        .setExpirationTime(now + (o.expiresInSeconds ?? 3600))
+        .setJti(randomUUID())
+        .sign(privateKey);
+    },
+    async mintIdJag(claims, header = {}) {
+      return new SignJWT(claims)
+        .setProtectedHeader({ alg: 'ES256', typ: ID_JAG_TYP, kid, ...header })
+        .sign(privateKey);
+    },
+    leaks() {
+      return idp.requests.flatMap((r) => r.leaked);
+    },
+    reset() {
+      idp.counters.metadata = 0;
+      idp.counters.exchange = 0;
+      idp.requests.length = 0;
+    },
+    close: async () => {},
+  };
+
+  function metadata(): Record<string, unknown> {
+    return {
+      issuer,
+      token_endpoint: idp.tokenEndpoint,
+      jwks_uri: idp.jwksUri,
+      grant_types_supported: [GRANT_TOKEN_EXCHANGE],
+      token_endpoint_auth_methods_supported: [clientAuth],
+      // ID-JAG §7.1: which requested_token_types the IdP can issue.
+      identity_chaining_requested_token_types_supported: [TOKEN_TYPE_ID_JAG],
+      subject_token_types_supported: [TOKEN_TYPE_ID_TOKEN],
+      id_token_signing_alg_values_supported: ['ES256'],
+      response_types_supported: ['id_token'],
+      subject_types_supported: ['public'],
+      ...options.metadataOverrides,
+    };
+  }
+
+  /** RFC 6749 §2.3 client authentication for leg 1. */
+  function authenticate(req: IncomingMessage, form: Record<string, string>): Fail | undefined {
+    const basic = decodeBasic(req.headers.authorization);
+    const challenge = { 'www-authenticate': 'Basic realm="idp"' };
+    const invalid = (description: string): Fail => ({
+      status: 401,
+      error: 'invalid_client',
+      description,
+      ...(basic.kind !== 'none' || clientAuth === 'client_secret_basic' ? { headers: challenge } : {}),
+    });
+    if (basic.kind === 'malformed') return invalid('malformed Basic credentials');
+    // RFC 6749 §2.3: one authentication method per request.
+    if (basic.kind === 'basic' && (form.client_secret !== undefined || form.client_assertion !== undefined)) {
+      return { status: 400, error: 'invalid_request', description: 'more than one client authentication method' };
+    }
+    if (form.client_assertion !== undefined) return invalid('private_key_jwt is not supported');
+    switch (clientAuth) {
+      case 'none':
+        if (basic.kind === 'basic') return invalid('client_secret_basic is not allowed for this client');
+        if (form.client_secret !== undefined) return invalid('client_secret_post is not allowed for this client');
+        if (form.client_id !== undefined && form.client_id !== clientId) return invalid('unknown client');
+        return undefined;
+      case 'client_secret_post':
+        if (basic.kind === 'basic') return invalid('client_secret_basic is not allowed for this client');
+        if (form.client_id !== clientId) return invalid('unknown client');
+        if (form.client_secret === undefined || !safeEqual(form.client_secret, clientSecret ?? ''))
+          return invalid('bad client secret');
+        return undefined;
+      case 'client_secret_basic':
+        if (basic.kind !== 'basic') return invalid('client_secret_basic required');
+        if (basic.clientId !== clientId) return invalid('unknown client');
+        if (!safeEqual(basic.clientSecret, clientSecret ?? '')) return invalid('bad client secret');
+        if (form.client_id !== undefined && form.client_id !== basic.clientId) {
+          return { status: 400, error: 'invalid_request', description: 'client_id does not match Basic credentials' };
+        }
+        return undefined;
+    }
+  }
+
+  /** RFC 8693 §2.1 token exchange, ID-JAG profile (ID-JAG §4.3). */
+  async function exchange(req: IncomingMessage, res: ServerResponse, form: Record<string, string>) {
+    const fail = (f: Fail) => sendOAuthError(res, f.status, f.error, f.description, f.headers);
+    const authFail = authenticate(req, form);
+    if (authFail) return fail(authFail);
+    if (form.grant_type !== GRANT_TOKEN_EXCHANGE) {
+      return fail({ status: 400, error: 'unsupported_grant_type', description: `grant_type must be ${GRANT_TOKEN_EXCHANGE}` });
+    }
+    for (const p of ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource']) {
+      if (form[p] === undefined) return fail({ status: 400, error: 'invalid_request', description: `missing ${p}` });
+    }
+    if (form.requested_token_type !== TOKEN_TYPE_ID_JAG) {
+      return fail({ status: 400, error: 'invalid_request', description: `requested_token_type must be ${TOKEN_TYPE_ID_JAG}` });
+    }
+    if (form.subject_token_type !== TOKEN_TYPE_ID_TOKEN) {
+      return fail({ status: 400, error: 'invalid_request', description: `subject_token_type must be ${TOKEN_TYPE_ID_TOKEN}` });
+    }
+    // ID-JAG §4.3.3: the subject token must be an ID token this IdP issued to the authenticated client.
+    let sub: string;
+    try {
+      const { payload } = await jwtVerify(form.subject_token!, publicKey, {
+        issuer,
+        audience: clientId,
+        algorithms: ['ES256'],
+        requiredClaims: ['sub', 'exp', 'iat'],
+      });
+      sub = payload.sub!;
+    } catch (err) {
+      return fail({ status: 400, error: 'invalid_grant', description: `subject_token rejected: ${(err as Error).message}` });
+    }
+
+    const requested = splitScope(form.scope);
+    const granted = idp.grantScopes ? idp.grantScopes(requested) : requested;
+    const now = Math.floor(Date.now() / 1000);
+    const draft: JwtDraft = {
+      header: { alg: 'ES256', typ: ID_JAG_TYP, kid },
+      claims: {
+        iss: issuer,
+        sub,
+        aud: form.audience,
+        client_id: idp.jagClientId,
+        resource: form.resource,
+        ...(granted.length > 0 ? { scope: granted.join(' ') } : {}),
+        jti: randomUUID(),
+        iat: now,
+        exp: now + jagTtl,
+      },
+    };
+    idp.transformIdJag?.(draft);
+    const jag = await new SignJWT(draft.claims).setProtectedHeader(draft.header).sign(privateKey);
+    // RFC 8693 §2.2.1: scope is returned only when it differs from the request.
+    const scopeDiffers = granted.join(' ') !== requested.join(' ');
+    sendJson(res, 200, {
+      issued_token_type: TOKEN_TYPE_ID_JAG,
+      access_token: jag,
+      token_type: 'N_A',
+      expires_in: jagTtl,
+      ...(scopeDiffers ? { scope: granted.join(' ') } : {}),
+    });
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const path = pathnameOf(req);
+    const method = req.method ?? 'GET';
+    const isToken = path === tokenPath;
+    const isMetadata = metadataPaths.includes(path);
+    if (isToken) idp.counters.exchange++;
+    if (isMetadata) idp.counters.metadata++;
+
+    let form: Record<string, string> = {};
+    let parseError: string | undefined;
+    if (isToken && method === 'POST') {
+      const parsed = parseBody(mediaType(req), await readBody(req), allowJson);
+      if (parsed.ok) form = parsed.form;
+      else parseError = parsed.reason;
+    }
+    const headers = headersOf(req);
+    idp.requests.push({ path, method, headers, form, leaked: leakedHeaders(req) });
+    const reply = idp.override?.({ path, method, headers, form });
+    if (reply) return sendOverride(res, reply);
+
+    if (isMetadata && method === 'GET') return sendJson(res, 200, metadata(), { 'cache-control': 'max-age=60' });
+    if (path === jwksPath && method === 'GET') return sendJson(res, 200, jwks);
+    if (isToken) {
+      if (method !== 'POST') {
+        return sendOAuthError(res, 405, 'invalid_request', 'token endpoint requires POST', { allow: 'POST' });
+      }
+      if (parseError !== undefined) return sendOAuthError(res, 400, 'invalid_request', parseError);
+      return exchange(req, res, form);
+    }
+    sendJson(res, 404, { error: 'not_found' });
+  }
+
+  const server = await startHttpServer(handle);
+  issuer = `${server.url}${issuerPath}`;
+  Object.assign(idp, {
+    issuer,
+    origin: server.url,
+    tokenEndpoint: `${server.url}${tokenPath}`,
+    jwksUri: `${server.url}${jwksPath}`,
+    close: server.close,
+  });
+  return idp;
+}
+
+/** Splits an RFC 6749 §3.3 scope string. */
+export function splitScope(scope: string | undefined): string[] {
+  return (scope ?? '').split(' ').filter((s) => s !== '');
+}
