@@ -54,7 +54,7 @@ export class Discovery {
     private readonly fetch: FetchLike,
     private readonly timeoutMs: number,
     private readonly emit: (event: CrossAppAccessEvent) => void,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => Date.now(),
   ) {}
 
   private cached<T>(key: string, load: () => Promise<T>): Promise<T> {

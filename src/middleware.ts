@@ -44,7 +44,8 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal | null | undefine
 }
 
 function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
-  const now = Date.now;
+  // Read through Date so fake timers (and tests) control expiry.
+  const now = () => Date.now();
   const emit = makeEmitter(options.onEvent);
   const discovery = new Discovery(next, options.timeoutMs, emit, now);
   const registry = new ResourceRegistry(options, discovery);
