@@ -1,0 +1,62 @@
+// Packs the tarball, installs it in a temporary project, and runs one request through it from both
+// require() and import(), so a broken exports map or a CJS/ESM interop bug fails here, not for users.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const work = mkdtempSync(join(tmpdir(), 'cross-app-access-smoke-'));
+const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+
+try {
+  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], root))[0];
+  const files = packed.files.map((f) => f.path);
+  const unexpected = files.filter((f) => !/^(dist\/|package\.json$|README\.md$|LICENSE$)/.test(f));
+  if (unexpected.length > 0) throw new Error(`unexpected files in the tarball: ${unexpected.join(', ')}`);
+  console.log(`packed ${packed.filename}: ${files.length} files, ${packed.size} bytes`);
+
+  writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'smoke', private: true, type: 'module' }));
+  run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', join(work, packed.filename)], work);
+
+  // One request through the wrapper: a loopback server outside the resource must see no Authorization,
+  // and a bad option must throw a ConfigurationError that instanceof recognises across both builds.
+  const probe = `
+    const http = require('node:http');
+    module.exports = async function probe(lib, other) {
+      const server = http.createServer((req, res) => res.end(String(req.headers.authorization ?? 'none')));
+      await new Promise((r) => server.listen(0, '127.0.0.1', r));
+      const { port } = server.address();
+      try {
+        const authed = lib.withCrossAppAccess(fetch, {
+          idToken: 'x', idp: { tokenEndpoint: 'http://127.0.0.1:1/token', clientId: 'a' },
+          client: { clientId: 'b' }, resource: 'http://127.0.0.1:' + port + '/mcp',
+        });
+        const text = await (await authed('http://127.0.0.1:' + port + '/public')).text();
+        if (text !== 'none') throw new Error('outside the resource a token was sent');
+        let error;
+        try { lib.crossAppAccess({ idToken: '' }); } catch (e) { error = e; }
+        if (!(error instanceof lib.CrossAppAccessError) || !(error instanceof other.CrossAppAccessError) || error.stage !== 'config') {
+          throw new Error('ConfigurationError is not recognised across builds');
+        }
+        return 'ok';
+      } finally { server.close(); }
+    };`;
+  writeFileSync(join(work, 'probe.cjs'), probe);
+  writeFileSync(
+    join(work, 'check.mjs'),
+    `import { createRequire } from 'node:module';
+     const require = createRequire(import.meta.url);
+     const cjs = require('cross-app-access');
+     const esm = await import('cross-app-access');
+     if (typeof cjs.withCrossAppAccess !== 'function' || typeof esm.withCrossAppAccess !== 'function') throw new Error('missing export');
+     if (cjs.withCrossAppAccess === esm.withCrossAppAccess) throw new Error('expected separate CJS and ESM builds');
+     const probe = require('./probe.cjs');
+     console.log('require():', await probe(cjs, esm));
+     console.log('import():', await probe(esm, cjs));`,
+  );
+  process.stdout.write(run('node', ['check.mjs'], work));
+  console.log('smoke-pack: OK');
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
