@@ -1,0 +1,68 @@
+/**
+ * `npm run demo`: the whole Cross-App Access flow on this machine, with nothing to set up.
+ * It starts a local IdP, an authorization server and a real MCP server on loopback, then connects a
+ * real MCP SDK client through `withCrossAppAccess` and prints each step with its timing. Tokens are
+ * shown only as SHA-256 fingerprints.
+ */
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { withCrossAppAccess, type CrossAppAccessEvent } from 'cross-app-access';
+import { startStack } from '../test/servers/stack.js';
+
+const started = performance.now();
+const elapsed = () => `${(performance.now() - started).toFixed(0).padStart(5)} ms`;
+const say = (step: string, detail = '') => console.log(`${elapsed()}  ${step.padEnd(22)} ${detail}`);
+
+function describe(event: CrossAppAccessEvent): [string, string] {
+  switch (event.type) {
+    case 'discovery':
+      return [`discovery (${event.document.replace('_', ' ')})`, `${event.url}  ${event.durationMs} ms`];
+    case 'token_exchange':
+      return ['token exchange (IdP)', `ID token -> ID-JAG, audience ${event.audience}, resource ${event.resource}  ${event.durationMs} ms`];
+    case 'jwt_bearer':
+      return ['jwt-bearer grant (AS)', `ID-JAG -> access token at ${event.tokenEndpoint}  ${event.durationMs} ms`];
+    case 'token_issued':
+      return ['access token issued', `sha256:${event.fingerprint}…, expires in ${event.expiresIn} s, acquired in ${event.durationMs} ms`];
+    case 'token_invalidated':
+      return ['token invalidated', `sha256:${event.fingerprint}… (${event.reason})`];
+    case 'failure':
+      return ['failure', `${event.stage}/${event.code}: ${event.message}`];
+    case 'diagnostic':
+      return ['note', event.message];
+  }
+}
+
+const stack = await startStack({ mcp: { scopesSupported: ['files:read'] } });
+try {
+  say('servers started', `IdP ${stack.idp.issuer}, AS ${stack.as.issuer}, MCP ${stack.mcp.url}`);
+  const authedFetch = withCrossAppAccess(fetch, {
+    // In an app this comes from the user's SSO session; here the local IdP signs one for "alice".
+    idToken: ({ reason }) => {
+      say('ID token requested', `reason: ${reason}`);
+      return stack.idp.mintIdToken({ sub: 'alice' });
+    },
+    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
+    client: { clientId: 'mcp-client', clientSecret: 'mcp-secret' },
+    onEvent: (event) => say(...describe(event)),
+  });
+
+  const client = new Client({ name: 'cross-app-access-demo', version: '1.0.0' });
+  say('MCP connect', `${stack.mcp.url} (no token yet: the server's 401 says where to get one)`);
+  await client.connect(new StreamableHTTPClientTransport(new URL(stack.mcp.url), { fetch: authedFetch }));
+  say('MCP initialized');
+
+  const { tools } = await client.listTools();
+  say('tools/list', tools.map((t) => t.name).join(', '));
+  const whoami = await client.callTool({ name: 'whoami', arguments: {} });
+  say('tools/call whoami', (whoami.content as Array<{ text: string }>)[0]?.text ?? '');
+
+  stack.as.revokeAll();
+  say('token revoked', 'the AS forgets every token; the next call gets a 401');
+  const echo = await client.callTool({ name: 'echo', arguments: { text: 'hello after a 401' } });
+  say('tools/call echo', `${(echo.content as Array<{ text: string }>)[0]?.text ?? ''} (retried once with a fresh token)`);
+  await client.close();
+
+  say('done', `IdP exchanges: ${stack.idp.counters.exchange}, AS grants: ${stack.as.counters.grant}, MCP requests: ${stack.mcp.counters.requests} (${stack.mcp.counters.unauthorized} answered 401)`);
+} finally {
+  await stack.close();
+}
