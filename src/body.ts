@@ -57,9 +57,14 @@ export async function prepareRequest(input: string | URL | Request, init: Reques
       referrer: input.referrer,
       referrerPolicy: input.referrerPolicy,
     };
-    if ((init === undefined || !('body' in init)) && input.body !== null) body = input.clone().body;
+    if (body === undefined && input.body !== null) body = input.clone().body;
   }
-  const { headers, body: _ignored, ...rest } = { ...base, ...init };
+  // Members the caller left undefined keep the Request's own values, as fetch does.
+  const merged: RequestInit = { ...base };
+  for (const [name, value] of Object.entries(init ?? {})) {
+    if (value !== undefined) (merged as Record<string, unknown>)[name] = value;
+  }
+  const { headers, body: _ignored, ...rest } = merged;
   if (body === null || body === undefined || isReplayableAsIs(body)) {
     return { url: requestUrl(input), init: rest, headers, body, replayable: true };
   }

@@ -7,7 +7,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { applyMiddlewares, type Middleware } from '@modelcontextprotocol/sdk/client/middleware.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { crossAppAccess, withCrossAppAccess, type CrossAppAccessEvent, type CrossAppAccessOptions } from '../src/index.js';
+import { crossAppAccess, withCrossAppAccess, type CrossAppAccessEvent, type CrossAppAccessOptions, type FetchLike } from '../src/index.js';
 import { startStack, type Stack } from './servers/stack.js';
 
 let stack: Stack;
@@ -28,7 +28,7 @@ function options(overrides: Partial<CrossAppAccessOptions> = {}): CrossAppAccess
   };
 }
 
-async function connect(fetchFn: typeof fetch | ReturnType<typeof withCrossAppAccess>): Promise<Client> {
+async function connect(fetchFn: FetchLike): Promise<Client> {
   const client = new Client({ name: 'test-client', version: '1.0.0' });
   await client.connect(new StreamableHTTPClientTransport(new URL(stack.mcp.url), { fetch: fetchFn }));
   return client;
@@ -142,7 +142,7 @@ describe('where tokens go (PROTOCOL SEC-2, SEC-3)', () => {
 
   it('only access tokens issued by the AS ever reach the MCP server: never the ID token or the ID-JAG', async () => {
     const idTokens: string[] = [];
-    const authedFetch = withCrossAppAccess(fetch, options({ idToken: () => { const t = stack.idp.mintIdToken(); idTokens.push(t); return t; } }));
+    const authedFetch = withCrossAppAccess(fetch, options({ idToken: async () => { const t = await stack.idp.mintIdToken(); idTokens.push(t); return t; } }));
     const client = await connect(authedFetch);
     await client.listTools();
     stack.as.revokeAll();
@@ -270,6 +270,14 @@ describe('401 with our token (PROTOCOL E-1 to E-4)', () => {
     expect(request.headers.get('authorization')).toBeNull();
     expect(init.headers).toEqual({ ...MCP_HEADERS, 'x-caller': 'kept' });
     expect(stack.mcp.requests.at(-1)?.headers['x-caller']).toBe('kept');
+  });
+
+  it('init members left undefined keep the Request’s own headers and body', async () => {
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
+    const request = new Request(stack.mcp.url, { method: 'POST', headers: { ...MCP_HEADERS, 'x-kept': 'yes' }, body: jsonRpc(3, 'tools/list') });
+    const response = await authedFetch(request, { headers: undefined, body: undefined, signal: undefined });
+    expect(response.status).toBe(200);
+    expect(stack.mcp.requests.at(-1)?.headers['x-kept']).toBe('yes');
   });
 
   it('replays a ReadableStream body (duplex: half) on the retry', async () => {
