@@ -70,8 +70,18 @@ export interface CrossAppAccessErrorDetails {
   cause?: unknown;
 }
 
-// A registry-wide symbol, so that `instanceof` works when the ESM and CJS builds are both loaded.
-const brand = Symbol.for('cross-app-access.CrossAppAccessError');
+// A registry-wide symbol holding the class kinds of an error, so that `instanceof` works for every
+// class of the family when the ESM and CJS builds are both loaded (two copies of each class).
+const brand = Symbol.for('cross-app-access.error-kinds');
+
+function kindsOf(target: Function): string[] {
+  const kinds: string[] = [];
+  for (let c: unknown = target; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c)) {
+    const kind = (c as { kind?: unknown }).kind;
+    if (typeof kind === 'string' && !kinds.includes(kind)) kinds.push(kind);
+  }
+  return kinds;
+}
 
 /**
  * Every failure this package causes or detects. Branch on `code` and `stage`; messages are for
@@ -88,6 +98,8 @@ const brand = Symbol.for('cross-app-access.CrossAppAccessError');
  * ```
  */
 export class CrossAppAccessError extends Error {
+  /** The brand `instanceof` checks; each subclass has its own. */
+  static readonly kind: string = 'CrossAppAccessError';
   override readonly name: string = 'CrossAppAccessError';
   readonly code: CrossAppAccessErrorCode;
   readonly stage: CrossAppAccessStage;
@@ -104,12 +116,14 @@ export class CrossAppAccessError extends Error {
     this.error = details.error;
     this.errorDescription = details.errorDescription;
     this.errorUri = details.errorUri;
-    Object.defineProperty(this, brand, { value: true });
+    Object.defineProperty(this, brand, { value: kindsOf(new.target) });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (this !== CrossAppAccessError) return Function.prototype[Symbol.hasInstance].call(this, value);
-    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+    if (typeof value !== 'object' || value === null) return false;
+    const kinds = (value as Record<symbol, unknown>)[brand];
+    const kind = (this as { kind?: unknown }).kind;
+    return Array.isArray(kinds) && typeof kind === 'string' && kinds.includes(kind);
   }
 
   /** A plain object for logs: every field, no stack, no cause. */
@@ -138,6 +152,7 @@ export class CrossAppAccessError extends Error {
  * ```
  */
 export class ConfigurationError extends CrossAppAccessError {
+  static override readonly kind: string = 'ConfigurationError';
   override readonly name: string = 'ConfigurationError';
   /** The option path, e.g. `idp.tokenEndpoint`. */
   readonly option: string;
@@ -158,6 +173,7 @@ export class ConfigurationError extends CrossAppAccessError {
  * ```
  */
 export class OAuthResponseError extends CrossAppAccessError {
+  static override readonly kind: string = 'OAuthResponseError';
   override readonly name: string = 'OAuthResponseError';
 }
 

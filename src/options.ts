@@ -92,9 +92,12 @@ const secureUrl = z.string().superRefine((value, ctx) => {
   if (url.hash !== '') ctx.addIssue({ code: 'custom', message: 'must not contain a fragment' });
 });
 
-const nonEmpty = z.string().min(1, 'expected a non-empty string');
+// A lone UTF-16 surrogate cannot be form-encoded (RFC 6749 App. B needs UTF-8): refuse it up front.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const wellFormed = (s: string) => !LONE_SURROGATE.test(s);
+const nonEmpty = z.string().min(1, 'expected a non-empty string').refine(wellFormed, 'contains a lone UTF-16 surrogate');
 // An empty secret is never sent (PROTOCOL CA-3): use authMethod 'none' instead.
-const secret = z.string().min(1, "must not be empty (omit it, or use authMethod 'none')");
+const secret = z.string().min(1, "must not be empty (omit it, or use authMethod 'none')").refine(wellFormed, 'contains a lone UTF-16 surrogate');
 const authMethod = z.enum(['client_secret_basic', 'client_secret_post', 'none']);
 const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected scope tokens (RFC 6749 §3.3)');
 

@@ -1,9 +1,9 @@
 import { CrossAppAccessError, type CrossAppAccessStage } from './errors.js';
 
-/** `localhost`, `*.localhost`, 127.0.0.0/8 and [::1] (PROTOCOL SEC-1). */
+/** Exactly `localhost`, 127.0.0.0/8 and [::1] (PROTOCOL SEC-1); `*.localhost` goes through DNS. */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (host === 'localhost') return true;
   if (host === '[::1]') return true;
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

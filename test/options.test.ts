@@ -1,0 +1,342 @@
+/**
+ * Option validation through the public API (DESIGN "Public contract"; PROTOCOL CA-3, CA-4, SEC-1,
+ * SEC-7). Every bad option throws synchronously, when the wrapper is made.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  ConfigurationError,
+  CrossAppAccessError,
+  crossAppAccess,
+  withCrossAppAccess,
+  type CrossAppAccessOptions,
+} from '../src/index.js';
+
+type Loose = Record<string, unknown> & { idp: Record<string, unknown>; client: Record<string, unknown> };
+
+function valid(): Loose {
+  return {
+    idToken: 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln',
+    idp: { tokenEndpoint: 'https://idp.example/token', clientId: 'idp-client' },
+    client: { clientId: 'mcp-client' },
+  };
+}
+
+const noFetch = () => Promise.reject(new Error('no network in unit tests'));
+
+/** Builds a wrapper both ways and returns the ConfigurationError both threw (they must agree). */
+function configError(options: unknown): ConfigurationError {
+  const errors: unknown[] = [];
+  for (const make of [
+    () => withCrossAppAccess(noFetch, options as CrossAppAccessOptions),
+    () => crossAppAccess(options as CrossAppAccessOptions),
+  ]) {
+    let thrown: unknown;
+    try {
+      make();
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown, 'expected a synchronous ConfigurationError').toBeInstanceOf(ConfigurationError);
+    errors.push(thrown);
+  }
+  const [a, b] = errors as [ConfigurationError, ConfigurationError];
+  expect(a).toBeInstanceOf(CrossAppAccessError);
+  expect(a.code).toBe('invalid_option');
+  expect(a.stage).toBe('config');
+  expect(b.option).toBe(a.option);
+  expect(b.message).toBe(a.message);
+  expect(a.message).toContain(a.option);
+  return a;
+}
+
+function withChange(change: (o: Loose) => void): Loose {
+  const o = valid();
+  change(o);
+  return o;
+}
+
+function accepted(options: unknown): void {
+  expect(() => withCrossAppAccess(noFetch, options as CrossAppAccessOptions)).not.toThrow();
+  expect(() => crossAppAccess(options as CrossAppAccessOptions)).not.toThrow();
+}
+
+describe('withCrossAppAccess / crossAppAccess: idToken (F-2)', () => {
+  it('F-2: a missing idToken is rejected, naming idToken', () => {
+    expect(configError(withChange((o) => delete o.idToken)).option).toBe('idToken');
+  });
+
+  it('F-2: an empty idToken string is rejected', () => {
+    expect(configError(withChange((o) => (o.idToken = ''))).option).toBe('idToken');
+  });
+
+  it('F-2: a numeric idToken is rejected', () => {
+    expect(configError(withChange((o) => (o.idToken = 42))).option).toBe('idToken');
+  });
+
+  it('F-2: a function idToken is accepted', () => {
+    accepted(withChange((o) => (o.idToken = () => 'token')));
+  });
+});
+
+describe('withCrossAppAccess / crossAppAccess: idp (CA-1, SEC-1, CA-4)', () => {
+  it('CA-1: a missing idp is rejected', () => {
+    expect(configError(withChange((o) => delete (o as Partial<Loose>).idp)).option).toBe('idp');
+  });
+
+  it('CA-1: a missing client is rejected', () => {
+    expect(configError(withChange((o) => delete (o as Partial<Loose>).client)).option).toBe('client');
+  });
+
+  it('D-17: idp without issuer and tokenEndpoint is rejected', () => {
+    const error = configError(withChange((o) => delete o.idp.tokenEndpoint));
+    expect(error.option).toBe('idp');
+    expect(error.message).toMatch(/issuer/);
+    expect(error.message).toMatch(/tokenEndpoint/);
+  });
+
+  it('TX-1: idp without clientId is rejected', () => {
+    expect(configError(withChange((o) => delete o.idp.clientId)).option).toBe('idp.clientId');
+  });
+
+  it('SEC-1: a non-loopback http tokenEndpoint is rejected, mentioning https', () => {
+    const error = configError(withChange((o) => (o.idp.tokenEndpoint = 'http://idp.example.com/token')));
+    expect(error.option).toBe('idp.tokenEndpoint');
+    expect(error.message).toMatch(/https/);
+  });
+
+  it('SEC-1: a non-loopback http issuer is rejected', () => {
+    const error = configError(
+      withChange((o) => {
+        delete o.idp.tokenEndpoint;
+        o.idp.issuer = 'http://idp.example.com';
+      }),
+    );
+    expect(error.option).toBe('idp.issuer');
+    expect(error.message).toMatch(/https/);
+  });
+
+  it.each(['http://localhost:8080/token', 'http://127.0.0.1/token', 'http://[::1]/token'])('SEC-1: loopback http %s is accepted', (url) => {
+    accepted(withChange((o) => (o.idp.tokenEndpoint = url)));
+  });
+
+  it.each(['http://0.0.0.0/token', 'http://localhost.evil.example/token', 'http://127.0.0.1.nip.io/token'])(
+    'SEC-1: look-alike host %s is not loopback',
+    (url) => {
+      expect(configError(withChange((o) => (o.idp.tokenEndpoint = url))).option).toBe('idp.tokenEndpoint');
+    },
+  );
+
+  it('SEC-1: a non-http(s) scheme is rejected', () => {
+    expect(configError(withChange((o) => (o.idp.tokenEndpoint = 'ftp://idp.example/token'))).option).toBe('idp.tokenEndpoint');
+  });
+
+  it('CA-4: a URL with credentials is rejected', () => {
+    const error = configError(withChange((o) => (o.idp.tokenEndpoint = 'https://u:p@idp.example/token')));
+    expect(error.option).toBe('idp.tokenEndpoint');
+    expect(error.message).toMatch(/credentials/);
+  });
+
+  it('SEC-1: a URL with a fragment is rejected', () => {
+    const error = configError(withChange((o) => (o.idp.tokenEndpoint = 'https://idp.example/token#frag')));
+    expect(error.option).toBe('idp.tokenEndpoint');
+    expect(error.message).toMatch(/fragment/);
+  });
+
+  it('SEC-1: a relative URL is rejected', () => {
+    const error = configError(withChange((o) => (o.idp.tokenEndpoint = '/oauth2/token')));
+    expect(error.option).toBe('idp.tokenEndpoint');
+    expect(error.message).toMatch(/absolute/);
+  });
+});
+
+describe('withCrossAppAccess / crossAppAccess: client credentials (CA-3, CA-10)', () => {
+  it('CA-3: an empty idp.clientSecret is rejected', () => {
+    expect(configError(withChange((o) => (o.idp.clientSecret = ''))).option).toBe('idp.clientSecret');
+  });
+
+  it('CA-3: an empty client.clientSecret is rejected', () => {
+    expect(configError(withChange((o) => (o.client.clientSecret = ''))).option).toBe('client.clientSecret');
+  });
+
+  it('CA-5: a credential with a lone UTF-16 surrogate (not encodable as UTF-8) is rejected up front', () => {
+    const error = configError(withChange((o) => (o.client.clientSecret = 'abc\uD800')));
+    expect(error.option).toBe('client.clientSecret');
+    expect(error.message).toMatch(/surrogate/);
+    expect(configError(withChange((o) => (o.idp.clientId = '\uDC00x'))).option).toBe('idp.clientId');
+  });
+
+  it('CA-3: client_secret_basic without a secret is rejected', () => {
+    const error = configError(withChange((o) => (o.client.authMethod = 'client_secret_basic')));
+    expect(error.option).toBe('client.clientSecret');
+    expect(error.message).toContain('client_secret_basic');
+  });
+
+  it('CA-3: client_secret_post at the IdP without a secret is rejected', () => {
+    expect(configError(withChange((o) => (o.idp.authMethod = 'client_secret_post'))).option).toBe('idp.clientSecret');
+  });
+
+  it("CA-8: authMethod 'none' with a secret is rejected", () => {
+    const error = configError(
+      withChange((o) => {
+        o.idp.authMethod = 'none';
+        o.idp.clientSecret = 'x';
+      }),
+    );
+    expect(error.option).toBe('idp.authMethod');
+  });
+
+  it('CA-10: an unknown authMethod is rejected', () => {
+    expect(configError(withChange((o) => (o.client.authMethod = 'client_secret_jwt'))).option).toBe('client.authMethod');
+  });
+
+  it('CA-1: a non-https client.issuer is rejected', () => {
+    expect(configError(withChange((o) => (o.client.issuer = 'http://as.example'))).option).toBe('client.issuer');
+  });
+
+  it('CA-1: full credentials on both legs are accepted', () => {
+    accepted(
+      withChange((o) => {
+        o.idp = { issuer: 'https://idp.example', clientId: 'i', clientSecret: 'a', authMethod: 'client_secret_basic' };
+        o.client = { clientId: 'c', clientSecret: 'b', authMethod: 'client_secret_post', issuer: 'https://as.example/t' };
+      }),
+    );
+  });
+});
+
+describe('withCrossAppAccess / crossAppAccess: scope, resource, timeout, onEvent', () => {
+  it.each(['files:read "admin"', 'files\\read', 'a\tb'])('S-4: scope string %j with invalid characters is rejected', (scope) => {
+    expect(configError(withChange((o) => (o.scope = scope))).option).toMatch(/^scope/);
+  });
+
+  it.each([['files:read', 'a"b'], ['a\\b'], ['a b'], ['']])('S-4: scope array %j with an invalid entry is rejected', (...scope) => {
+    expect(configError(withChange((o) => (o.scope = scope))).option).toMatch(/^scope/);
+  });
+
+  it('S-4: scope as a string or an array is accepted', () => {
+    accepted(withChange((o) => (o.scope = 'files:read files:write')));
+    accepted(withChange((o) => (o.scope = ['files:read', 'files:write'])));
+  });
+
+  it('S-4: a scope that is neither string nor array is rejected', () => {
+    expect(configError(withChange((o) => (o.scope = 7))).option).toBe('scope');
+  });
+
+  it('SEC-1: a non-https resource is rejected', () => {
+    const error = configError(withChange((o) => (o.resource = 'http://mcp.example.com/mcp')));
+    expect(error.option).toBe('resource');
+    expect(error.message).toMatch(/https/);
+  });
+
+  it('SEC-1: an https resource is accepted', () => {
+    accepted(withChange((o) => (o.resource = 'https://mcp.example.com/mcp')));
+  });
+
+  it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '1000'])('E-8: timeout %j is rejected', (timeout) => {
+    expect(configError(withChange((o) => (o.timeout = timeout))).option).toBe('timeout');
+  });
+
+  it('E-8: a positive integer timeout is accepted', () => {
+    accepted(withChange((o) => (o.timeout = 5000)));
+  });
+
+  it('onEvent that is not a function is rejected', () => {
+    expect(configError(withChange((o) => (o.onEvent = 'log'))).option).toBe('onEvent');
+  });
+
+  it.each([null, undefined, 'options', 42, true])('non-object options %j are rejected', (options) => {
+    expect(configError(options).option).toBe('options');
+  });
+
+  it('an array as options is rejected', () => {
+    expect(configError([]).option).toBe('options');
+  });
+});
+
+describe('withCrossAppAccess / crossAppAccess: first argument', () => {
+  it.each([undefined, null, 'fetch', {}])('withCrossAppAccess(%j, …) throws a TypeError', (fetch) => {
+    expect(() => withCrossAppAccess(fetch as unknown as typeof globalThis.fetch, valid() as unknown as CrossAppAccessOptions)).toThrow(TypeError);
+  });
+
+  it('crossAppAccess(options)(notAFunction) throws a TypeError', () => {
+    const middleware = crossAppAccess(valid() as unknown as CrossAppAccessOptions);
+    expect(() => middleware('fetch' as unknown as typeof globalThis.fetch)).toThrow(TypeError);
+  });
+});
+
+describe('withCrossAppAccess / crossAppAccess: secrets stay out of errors (SEC-7)', () => {
+  const SECRET = 'S3CRET-VALUE-123';
+
+  it.each<[string, (o: Loose) => void]>([
+    ['client secret with a bad idp endpoint', (o) => {
+      o.client.clientSecret = SECRET;
+      o.idp.tokenEndpoint = 'http://idp.example.com/token';
+    }],
+    ['idp secret with authMethod none', (o) => {
+      o.idp.clientSecret = SECRET;
+      o.idp.authMethod = 'none';
+    }],
+    ['client secret with authMethod none', (o) => {
+      o.client.clientSecret = SECRET;
+      o.client.authMethod = 'none';
+    }],
+    ['secret as URL password', (o) => (o.idp.tokenEndpoint = `https://user:${SECRET}@idp.example/token`)],
+    ['secret as URL user', (o) => (o.idp.tokenEndpoint = `https://${SECRET}@idp.example/token`)],
+    ['secret in a resource with a fragment', (o) => (o.resource = `https://mcp.example/mcp?key=${SECRET}#x`)],
+    ['secret passed as authMethod by mistake', (o) => (o.client.authMethod = SECRET)],
+    ['client secret with a non-string clientId', (o) => {
+      o.client.clientSecret = SECRET;
+      o.client.clientId = 5;
+    }],
+    ['secret as idToken with a bad timeout', (o) => {
+      o.idToken = SECRET;
+      o.timeout = -5;
+    }],
+    ['secret in a bad scope entry', (o) => (o.scope = [`${SECRET}"`])],
+    ['secret in a bad scope string', (o) => (o.scope = `${SECRET}\\`)],
+  ])('SEC-7: %s', (_name, change) => {
+    const error = configError(withChange(change));
+    expect(error.message).not.toContain(SECRET);
+    expect(JSON.stringify(error)).not.toContain(SECRET);
+    expect(String(error.stack)).not.toContain(SECRET);
+  });
+});
+
+describe('withCrossAppAccess / crossAppAccess: valid configuration', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('F-3: the minimal configuration does not throw and makes no request', () => {
+    const fetchSpy = vi.fn(noFetch);
+    const globalFetch = vi.spyOn(globalThis, 'fetch');
+    const wrapped = withCrossAppAccess(fetchSpy, valid() as unknown as CrossAppAccessOptions);
+    expect(typeof wrapped).toBe('function');
+    expect(fetchSpy).not.toHaveBeenCalled();
+    expect(globalFetch).not.toHaveBeenCalled();
+  });
+
+  it('D-16: an idp issuer (discovered later) causes no request at construction', () => {
+    const fetchSpy = vi.fn(noFetch);
+    const globalFetch = vi.spyOn(globalThis, 'fetch');
+    const options = withChange((o) => {
+      o.idp = { issuer: 'https://idp.example', clientId: 'i' };
+      o.idToken = () => {
+        throw new Error('idToken must not be called at construction');
+      };
+      o.resource = 'https://mcp.example/mcp';
+    });
+    const middleware = crossAppAccess(options as unknown as CrossAppAccessOptions);
+    const wrapped = middleware(fetchSpy);
+    withCrossAppAccess(fetchSpy, options as unknown as CrossAppAccessOptions);
+    expect(typeof wrapped).toBe('function');
+    expect(fetchSpy).not.toHaveBeenCalled();
+    expect(globalFetch).not.toHaveBeenCalled();
+  });
+
+  it('DESIGN: the caller’s options object is not mutated', () => {
+    const options = withChange((o) => (o.scope = ['b', 'a', 'b']));
+    const snapshot = JSON.stringify(options);
+    withCrossAppAccess(noFetch, options as unknown as CrossAppAccessOptions);
+    expect(JSON.stringify(options)).toBe(snapshot);
+  });
+});
