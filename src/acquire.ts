@@ -2,7 +2,7 @@ import { chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from './
 import type { Discovery, ServerMetadata } from './discovery.js';
 import { CrossAppAccessError, OAuthResponseError } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
-import { exchangeForIdJag, redeemIdJag, type IdJagResponse, type TokenEndpoint } from './grants.js';
+import { exchangeForIdJag, redeemIdJag, type AccessTokenResponse, type IdJagResponse, type TokenEndpoint } from './grants.js';
 import type { FetchLike } from './http.js';
 import { checkIdJag } from './id-jag-check.js';
 import { decodeJwt, fingerprint, numericClaim, stringClaim } from './jwt.js';
@@ -67,16 +67,41 @@ export class Acquirer {
 
   async acquire(binding: ResourceBinding): Promise<{ key: string; token: AccessToken }> {
     const started = this.now();
-    let subject = await this.subject(this.acquiredBefore ? 'renewal' : 'initial');
     const idp = await this.idpEndpoint();
     const scope = binding.scopes?.join(' ');
+    const first = await this.idJag(idp, binding, await this.subject(this.acquiredBefore ? 'renewal' : 'initial'), scope);
+    let granted: AccessTokenResponse & { scope: string | undefined };
+    try {
+      granted = await this.grant(binding, first.jag, scope);
+    } catch (error) {
+      // The AS refused the ID-JAG (expired, replayed, a claim mismatch): both legs once more, with a
+      // new ID-JAG, since a spent one is never re-sent (PROTOCOL §9, E-9, JB-2).
+      if (!(error instanceof OAuthResponseError && error.stage === 'jwt_bearer' && error.error === 'invalid_grant')) throw error;
+      const second = await this.idJag(idp, binding, first.subject, scope);
+      granted = await this.grant(binding, second.jag, scope);
+    }
 
+    const token = await this.toAccessToken(granted.accessToken, granted.expiresIn, granted.scope);
+    this.acquiredBefore = true;
+    this.emit({
+      type: 'token_issued',
+      issuer: binding.as.issuer,
+      resource: binding.resource,
+      scope: token.scope,
+      expiresIn: Math.round((token.expiresAt - this.now()) / 1000),
+      fingerprint: token.fingerprint,
+      durationMs: this.now() - started,
+    });
+    return { key: `${binding.key}\u0000${first.subject.user}`, token };
+  }
+
+  /** Leg 1, asking the app once for a new ID token if the IdP rejects this one (E-7). */
+  private async idJag(idp: TokenEndpoint, binding: ResourceBinding, subject: Subject, scope: string | undefined): Promise<{ jag: IdJagResponse; subject: Subject }> {
     let jag: IdJagResponse;
     try {
       jag = await this.exchange(idp, binding, subject.token, scope);
     } catch (error) {
       if (!isRejectedSubject(error)) throw error;
-      // The IdP refused the ID token (expired or revoked): ask the app once for a new one (E-7).
       if (this.options.idTokenIsStatic) throw loginRequired(error);
       subject = await this.subject('rejected');
       try {
@@ -88,28 +113,19 @@ export class Acquirer {
     if (this.options.checkIdJag) {
       checkIdJag(jag.idJag, { issuer: binding.as.issuer, clientId: this.options.client.clientId, resource: binding.resource, nowMs: this.now() }, this.emit);
     }
+    return { jag, subject };
+  }
 
-    // Leg 2 asks for what leg 1 granted, or what it requested when the IdP did not say (JB-3, V-8).
-    const grantScope = jag.scope ?? scope;
-    const grantStarted = this.now();
+  /** Leg 2 asks for what leg 1 granted, or what it requested when the IdP did not say (JB-3, V-8). */
+  private async grant(binding: ResourceBinding, jag: IdJagResponse, requested: string | undefined): Promise<AccessTokenResponse & { scope: string | undefined }> {
+    const scope = jag.scope ?? requested;
+    const started = this.now();
     const granted = await redeemIdJag(
       this.endpoint(binding.as.tokenEndpoint, this.options.client, binding.asAuthMethod),
-      { assertion: jag.idJag, resource: binding.resource, scope: grantScope },
+      { assertion: jag.idJag, resource: binding.resource, scope },
     );
-    this.emit({ type: 'jwt_bearer', tokenEndpoint: binding.as.tokenEndpoint, resource: binding.resource, scope: grantScope, durationMs: this.now() - grantStarted });
-
-    const token = await this.toAccessToken(granted.accessToken, granted.expiresIn, granted.scope ?? grantScope);
-    this.acquiredBefore = true;
-    this.emit({
-      type: 'token_issued',
-      issuer: binding.as.issuer,
-      resource: binding.resource,
-      scope: token.scope,
-      expiresIn: Math.round((token.expiresAt - this.now()) / 1000),
-      fingerprint: token.fingerprint,
-      durationMs: this.now() - started,
-    });
-    return { key: `${binding.key}\u0000${subject.user}`, token };
+    this.emit({ type: 'jwt_bearer', tokenEndpoint: binding.as.tokenEndpoint, resource: binding.resource, scope, durationMs: this.now() - started });
+    return { ...granted, scope: granted.scope ?? scope };
   }
 
   private endpoint(url: string, credentials: TokenEndpoint['credentials'], method: ClientAuthMethod): TokenEndpoint {

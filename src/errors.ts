@@ -20,13 +20,12 @@ export type CrossAppAccessStage =
  * - `unsupported_profile`: the authorization server does not support the ID-JAG / jwt-bearer grant.
  * - `unsupported_auth_method`: the configured client authentication method is not offered by the server.
  * - `oauth_error`: the server answered with an RFC 6749 §5.2 error (see `error`, `errorDescription`).
- * - `login_required`: the IdP rejected the ID token (expired or revoked): send the user back to SSO.
+ * - `login_required`: the ID token is expired (TX-4) or the IdP rejected it: send the user back to SSO.
  * - `http_error`: a non-2xx answer without an OAuth error body.
  * - `invalid_response`: a body that is not the JSON the protocol requires (HTML, missing fields, …).
  * - `invalid_token_type`: `issued_token_type` / `token_type` is not the one the protocol requires.
  * - `id_jag_mismatch`: the ID-JAG's `aud` or `client_id` does not match this client (PROTOCOL V-11).
  * - `id_token_unavailable`: the `idToken` source threw or returned something that is not a token.
- * - `id_token_expired`: the ID token the app supplied has already expired (PROTOCOL TX-4).
  * - `unexpected_redirect`: a token or metadata endpoint answered 3xx (never followed, SEC-8).
  * - `response_too_large`: a token or metadata body exceeded its size cap (V-4).
  * - `timeout`: a token or metadata request took longer than the configured timeout.
@@ -49,7 +48,6 @@ export type CrossAppAccessErrorCode =
   | 'invalid_token_type'
   | 'id_jag_mismatch'
   | 'id_token_unavailable'
-  | 'id_token_expired'
   | 'unexpected_redirect'
   | 'response_too_large'
   | 'timeout'

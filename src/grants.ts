@@ -45,7 +45,7 @@ async function tokenRequest(
   form: URLSearchParams,
   what: string,
   stage: CrossAppAccessStage,
-): Promise<Record<string, unknown>> {
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = {};
   applyClientAuth(endpoint.method, endpoint.credentials, form, headers);
   const result = await requestJson({
@@ -63,14 +63,14 @@ async function tokenRequest(
   const oauthError = oauthErrorFrom(result, what, stage);
   if (oauthError) throw oauthError;
   if (!result.ok) throw httpErrorFrom(result, what, stage);
-  return result.body;
+  return { status: result.status, body: result.body };
 }
 
-function invalidResponse(what: string, error: z.ZodError, stage: CrossAppAccessStage): CrossAppAccessError {
+function invalidResponse(what: string, error: z.ZodError, stage: CrossAppAccessStage, status: number): CrossAppAccessError {
   const issue = error.issues[0];
   return new CrossAppAccessError(
-    `${what} answered without a valid ${issue?.path.join('.') || 'body'} (${issue?.message ?? 'invalid'}).`,
-    { code: 'invalid_response', stage },
+    `${what} answered HTTP ${status} without a valid ${issue?.path.join('.') || 'body'} (${issue?.message ?? 'invalid'}).`,
+    { code: 'invalid_response', stage, status },
   );
 }
 
@@ -101,15 +101,15 @@ export async function exchangeForIdJag(
     subject_token_type: ID_TOKEN_TYPE,
   });
   if (params.scope) form.set('scope', params.scope);
-  const body = await tokenRequest(endpoint, form, what, 'token_exchange');
+  const { status, body } = await tokenRequest(endpoint, form, what, 'token_exchange');
   const parsed = exchangeResponse.safeParse(body);
-  if (!parsed.success) throw invalidResponse(what, parsed.error, 'token_exchange');
+  if (!parsed.success) throw invalidResponse(what, parsed.error, 'token_exchange', status);
   const response = parsed.data;
   // The ID-JAG type is what makes this safe to send to the AS (ID-JAG §4.3.4, PROTOCOL V-5).
   if (response.issued_token_type !== ID_JAG_TYPE) {
     throw new CrossAppAccessError(
       `${what} issued a token of type "${untrustedText(response.issued_token_type, 100)}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
-      { code: 'invalid_token_type', stage: 'token_exchange' },
+      { code: 'invalid_token_type', stage: 'token_exchange', status },
     );
   }
   // RFC 8693 §2.2.1 asks for N_A, but IdPs vary: lenient, with a diagnostic (PROTOCOL V-7).
@@ -138,15 +138,15 @@ export async function redeemIdJag(
   const form = new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion: params.assertion });
   if (params.scope) form.set('scope', params.scope);
   form.set('resource', params.resource);
-  const body = await tokenRequest(endpoint, form, what, 'jwt_bearer');
+  const { status, body } = await tokenRequest(endpoint, form, what, 'jwt_bearer');
   const parsed = grantResponse.safeParse(body);
-  if (!parsed.success) throw invalidResponse(what, parsed.error, 'jwt_bearer');
+  if (!parsed.success) throw invalidResponse(what, parsed.error, 'jwt_bearer', status);
   const response = parsed.data;
   // Never use a token type we do not understand (RFC 6749 §7.1, PROTOCOL V-12).
   if (response.token_type.toLowerCase() !== 'bearer') {
     throw new CrossAppAccessError(
       `${what} issued a token of type "${untrustedText(response.token_type, 50)}"; only Bearer is supported.`,
-      { code: 'invalid_token_type', stage: 'jwt_bearer' },
+      { code: 'invalid_token_type', stage: 'jwt_bearer', status },
     );
   }
   // Any refresh_token is ignored on purpose: renewal means a new ID-JAG (PROTOCOL V-14).
