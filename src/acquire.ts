@@ -11,6 +11,8 @@ import { renewalSkewMs, type AccessToken } from './tokens.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = 30;
 const DEFAULT_LIFETIME_SECONDS = 3600;
+// A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (ID-JAG §4.4.3).
+const MAX_LIFETIME_SECONDS = 24 * 3600;
 
 /** A protected resource this wrapper has learned, with the authorization server that guards it. */
 export interface ResourceBinding {
@@ -62,7 +64,7 @@ export class Acquirer {
     private readonly discovery: Discovery,
     private readonly emit: (event: CrossAppAccessEvent) => void,
     private readonly now: () => number,
-    private readonly onUserChange: (previousUser: string) => void,
+    private readonly onUserChange: () => void,
   ) {}
 
   async acquire(binding: ResourceBinding): Promise<{ key: string; token: AccessToken }> {
@@ -168,9 +170,8 @@ export class Acquirer {
       });
     }
     if (parsed.user !== this.user) {
-      const previous = this.user;
       this.user = parsed.user;
-      if (this.acquiredBefore) this.onUserChange(previous);
+      if (this.acquiredBefore) this.onUserChange();
     }
     return { token, user: parsed.user };
   }
@@ -199,11 +200,13 @@ export class Acquirer {
   private async toAccessToken(value: string, expiresIn: number | undefined, scope: string | undefined): Promise<AccessToken> {
     const receivedAt = this.now();
     // No expires_in: a decodable JWT exp is advisory, else a default lifetime (PROTOCOL C-4).
-    let lifetimeMs = (expiresIn ?? DEFAULT_LIFETIME_SECONDS) * 1000;
+    let lifetimeSeconds = expiresIn ?? DEFAULT_LIFETIME_SECONDS;
     if (expiresIn === undefined) {
-      const exp = (() => { const jwt = decodeJwt(value); return jwt && numericClaim(jwt.claims, 'exp'); })();
-      if (exp !== undefined && exp * 1000 > receivedAt) lifetimeMs = exp * 1000 - receivedAt;
+      const jwt = decodeJwt(value);
+      const exp = jwt && numericClaim(jwt.claims, 'exp');
+      if (exp !== undefined && exp * 1000 > receivedAt) lifetimeSeconds = (exp * 1000 - receivedAt) / 1000;
     }
+    const lifetimeMs = Math.min(lifetimeSeconds, MAX_LIFETIME_SECONDS) * 1000;
     return {
       value,
       expiresAt: receivedAt + lifetimeMs,

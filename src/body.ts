@@ -1,3 +1,4 @@
+import { untilAborted } from './abort.js';
 import type { FetchLike } from './http.js';
 
 /** Stream bodies are buffered up to this many bytes so a 401 can be retried (PROTOCOL E-1). */
@@ -41,7 +42,12 @@ function isReplayableAsIs(body: unknown): boolean {
  * Takes a fetch call apart without mutating the caller's `init` or `Request`: a `Request`'s body is
  * read from a clone, and a stream body is buffered up to `maxBytes` so it can be replayed.
  */
-export async function prepareRequest(input: string | URL | Request, init: RequestInit | undefined, maxBytes: number): Promise<OutgoingRequest> {
+export async function prepareRequest(
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+  maxBytes: number,
+  signal: AbortSignal | null | undefined,
+): Promise<OutgoingRequest> {
   let base: RequestInit = {};
   let body: BodyInit | null | undefined = init?.body;
   if (isRequest(input)) {
@@ -69,7 +75,7 @@ export async function prepareRequest(input: string | URL | Request, init: Reques
     return { url: requestUrl(input), init: rest, headers, body, replayable: true };
   }
   if (body instanceof ReadableStream) {
-    const buffered = await bufferStream(body, maxBytes);
+    const buffered = await bufferStream(body, maxBytes, signal);
     return { url: requestUrl(input), init: rest, headers, body: buffered.body, replayable: buffered.complete };
   }
   // Anything else (e.g. an async iterable some runtimes accept): send it once, as it is.
@@ -77,12 +83,20 @@ export async function prepareRequest(input: string | URL | Request, init: Reques
 }
 
 /** Reads a stream into memory up to `maxBytes`; past that, returns a stream of everything, unread. */
-async function bufferStream(stream: ReadableStream<Uint8Array>, maxBytes: number): Promise<{ body: BodyInit; complete: boolean }> {
+async function bufferStream(
+  stream: ReadableStream<Uint8Array>,
+  maxBytes: number,
+  signal: AbortSignal | null | undefined,
+): Promise<{ body: BodyInit; complete: boolean }> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   while (true) {
-    const { done, value } = await reader.read();
+    // A stream that never ends must not outlive the caller's signal.
+    const { done, value } = await untilAborted(reader.read(), signal).catch(async (reason: unknown) => {
+      await reader.cancel(reason).catch(() => undefined);
+      throw reason;
+    });
     if (done) break;
     chunks.push(value);
     size += value.byteLength;

@@ -175,10 +175,15 @@ export class OAuthResponseError extends CrossAppAccessError {
   override readonly name: string = 'OAuthResponseError';
 }
 
-/** Shortens untrusted server text before it goes into an error (PROTOCOL V-15). */
-export function untrustedText(value: unknown, max = 300): string | undefined {
+/**
+ * Shortens untrusted server text before it goes into an error (PROTOCOL V-15). Any secret we sent in
+ * that request is cut out first, so a server that echoes it cannot put it in logs (SEC-7).
+ */
+export function untrustedText(value: unknown, max = 300, secrets: readonly string[] = []): string | undefined {
   if (typeof value !== 'string') return undefined;
+  let text = value;
+  for (const secret of secrets) if (secret.length >= 4) text = text.split(secret).join('[redacted]');
   // Strip control characters so a hostile description cannot forge log lines.
-  const clean = value.replace(/[\u0000-\u001f\u007f]/g, ' ');
+  const clean = text.replace(/[\u0000-\u001f\u007f]/g, ' ');
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }

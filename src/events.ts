@@ -25,7 +25,7 @@ export type CrossAppAccessEvent =
       /** Wall time of the whole acquisition: ID token, exchange and grant. */
       durationMs: number;
     }
-  | { type: 'token_invalidated'; resource: string; fingerprint: string; reason: 'unauthorized' | 'user_changed' }
+  | { type: 'token_invalidated'; resource: string; fingerprint: string; reason: 'unauthorized' }
   | { type: 'failure'; stage: CrossAppAccessStage; code: CrossAppAccessErrorCode; message: string; durationMs: number }
   | { type: 'diagnostic'; message: string };
 

@@ -60,7 +60,8 @@ async function tokenRequest(
     signal: endpoint.signal,
   });
   // An `error` member makes it an error even on a 2xx (PROTOCOL V-1).
-  const oauthError = oauthErrorFrom(result, what, stage);
+  const sent = [form.get('subject_token'), form.get('assertion'), form.get('client_secret'), endpoint.credentials.clientSecret, headers.authorization?.slice(6)];
+  const oauthError = oauthErrorFrom(result, what, stage, sent.filter((s): s is string => typeof s === 'string'));
   if (oauthError) throw oauthError;
   if (!result.ok) throw httpErrorFrom(result, what, stage);
   return { status: result.status, body: result.body };
@@ -108,13 +109,13 @@ export async function exchangeForIdJag(
   // The ID-JAG type is what makes this safe to send to the AS (ID-JAG §4.3.4, PROTOCOL V-5).
   if (response.issued_token_type !== ID_JAG_TYPE) {
     throw new CrossAppAccessError(
-      `${what} issued a token of type "${untrustedText(response.issued_token_type, 100)}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
+      `${what} issued a token of type "${untrustedText(response.issued_token_type, 100, [response.access_token, params.subjectToken])}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
       { code: 'invalid_token_type', stage: 'token_exchange', status },
     );
   }
   // RFC 8693 §2.2.1 asks for N_A, but IdPs vary: lenient, with a diagnostic (PROTOCOL V-7).
   if (response.token_type !== undefined && response.token_type.toLowerCase() !== 'n_a') {
-    emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50)}" for the ID-JAG (expected N_A); accepted.` });
+    emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50, [response.access_token, params.subjectToken])}" for the ID-JAG (expected N_A); accepted.` });
   }
   // Any refresh_token is ignored on purpose (PROTOCOL V-10).
   return { idJag: response.access_token, scope: response.scope, expiresIn: response.expires_in };
@@ -145,7 +146,7 @@ export async function redeemIdJag(
   // Never use a token type we do not understand (RFC 6749 §7.1, PROTOCOL V-12).
   if (response.token_type.toLowerCase() !== 'bearer') {
     throw new CrossAppAccessError(
-      `${what} issued a token of type "${untrustedText(response.token_type, 50)}"; only Bearer is supported.`,
+      `${what} issued a token of type "${untrustedText(response.token_type, 50, [response.access_token, params.assertion])}"; only Bearer is supported.`,
       { code: 'invalid_token_type', stage: 'jwt_bearer', status },
     );
   }

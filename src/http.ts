@@ -155,17 +155,18 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 
 /**
  * The error for a token endpoint answer that is an RFC 6749 §5.2 error (any status, V-1, V-15),
- * or undefined when the body carries no `error` member.
+ * or undefined when the body carries no `error` member. `sent` are the secrets of the request.
  */
 export function oauthErrorFrom(
   result: JsonResult,
   what: string,
   stage: CrossAppAccessStage,
+  sent: readonly string[],
 ): OAuthResponseError | undefined {
   const error = result.body?.error;
   if (typeof error !== 'string' || error === '') return undefined;
-  const description = untrustedText(result.body?.error_description);
-  const code = untrustedText(error, 100) ?? 'unknown';
+  const description = untrustedText(result.body?.error_description, 300, sent);
+  const code = untrustedText(error, 100, sent) ?? 'unknown';
   return new OAuthResponseError(
     `${what} answered HTTP ${result.status} with OAuth error "${code}"${description ? `: ${description}` : ''}.`,
     {
@@ -174,7 +175,7 @@ export function oauthErrorFrom(
       status: result.status,
       error: code,
       errorDescription: description,
-      errorUri: untrustedText(result.body?.error_uri),
+      errorUri: untrustedText(result.body?.error_uri, 300, sent),
     },
   );
 }

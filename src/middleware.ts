@@ -1,3 +1,4 @@
+import { untilAborted } from './abort.js';
 import { Acquirer, type ResourceBinding } from './acquire.js';
 import { discardBody, MAX_REPLAY_BODY_BYTES, prepareRequest, requestUrl, sendRequest } from './body.js';
 import { bearerChallenge } from './challenge.js';
@@ -8,7 +9,7 @@ import type { FetchLike } from './http.js';
 import { resolveOptions, type CrossAppAccessOptions, type ResolvedOptions } from './options.js';
 import { ResourceRegistry } from './resources.js';
 import { TokenStore, type AccessToken } from './tokens.js';
-import { isWithinResource, parseUrl } from './url-rules.js';
+import { insecureUrlReason, isWithinResource, parseUrl } from './url-rules.js';
 
 export type { FetchLike } from './http.js';
 
@@ -23,26 +24,6 @@ export type CrossAppAccessMiddleware = (next: FetchLike) => CrossAppAccessFetch;
 
 const TOKEN_CACHE_MAX_ENTRIES = 1000;
 
-/** Rejects with the signal's reason as soon as it aborts; `work` goes on for whoever else waits on it. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal | null | undefined): Promise<T> {
-  if (!signal) return work;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
 function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   // Read through Date so fake timers (and tests) control expiry.
   const now = () => Date.now();
@@ -50,7 +31,11 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   const discovery = new Discovery(next, options.timeoutMs, emit, now);
   const registry = new ResourceRegistry(options, discovery);
   const store = new TokenStore(TOKEN_CACHE_MAX_ENTRIES, now);
-  const acquirer = new Acquirer(options, next, discovery, emit, now, () => store.clear());
+  const acquirer = new Acquirer(options, next, discovery, emit, now, function purgeForNewUser() {
+    // A wrapper serves one user at a time: a new user's ID token drops every cached token (C-2).
+    store.clear();
+    emit({ type: 'diagnostic', message: 'The ID token names a different user than before; all cached tokens were dropped. Use one wrapper per signed-in user.' });
+  });
 
   /** The cached token, or one shared acquisition for the binding (PROTOCOL C-5). */
   function tokenFor(binding: ResourceBinding, signal: AbortSignal | null | undefined): Promise<AccessToken> {
@@ -67,10 +52,29 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     return tokenFor(binding, signal);
   }
 
+  /**
+   * Only URLs inside the configured resource, or, without one, URLs a token may go to at all (not
+   * plain http on a non-loopback host), are handled; everything else passes through (SEC-1, SEC-3).
+   */
+  function mayCarryToken(target: URL): boolean {
+    if (options.resourceUrl) return isWithinResource(target, options.resourceUrl);
+    return insecureUrlReason(target) === undefined;
+  }
+
+  /** Awaits `work`; if it fails, frees the 401 we were holding (E-4) before passing the error on. */
+  async function releasing<T>(response: Response, work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      await discardBody(response);
+      throw error;
+    }
+  }
+
   async function authorizedFetch(input: string | URL | Request, init: RequestInit | undefined, target: URL): Promise<Response> {
+    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
+    const request = await prepareRequest(input, init, MAX_REPLAY_BODY_BYTES, signal);
     let binding = registry.find(target);
-    const request = await prepareRequest(input, init, MAX_REPLAY_BODY_BYTES);
-    const signal = request.init.signal;
     if (!binding && options.resource !== undefined) binding = await untilAborted(registry.forConfiguredResource(), signal);
 
     if (!binding) {
@@ -78,34 +82,35 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
       const response = await sendRequest(next, request, undefined);
       const challenge = response.status === 401 ? bearerChallenge(response.headers) : undefined;
       if (!challenge) return response;
-      const prm = await untilAborted(discovery.protectedResource(target, challenge.resourceMetadata, options.resource), signal).catch(
-        (error: unknown) => {
-          // A server with no RFC 9728 metadata is not one of ours: hand its 401 back untouched.
-          if (error instanceof CrossAppAccessError && error.code === 'metadata_not_found' && options.resource === undefined) return undefined;
-          throw error;
-        },
-      );
+      const lookup = untilAborted(discovery.protectedResource(target, challenge.resourceMetadata, options.resource), signal).catch((error: unknown) => {
+        // A server with no RFC 9728 metadata is not one of ours: hand its 401 back untouched.
+        if (error instanceof CrossAppAccessError && error.code === 'metadata_not_found' && options.resource === undefined) return undefined;
+        throw error;
+      });
+      const prm = await releasing(response, lookup);
       if (!prm) return response;
-      binding = await untilAborted(registry.fromMetadata(prm, challenge.scope), signal);
-      if (!request.replayable) return response;
-      const token = await tokenFor(binding, signal);
+      if (!request.replayable) {
+        // The body is gone: learn the resource for next time, and return the 401 as it came.
+        await releasing(response, untilAborted(registry.fromMetadata(prm, challenge.scope), signal));
+        return response;
+      }
       await discardBody(response);
-      return sendRequest(next, request, token.value);
+      binding = await untilAborted(registry.fromMetadata(prm, challenge.scope), signal);
+      return sendRequest(next, request, (await tokenFor(binding, signal)).value);
     }
 
     const token = await tokenFor(binding, signal);
     const response = await sendRequest(next, request, token.value);
     if (response.status !== 401 || !request.replayable) return response;
-    const replacement = await replacementFor(binding, token, signal);
     await discardBody(response);
+    const replacement = await replacementFor(binding, token, signal);
     // Retried once; a second 401 goes back to the caller as it came (E-3).
     return sendRequest(next, request, replacement.value);
   }
 
   return async function crossAppAccessFetch(input, init) {
     const target = parseUrl(requestUrl(input));
-    // Requests outside the configured resource pass through untouched (PROTOCOL SEC-3).
-    if (!target || (options.resourceUrl && !isWithinResource(target, options.resourceUrl))) {
+    if (!target || !mayCarryToken(target)) {
       return next(input as string | URL, init);
     }
     const started = now();

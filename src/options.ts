@@ -110,13 +110,14 @@ function credentialsRule(value: { clientSecret?: string | undefined; authMethod?
   }
 }
 
-const schema = z.object({
+// Strict objects: a misspelt option (say `clientSecrett`) is an error, not a silently public client.
+const schema = z.strictObject({
   idToken: z.union([
     nonEmpty,
     z.custom<IdTokenSource>((v) => typeof v === 'function', 'expected a non-empty string or a function'),
   ]),
   idp: z
-    .object({
+    .strictObject({
       issuer: secureUrl.optional(),
       tokenEndpoint: secureUrl.optional(),
       clientId: nonEmpty,
@@ -130,7 +131,7 @@ const schema = z.object({
       credentialsRule(value, ctx);
     }),
   client: z
-    .object({
+    .strictObject({
       clientId: nonEmpty,
       clientSecret: secret.optional(),
       authMethod: authMethod.optional(),

@@ -64,9 +64,13 @@ export class ResourceRegistry {
   private async bind(prm: ProtectedResourceMetadata, challengeScope: string | undefined): Promise<ResourceBinding> {
     const issuer = this.chooseIssuer(prm);
     const as = await this.discovery.serverMetadata(issuer, 'authorization_server');
+    // Bind on first use only once the AS metadata has validated, to its metadata issuer (D-10, D-13).
+    this.boundIssuer ??= as.issuer;
+    if (this.boundIssuer !== as.issuer) throw this.notAllowed(prm, this.boundIssuer);
     const asAuthMethod = chooseClientAuth(this.options.client, as.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${as.issuer}`, 'discovery');
-    // Scope: configured, else the challenge's, else everything the PRM lists (PROTOCOL S-1).
-    const scopes = this.options.scopes ?? normaliseScopes(challengeScope) ?? normaliseScopes(prm.scopesSupported);
+    // Scope: configured, else the challenge's, else everything the PRM lists (PROTOCOL S-1), never
+    // adding openid or offline_access ourselves (S-3).
+    const scopes = this.options.scopes ?? learnedScopes(challengeScope) ?? learnedScopes(prm.scopesSupported);
     const binding: ResourceBinding = {
       resource: prm.resource,
       resourceUrl: requireSecureUrl(prm.resource, 'The protected resource', 'discovery'),
@@ -79,21 +83,29 @@ export class ResourceRegistry {
     return binding;
   }
 
-  /** PROTOCOL D-9, D-10: the pinned or first-bound issuer must be listed; else the first entry binds. */
+  /** PROTOCOL D-9, D-10: the pinned or first-bound issuer must be listed; else the first entry. */
   private chooseIssuer(prm: ProtectedResourceMetadata): string {
     const pinned = this.boundIssuer;
     if (pinned === undefined) {
       const first = prm.authorizationServers[0] as string;
       requireSecureUrl(first, `The authorization server ${first}`, 'discovery');
-      this.boundIssuer = first;
       return first;
     }
-    if (!prm.authorizationServers.includes(pinned)) {
-      throw new CrossAppAccessError(
-        `The resource ${prm.resource} is guarded by ${prm.authorizationServers.join(', ')}, but the client credentials are bound to ${pinned}; nothing was sent there. Use a separate wrapper (and client) for that authorization server.`,
-        { code: 'issuer_not_allowed', stage: 'discovery' },
-      );
-    }
+    if (!prm.authorizationServers.includes(pinned)) throw this.notAllowed(prm, pinned);
     return pinned;
   }
+
+  private notAllowed(prm: ProtectedResourceMetadata, pinned: string): CrossAppAccessError {
+    return new CrossAppAccessError(
+      `The resource ${prm.resource} is guarded by ${prm.authorizationServers.join(', ')}, but the client credentials are bound to ${pinned}; nothing was sent there. Use a separate wrapper (and client) for that authorization server.`,
+      { code: 'issuer_not_allowed', stage: 'discovery' },
+    );
+  }
+}
+
+const NEVER_LEARNED = new Set(['openid', 'offline_access']);
+
+function learnedScopes(scope: string | readonly string[] | undefined): string[] | undefined {
+  const scopes = normaliseScopes(scope)?.filter((s) => !NEVER_LEARNED.has(s));
+  return scopes && scopes.length > 0 ? scopes : undefined;
 }

@@ -200,7 +200,8 @@ describe('cache and single-flight (PROTOCOL C-1, C-5)', () => {
 
   it('a new user never gets the previous user’s token (PROTOCOL C-1, C-2)', async () => {
     let sub = 'alice';
-    const authedFetch = withCrossAppAccess(fetch, options({ idToken: () => stack.idp.mintIdToken({ sub }) }));
+    const events: CrossAppAccessEvent[] = [];
+    const authedFetch = withCrossAppAccess(fetch, options({ idToken: () => stack.idp.mintIdToken({ sub }), onEvent: (e) => events.push(e) }));
     const client = await connect(authedFetch);
     expect(text(await client.callTool({ name: 'whoami', arguments: {} }))).toMatch(/^sub=alice/);
     sub = 'bob';
@@ -208,6 +209,7 @@ describe('cache and single-flight (PROTOCOL C-1, C-5)', () => {
     expect(text(await client.callTool({ name: 'whoami', arguments: {} }))).toMatch(/^sub=bob/);
     expect(text(await client.callTool({ name: 'whoami', arguments: {} }))).toMatch(/^sub=bob/);
     await client.close();
+    expect(events.filter((e) => e.type === 'diagnostic' && /different user/.test(e.message))).toHaveLength(1);
   });
 });
 

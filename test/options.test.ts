@@ -340,3 +340,21 @@ describe('withCrossAppAccess / crossAppAccess: valid configuration', () => {
     expect(JSON.stringify(options)).toBe(snapshot);
   });
 });
+
+describe('withCrossAppAccess / crossAppAccess: misspelt options', () => {
+  it('an unknown nested key (client.clientSecrett) is an error, not a silently public client', () => {
+    const error = configError(withChange((o) => ((o.client as Record<string, unknown>).clientSecrett = 'typo')));
+    expect(error.option).toBe('client');
+    expect(error.message).toContain('clientSecrett');
+    expect(error.message).not.toContain('typo');
+  });
+
+  it('an unknown top-level key (resorce) is an error naming it', () => {
+    const error = configError(withChange((o) => ((o as Record<string, unknown>).resorce = 'https://mcp.example/mcp')));
+    expect(error.message).toContain('resorce');
+  });
+
+  it('an unknown key in idp is an error', () => {
+    expect(configError(withChange((o) => ((o.idp as Record<string, unknown>).tokenEndPoint = 'https://x/token'))).option).toBe('idp');
+  });
+});

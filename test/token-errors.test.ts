@@ -412,6 +412,17 @@ describe('optional ID-JAG checks (V-11)', () => {
     expect(ctx.stack.as.requests.filter((r) => r.method === 'POST').map((r) => r.form.assertion)).toEqual([jwe, jwe]);
   });
 
+  it('§9: an AS invalid_grant once (e.g. a replayed or expired ID-JAG) → both legs once more with a new ID-JAG, then success', async () => {
+    const ctx = await setup();
+    let refused = 0;
+    ctx.stack.as.override = onTokenPost(() => (refused++ === 0 ? jsonReply(400, { error: 'invalid_grant', error_description: 'jti already used' }) : undefined));
+    await expectInitializeOk(await call(ctx));
+    expect(ctx.stack.idp.counters.exchange).toBe(2);
+    expect(ctx.stack.as.counters.grant).toBe(2);
+    const assertions = ctx.stack.as.requests.filter((r) => r.method === 'POST').map((r) => r.form.assertion);
+    expect(new Set(assertions).size).toBe(2);
+  });
+
   it('V-11, §9: checkIdJag: false disables the aud check; the AS rejects the ID-JAG twice (one repeat with a new one), surfaced from jwt_bearer', async () => {
     const ctx = await setup();
     ctx.stack.idp.transformIdJag = (draft) => {

@@ -1,0 +1,214 @@
+/**
+ * Hostile conditions and edge cases found in review: aborts, leaked bodies, echoed secrets, huge
+ * lifetimes, first-use binding, learned scopes, non-loopback http. Real loopback servers throughout;
+ * nock only for a non-loopback host.
+ */
+import nock from 'nock';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CrossAppAccessError, withCrossAppAccess, type CrossAppAccessOptions, type FetchLike } from '../src/index.js';
+import { startStack, type Stack } from './servers/stack.js';
+
+let stack: Stack;
+beforeEach(async () => {
+  stack = await startStack();
+});
+afterEach(async () => {
+  nock.cleanAll();
+  nock.enableNetConnect();
+  await stack.close();
+});
+
+const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+const listTools = (id = 1) => ({ method: 'POST', headers: MCP_HEADERS, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list', params: {} }) });
+
+function options(overrides: Partial<CrossAppAccessOptions> = {}): CrossAppAccessOptions {
+  return {
+    idToken: () => stack.idp.mintIdToken(),
+    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
+    client: { clientId: 'mcp-client', clientSecret: 'mcp-secret' },
+    ...overrides,
+  };
+}
+
+/** Collects unhandled rejections while `work` runs and for a few turns after it. */
+async function unhandledDuring(work: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const onUnhandled = (reason: unknown) => seen.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await work();
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+  return seen;
+}
+
+describe('cancellation edge cases', () => {
+  it('an already-aborted signal rejects at once, and a shared discovery that fails later is not an unhandled rejection', async () => {
+    const authedFetch = withCrossAppAccess(fetch, options({
+      resource: stack.mcp.resource,
+      // An AS that does not exist: its metadata request fails after the caller has left.
+      client: { clientId: 'mcp-client', clientSecret: 'mcp-secret', issuer: 'http://127.0.0.1:1' },
+    }));
+    const reason = new Error('already gone');
+    const unhandled = await unhandledDuring(async () => {
+      await expect(authedFetch(stack.mcp.url, { ...listTools(), signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+      // The same discovery, awaited by a caller that stays, fails with a typed error.
+      await expect(authedFetch(stack.mcp.url, listTools())).rejects.toMatchObject({ code: 'network_error', stage: 'discovery' });
+    });
+    expect(unhandled).toEqual([]);
+  });
+
+  it('a stream body that never ends is given up when the caller aborts', async () => {
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      pull: () => new Promise<void>(() => undefined), // never produces, never ends
+      cancel: () => {
+        cancelled = true;
+      },
+    });
+    const controller = new AbortController();
+    const pending = authedFetch(stack.mcp.url, { method: 'POST', headers: MCP_HEADERS, body, duplex: 'half', signal: controller.signal } as RequestInit);
+    const reason = new Error('stop waiting for the body');
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+    expect(cancelled).toBe(true);
+    expect(stack.mcp.counters.requests).toBe(0);
+  });
+});
+
+describe('connections are freed (PROTOCOL E-4)', () => {
+  it('a 401 whose re-acquisition fails has its body cancelled before the error is thrown', async () => {
+    const responses: Response[] = [];
+    const recording: FetchLike = async (url, init) => {
+      const response = await fetch(url, init);
+      if (String(url).startsWith(stack.mcp.url)) responses.push(response);
+      return response;
+    };
+    const authedFetch = withCrossAppAccess(recording, options({ resource: stack.mcp.resource }));
+    expect((await authedFetch(stack.mcp.url, listTools())).status).toBe(200);
+    stack.as.revokeAll();
+    stack.idp.override = (req) => (req.method === 'POST' ? { status: 503, body: 'down' } : undefined);
+    await expect(authedFetch(stack.mcp.url, listTools(2))).rejects.toMatchObject({ code: 'http_error', stage: 'token_exchange', status: 503 });
+    const rejected = responses.at(-1);
+    expect(rejected?.status).toBe(401);
+    expect(rejected?.bodyUsed).toBe(true); // cancelled, so undici can reuse or close the socket
+  });
+});
+
+describe('secrets a server echoes back (PROTOCOL SEC-7)', () => {
+  it('an AS error_description that quotes our assertion and secret is redacted in the error, its JSON and events', async () => {
+    const events: unknown[] = [];
+    const sent: string[] = [];
+    stack.as.override = (req) => {
+      if (req.method !== 'POST') return undefined;
+      sent.push(req.form.assertion ?? '');
+      return {
+        status: 400,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ error: 'invalid_request', error_description: `bad assertion ${req.form.assertion} with secret mcp-secret`, error_uri: `https://as.example/e?a=${req.form.assertion}` }),
+      };
+    };
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource, onEvent: (e) => events.push(e) }));
+    const error = await authedFetch(stack.mcp.url, listTools()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CrossAppAccessError);
+    const serialised = JSON.stringify([error, (error as Error).message, events]);
+    expect(sent[0]?.length).toBeGreaterThan(20);
+    expect(serialised).not.toContain(sent[0]);
+    expect(serialised).not.toContain('mcp-secret');
+    expect((error as CrossAppAccessError).errorDescription).toBe('bad assertion [redacted] with secret [redacted]');
+  });
+});
+
+describe('hostile token lifetimes', () => {
+  it('a huge expires_in is clamped, so the token is still cached (not re-acquired on every request)', async () => {
+    stack.as.override = undefined;
+    const original = stack.as.accessTokenTtlSeconds;
+    stack.as.accessTokenTtlSeconds = 1e306;
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
+    for (let i = 0; i < 3; i++) await authedFetch(stack.mcp.url, listTools(i));
+    stack.as.accessTokenTtlSeconds = original;
+    expect(stack.as.counters.grant).toBe(1);
+    expect(stack.idp.counters.exchange).toBe(1);
+  });
+});
+
+describe('first-use binding (PROTOCOL D-10)', () => {
+  it('a server whose AS has no valid metadata does not lock the credentials to that AS', async () => {
+    const broken = await startStack({ mcp: { prmOverrides: { authorization_servers: ['http://127.0.0.1:1'] } } });
+    try {
+      const authedFetch = withCrossAppAccess(fetch, options());
+      await expect(authedFetch(broken.mcp.url, listTools())).rejects.toMatchObject({ code: 'network_error', stage: 'discovery' });
+      expect((await authedFetch(stack.mcp.url, listTools())).status).toBe(200);
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it('once bound, a resource guarded by another AS gets issuer_not_allowed and nothing is sent there', async () => {
+    const other = await startStack();
+    try {
+      const authedFetch = withCrossAppAccess(fetch, options());
+      expect((await authedFetch(stack.mcp.url, listTools())).status).toBe(200);
+      await expect(authedFetch(other.mcp.url, listTools())).rejects.toMatchObject({ code: 'issuer_not_allowed', stage: 'discovery' });
+      expect(other.as.counters.grant).toBe(0);
+      expect(other.idp.counters.exchange).toBe(0);
+      expect(stack.idp.counters.exchange).toBe(1);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+describe('scopes learned from the server (PROTOCOL S-1, S-3)', () => {
+  it('openid and offline_access from scopes_supported are never requested', async () => {
+    const learning = await startStack({ mcp: { scopesSupported: ['openid', 'offline_access', 'files:read'] } });
+    try {
+      const authedFetch = withCrossAppAccess(fetch, {
+        ...options(),
+        idToken: () => learning.idp.mintIdToken(),
+        idp: { issuer: learning.idp.issuer, clientId: learning.idp.clientId },
+      });
+      expect((await authedFetch(learning.mcp.url, listTools())).status).toBe(200);
+      const exchange = learning.idp.requests.find((r) => r.method === 'POST');
+      const grant = learning.as.requests.find((r) => r.method === 'POST');
+      expect(exchange?.form.scope).toBe('files:read');
+      expect(grant?.form.scope).toBe('files:read');
+    } finally {
+      await learning.close();
+    }
+  });
+
+  it('the challenge scope wins over scopes_supported', async () => {
+    const challenged = await startStack({ mcp: { scopesSupported: ['files:read', 'files:write'], challengeScope: 'files:write' } });
+    try {
+      const authedFetch = withCrossAppAccess(fetch, {
+        ...options(),
+        idToken: () => challenged.idp.mintIdToken(),
+        idp: { issuer: challenged.idp.issuer, clientId: challenged.idp.clientId },
+      });
+      expect((await authedFetch(challenged.mcp.url, listTools())).status).toBe(200);
+      expect(challenged.idp.requests.find((r) => r.method === 'POST')?.form.scope).toBe('files:write');
+    } finally {
+      await challenged.close();
+    }
+  });
+});
+
+describe('URLs a token may never go to (PROTOCOL SEC-1)', () => {
+  it('a plain-http non-loopback server answering 401 Bearer gets its 401 back, with no discovery', async () => {
+    nock.disableNetConnect();
+    nock.enableNetConnect('127.0.0.1');
+    const scope = nock('http://api.example.test')
+      .get('/mcp')
+      .reply(401, 'login', { 'www-authenticate': 'Bearer resource_metadata="http://api.example.test/.well-known/oauth-protected-resource"' });
+    const authedFetch = withCrossAppAccess(fetch, options());
+    const response = await authedFetch('http://api.example.test/mcp');
+    expect(response.status).toBe(401);
+    expect(await response.text()).toBe('login');
+    expect(scope.isDone()).toBe(true);
+    expect(stack.idp.counters.exchange).toBe(0);
+  });
+});
