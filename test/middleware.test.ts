@@ -8,6 +8,7 @@ import { applyMiddlewares, type Middleware } from '@modelcontextprotocol/sdk/cli
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { crossAppAccess, withCrossAppAccess, type CrossAppAccessEvent, type CrossAppAccessOptions, type FetchLike } from '../src/index.js';
+import { jsonRpc, MCP_HEADERS, stackOptions } from './helpers/stack-options.js';
 import { startStack, type Stack } from './servers/stack.js';
 
 let stack: Stack;
@@ -19,14 +20,7 @@ afterEach(async () => {
   await stack.close();
 });
 
-function options(overrides: Partial<CrossAppAccessOptions> = {}): CrossAppAccessOptions {
-  return {
-    idToken: () => stack.idp.mintIdToken(),
-    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
-    client: { clientId: 'mcp-client', clientSecret: 'mcp-secret' },
-    ...overrides,
-  };
-}
+const options = (overrides: Partial<CrossAppAccessOptions> = {}) => stackOptions(stack, overrides);
 
 async function connect(fetchFn: FetchLike): Promise<Client> {
   const client = new Client({ name: 'test-client', version: '1.0.0' });
@@ -39,11 +33,6 @@ function text(result: unknown): string {
   return content.map((c) => c.text).join('');
 }
 
-function jsonRpc(id: number, method: string, params: Record<string, unknown> = {}): string {
-  return JSON.stringify({ jsonrpc: '2.0', id, method, params });
-}
-
-const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 
 describe('with a real MCP SDK client', () => {
   it('v1 Client over StreamableHTTPClientTransport connects, lists tools and calls one', async () => {

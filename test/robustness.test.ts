@@ -6,6 +6,7 @@
 import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccessError, withCrossAppAccess, type CrossAppAccessOptions, type FetchLike } from '../src/index.js';
+import { listToolsInit, MCP_HEADERS, stackOptions } from './helpers/stack-options.js';
 import { startStack, type Stack } from './servers/stack.js';
 
 let stack: Stack;
@@ -18,17 +19,8 @@ afterEach(async () => {
   await stack.close();
 });
 
-const MCP_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-const listTools = (id = 1) => ({ method: 'POST', headers: MCP_HEADERS, body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/list', params: {} }) });
-
-function options(overrides: Partial<CrossAppAccessOptions> = {}): CrossAppAccessOptions {
-  return {
-    idToken: () => stack.idp.mintIdToken(),
-    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
-    client: { clientId: 'mcp-client', clientSecret: 'mcp-secret' },
-    ...overrides,
-  };
-}
+const listTools = listToolsInit;
+const options = (overrides: Partial<CrossAppAccessOptions> = {}) => stackOptions(stack, overrides);
 
 /** Collects unhandled rejections while `work` runs and for a few turns after it. */
 async function unhandledDuring(work: () => Promise<void>): Promise<unknown[]> {
@@ -166,11 +158,7 @@ describe('scopes learned from the server (PROTOCOL S-1, S-3)', () => {
   it('openid and offline_access from scopes_supported are never requested', async () => {
     const learning = await startStack({ mcp: { scopesSupported: ['openid', 'offline_access', 'files:read'] } });
     try {
-      const authedFetch = withCrossAppAccess(fetch, {
-        ...options(),
-        idToken: () => learning.idp.mintIdToken(),
-        idp: { issuer: learning.idp.issuer, clientId: learning.idp.clientId },
-      });
+      const authedFetch = withCrossAppAccess(fetch, stackOptions(learning));
       expect((await authedFetch(learning.mcp.url, listTools())).status).toBe(200);
       const exchange = learning.idp.requests.find((r) => r.method === 'POST');
       const grant = learning.as.requests.find((r) => r.method === 'POST');
@@ -184,11 +172,7 @@ describe('scopes learned from the server (PROTOCOL S-1, S-3)', () => {
   it('the challenge scope wins over scopes_supported', async () => {
     const challenged = await startStack({ mcp: { scopesSupported: ['files:read', 'files:write'], challengeScope: 'files:write' } });
     try {
-      const authedFetch = withCrossAppAccess(fetch, {
-        ...options(),
-        idToken: () => challenged.idp.mintIdToken(),
-        idp: { issuer: challenged.idp.issuer, clientId: challenged.idp.clientId },
-      });
+      const authedFetch = withCrossAppAccess(fetch, stackOptions(challenged));
       expect((await authedFetch(challenged.mcp.url, listTools())).status).toBe(200);
       expect(challenged.idp.requests.find((r) => r.method === 'POST')?.form.scope).toBe('files:write');
     } finally {
