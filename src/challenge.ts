@@ -1,4 +1,12 @@
-/** One challenge from a `WWW-Authenticate` header (RFC 9110 §11.6.1). */
+/**
+ * One challenge from a `WWW-Authenticate` header (RFC 9110 §11.6.1).
+ *
+ * @example
+ * ```ts
+ * const [challenge]: AuthChallenge[] = parseWwwAuthenticate('Bearer scope="files:read"');
+ * challenge?.params.scope; // 'files:read'
+ * ```
+ */
 export interface AuthChallenge {
   /** Lower-cased auth-scheme, e.g. `bearer`. */
   scheme: string;

@@ -1,6 +1,13 @@
 import { CrossAppAccessError, type CrossAppAccessStage } from './errors.js';
 
-/** Client authentication methods at a token endpoint (RFC 6749 §2.3, RFC 8414 §2). */
+/**
+ * Client authentication methods at a token endpoint (RFC 6749 §2.3, RFC 8414 §2).
+ *
+ * @example
+ * ```ts
+ * const idp = { tokenEndpoint, clientId: 'desk-agent', authMethod: 'none' satisfies ClientAuthMethod };
+ * ```
+ */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
 
 export interface ClientCredentials {

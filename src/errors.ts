@@ -1,4 +1,11 @@
-/** Where in the flow a failure happened. */
+/**
+ * Where in the flow a failure happened.
+ *
+ * @example
+ * ```ts
+ * if (err instanceof CrossAppAccessError && err.stage === 'token_exchange') alertIdpTeam(err);
+ * ```
+ */
 export type CrossAppAccessStage =
   | 'config'
   | 'id_token'
@@ -30,6 +37,12 @@ export type CrossAppAccessStage =
  * - `response_too_large`: a token or metadata body exceeded its size cap (V-4).
  * - `timeout`: a token or metadata request took longer than the configured timeout.
  * - `network_error`: a token or metadata request failed before any answer.
+ *
+ * @example
+ * ```ts
+ * const code: CrossAppAccessErrorCode = err.code;
+ * if (code === 'login_required') redirectToSso();
+ * ```
  */
 export type CrossAppAccessErrorCode =
   | 'invalid_option'
@@ -53,7 +66,14 @@ export type CrossAppAccessErrorCode =
   | 'timeout'
   | 'network_error';
 
-/** Details carried by every {@link CrossAppAccessError}. */
+/**
+ * Details carried by every {@link CrossAppAccessError}.
+ *
+ * @example
+ * ```ts
+ * const { code, stage, status, error } = err as CrossAppAccessErrorDetails;
+ * ```
+ */
 export interface CrossAppAccessErrorDetails {
   code: CrossAppAccessErrorCode;
   stage: CrossAppAccessStage;

@@ -3,6 +3,14 @@ import type { CrossAppAccessErrorCode, CrossAppAccessStage } from './errors.js';
 /**
  * Redacted events for logs and metrics. They never carry a token, an ID token, an ID-JAG, an
  * assertion or a secret (PROTOCOL SEC-7); `fingerprint` is the first 8 hex digits of a token's SHA-256.
+ *
+ * @example
+ * ```ts
+ * const onEvent = (event: CrossAppAccessEvent) => {
+ *   if (event.type === 'token_issued') metrics.histogram('xaa.acquire_ms', event.durationMs);
+ *   if (event.type === 'failure') log.warn({ code: event.code, stage: event.stage }, event.message);
+ * };
+ * ```
  */
 export type CrossAppAccessEvent =
   | {

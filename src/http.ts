@@ -1,7 +1,16 @@
 import { CrossAppAccessError, OAuthResponseError, untrustedText, type CrossAppAccessStage } from './errors.js';
 import { requireSecureUrl } from './url-rules.js';
 
-/** The fetch signature the package needs: what the MCP SDK calls `FetchLike`. */
+/**
+ * The fetch signature the package needs: what the MCP SDK calls `FetchLike`. Global `fetch`, undici's
+ * `fetch` and any fetch middleware's result fit.
+ *
+ * @example
+ * ```ts
+ * const logging: FetchLike = (url, init) => { console.log(String(url)); return fetch(url, init); };
+ * const authedFetch = withCrossAppAccess(logging, options);
+ * ```
+ */
 export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
 
 /** Size caps for bodies we parse (PROTOCOL V-4). */

@@ -16,10 +16,24 @@ export type { FetchLike } from './http.js';
 /**
  * What {@link withCrossAppAccess} returns: fetch's signature, so it fits wherever `fetch` or the MCP
  * SDK's `FetchLike` does.
+ *
+ * @example
+ * ```ts
+ * const authedFetch: CrossAppAccessFetch = withCrossAppAccess(fetch, options);
+ * const response = await authedFetch(new Request('https://mcp.example.com/mcp', { method: 'POST', body }));
+ * ```
  */
 export type CrossAppAccessFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 
-/** An MCP SDK style fetch middleware: takes the next fetch, returns a wrapped one. */
+/**
+ * An MCP SDK style fetch middleware: takes the next fetch, returns a wrapped one.
+ *
+ * @example
+ * ```ts
+ * const middleware: CrossAppAccessMiddleware = crossAppAccess(options);
+ * const authedFetch = middleware(fetch);
+ * ```
+ */
 export type CrossAppAccessMiddleware = (next: FetchLike) => CrossAppAccessFetch;
 
 const TOKEN_CACHE_MAX_ENTRIES = 1000;

@@ -4,17 +4,37 @@ import { ConfigurationError } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
 import { insecureUrlReason, parseUrl } from './url-rules.js';
 
-/** Why the package is asking for an ID token. */
+/**
+ * Why the package is asking for an ID token.
+ *
+ * @example
+ * ```ts
+ * const idToken = ({ reason }: { reason: IdTokenReason }) => sso.getIdToken({ forceRefresh: reason === 'rejected' });
+ * ```
+ */
 export type IdTokenReason = 'initial' | 'renewal' | 'rejected';
 
 /**
  * Returns the signed-in user's ID token from the app's SSO session. Called only when a new access
  * token is needed: `reason` is `'initial'` for the first, `'renewal'` when a token expired, and
  * `'rejected'` when the IdP refused the previous ID token (force a refresh then).
+ *
+ * @example
+ * ```ts
+ * const idToken: IdTokenSource = async ({ reason, signal }) =>
+ *   (await oidcClient.refresh({ force: reason !== 'initial', signal })).id_token;
+ * ```
  */
 export type IdTokenSource = (context: { reason: IdTokenReason; signal: AbortSignal }) => string | Promise<string>;
 
-/** The enterprise IdP, where the RFC 8693 token exchange happens (leg 1). */
+/**
+ * The enterprise IdP, where the RFC 8693 token exchange happens (leg 1).
+ *
+ * @example
+ * ```ts
+ * const idp: IdpOptions = { issuer: 'https://acme.okta.com', clientId: 'desk-agent', clientSecret: process.env.IDP_SECRET };
+ * ```
+ */
 export interface IdpOptions {
   /** The IdP's issuer; its token endpoint is discovered (RFC 8414 / OpenID Discovery) and cached. */
   issuer?: string;
@@ -28,7 +48,14 @@ export interface IdpOptions {
   authMethod?: ClientAuthMethod;
 }
 
-/** This app's registration at the MCP server's authorization server (the RFC 7523 leg). */
+/**
+ * This app's registration at the MCP server's authorization server (the RFC 7523 leg).
+ *
+ * @example
+ * ```ts
+ * const client: ClientOptions = { clientId: 'wiki-app', clientSecret: process.env.MCP_SECRET, issuer: 'https://login.tools.example/tenant-7' };
+ * ```
+ */
 export interface ClientOptions {
   /** The client id at the authorization server (the ID-JAG's `client_id` claim). */
   clientId: string;
@@ -42,7 +69,21 @@ export interface ClientOptions {
   issuer?: string;
 }
 
-/** Options of {@link withCrossAppAccess} and {@link crossAppAccess}. */
+/**
+ * Options of {@link withCrossAppAccess} and {@link crossAppAccess}, validated once when the wrapper
+ * is made. Unknown keys are rejected.
+ *
+ * @example
+ * ```ts
+ * const options: CrossAppAccessOptions = {
+ *   idToken: () => sso.getIdToken(),
+ *   idp: { issuer: 'https://acme.okta.com', clientId: 'desk-agent' },
+ *   client: { clientId: 'wiki-app', clientSecret: process.env.MCP_SECRET },
+ *   resource: 'https://mcp.tools.example/team-a/mcp',
+ *   onEvent: (event) => log.debug(event),
+ * };
+ * ```
+ */
 export interface CrossAppAccessOptions {
   /** The signed-in user's ID token, or a function that returns a (fresh) one. */
   idToken: string | IdTokenSource;
