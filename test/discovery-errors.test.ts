@@ -2,49 +2,13 @@
  * Discovery answers that are not what the protocol says (PROTOCOL §6, §10) become typed errors
  * through the public API, against the real loopback IdP, AS and MCP SDK server.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { withCrossAppAccess, type CrossAppAccessOptions } from '../src/index.js';
-import { DEFAULT_AS_CLIENT, startStack, type Stack, type StackOptions } from './servers/stack.js';
-import { expectCaaError, initializeRequest, jsonReply, Recorder, startCountingServer } from './helpers/errors.js';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_AS_CLIENT, type Stack } from './servers/stack.js';
+import { expectCaaError, initializeRequest, jsonReply } from './helpers/errors.js';
+import { AS_SECRET, expectInitializeOk, ID_JAG_PROFILE, useErrorStacks } from './helpers/error-stack.js';
 
-const IDP_SECRET = 'idp-secret-Qx7wLm2pT';
-const AS_SECRET = DEFAULT_AS_CLIENT.clientSecret!;
-const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
-
-interface Ctx {
-  stack: Stack;
-  recorder: Recorder;
-  idToken: string;
-}
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((close) => close()));
-});
-
-/** A fresh stack whose IdP is a confidential client (so there is an IdP secret to keep out of errors). */
-async function setup(options: StackOptions = {}): Promise<Ctx> {
-  const stack = await startStack({
-    ...options,
-    idp: { clientAuth: 'client_secret_post', clientSecret: IDP_SECRET, ...options.idp },
-  });
-  cleanups.push(() => stack.close());
-  const recorder = new Recorder();
-  const idToken = await stack.idp.mintIdToken();
-  recorder.add(idToken, IDP_SECRET, AS_SECRET);
-  return { stack, recorder, idToken };
-}
-
-/** The wrapper under test: IdP discovered from its issuer, AS credentials bound on first use. */
-function wrap(ctx: Ctx, overrides: Partial<CrossAppAccessOptions> = {}) {
-  return withCrossAppAccess(ctx.recorder.fetch, {
-    idToken: ctx.idToken,
-    idp: { issuer: ctx.stack.idp.issuer, clientId: ctx.stack.idp.clientId, clientSecret: IDP_SECRET },
-    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: AS_SECRET },
-    onEvent: ctx.recorder.onEvent,
-    ...overrides,
-  });
-}
+/** IdP discovered from its issuer. */
+const { setup, wrap, call, counting } = useErrorStacks({ idp: 'issuer' });
 
 /** Neither the ID token nor an ID-JAG left: no token request reached the IdP or the AS. */
 function expectNoTokenRequests(stack: Stack): void {
@@ -53,12 +17,6 @@ function expectNoTokenRequests(stack: Stack): void {
   expect(stack.idp.requests.filter((r) => r.method === 'POST')).toEqual([]);
   expect(stack.as.requests.filter((r) => r.method === 'POST')).toEqual([]);
   expect(stack.mcp.requests.filter((r) => r.authorization !== undefined)).toEqual([]);
-}
-
-async function expectInitializeOk(response: Response): Promise<void> {
-  expect(response.status).toBe(200);
-  const body = (await response.json()) as { result?: { serverInfo?: { name?: string } } };
-  expect(body.result?.serverInfo?.name).toBe('xaa-test-mcp');
 }
 
 describe('protected-resource metadata (RFC 9728)', () => {
@@ -70,7 +28,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
   ])('D-6: PRM with %s → invalid_metadata/discovery', async (_label, prmOverrides) => {
     const ctx = await setup({ mcp: { prmOverrides } });
     const err = await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'invalid_metadata', stage: 'discovery' },
       ctx.recorder,
     );
@@ -82,7 +40,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
   it('D-7: PRM without resource → invalid_metadata/discovery', async () => {
     const ctx = await setup({ mcp: { prmOverrides: { resource: undefined } } });
     const err = await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'invalid_metadata', stage: 'discovery' },
       ctx.recorder,
     );
@@ -94,7 +52,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
   it('D-7: PRM naming a resource on another origin → resource_mismatch, nothing sent anywhere', async () => {
     const ctx = await setup({ mcp: { resourceOverride: 'https://mcp.other.example/mcp' } });
     await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'resource_mismatch', stage: 'discovery' },
       ctx.recorder,
     );
@@ -108,7 +66,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     const ctx = await setup({ mcp: { prmOverrides } });
     prmOverrides.resource = `${ctx.stack.mcp.origin}/mcp2`;
     await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'resource_mismatch', stage: 'discovery' },
       ctx.recorder,
     );
@@ -125,7 +83,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     const { prm, configured } = pick(ctx.stack.mcp.resource);
     prmOverrides.resource = prm;
     await expectCaaError(
-      wrap(ctx, { resource: configured })(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx, { resource: configured }),
       { code: 'resource_mismatch', stage: 'discovery' },
       ctx.recorder,
     );
@@ -136,7 +94,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
 
   it('D-5 (1): PRM reachable only through the challenge resource_metadata (prm: header-only) works', async () => {
     const ctx = await setup({ mcp: { prm: 'header-only' } });
-    const response = await wrap(ctx)(ctx.stack.mcp.url, initializeRequest());
+    const response = await call(ctx);
     await expectInitializeOk(response);
     const paths = ctx.stack.mcp.requests.map((r) => r.path);
     expect(paths).toEqual(['/mcp', '/meta/prm', '/mcp']);
@@ -148,7 +106,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
 
   it('D-5 (3): PRM only at the root well-known URL, no resource_metadata in the challenge (prm: root) works', async () => {
     const ctx = await setup({ mcp: { prm: 'root', challengeResourceMetadata: false } });
-    const response = await wrap(ctx)(ctx.stack.mcp.url, initializeRequest());
+    const response = await call(ctx);
     await expectInitializeOk(response);
     const paths = ctx.stack.mcp.requests.map((r) => r.path);
     expect(paths).toEqual([
@@ -162,7 +120,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
 
   it('E-10: a 401 from a server with no PRM anywhere and no resource option is returned untouched', async () => {
     const ctx = await setup();
-    const legacy = await startCountingServer((req, res) => {
+    const legacy = await counting((req, res) => {
       if ((req.url ?? '').startsWith('/.well-known/')) {
         res.writeHead(404, { 'content-type': 'text/plain' });
         res.end('not found');
@@ -171,7 +129,6 @@ describe('protected-resource metadata (RFC 9728)', () => {
       res.writeHead(401, { 'www-authenticate': 'Bearer realm="legacy", error="invalid_token"', 'content-type': 'text/plain', 'x-legacy': 'yes' });
       res.end('legacy says no');
     });
-    cleanups.push(() => legacy.close());
     const response = await wrap(ctx)(`${legacy.url}/api/mcp`, initializeRequest());
     expect(response.status).toBe(401);
     expect(response.headers.get('www-authenticate')).toBe('Bearer realm="legacy", error="invalid_token"');
@@ -196,7 +153,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
     metadataOverrides.issuer = `${ctx.stack.as.issuer}/`;
     let asked = 0;
     const err = await expectCaaError(
-      wrap(ctx, { idToken: () => { asked++; return ctx.idToken; } })(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx, { idToken: () => { asked++; return ctx.idToken; } }),
       { code: 'issuer_mismatch', stage: 'discovery' },
       ctx.recorder,
     );
@@ -210,7 +167,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
   it('D-12: AS metadata naming a different issuer altogether → issuer_mismatch', async () => {
     const ctx = await setup({ as: { metadataOverrides: { issuer: 'https://as.evil.example' } } });
     await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'issuer_mismatch', stage: 'discovery' },
       ctx.recorder,
     );
@@ -220,7 +177,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
   it('D-14: AS metadata without token_endpoint → invalid_metadata/discovery', async () => {
     const ctx = await setup({ as: { metadataOverrides: { token_endpoint: undefined } } });
     const err = await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'invalid_metadata', stage: 'discovery' },
       ctx.recorder,
     );
@@ -231,7 +188,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
   it('D-14: AS metadata with a non-string token_endpoint → invalid_metadata/discovery', async () => {
     const ctx = await setup({ as: { metadataOverrides: { token_endpoint: ['https://as.example.com/token'] } } });
     await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'invalid_metadata', stage: 'discovery' },
       ctx.recorder,
     );
@@ -241,7 +198,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
   it('SEC-1, D-14: AS metadata with an http:// non-loopback token_endpoint → insecure_url; nothing sent', async () => {
     const ctx = await setup({ as: { metadataOverrides: { token_endpoint: 'http://as.example.com/token' } } });
     await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'insecure_url', stage: 'discovery' },
       ctx.recorder,
     );
@@ -254,7 +211,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
       as: { metadataOverrides: { authorization_grant_profiles_supported: ['urn:example:grant-profile:other'] } },
     });
     const err = await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'unsupported_profile', stage: 'discovery' },
       ctx.recorder,
     );
@@ -273,7 +230,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
       },
     });
     await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'unsupported_profile', stage: 'discovery' },
       ctx.recorder,
     );
@@ -284,13 +241,13 @@ describe('authorization-server metadata (RFC 8414)', () => {
     const ctx = await setup({
       as: { metadataOverrides: { authorization_grant_profiles_supported: [ID_JAG_PROFILE], grant_types_supported: ['authorization_code'] } },
     });
-    await expectInitializeOk(await wrap(ctx)(ctx.stack.mcp.url, initializeRequest()));
+    await expectInitializeOk(await call(ctx));
   });
 
   it('D-11: AS metadata 404 at every well-known URL → metadata_not_found, after trying exactly the RFC 8414 / OIDC URLs', async () => {
     const ctx = await setup({ as: { metadataPaths: [] } });
     const err = await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'metadata_not_found', stage: 'discovery' },
       ctx.recorder,
     );
@@ -310,7 +267,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
         ? { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: html }
         : undefined;
     const err = await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'metadata_not_found', stage: 'discovery' },
       ctx.recorder,
     );
@@ -327,7 +284,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
     const ctx = await setup();
     ctx.stack.as.override = (req) => (req.path.startsWith('/.well-known/') ? jsonReply(200, [{ issuer: ctx.stack.as.issuer }]) : undefined);
     await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'metadata_not_found', stage: 'discovery' },
       ctx.recorder,
     );
@@ -337,9 +294,9 @@ describe('authorization-server metadata (RFC 8414)', () => {
   it('CA-10: AS metadata not listing the configured client.authMethod → unsupported_auth_method; nothing sent', async () => {
     const ctx = await setup();
     const err = await expectCaaError(
-      wrap(ctx, {
+      call(ctx, {
         client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: AS_SECRET, authMethod: 'client_secret_post' },
-      })(ctx.stack.mcp.url, initializeRequest()),
+      }),
       { code: 'unsupported_auth_method', stage: 'discovery' },
       ctx.recorder,
     );
@@ -352,10 +309,10 @@ describe('authorization-server metadata (RFC 8414)', () => {
     const ctx = await setup();
     let asked = 0;
     const err = await expectCaaError(
-      wrap(ctx, {
+      call(ctx, {
         idToken: () => { asked++; return ctx.idToken; },
         client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: AS_SECRET, issuer: 'https://as.pinned.example' },
-      })(ctx.stack.mcp.url, initializeRequest()),
+      }),
       { code: 'issuer_not_allowed', stage: 'discovery' },
       ctx.recorder,
     );
@@ -395,7 +352,7 @@ describe('IdP metadata (OIDC Discovery / RFC 8414)', () => {
     const ctx = await setup({ idp: { metadataOverrides } });
     metadataOverrides.issuer = `${ctx.stack.idp.issuer}/`;
     await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'issuer_mismatch', stage: 'discovery' },
       ctx.recorder,
     );
@@ -406,7 +363,7 @@ describe('IdP metadata (OIDC Discovery / RFC 8414)', () => {
   it('D-16, SEC-1: IdP metadata with an http:// non-loopback token_endpoint → insecure_url; the ID token never left', async () => {
     const ctx = await setup({ idp: { metadataOverrides: { token_endpoint: 'http://idp.example.com/token' } } });
     await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'insecure_url', stage: 'discovery' },
       ctx.recorder,
     );
@@ -416,7 +373,7 @@ describe('IdP metadata (OIDC Discovery / RFC 8414)', () => {
   it('D-16: IdP metadata 404 everywhere → metadata_not_found', async () => {
     const ctx = await setup({ idp: { metadataPaths: [] } });
     await expectCaaError(
-      wrap(ctx)(ctx.stack.mcp.url, initializeRequest()),
+      call(ctx),
       { code: 'metadata_not_found', stage: 'discovery' },
       ctx.recorder,
     );
@@ -430,7 +387,7 @@ describe('IdP metadata (OIDC Discovery / RFC 8414)', () => {
   it('D-11, D-16: an IdP with a path issuer (/tenant-1) is discovered at the inserted URLs, never the root, and works', async () => {
     const ctx = await setup({ idp: { issuerPath: '/tenant-1' } });
     expect(ctx.stack.idp.issuer).toMatch(/\/tenant-1$/);
-    await expectInitializeOk(await wrap(ctx)(ctx.stack.mcp.url, initializeRequest()));
+    await expectInitializeOk(await call(ctx));
     expect(ctx.stack.idp.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
       'GET /.well-known/oauth-authorization-server/tenant-1',
       'GET /.well-known/openid-configuration/tenant-1',

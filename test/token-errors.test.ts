@@ -2,94 +2,20 @@
  * Token-endpoint and ID-token answers that are not what the protocol says (PROTOCOL §2, §4, §5, §8,
  * §10) become typed errors through the public API, against the real loopback IdP, AS and MCP server.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
-import {
-  CrossAppAccessError,
-  OAuthResponseError,
-  withCrossAppAccess,
-  type CrossAppAccessOptions,
-  type IdTokenReason,
-} from '../src/index.js';
-import { DEFAULT_AS_CLIENT, startStack, type Stack, type StackOptions } from './servers/stack.js';
-import type { OverrideHook, OverrideResponse } from './servers/http-util.js';
-import { expectCaaError, initializeRequest, jsonReply, Recorder } from './helpers/errors.js';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { CrossAppAccessError, OAuthResponseError, type IdTokenReason } from '../src/index.js';
+import { DEFAULT_AS_CLIENT, type Stack } from './servers/stack.js';
+import { expectCaaError, initializeRequest, jsonReply, onTokenPost } from './helpers/errors.js';
+import { ACCESS_TOKEN_TYPE, expectInitializeOk, ID_JAG_TYPE, mintJag, useErrorStacks } from './helpers/error-stack.js';
 
-const ID_JAG_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
-const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-const IDP_SECRET = 'idp-secret-Hb4nV9sK';
-const AS_SECRET = DEFAULT_AS_CLIENT.clientSecret!;
-
-interface Ctx {
-  stack: Stack;
-  recorder: Recorder;
-  idToken: string;
-}
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((close) => close()));
-});
-
-/** A fresh stack; the IdP is a confidential client (client_secret_post) so there is an IdP secret too. */
-async function setup(options: StackOptions = {}): Promise<Ctx> {
-  const stack = await startStack({
-    ...options,
-    idp: { clientAuth: 'client_secret_post', clientSecret: IDP_SECRET, ...options.idp },
-  });
-  cleanups.push(() => stack.close());
-  const recorder = new Recorder();
-  const idToken = await stack.idp.mintIdToken();
-  recorder.add(idToken, IDP_SECRET, AS_SECRET);
-  return { stack, recorder, idToken };
-}
-
-/** The wrapper under test, with a configured IdP token endpoint (D-17). */
-function wrap(ctx: Ctx, overrides: Partial<CrossAppAccessOptions> = {}) {
-  return withCrossAppAccess(ctx.recorder.fetch, {
-    idToken: ctx.idToken,
-    idp: { tokenEndpoint: ctx.stack.idp.tokenEndpoint, clientId: ctx.stack.idp.clientId, clientSecret: IDP_SECRET },
-    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: AS_SECRET },
-    onEvent: ctx.recorder.onEvent,
-    ...overrides,
-  });
-}
-
-function call(ctx: Ctx, overrides: Partial<CrossAppAccessOptions> = {}): Promise<Response> {
-  return wrap(ctx, overrides)(ctx.stack.mcp.url, initializeRequest());
-}
-
-/** Replies for POSTs to the token endpoint only; metadata and the rest stay real. */
-function onTokenPost(reply: (form: Record<string, string>) => OverrideResponse | undefined): OverrideHook {
-  return (req) => (req.method === 'POST' && req.path.endsWith('/token') ? reply(req.form) : undefined);
-}
-
-/** A genuine ID-JAG signed by the stack's IdP, for canned IdP replies the AS will accept. */
-async function mintJag(stack: Stack, extra: Record<string, unknown> = {}): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return stack.idp.mintIdJag({
-    iss: stack.idp.issuer,
-    sub: 'alice',
-    aud: stack.as.issuer,
-    client_id: DEFAULT_AS_CLIENT.clientId,
-    resource: stack.mcp.resource,
-    jti: randomUUID(),
-    iat: now,
-    exp: now + 300,
-    ...extra,
-  });
-}
+/** The wrapper under test has a configured IdP token endpoint (D-17). */
+const { setup, wrap, call } = useErrorStacks({ idp: 'tokenEndpoint' });
 
 /** A JWE-shaped compact token: 5 base64url segments (EMA §7.4.3). */
 function jweShaped(): string {
   const header = Buffer.from(JSON.stringify({ alg: 'RSA-OAEP-256', enc: 'A256GCM', typ: 'oauth-id-jag+jwt', cty: 'JWT' })).toString('base64url');
   return [header, ...Array.from({ length: 4 }, () => randomBytes(24).toString('base64url'))].join('.');
-}
-
-async function expectInitializeOk(response: Response): Promise<void> {
-  expect(response.status).toBe(200);
-  const body = (await response.json()) as { result?: { serverInfo?: { name?: string } } };
-  expect(body.result?.serverInfo?.name).toBe('xaa-test-mcp');
 }
 
 /** No ID-JAG reached the AS token endpoint; no token reached the MCP server. */

@@ -4,107 +4,42 @@
  * SEC-8, SEC-9, SEC-10, D-20, E-8), and IdP/AS requests never carry the caller's headers.
  * Real loopback servers throughout; nock only for non-loopback hosts and socket resets.
  */
-import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { withCrossAppAccess, type CrossAppAccessOptions } from '../src/index.js';
-import { DEFAULT_AS_CLIENT, startStack, type Stack, type StackOptions } from './servers/stack.js';
+import { withCrossAppAccess } from '../src/index.js';
+import { DEFAULT_AS_CLIENT, type Stack } from './servers/stack.js';
 import type { OverrideHook, OverrideResponse } from './servers/http-util.js';
 import {
   closedLoopbackUrl,
   expectCaaError,
   initializeRequest,
   jsonReply,
-  Recorder,
-  startCountingServer,
+  onTokenPost,
   type CountingServer,
 } from './helpers/errors.js';
+import {
+  AS_SECRET,
+  expectInitializeOk,
+  ID_JAG_TYPE,
+  idpAt,
+  mintJag,
+  useErrorStacks,
+  type ErrorStackCtx,
+} from './helpers/error-stack.js';
 
 // nock activates itself on import; only the "nock" block below wants it.
 nock.restore();
 
-const ID_JAG_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
-const IDP_SECRET = 'idp-secret-Tr5mW8cJ';
-const AS_SECRET = DEFAULT_AS_CLIENT.clientSecret!;
 const KiB = 1024;
 
-interface Ctx {
-  stack: Stack;
-  recorder: Recorder;
-  idToken: string;
-}
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  await Promise.all(cleanups.splice(0).map((close) => close()));
-});
-
-async function setup(options: StackOptions = {}): Promise<Ctx> {
-  const stack = await startStack({
-    ...options,
-    idp: { clientAuth: 'client_secret_post', clientSecret: IDP_SECRET, ...options.idp },
-  });
-  cleanups.push(() => stack.close());
-  const recorder = new Recorder();
-  const idToken = await stack.idp.mintIdToken();
-  recorder.add(idToken, IDP_SECRET, AS_SECRET);
-  return { stack, recorder, idToken };
-}
-
-function wrap(ctx: Ctx, overrides: Partial<CrossAppAccessOptions> = {}) {
-  return withCrossAppAccess(ctx.recorder.fetch, {
-    idToken: ctx.idToken,
-    idp: { tokenEndpoint: ctx.stack.idp.tokenEndpoint, clientId: ctx.stack.idp.clientId, clientSecret: IDP_SECRET },
-    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: AS_SECRET },
-    onEvent: ctx.recorder.onEvent,
-    ...overrides,
-  });
-}
-
-function call(ctx: Ctx, overrides: Partial<CrossAppAccessOptions> = {}): Promise<Response> {
-  return wrap(ctx, overrides)(ctx.stack.mcp.url, initializeRequest());
-}
-
-/** IdP options pointing leg 1 somewhere else. */
-function idpAt(ctx: Ctx, where: { tokenEndpoint?: string; issuer?: string }): CrossAppAccessOptions['idp'] {
-  return { ...where, clientId: ctx.stack.idp.clientId, clientSecret: IDP_SECRET };
-}
-
-function onTokenPost(reply: () => OverrideResponse): OverrideHook {
-  return (req) => (req.method === 'POST' && req.path.endsWith('/token') ? reply() : undefined);
-}
+/** The wrapper under test has a configured IdP token endpoint (D-17). */
+const { setup, wrap, call, counting } = useErrorStacks({ idp: 'tokenEndpoint' });
 
 function onWellKnown(reply: () => OverrideResponse): OverrideHook {
   return (req) => (req.method === 'GET' && req.path.startsWith('/.well-known/') ? reply() : undefined);
-}
-
-async function mintJag(stack: Stack): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return stack.idp.mintIdJag({
-    iss: stack.idp.issuer,
-    sub: 'alice',
-    aud: stack.as.issuer,
-    client_id: DEFAULT_AS_CLIENT.clientId,
-    resource: stack.mcp.resource,
-    jti: randomUUID(),
-    iat: now,
-    exp: now + 300,
-  });
-}
-
-async function expectInitializeOk(response: Response): Promise<void> {
-  expect(response.status).toBe(200);
-  const body = (await response.json()) as { result?: { serverInfo?: { name?: string } } };
-  expect(body.result?.serverInfo?.name).toBe('xaa-test-mcp');
-}
-
-async function counting(handler?: Parameters<typeof startCountingServer>[0]): Promise<CountingServer> {
-  const server = await startCountingServer(handler);
-  cleanups.push(() => server.close());
-  return server;
 }
 
 /** A server that accepts requests and never answers them. */
@@ -408,7 +343,7 @@ describe('nock: non-loopback hosts and socket resets', () => {
 describe('SEC-9, D-20: IdP and AS requests never carry cookies, MCP headers or caller headers', () => {
   const FORBIDDEN = ['cookie', 'mcp-protocol-version', 'mcp-session-id', 'x-caller-trace'];
 
-  function expectClean(ctx: Ctx): void {
+  function expectClean(ctx: ErrorStackCtx): void {
     const all = [...ctx.stack.idp.requests, ...ctx.stack.as.requests];
     expect(all.length).toBeGreaterThan(0);
     for (const r of all) {

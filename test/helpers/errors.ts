@@ -18,7 +18,13 @@ import {
   type CrossAppAccessStage,
   type FetchLike,
 } from '../../src/index.js';
-import { startHttpServer, type Handler, type StartedServer } from '../servers/http-util.js';
+import {
+  startHttpServer,
+  type Handler,
+  type OverrideHook,
+  type OverrideResponse,
+  type StartedServer,
+} from '../servers/http-util.js';
 
 const SECRET_FORM_FIELDS = ['subject_token', 'assertion', 'client_secret', 'client_assertion', 'refresh_token', 'actor_token'];
 const SECRET_RESPONSE_FIELDS = ['access_token', 'refresh_token', 'id_token'];
@@ -156,6 +162,11 @@ export function initializeRequest(extraHeaders: Record<string, string> = {}): Re
 /** A canned JSON reply for the servers' `override` hooks. */
 export function jsonReply(status: number, body: unknown, headers: Record<string, string> = {}) {
   return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+/** An `override` hook that replies for POSTs to the token endpoint only; metadata and the rest stay real. */
+export function onTokenPost(reply: (form: Record<string, string>) => OverrideResponse | undefined): OverrideHook {
+  return (req) => (req.method === 'POST' && req.path.endsWith('/token') ? reply(req.form) : undefined);
 }
 
 /** A loopback server that counts the requests it gets, for "nothing went there" assertions. */
