@@ -7,10 +7,10 @@ import type { FetchLike } from './http.js';
 import { checkIdJag } from './id-jag-check.js';
 import { decodeJwt, fingerprint, numericClaim, stringClaim } from './jwt.js';
 import type { IdTokenReason, ResolvedOptions } from './options.js';
-import { renewalSkewMs, type AccessToken } from './tokens.js';
+import { NO_RETRY, isTransient, retryEvents, withRetry, type RetryPolicy } from './retry.js';
+import { renewalWindowMs, type AccessToken } from './tokens.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = 30;
-const DEFAULT_LIFETIME_SECONDS = 3600;
 // A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (ID-JAG §4.4.3).
 const MAX_LIFETIME_SECONDS = 24 * 3600;
 
@@ -45,6 +45,7 @@ function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): P
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);
+    (timer as { unref?: () => void }).unref?.();
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
@@ -67,38 +68,61 @@ export class Acquirer {
     private readonly onUserChange: () => void,
   ) {}
 
-  async acquire(binding: ResourceBinding): Promise<{ key: string; token: AccessToken }> {
+  /**
+   * One acquisition for `binding`. `requiredScopes` (a step-up's challenged scopes) must all be
+   * granted, else it fails with `insufficient_scope` rather than loop (PROTOCOL S-5). `background`
+   * marks a renewal ahead of expiry (reported as `token_renewed`).
+   */
+  async acquire(
+    binding: ResourceBinding,
+    { requiredScopes = [], background = false }: { requiredScopes?: readonly string[]; background?: boolean } = {},
+  ): Promise<{ key: string; token: AccessToken }> {
     const started = this.now();
     const idp = await this.idpEndpoint();
     const scope = binding.scopes?.join(' ');
-    const first = await this.idJag(idp, binding, await this.subject(this.acquiredBefore ? 'renewal' : 'initial'), scope);
-    let granted: AccessTokenResponse & { scope: string | undefined };
-    try {
-      granted = await this.grant(binding, first.jag, scope);
-    } catch (error) {
-      // The AS refused the ID-JAG (expired, replayed, a claim mismatch): both legs once more, with a
-      // new ID-JAG, since a spent one is never re-sent (PROTOCOL §9, E-9, JB-2).
-      if (!(error instanceof OAuthResponseError && error.stage === 'jwt_bearer' && error.error === 'invalid_grant')) throw error;
-      const second = await this.idJag(idp, binding, first.subject, scope);
-      granted = await this.grant(binding, second.jag, scope);
-    }
+    let subject = await this.subject(this.acquiredBefore ? 'renewal' : 'initial');
+    // A transient failure of the grant is retried with a new ID-JAG, so both legs run again (E-9).
+    const granted = await withRetry(
+      async () => {
+        const first = await this.idJag(idp, binding, subject, scope, requiredScopes);
+        subject = first.subject;
+        try {
+          return await this.grant(binding, first.jag, scope, requiredScopes);
+        } catch (error) {
+          // The AS refused the ID-JAG (expired, replayed, a claim mismatch): both legs once more, with
+          // a new ID-JAG, since a spent one is never re-sent (PROTOCOL §9, JB-2).
+          if (!(error instanceof OAuthResponseError && error.stage === 'jwt_bearer' && error.error === 'invalid_grant')) throw error;
+          const second = await this.idJag(idp, binding, subject, scope, requiredScopes);
+          return this.grant(binding, second.jag, scope, requiredScopes);
+        }
+      },
+      this.options.retry,
+      retryEvents(this.emit),
+      (error): error is CrossAppAccessError => isTransient(error) && error.stage === 'jwt_bearer',
+    );
 
     const token = await this.toAccessToken(granted.accessToken, granted.expiresIn, granted.scope);
     this.acquiredBefore = true;
     this.emit({
-      type: 'token_issued',
+      type: background ? 'token_renewed' : 'token_issued',
       issuer: binding.as.issuer,
       resource: binding.resource,
       scope: token.scope,
-      expiresIn: Math.round((token.expiresAt - this.now()) / 1000),
+      expiresIn: Math.round((token.expiresAt - token.receivedAt) / 1000),
       fingerprint: token.fingerprint,
       durationMs: this.now() - started,
     });
-    return { key: `${binding.key}\u0000${first.subject.user}`, token };
+    return { key: `${binding.key}\u0000${subject.user}`, token };
   }
 
   /** Leg 1, asking the app once for a new ID token if the IdP rejects this one (E-7). */
-  private async idJag(idp: TokenEndpoint, binding: ResourceBinding, subject: Subject, scope: string | undefined): Promise<{ jag: IdJagResponse; subject: Subject }> {
+  private async idJag(
+    idp: TokenEndpoint,
+    binding: ResourceBinding,
+    subject: Subject,
+    scope: string | undefined,
+    required: readonly string[],
+  ): Promise<{ jag: IdJagResponse; subject: Subject }> {
     let jag: IdJagResponse;
     try {
       jag = await this.exchange(idp, binding, subject.token, scope);
@@ -115,23 +139,30 @@ export class Acquirer {
     if (this.options.checkIdJag) {
       checkIdJag(jag.idJag, { issuer: binding.as.issuer, clientId: this.options.client.clientId, resource: binding.resource, nowMs: this.now() }, this.emit);
     }
+    requireScopes(jag.scope, required, 'The IdP', 'token_exchange');
     return { jag, subject };
   }
 
   /** Leg 2 asks for what leg 1 granted, or what it requested when the IdP did not say (JB-3, V-8). */
-  private async grant(binding: ResourceBinding, jag: IdJagResponse, requested: string | undefined): Promise<AccessTokenResponse & { scope: string | undefined }> {
+  private async grant(
+    binding: ResourceBinding,
+    jag: IdJagResponse,
+    requested: string | undefined,
+    required: readonly string[],
+  ): Promise<AccessTokenResponse & { scope: string | undefined }> {
     const scope = jag.scope ?? requested;
     const started = this.now();
     const granted = await redeemIdJag(
-      this.endpoint(binding.as.tokenEndpoint, this.options.client, binding.asAuthMethod),
+      this.endpoint(binding.as.tokenEndpoint, this.options.client, binding.asAuthMethod, NO_RETRY),
       { assertion: jag.idJag, resource: binding.resource, scope },
     );
     this.emit({ type: 'jwt_bearer', tokenEndpoint: binding.as.tokenEndpoint, resource: binding.resource, scope, durationMs: this.now() - started });
+    requireScopes(granted.scope, required, 'The authorization server', 'jwt_bearer');
     return { ...granted, scope: granted.scope ?? scope };
   }
 
-  private endpoint(url: string, credentials: TokenEndpoint['credentials'], method: ClientAuthMethod): TokenEndpoint {
-    return { fetch: this.fetch, url, credentials, method, timeoutMs: this.options.timeoutMs };
+  private endpoint(url: string, credentials: TokenEndpoint['credentials'], method: ClientAuthMethod, retry: RetryPolicy): TokenEndpoint {
+    return { fetch: this.fetch, url, credentials, method, timeoutMs: this.options.timeoutMs, retry, onRetry: retryEvents(this.emit) };
   }
 
   private async exchange(idp: TokenEndpoint, binding: ResourceBinding, subjectToken: string, scope: string | undefined): Promise<IdJagResponse> {
@@ -152,7 +183,8 @@ export class Acquirer {
       supported = meta.authMethods;
     }
     const method = chooseClientAuth(idp, supported, IDP_AUTH_PREFERENCE, 'The IdP', 'token_exchange');
-    return this.endpoint(url, idp, method);
+    // Leg 1 is retried as is: the same ID token may be exchanged again (the ID-JAG is what is single-use).
+    return this.endpoint(url, idp, method, this.options.retry);
   }
 
   /** Reads an ID token from the app, refusing one whose `exp` has passed (TX-4). */
@@ -200,20 +232,34 @@ export class Acquirer {
   private async toAccessToken(value: string, expiresIn: number | undefined, scope: string | undefined): Promise<AccessToken> {
     const receivedAt = this.now();
     // No expires_in: a decodable JWT exp is advisory, else a default lifetime (PROTOCOL C-4).
-    let lifetimeSeconds = expiresIn ?? DEFAULT_LIFETIME_SECONDS;
+    let lifetimeMs = expiresIn === undefined ? this.options.defaultTokenLifetimeMs : expiresIn * 1000;
     if (expiresIn === undefined) {
       const jwt = decodeJwt(value);
       const exp = jwt && numericClaim(jwt.claims, 'exp');
-      if (exp !== undefined && exp * 1000 > receivedAt) lifetimeSeconds = (exp * 1000 - receivedAt) / 1000;
+      if (exp !== undefined && exp * 1000 > receivedAt) lifetimeMs = exp * 1000 - receivedAt;
     }
-    const lifetimeMs = Math.min(lifetimeSeconds, MAX_LIFETIME_SECONDS) * 1000;
+    lifetimeMs = Math.min(lifetimeMs, MAX_LIFETIME_SECONDS * 1000);
     return {
       value,
+      receivedAt,
       expiresAt: receivedAt + lifetimeMs,
-      staleAt: receivedAt + lifetimeMs - renewalSkewMs(lifetimeMs),
+      renewAt: receivedAt + lifetimeMs - renewalWindowMs(lifetimeMs, this.options.renewBeforeMs),
       scope,
       fingerprint: await fingerprint(value),
     };
+  }
+}
+
+/** PROTOCOL S-5: a step-up whose scopes were not all granted ends with a typed error, not a loop. */
+function requireScopes(granted: string | undefined, required: readonly string[], who: string, stage: 'token_exchange' | 'jwt_bearer'): void {
+  if (granted === undefined || required.length === 0) return;
+  const have = new Set(granted.split(' '));
+  const missing = required.filter((s) => !have.has(s));
+  if (missing.length > 0) {
+    throw new CrossAppAccessError(`${who} did not grant the scope${missing.length > 1 ? 's' : ''} the MCP server asked for (${missing.join(' ')}); the user or client is not entitled to ${missing.length > 1 ? 'them' : 'it'}.`, {
+      code: 'insufficient_scope',
+      stage,
+    });
   }
 }
 

@@ -1,9 +1,6 @@
 import { untilAborted } from './abort.js';
 import type { FetchLike } from './http.js';
 
-/** Stream bodies are buffered up to this many bytes so a 401 can be retried (PROTOCOL E-1). */
-export const MAX_REPLAY_BODY_BYTES = 1024 * 1024;
-
 /** A caller's request, taken apart so it can be sent more than once without touching the original. */
 export interface OutgoingRequest {
   readonly url: string;

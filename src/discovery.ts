@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { CrossAppAccessError } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
-import { MAX_METADATA_BYTES, requestJson, type FetchLike } from './http.js';
+import { LRUCache } from 'lru-cache';
+import { MAX_METADATA_BYTES, requestJson, type FetchLike, type JsonResult } from './http.js';
+import { retryEvents, withRetry, type RetryPolicy } from './retry.js';
 import { isWithinResource, parseUrl, requireSecureUrl } from './url-rules.js';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -48,13 +50,15 @@ type Fetched = { found: true; body: Record<string, unknown>; url: string } | { f
  * request; failures are not cached (PROTOCOL D-21).
  */
 export class Discovery {
-  private readonly cache = new Map<string, { value: Promise<unknown>; expiresAt: number }>();
+  // Bounded: a wrapper around global fetch may meet many servers.
+  private readonly cache = new LRUCache<string, { value: Promise<unknown>; expiresAt: number }>({ max: 256 });
 
   constructor(
     private readonly fetch: FetchLike,
     private readonly timeoutMs: number,
     private readonly emit: (event: CrossAppAccessEvent) => void,
-    private readonly now: () => number = () => Date.now(),
+    private readonly now: () => number,
+    private readonly retry: RetryPolicy,
   ) {}
 
   private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
@@ -68,6 +72,20 @@ export class Discovery {
     return value;
   }
 
+  /** One metadata GET; 5xx and 429 are errors here so that they are retried (PROTOCOL E-8). */
+  private async fetchDocument(url: string, what: string): Promise<JsonResult> {
+    const result = await requestJson({ fetch: this.fetch, url, what, stage: 'discovery', timeoutMs: this.timeoutMs, maxBytes: MAX_METADATA_BYTES });
+    if (!result.ok && (result.status >= 500 || result.status === 429)) {
+      throw new CrossAppAccessError(`${what} at ${url} answered HTTP ${result.status}.`, {
+        code: 'http_error',
+        stage: 'discovery',
+        status: result.status,
+        retryAfter: result.retryAfter,
+      });
+    }
+    return result;
+  }
+
   /** Tries each URL in order; the first 2xx JSON object wins (PROTOCOL D-5, §6.5). */
   private async firstDocument(
     urls: string[],
@@ -77,9 +95,9 @@ export class Discovery {
     const tried: string[] = [];
     for (const url of urls) {
       const started = this.now();
-      let result;
+      let result: JsonResult;
       try {
-        result = await requestJson({ fetch: this.fetch, url, what, stage: 'discovery', timeoutMs: this.timeoutMs, maxBytes: MAX_METADATA_BYTES });
+        result = await withRetry(() => this.fetchDocument(url, what), this.retry, retryEvents(this.emit));
       } catch (error) {
         // A non-JSON 2xx or a redirect means "not here": try the next URL. Anything else is a real failure.
         if (error instanceof CrossAppAccessError && (error.code === 'invalid_response' || error.code === 'unexpected_redirect')) {
@@ -91,13 +109,6 @@ export class Discovery {
       if (result.ok) {
         this.emit({ type: 'discovery', document, url, durationMs: this.now() - started });
         return { found: true, body: result.body, url };
-      }
-      if (result.status >= 500 || result.status === 429) {
-        throw new CrossAppAccessError(`${what} at ${url} answered HTTP ${result.status}.`, {
-          code: 'http_error',
-          stage: 'discovery',
-          status: result.status,
-        });
       }
       tried.push(`${url} (${result.status})`);
     }
@@ -161,7 +172,7 @@ export class Discovery {
       requireSecureUrl(meta.token_endpoint, `The token endpoint of ${issuer}`, 'discovery');
       if (role === 'authorization_server') checkProfile(meta, issuer);
       else if (meta.grant_types_supported && !meta.grant_types_supported.includes(TOKEN_EXCHANGE)) {
-        this.emit({ type: 'diagnostic', message: `The IdP ${issuer} does not list token exchange in grant_types_supported; trying anyway.` });
+        this.emit({ type: 'diagnostic', message: `The IdP ${issuer} does not list token exchange in grant_types_supported; trying anyway.`, durationMs: 0 });
       }
       return { issuer: meta.issuer, tokenEndpoint: meta.token_endpoint, authMethods: meta.token_endpoint_auth_methods_supported };
     });

@@ -26,6 +26,7 @@ export type CrossAppAccessStage =
  * - `issuer_not_allowed`: the resource names an authorization server the client credentials are not bound to.
  * - `unsupported_profile`: the authorization server does not support the ID-JAG / jwt-bearer grant.
  * - `unsupported_auth_method`: the configured client authentication method is not offered by the server.
+ * - `insufficient_scope`: a step-up's challenged scope was not granted by the IdP or the authorization server.
  * - `oauth_error`: the server answered with an RFC 6749 §5.2 error (see `error`, `errorDescription`).
  * - `login_required`: the ID token is expired (TX-4) or the IdP rejected it: send the user back to SSO.
  * - `http_error`: a non-2xx answer without an OAuth error body.
@@ -54,6 +55,7 @@ export type CrossAppAccessErrorCode =
   | 'issuer_not_allowed'
   | 'unsupported_profile'
   | 'unsupported_auth_method'
+  | 'insufficient_scope'
   | 'oauth_error'
   | 'login_required'
   | 'http_error'
@@ -85,6 +87,8 @@ export interface CrossAppAccessErrorDetails {
   errorDescription?: string;
   /** The OAuth `error_uri` (untrusted server text). */
   errorUri?: string;
+  /** Seconds the server asked us to wait (`Retry-After`, RFC 9110 §10.2.3), when it did. */
+  retryAfter?: number;
   cause?: unknown;
 }
 
@@ -125,6 +129,8 @@ export class CrossAppAccessError extends Error {
   readonly error: string | undefined;
   readonly errorDescription: string | undefined;
   readonly errorUri: string | undefined;
+  /** Seconds the server asked to wait before trying again (`Retry-After`), when it said. */
+  readonly retryAfter: number | undefined;
 
   constructor(message: string, details: CrossAppAccessErrorDetails) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -134,6 +140,7 @@ export class CrossAppAccessError extends Error {
     this.error = details.error;
     this.errorDescription = details.errorDescription;
     this.errorUri = details.errorUri;
+    this.retryAfter = details.retryAfter;
     Object.defineProperty(this, brand, { value: kindsOf(new.target) });
   }
 
@@ -155,6 +162,7 @@ export class CrossAppAccessError extends Error {
       error: this.error,
       errorDescription: this.errorDescription,
       errorUri: this.errorUri,
+      retryAfter: this.retryAfter,
     };
   }
 }

@@ -3,6 +3,8 @@ import type { CrossAppAccessErrorCode, CrossAppAccessStage } from './errors.js';
 /**
  * Redacted events for logs and metrics. They never carry a token, an ID token, an ID-JAG, an
  * assertion or a secret (PROTOCOL SEC-7); `fingerprint` is the first 8 hex digits of a token's SHA-256.
+ * Every event has a `durationMs`. The same events are published on `node:diagnostics_channel`: on
+ * `cross-app-access` (all of them) and on `cross-app-access:<type>` (one type each).
  *
  * @example
  * ```ts
@@ -23,7 +25,8 @@ export type CrossAppAccessEvent =
   | { type: 'token_exchange'; tokenEndpoint: string; audience: string; resource: string; scope?: string; durationMs: number }
   | { type: 'jwt_bearer'; tokenEndpoint: string; resource: string; scope?: string; durationMs: number }
   | {
-      type: 'token_issued';
+      /** A token acquired because none was usable (`token_issued`), or ahead of expiry in the background (`token_renewed`). */
+      type: 'token_issued' | 'token_renewed';
       issuer: string;
       resource: string;
       scope?: string;
@@ -33,18 +36,77 @@ export type CrossAppAccessEvent =
       /** Wall time of the whole acquisition: ID token, exchange and grant. */
       durationMs: number;
     }
-  | { type: 'token_invalidated'; resource: string; fingerprint: string; reason: 'unauthorized' }
+  | {
+      type: 'token_invalidated';
+      resource: string;
+      fingerprint: string;
+      reason: 'unauthorized';
+      /** How long the token had been in use. */
+      durationMs: number;
+    }
+  | {
+      type: 'retry';
+      stage: CrossAppAccessStage;
+      /** The attempt that failed (1 for the first). */
+      attempt: number;
+      retriesLeft: number;
+      code: CrossAppAccessErrorCode;
+      status?: number;
+      /** How long the retry waits: the server's `Retry-After`, or jittered back-off. */
+      delayMs: number;
+      /** How long the failed attempt took. */
+      durationMs: number;
+    }
+  | {
+      type: 'step_up';
+      resource: string;
+      /** The scopes the server's 403 `insufficient_scope` challenge asked for. */
+      challenged: string;
+      /** The scopes now requested: the previous ones plus the challenged ones. */
+      scope: string;
+      /** Wall time of acquiring the stepped-up token. */
+      durationMs: number;
+    }
   | { type: 'failure'; stage: CrossAppAccessStage; code: CrossAppAccessErrorCode; message: string; durationMs: number }
-  | { type: 'diagnostic'; message: string };
+  | { type: 'diagnostic'; message: string; durationMs: number };
 
-/** Calls the listener and never lets it break a request. */
+/** The `node:diagnostics_channel` channel that receives every event. */
+export const DIAGNOSTICS_CHANNEL = 'cross-app-access';
+
+interface Channel {
+  readonly hasSubscribers: boolean;
+  publish(message: unknown): void;
+}
+
+// Loaded without a static import so the package still runs where node: modules do not exist.
+const diagnostics = (
+  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
+).process?.getBuiltinModule?.('node:diagnostics_channel') as { channel(name: string): Channel } | undefined;
+
+const channels = new Map<string, Channel>();
+function channel(name: string): Channel | undefined {
+  if (!diagnostics) return undefined;
+  let found = channels.get(name);
+  if (!found) channels.set(name, (found = diagnostics.channel(name)));
+  return found;
+}
+
+/** Calls the listener and the diagnostics channels, and never lets either break a request. */
 export function makeEmitter(listener: ((event: CrossAppAccessEvent) => void) | undefined): (event: CrossAppAccessEvent) => void {
-  if (!listener) return () => undefined;
   return function emit(event) {
     try {
-      listener(event);
+      listener?.(event);
     } catch {
       // A listener's own bug must not fail the request it observes.
+    }
+    for (const name of [DIAGNOSTICS_CHANNEL, `${DIAGNOSTICS_CHANNEL}:${event.type}`]) {
+      const target = channel(name);
+      if (!target?.hasSubscribers) continue;
+      try {
+        target.publish(event);
+      } catch {
+        // Same for a subscriber.
+      }
     }
   };
 }

@@ -3,6 +3,7 @@ import { applyClientAuth, type ClientAuthMethod, type ClientCredentials } from '
 import { CrossAppAccessError, untrustedText, type CrossAppAccessStage } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
 import { MAX_TOKEN_RESPONSE_BYTES, httpErrorFrom, oauthErrorFrom, requestJson, type FetchLike } from './http.js';
+import { withRetry, type RetryObserver, type RetryPolicy } from './retry.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -36,7 +37,9 @@ export interface TokenEndpoint {
   credentials: ClientCredentials;
   method: ClientAuthMethod;
   timeoutMs: number;
-  signal?: AbortSignal;
+  /** Transient failures are retried with the same request; NO_RETRY where a retry needs new inputs. */
+  retry: RetryPolicy;
+  onRetry: RetryObserver;
 }
 
 /** Sends one token request and returns its body, or throws the server's OAuth error (V-1, V-15, V-16). */
@@ -48,6 +51,19 @@ async function tokenRequest(
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = {};
   applyClientAuth(endpoint.method, endpoint.credentials, form, headers);
+  const sent = [form.get('subject_token'), form.get('assertion'), form.get('client_secret'), endpoint.credentials.clientSecret, headers.authorization?.slice(6)];
+  const secrets = sent.filter((s): s is string => typeof s === 'string');
+  return withRetry(() => tokenAttempt(endpoint, form, headers, secrets, what, stage), endpoint.retry, endpoint.onRetry);
+}
+
+async function tokenAttempt(
+  endpoint: TokenEndpoint,
+  form: URLSearchParams,
+  headers: Record<string, string>,
+  secrets: string[],
+  what: string,
+  stage: CrossAppAccessStage,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const result = await requestJson({
     fetch: endpoint.fetch,
     url: endpoint.url,
@@ -57,11 +73,9 @@ async function tokenRequest(
     maxBytes: MAX_TOKEN_RESPONSE_BYTES,
     form,
     headers,
-    signal: endpoint.signal,
   });
   // An `error` member makes it an error even on a 2xx (PROTOCOL V-1).
-  const sent = [form.get('subject_token'), form.get('assertion'), form.get('client_secret'), endpoint.credentials.clientSecret, headers.authorization?.slice(6)];
-  const oauthError = oauthErrorFrom(result, what, stage, sent.filter((s): s is string => typeof s === 'string'));
+  const oauthError = oauthErrorFrom(result, what, stage, secrets);
   if (oauthError) throw oauthError;
   if (!result.ok) throw httpErrorFrom(result, what, stage);
   return { status: result.status, body: result.body };
@@ -115,7 +129,7 @@ export async function exchangeForIdJag(
   }
   // RFC 8693 §2.2.1 asks for N_A, but IdPs vary: lenient, with a diagnostic (PROTOCOL V-7).
   if (response.token_type !== undefined && response.token_type.toLowerCase() !== 'n_a') {
-    emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50, [response.access_token, params.subjectToken])}" for the ID-JAG (expected N_A); accepted.` });
+    emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50, [response.access_token, params.subjectToken])}" for the ID-JAG (expected N_A); accepted.`, durationMs: 0 });
   }
   // Any refresh_token is ignored on purpose (PROTOCOL V-10).
   return { idJag: response.access_token, scope: response.scope, expiresIn: response.expires_in };

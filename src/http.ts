@@ -1,4 +1,5 @@
 import { CrossAppAccessError, OAuthResponseError, untrustedText, type CrossAppAccessStage } from './errors.js';
+import { parseRetryAfter } from './retry.js';
 import { requireSecureUrl } from './url-rules.js';
 
 /**
@@ -34,7 +35,13 @@ export interface JsonRequest {
 /** A 2xx JSON object, or a non-2xx answer whose body we may have parsed. */
 export type JsonResult =
   | { ok: true; status: number; body: Record<string, unknown> }
-  | { ok: false; status: number; body: Record<string, unknown> | undefined };
+  | {
+      ok: false;
+      status: number;
+      body: Record<string, unknown> | undefined;
+      /** The server's `Retry-After`, in seconds (RFC 9110 §10.2.3). */
+      retryAfter: number | undefined;
+    };
 
 /**
  * One request to a token or metadata endpoint: secure URL check first (SEC-1), no redirects (SEC-8),
@@ -89,7 +96,8 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
     }
     return { ok: true, status: response.status, body };
   }
-  return { ok: false, status: response.status, body };
+  const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
+  return { ok: false, status: response.status, body, retryAfter: retryAfterMs === undefined ? undefined : retryAfterMs / 1000 };
 }
 
 function withContext(error: CrossAppAccessError, req: JsonRequest, status: number): CrossAppAccessError {
@@ -185,11 +193,17 @@ export function oauthErrorFrom(
       error: code,
       errorDescription: description,
       errorUri: untrustedText(result.body?.error_uri, 300, sent),
+      retryAfter: result.ok ? undefined : result.retryAfter,
     },
   );
 }
 
 /** The error for a non-2xx answer without an OAuth error body (V-16: status only, no body). */
 export function httpErrorFrom(result: JsonResult, what: string, stage: CrossAppAccessStage): CrossAppAccessError {
-  return new CrossAppAccessError(`${what} answered HTTP ${result.status}.`, { code: 'http_error', stage, status: result.status });
+  return new CrossAppAccessError(`${what} answered HTTP ${result.status}.`, {
+    code: 'http_error',
+    stage,
+    status: result.status,
+    retryAfter: result.ok ? undefined : result.retryAfter,
+  });
 }

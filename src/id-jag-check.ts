@@ -18,12 +18,12 @@ export function checkIdJag(
   if (segments !== 3) return;
   const jwt = decodeJwt(idJag);
   if (!jwt) {
-    emit({ type: 'diagnostic', message: 'The ID-JAG could not be decoded as a JWT; sent unchecked.' });
+    emit({ type: 'diagnostic', message: 'The ID-JAG could not be decoded as a JWT; sent unchecked.', durationMs: 0 });
     return;
   }
   const typ = stringClaim(jwt.header, 'typ');
   if (typ !== undefined && typ.toLowerCase() !== 'oauth-id-jag+jwt') {
-    emit({ type: 'diagnostic', message: `The ID-JAG header typ is "${typ.slice(0, 50)}", not oauth-id-jag+jwt.` });
+    emit({ type: 'diagnostic', message: `The ID-JAG header typ is "${typ.slice(0, 50)}", not oauth-id-jag+jwt.`, durationMs: 0 });
   }
   const aud = jwt.claims.aud;
   const audiences = Array.isArray(aud) ? aud : [aud];
@@ -45,10 +45,10 @@ export function checkIdJag(
   const resource = jwt.claims.resource;
   const resources = Array.isArray(resource) ? resource : resource === undefined ? [] : [resource];
   if (resources.length > 0 && !resources.includes(expected.resource)) {
-    emit({ type: 'diagnostic', message: 'The ID-JAG resource claim does not contain the requested resource.' });
+    emit({ type: 'diagnostic', message: 'The ID-JAG resource claim does not contain the requested resource.', durationMs: 0 });
   }
   const exp = numericClaim(jwt.claims, 'exp');
   if (exp !== undefined && exp + CLOCK_SKEW_SECONDS < expected.nowMs / 1000) {
-    emit({ type: 'diagnostic', message: 'The ID-JAG is already expired by its exp claim; check the clocks.' });
+    emit({ type: 'diagnostic', message: 'The ID-JAG is already expired by its exp claim; check the clocks.', durationMs: 0 });
   }
 }

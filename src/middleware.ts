@@ -1,6 +1,6 @@
 import { untilAborted } from './abort.js';
 import { Acquirer, type ResourceBinding } from './acquire.js';
-import { discardBody, MAX_REPLAY_BODY_BYTES, prepareRequest, requestUrl, sendRequest } from './body.js';
+import { discardBody, prepareRequest, requestUrl, sendRequest, type OutgoingRequest } from './body.js';
 import { bearerChallenge } from './challenge.js';
 import { Discovery } from './discovery.js';
 import { CrossAppAccessError } from './errors.js';
@@ -36,34 +36,72 @@ export type CrossAppAccessFetch = (input: string | URL | Request, init?: Request
  */
 export type CrossAppAccessMiddleware = (next: FetchLike) => CrossAppAccessFetch;
 
-const TOKEN_CACHE_MAX_ENTRIES = 1000;
+// After a failed background renewal, the still-valid token is served and renewal waits this long.
+const RENEWAL_RETRY_MS = 5_000;
 
 function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
-  // Read through Date so fake timers (and tests) control expiry.
-  const now = () => Date.now();
+  const { now } = options;
   const emit = makeEmitter(options.onEvent);
-  const discovery = new Discovery(next, options.timeoutMs, emit, now);
+  const discovery = new Discovery(next, options.timeoutMs, emit, now, options.retry);
   const registry = new ResourceRegistry(options, discovery);
-  const store = new TokenStore(TOKEN_CACHE_MAX_ENTRIES, now);
+  const store = new TokenStore(options.maxCachedTokens, now);
   const acquirer = new Acquirer(options, next, discovery, emit, now, function purgeForNewUser() {
     // A wrapper serves one user at a time: a new user's ID token drops every cached token (C-2).
     store.clear();
-    emit({ type: 'diagnostic', message: 'The ID token names a different user than before; all cached tokens were dropped. Use one wrapper per signed-in user.' });
+    emit({ type: 'diagnostic', message: 'The ID token names a different user than before; all cached tokens were dropped. Use one wrapper per signed-in user.', durationMs: 0 });
   });
+  /** Binding key → epoch ms before which a failed background renewal is not tried again. */
+  const renewalPausedUntil = new Map<string, number>();
 
-  /** The cached token, or one shared acquisition for the binding (PROTOCOL C-5). */
-  function tokenFor(binding: ResourceBinding, signal: AbortSignal | null | undefined): Promise<AccessToken> {
-    const cached = store.fresh(`${binding.key}\u0000${acquirer.user}`);
-    if (cached) return Promise.resolve(cached);
-    return untilAborted(store.obtain(binding.key, () => acquirer.acquire(binding)), signal);
+  const tokenKey = (binding: ResourceBinding) => `${binding.key}\u0000${acquirer.user}`;
+
+  function reportFailure(error: unknown, started: number): void {
+    if (error instanceof CrossAppAccessError) {
+      emit({ type: 'failure', stage: error.stage, code: error.code, message: error.message, durationMs: now() - started });
+    }
   }
 
-  /** 401 with our token: drop it if it is still the cached one, then get the current one (E-1, E-2). */
-  function replacementFor(binding: ResourceBinding, rejected: AccessToken, signal: AbortSignal | null | undefined): Promise<AccessToken> {
-    if (store.invalidate(`${binding.key}\u0000${acquirer.user}`, rejected)) {
-      emit({ type: 'token_invalidated', resource: binding.resource, fingerprint: rejected.fingerprint, reason: 'unauthorized' });
+  /** One shared acquisition per binding (PROTOCOL C-5); this caller may stop waiting, it goes on. */
+  function acquire(binding: ResourceBinding, signal: AbortSignal | null | undefined, requiredScopes?: readonly string[]): Promise<AccessToken> {
+    return untilAborted(store.obtain(binding.key, () => acquirer.acquire(binding, { requiredScopes })), signal);
+  }
+
+  /** Renews ahead of expiry while the current token keeps being served (PROTOCOL C-3). */
+  function renewInBackground(binding: ResourceBinding): void {
+    if (store.inFlight(binding.key) || (renewalPausedUntil.get(binding.key) ?? 0) > now()) return;
+    const started = now();
+    store.obtain(binding.key, () => acquirer.acquire(binding, { background: true })).then(
+      () => renewalPausedUntil.delete(binding.key),
+      (error: unknown) => {
+        renewalPausedUntil.set(binding.key, now() + RENEWAL_RETRY_MS);
+        reportFailure(error, started);
+      },
+    );
+  }
+
+  /** The warm path: a usable cached token, with no I/O and no promise; else an acquisition. */
+  function tokenFor(binding: ResourceBinding, signal: AbortSignal | null | undefined): AccessToken | Promise<AccessToken> {
+    const token = store.usable(tokenKey(binding));
+    if (!token) return acquire(binding, signal);
+    if (now() >= token.renewAt) renewInBackground(binding);
+    return token;
+  }
+
+  /** 401 with our token: drop it if it is still the cached one, then use the current one (E-1, E-2, C-6). */
+  function replacementFor(binding: ResourceBinding, rejected: AccessToken, signal: AbortSignal | null | undefined): AccessToken | Promise<AccessToken> {
+    if (store.invalidate(tokenKey(binding), rejected)) {
+      emit({ type: 'token_invalidated', resource: binding.resource, fingerprint: rejected.fingerprint, reason: 'unauthorized', durationMs: now() - rejected.receivedAt });
     }
     return tokenFor(binding, signal);
+  }
+
+  /** 403 insufficient_scope: a token for previous ∪ challenged scopes, all of which must be granted (E-5, S-5). */
+  async function steppedUpToken(stepped: ResourceBinding, challenged: string, signal: AbortSignal | null | undefined): Promise<AccessToken> {
+    const started = now();
+    const wanted = new Set(challenged.split(' '));
+    const token = store.usable(tokenKey(stepped)) ?? (await acquire(stepped, signal, stepped.scopes?.filter((s) => wanted.has(s))));
+    emit({ type: 'step_up', resource: stepped.resource, challenged, scope: stepped.scopes?.join(' ') ?? '', durationMs: now() - started });
+    return token;
   }
 
   /**
@@ -85,41 +123,70 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     }
   }
 
+  /**
+   * An unauthenticated request answered 401: learn the resource from its Bearer challenge (PROTOCOL
+   * D-1, D-5). Returns the binding to retry with, or undefined to hand the response back as it came.
+   */
+  async function learnFrom(response: Response, request: OutgoingRequest, target: URL, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+    const challenge = response.status === 401 ? bearerChallenge(response.headers) : undefined;
+    if (!challenge) return undefined;
+    const lookup = untilAborted(discovery.protectedResource(target, challenge.resourceMetadata, options.resource), signal).catch((error: unknown) => {
+      // A server with no RFC 9728 metadata is not one of ours: hand its 401 back untouched.
+      if (error instanceof CrossAppAccessError && error.code === 'metadata_not_found' && options.resource === undefined) return undefined;
+      throw error;
+    });
+    const prm = await releasing(response, lookup);
+    if (!prm) return undefined;
+    if (!request.replayable) {
+      // The body is gone: learn the resource for next time, and return the 401 as it came.
+      await releasing(response, untilAborted(registry.fromMetadata(prm, challenge.scope), signal));
+      return undefined;
+    }
+    await discardBody(response);
+    return untilAborted(registry.fromMetadata(prm, challenge.scope), signal);
+  }
+
   async function authorizedFetch(input: string | URL | Request, init: RequestInit | undefined, target: URL): Promise<Response> {
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
-    const request = await prepareRequest(input, init, MAX_REPLAY_BODY_BYTES, signal);
+    const request = await prepareRequest(input, init, options.maxReplayBodyBytes, signal);
     let binding = registry.find(target);
     if (!binding && options.resource !== undefined) binding = await untilAborted(registry.forConfiguredResource(), signal);
 
+    // Per request: one re-acquisition after a 401, and at most maxStepUps step-ups (E-3, E-6).
+    let reacquired = false;
     if (!binding) {
-      // Not known to be protected: send as is, and learn from a Bearer challenge (PROTOCOL D-1).
-      const response = await sendRequest(next, request, undefined);
-      const challenge = response.status === 401 ? bearerChallenge(response.headers) : undefined;
-      if (!challenge) return response;
-      const lookup = untilAborted(discovery.protectedResource(target, challenge.resourceMetadata, options.resource), signal).catch((error: unknown) => {
-        // A server with no RFC 9728 metadata is not one of ours: hand its 401 back untouched.
-        if (error instanceof CrossAppAccessError && error.code === 'metadata_not_found' && options.resource === undefined) return undefined;
-        throw error;
-      });
-      const prm = await releasing(response, lookup);
-      if (!prm) return response;
-      if (!request.replayable) {
-        // The body is gone: learn the resource for next time, and return the 401 as it came.
-        await releasing(response, untilAborted(registry.fromMetadata(prm, challenge.scope), signal));
-        return response;
-      }
-      await discardBody(response);
-      binding = await untilAborted(registry.fromMetadata(prm, challenge.scope), signal);
-      return sendRequest(next, request, (await tokenFor(binding, signal)).value);
+      // Not known to be protected: send as is; a Bearer challenge says where to get a token.
+      const probe = await sendRequest(next, request, undefined);
+      binding = await learnFrom(probe, request, target, signal);
+      if (!binding) return probe;
+      reacquired = true; // the probe's 401 already led to an acquisition (E-1)
     }
 
-    const token = await tokenFor(binding, signal);
-    const response = await sendRequest(next, request, token.value);
-    if (response.status !== 401 || !request.replayable) return response;
-    await discardBody(response);
-    const replacement = await replacementFor(binding, token, signal);
-    // Retried once; a second 401 goes back to the caller as it came (E-3).
-    return sendRequest(next, request, replacement.value);
+    let current: ResourceBinding = binding;
+    let token = await tokenFor(current, signal);
+    let stepUps = 0;
+    while (true) {
+      const response = await sendRequest(next, request, token.value);
+      if (!request.replayable) return response;
+      if (response.status === 401 && !reacquired) {
+        reacquired = true;
+        await discardBody(response);
+        token = await replacementFor(current, token, signal);
+        continue;
+      }
+      if (response.status === 403 && stepUps < options.maxStepUps) {
+        const challenge = bearerChallenge(response.headers);
+        const stepped = challenge?.error === 'insufficient_scope' && challenge.scope ? registry.stepUp(current, challenge.scope) : undefined;
+        if (!stepped || !challenge?.scope) return response;
+        stepUps++;
+        await discardBody(response);
+        token = await steppedUpToken(stepped, challenge.scope, signal);
+        current = stepped;
+        continue;
+      }
+      // Anything else, or a budget spent: the server's answer goes back as it came (E-3, E-10).
+      return response;
+    }
   }
 
   return async function crossAppAccessFetch(input, init) {
@@ -131,9 +198,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     try {
       return await authorizedFetch(input, init, target);
     } catch (error) {
-      if (error instanceof CrossAppAccessError) {
-        emit({ type: 'failure', stage: error.stage, code: error.code, message: error.message, durationMs: now() - started });
-      }
+      reportFailure(error, started);
       throw error;
     }
   };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ClientAuthMethod } from './client-auth.js';
 import { ConfigurationError } from './errors.js';
+import { NO_RETRY, type RetryPolicy } from './retry.js';
 import type { CrossAppAccessEvent } from './events.js';
 import { insecureUrlReason, parseUrl } from './url-rules.js';
 
@@ -96,8 +97,29 @@ export interface CrossAppAccessOptions {
    * round trip, and limits where tokens may go to URLs inside it.
    */
   resource?: string;
-  /** Timeout in milliseconds for each metadata and token request. Default 10000. */
+  /** Timeout in milliseconds for each metadata and token request, and for `idToken`. Default 10000. */
   timeout?: number;
+  /**
+   * Retries of metadata and token requests after a network error, a timeout, a 5xx or a 429
+   * (honouring `Retry-After`); OAuth 4xx answers are never retried. `false` disables retries.
+   * Default `{ retries: 2, baseDelay: 250, maxDelay: 30000 }` (milliseconds).
+   */
+  retry?: false | { retries?: number; baseDelay?: number; maxDelay?: number };
+  /**
+   * Renew a token this many milliseconds before it expires, in the background while it is still
+   * served. Default: max(60 s, 10 % of its lifetime), never more than half of it.
+   */
+  renewBefore?: number;
+  /** Lifetime in milliseconds of a token whose response had no `expires_in` (nor a JWT `exp`). Default 3600000. */
+  defaultTokenLifetime?: number;
+  /** Step-ups after a 403 `insufficient_scope` challenge, per request. Default 2. */
+  maxStepUps?: number;
+  /** A stream body (or a `Request` body) is buffered up to this many bytes so it can be replayed. Default 1 MiB. */
+  maxReplayBodyBytes?: number;
+  /** Most access tokens kept (least recently used are dropped). Default 1000. */
+  maxCachedTokens?: number;
+  /** The clock, in epoch milliseconds (for tests and simulations). Default `Date.now`. */
+  now?: () => number;
   /** Receives redacted events: discovery, exchange, grant, token issued, invalidated, failure. */
   onEvent?: (event: CrossAppAccessEvent) => void;
   /**
@@ -118,6 +140,13 @@ export interface ResolvedOptions {
   readonly resource: string | undefined;
   readonly resourceUrl: URL | undefined;
   readonly timeoutMs: number;
+  readonly retry: RetryPolicy;
+  readonly renewBeforeMs: number | undefined;
+  readonly defaultTokenLifetimeMs: number;
+  readonly maxStepUps: number;
+  readonly maxReplayBodyBytes: number;
+  readonly maxCachedTokens: number;
+  readonly now: () => number;
   readonly onEvent: ((event: CrossAppAccessEvent) => void) | undefined;
   readonly checkIdJag: boolean;
 }
@@ -182,6 +211,22 @@ const schema = z.strictObject({
   scope: z.union([z.string(), z.array(scopeToken)]).optional(),
   resource: secureUrl.optional(),
   timeout: z.number().int().positive().max(600_000).optional(),
+  retry: z
+    .union([
+      z.literal(false),
+      z.strictObject({
+        retries: z.number().int().min(0).max(10).optional(),
+        baseDelay: z.number().int().min(0).max(60_000).optional(),
+        maxDelay: z.number().int().min(0).max(600_000).optional(),
+      }),
+    ])
+    .optional(),
+  renewBefore: z.number().int().min(0).optional(),
+  defaultTokenLifetime: z.number().int().positive().max(86_400_000).optional(),
+  maxStepUps: z.number().int().min(0).max(5).optional(),
+  maxReplayBodyBytes: z.number().int().min(0).max(1024 * 1024 * 1024).optional(),
+  maxCachedTokens: z.number().int().positive().max(10_000_000).optional(),
+  now: z.custom<() => number>((v) => typeof v === 'function', 'expected a function returning epoch milliseconds').optional(),
   onEvent: z.custom<(event: CrossAppAccessEvent) => void>((v) => typeof v === 'function', 'expected a function').optional(),
   checkIdJag: z.boolean().optional(),
 });
@@ -222,6 +267,13 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     resource: o.resource,
     resourceUrl: o.resource === undefined ? undefined : new URL(o.resource),
     timeoutMs: o.timeout ?? 10_000,
+    retry: o.retry === false ? NO_RETRY : { retries: o.retry?.retries ?? 2, baseDelayMs: o.retry?.baseDelay ?? 250, maxDelayMs: o.retry?.maxDelay ?? 30_000 },
+    renewBeforeMs: o.renewBefore,
+    defaultTokenLifetimeMs: o.defaultTokenLifetime ?? 3_600_000,
+    maxStepUps: o.maxStepUps ?? 2,
+    maxReplayBodyBytes: o.maxReplayBodyBytes ?? 1024 * 1024,
+    maxCachedTokens: o.maxCachedTokens ?? 1000,
+    now: o.now ?? (() => Date.now()),
     onEvent: o.onEvent,
     checkIdJag: o.checkIdJag ?? true,
   });

@@ -61,6 +61,21 @@ export class ResourceRegistry {
     return pending;
   }
 
+  /**
+   * The binding with the challenged scopes added (PROTOCOL S-5: previous ∪ challenged), which
+   * replaces the old one for later requests; undefined when the challenge adds nothing.
+   */
+  stepUp(binding: ResourceBinding, challengedScope: string): ResourceBinding | undefined {
+    const challenged = learnedScopes(challengedScope) ?? [];
+    // Another request may have stepped up already: build on the newest binding, never lose scopes.
+    const base = this.bindings.get(binding.resource) ?? binding;
+    const union = normaliseScopes([...(base.scopes ?? []), ...challenged]) ?? [];
+    if (union.length === (base.scopes?.length ?? 0)) return base === binding ? undefined : base;
+    const stepped: ResourceBinding = { ...base, scopes: union, key: bindingKey(base.as.issuer, this.options.client.clientId, base.resource, union) };
+    this.bindings.set(base.resource, stepped);
+    return stepped;
+  }
+
   private async bind(prm: ProtectedResourceMetadata, challengeScope: string | undefined): Promise<ResourceBinding> {
     const issuer = this.chooseIssuer(prm);
     const as = await this.discovery.serverMetadata(issuer, 'authorization_server');
@@ -77,7 +92,7 @@ export class ResourceRegistry {
       as,
       asAuthMethod,
       scopes,
-      key: JSON.stringify([as.issuer, this.options.client.clientId, prm.resource, scopes?.join(' ') ?? '']),
+      key: bindingKey(as.issuer, this.options.client.clientId, prm.resource, scopes),
     };
     this.bindings.set(prm.resource, binding);
     return binding;
@@ -101,6 +116,11 @@ export class ResourceRegistry {
       { code: 'issuer_not_allowed', stage: 'discovery' },
     );
   }
+}
+
+/** PROTOCOL C-1: AS issuer + client id + resource (verbatim) + normalised scope set; the user is added per token. */
+function bindingKey(issuer: string, clientId: string, resource: string, scopes: readonly string[] | undefined): string {
+  return JSON.stringify([issuer, clientId, resource, scopes?.join(' ') ?? '']);
 }
 
 const NEVER_LEARNED = new Set(['openid', 'offline_access']);

@@ -5,15 +5,20 @@ export interface AccessToken {
   readonly value: string;
   /** Epoch ms after which the token must not be sent. */
   readonly expiresAt: number;
-  /** Epoch ms from which a new token is acquired instead (expiry minus the skew margin, C-3). */
-  readonly staleAt: number;
+  /** Epoch ms from which a new token is acquired in the background (expiry minus the renewal window, C-3). */
+  readonly renewAt: number;
+  /** Epoch ms when it was received. */
+  readonly receivedAt: number;
   readonly scope: string | undefined;
   readonly fingerprint: string;
 }
 
-/** PROTOCOL C-3: skew is max(60 s, 10 % of the lifetime), but never more than half the lifetime. */
-export function renewalSkewMs(lifetimeMs: number): number {
-  return Math.min(Math.max(60_000, lifetimeMs / 10), lifetimeMs / 2);
+/**
+ * PROTOCOL C-3: renew max(60 s, 10 % of the lifetime) before expiry, or the configured window, but
+ * never more than half the lifetime before (a short-lived token would otherwise always be renewing).
+ */
+export function renewalWindowMs(lifetimeMs: number, configuredMs: number | undefined): number {
+  return Math.min(configuredMs ?? Math.max(60_000, lifetimeMs / 10), lifetimeMs / 2);
 }
 
 /**
@@ -31,10 +36,20 @@ export class TokenStore {
     this.tokens = new LRUCache({ max: maxEntries });
   }
 
-  /** The cached token if it is not stale yet; no I/O, no allocation. */
-  fresh(key: string): AccessToken | undefined {
+  /** The cached token if it has not expired; no I/O, no allocation. */
+  usable(key: string): AccessToken | undefined {
     const token = this.tokens.get(key);
-    return token && this.now() < token.staleAt ? token : undefined;
+    return token && this.now() < token.expiresAt ? token : undefined;
+  }
+
+  /** True while an acquisition for `flightKey` is under way. */
+  inFlight(flightKey: string): boolean {
+    return this.inflight.has(flightKey);
+  }
+
+  /** Acquisitions under way (for tests of cleanup). */
+  get pending(): number {
+    return this.inflight.size;
   }
 
   /**

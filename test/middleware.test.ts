@@ -172,21 +172,6 @@ describe('cache and single-flight (PROTOCOL C-1, C-5)', () => {
     expect(stack.idp.counters.metadata).toBe(1);
   });
 
-  it('a cached token is reused until it nears expiry, then renewed (expires_in minus skew)', async () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
-    stack.as.accessTokenTtlSeconds = 600; // skew = max(60 s, 10 %) = 60 s
-    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
-    const call = () => authedFetch(stack.mcp.url, { method: 'POST', headers: MCP_HEADERS, body: jsonRpc(1, 'tools/list') });
-    expect((await call()).status).toBe(200);
-    vi.setSystemTime(Date.now() + 539_000);
-    expect((await call()).status).toBe(200);
-    expect(stack.idp.counters.exchange).toBe(1);
-    vi.setSystemTime(Date.now() + 2_000); // 541 s: inside the 60 s window
-    expect((await call()).status).toBe(200);
-    expect(stack.idp.counters.exchange).toBe(2);
-    expect(stack.as.counters.grant).toBe(2);
-  });
-
   it('a new user never gets the previous user’s token (PROTOCOL C-1, C-2)', async () => {
     let sub = 'alice';
     const events: CrossAppAccessEvent[] = [];

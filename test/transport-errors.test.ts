@@ -186,7 +186,7 @@ describe('V-4, SEC-10: response size caps', () => {
 });
 
 describe('timeouts and network failures', () => {
-  it('timeout: an IdP token endpoint that accepts the connection but never answers, timeout: 300 → timeout/token_exchange', async () => {
+  it('timeout, E-8: an IdP token endpoint that never answers, timeout: 300 → retried twice, then timeout/token_exchange', async () => {
     const ctx = await setup();
     const hang = await hangingServer();
     await expectCaaError(
@@ -194,11 +194,15 @@ describe('timeouts and network failures', () => {
       { code: 'timeout', stage: 'token_exchange' },
       ctx.recorder,
     );
-    expect(hang.hits.map((h) => `${h.method} ${h.path}`)).toEqual(['POST /token']);
+    expect(hang.hits.map((h) => `${h.method} ${h.path}`)).toEqual(['POST /token', 'POST /token', 'POST /token']);
+    expect(ctx.recorder.events.filter((e) => e.type === 'retry').map((e) => e.type === 'retry' && [e.stage, e.code, e.attempt])).toEqual([
+      ['token_exchange', 'timeout', 1],
+      ['token_exchange', 'timeout', 2],
+    ]);
     expect(ctx.stack.as.counters.grant).toBe(0);
   });
 
-  it('timeout: an AS token endpoint that never answers, timeout: 300 → timeout/jwt_bearer', async () => {
+  it('timeout, E-8, E-9: an AS token endpoint that never answers → both legs retried twice (a new ID-JAG each time), then timeout/jwt_bearer', async () => {
     const ctx = await setup();
     const hang = await hangingServer();
     ctx.stack.as.override = (req) =>
@@ -206,7 +210,9 @@ describe('timeouts and network failures', () => {
         ? jsonReply(200, { issuer: ctx.stack.as.issuer, token_endpoint: `${hang.url}/token` })
         : undefined;
     await expectCaaError(call(ctx, { timeout: 300 }), { code: 'timeout', stage: 'jwt_bearer' }, ctx.recorder);
-    expect(hang.hits.map((h) => `${h.method} ${h.path}`)).toEqual(['POST /token']);
+    expect(hang.hits.map((h) => `${h.method} ${h.path}`)).toEqual(['POST /token', 'POST /token', 'POST /token']);
+    // Each grant attempt was preceded by its own exchange: a fresh ID-JAG every time.
+    expect(ctx.stack.idp.counters.exchange).toBe(3);
     noTokenReachedMcp(ctx.stack);
   });
 

@@ -1,0 +1,96 @@
+import pRetry from 'p-retry';
+import { CrossAppAccessError } from './errors.js';
+import type { CrossAppAccessEvent } from './events.js';
+
+/** How transient failures of metadata and token requests are retried (PROTOCOL E-8). */
+export interface RetryPolicy {
+  /** Retries after the first attempt. */
+  readonly retries: number;
+  /** First back-off delay in ms; doubles each retry, with full jitter. */
+  readonly baseDelayMs: number;
+  /** A longer back-off or `Retry-After` than this is not waited for: the failure is returned. */
+  readonly maxDelayMs: number;
+}
+
+export const NO_RETRY: RetryPolicy = { retries: 0, baseDelayMs: 0, maxDelayMs: 0 };
+
+const TRANSIENT_OAUTH_ERRORS = new Set(['server_error', 'temporarily_unavailable']);
+
+/**
+ * Network errors, timeouts, 5xx, 429, `server_error` and `temporarily_unavailable` are transient;
+ * every other OAuth 4xx answer is final (PROTOCOL E-8).
+ */
+export function isTransient(error: unknown): error is CrossAppAccessError {
+  if (!(error instanceof CrossAppAccessError)) return false;
+  if (error.code === 'network_error' || error.code === 'timeout') return true;
+  if (error.status !== undefined && (error.status >= 500 || error.status === 429)) return true;
+  return error.error !== undefined && TRANSIENT_OAUTH_ERRORS.has(error.error);
+}
+
+/** `Retry-After` (RFC 9110 §10.2.3) as milliseconds from now: delay-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
+  if (value === null) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
+}
+
+/** Waits without keeping the process alive. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    (timer as { unref?: () => void }).unref?.();
+  });
+}
+
+export interface RetryObserver {
+  (info: { attempt: number; retriesLeft: number; delayMs: number; durationMs: number; error: CrossAppAccessError }): void;
+}
+
+/** A {@link RetryObserver} that reports each retry as a `retry` event. */
+export function retryEvents(emit: (event: CrossAppAccessEvent) => void): RetryObserver {
+  return function reportRetry({ attempt, retriesLeft, delayMs, durationMs, error }) {
+    emit({ type: 'retry', stage: error.stage, attempt, retriesLeft, code: error.code, status: error.status, delayMs, durationMs });
+  };
+}
+
+/**
+ * Runs `attempt` until it succeeds, fails with a non-transient error, or the retries are spent.
+ * The wait before a retry is the server's `Retry-After` when it sent one, else jittered exponential
+ * back-off; a wait over `maxDelayMs` ends the retries. p-retry drives the attempts.
+ */
+export function withRetry<T>(
+  attempt: () => Promise<T>,
+  policy: RetryPolicy,
+  onRetry: RetryObserver,
+  retryable: (error: unknown) => error is CrossAppAccessError = isTransient,
+): Promise<T> {
+  if (policy.retries === 0) return attempt();
+  const delays = new WeakMap<object, number>();
+  const delayFor = (error: CrossAppAccessError, attemptNumber: number): number => {
+    if (error.retryAfter !== undefined) return error.retryAfter * 1000;
+    const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attemptNumber - 1));
+    return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+  };
+  let startedAt = 0;
+  const timed = () => {
+    startedAt = performance.now();
+    return attempt();
+  };
+  return pRetry(timed, {
+    retries: policy.retries,
+    minTimeout: 0, // our own wait happens in onFailedAttempt, so Retry-After is honoured exactly
+    maxTimeout: 0,
+    unref: true,
+    shouldRetry: ({ error }) => retryable(error) && (delays.get(error) ?? Infinity) <= policy.maxDelayMs,
+    onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
+      if (!retryable(error) || retriesLeft === 0) return;
+      const delayMs = delayFor(error, attemptNumber);
+      delays.set(error, delayMs);
+      if (delayMs > policy.maxDelayMs) return;
+      onRetry({ attempt: attemptNumber, retriesLeft, delayMs, durationMs: Math.round(performance.now() - startedAt), error });
+      await sleep(delayMs);
+    },
+  });
+}
