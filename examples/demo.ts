@@ -22,9 +22,17 @@ function describe(event: CrossAppAccessEvent): [string, string] {
     case 'jwt_bearer':
       return ['jwt-bearer grant (AS)', `ID-JAG -> access token at ${event.tokenEndpoint}  ${event.durationMs} ms`];
     case 'token_issued':
-      return ['access token issued', `sha256:${event.fingerprint}…, expires in ${event.expiresIn} s, acquired in ${event.durationMs} ms`];
+    case 'token_renewed':
+      return [
+        event.type === 'token_issued' ? 'access token issued' : 'access token renewed',
+        `sha256:${event.fingerprint}…, expires in ${event.expiresIn} s, acquired in ${event.durationMs} ms`,
+      ];
     case 'token_invalidated':
       return ['token invalidated', `sha256:${event.fingerprint}… (${event.reason})`];
+    case 'retry':
+      return ['retry', `${event.stage} attempt ${event.attempt} failed (${event.code}${event.status ? ` ${event.status}` : ''}); next in ${event.delayMs} ms`];
+    case 'step_up':
+      return ['step-up', `403 asked for ${event.challenged}; now requesting ${event.scope}  ${event.durationMs} ms`];
     case 'failure':
       return ['failure', `${event.stage}/${event.code}: ${event.message}`];
     case 'diagnostic':
@@ -35,7 +43,10 @@ function describe(event: CrossAppAccessEvent): [string, string] {
 const stack = await startStack({ mcp: { scopesSupported: ['files:read'] } });
 try {
   say('servers started', `IdP ${stack.idp.issuer}, AS ${stack.as.issuer}, MCP ${stack.mcp.url}`);
+  // A simulated clock, so the demo can show a renewal ahead of expiry without waiting an hour.
+  let skippedMs = 0;
   const authedFetch = withCrossAppAccess(fetch, {
+    now: () => Date.now() + skippedMs,
     // In an app this comes from the user's SSO session; here the local IdP signs one for "alice".
     idToken: ({ reason }) => {
       say('ID token requested', `reason: ${reason}`);
@@ -60,6 +71,24 @@ try {
   say('token revoked', 'the AS forgets every token; the next call gets a 401');
   const echo = await client.callTool({ name: 'echo', arguments: { text: 'hello after a 401' } });
   say('tools/call echo', `${(echo.content as Array<{ text: string }>)[0]?.text ?? ''} (retried once with a fresh token)`);
+
+  stack.mcp.requiredScopes = ['files:write'];
+  say('scope raised', 'the MCP server now wants files:write; the next call gets a 403 insufficient_scope');
+  const stepped = await client.callTool({ name: 'whoami', arguments: {} });
+  say('tools/call whoami', `${(stepped.content as Array<{ text: string }>)[0]?.text ?? ''} (after a step-up)`);
+
+  let outages = 1;
+  stack.idp.override = (req) => (req.method === 'POST' && outages-- > 0 ? { status: 503, headers: { 'retry-after': '1' }, body: 'busy' } : undefined);
+  stack.as.revokeAll();
+  say('IdP busy', 'the IdP answers 503 with Retry-After: 1 once, and the token is revoked again');
+  await client.callTool({ name: 'echo', arguments: { text: 'retried' } });
+  say('tools/call echo', 'answered after one retry of the token exchange');
+
+  skippedMs = 56 * 60 * 1000;
+  say('56 minutes later', 'simulated on our clock only (the local servers keep real time, so expect a note about clocks)');
+  await client.callTool({ name: 'echo', arguments: { text: 'served at once' } });
+  say('tools/call echo', 'answered with the still-valid token; the renewal runs in the background');
+  await new Promise((resolve) => setTimeout(resolve, 100));
   await client.close();
 
   say('done', `IdP exchanges: ${stack.idp.counters.exchange}, AS grants: ${stack.as.counters.grant}, MCP requests: ${stack.mcp.counters.requests} (${stack.mcp.counters.unauthorized} answered 401)`);
