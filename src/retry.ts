@@ -27,11 +27,16 @@ export function isTransient(error: unknown): error is CrossAppAccessError {
   return error.error !== undefined && TRANSIENT_OAUTH_ERRORS.has(error.error);
 }
 
+const HTTP_DATE_START = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? /;
+
 /** `Retry-After` (RFC 9110 §10.2.3) as milliseconds from now: delay-seconds or an HTTP date. */
 export function parseRetryAfter(value: string | null, nowMs: number): number | undefined {
   if (value === null) return undefined;
   const trimmed = value.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // Only the three HTTP-date forms (IMF-fixdate, RFC 850, asctime) all start with a day name;
+  // Date.parse alone would read junk such as "1.5" as a date in the past, i.e. "retry now".
+  if (!HTTP_DATE_START.test(trimmed)) return undefined;
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
