@@ -91,7 +91,7 @@ function channel(name: string): Channel | undefined {
   return found;
 }
 
-/** Calls the listener and the diagnostics channels, and never lets either break a request. */
+/** Calls the listener (whose exceptions are swallowed) and publishes to the diagnostics channels. */
 export function makeEmitter(listener: ((event: CrossAppAccessEvent) => void) | undefined): (event: CrossAppAccessEvent) => void {
   return function emit(event) {
     try {
@@ -99,14 +99,11 @@ export function makeEmitter(listener: ((event: CrossAppAccessEvent) => void) | u
     } catch {
       // A listener's own bug must not fail the request it observes.
     }
+    // Node never lets a subscriber's exception reach publish(): it reports it as an uncaught
+    // exception on the next tick, so the request goes on either way.
     for (const name of [DIAGNOSTICS_CHANNEL, `${DIAGNOSTICS_CHANNEL}:${event.type}`]) {
       const target = channel(name);
-      if (!target?.hasSubscribers) continue;
-      try {
-        target.publish(event);
-      } catch {
-        // Same for a subscriber.
-      }
+      if (target?.hasSubscribers) target.publish(event);
     }
   };
 }
