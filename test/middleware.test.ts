@@ -148,12 +148,12 @@ describe('where tokens go (PROTOCOL SEC-2, SEC-3)', () => {
 });
 
 describe('cache and single-flight (PROTOCOL C-1, C-5)', () => {
-  it('100 concurrent cold requests with resource set => 1 exchange, 1 grant, 100 successes', async () => {
+  it('200 concurrent cold requests with resource set => 1 exchange, 1 grant, 200 successes', async () => {
     const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
     const responses = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => authedFetch(stack.mcp.url, { method: 'POST', headers: MCP_HEADERS, body: jsonRpc(i, 'tools/list') })),
+      Array.from({ length: 200 }, (_, i) => authedFetch(stack.mcp.url, { method: 'POST', headers: MCP_HEADERS, body: jsonRpc(i, 'tools/list') })),
     );
-    expect(responses.map((r) => r.status)).toEqual(Array(100).fill(200));
+    expect(responses.map((r) => r.status)).toEqual(Array(200).fill(200));
     expect(stack.idp.counters.exchange).toBe(1);
     expect(stack.as.counters.grant).toBe(1);
     expect(stack.as.counters.metadata).toBe(1);
