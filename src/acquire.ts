@@ -81,24 +81,31 @@ export class Acquirer {
     const idp = await this.idpEndpoint();
     const scope = binding.scopes?.join(' ');
     let subject = await this.subject(this.acquiredBefore ? 'renewal' : 'initial');
-    // A transient failure of the grant is retried with a new ID-JAG, so both legs run again (E-9).
+    // Once per acquisition, however often the loop below runs (PROTOCOL §8 budget table).
+    const once = { idTokenRefreshed: false, grantRepeated: false };
+    // One retry loop for the whole acquisition: a transient failure of either leg runs both again,
+    // so every grant attempt has a new ID-JAG (E-8, E-9), and retries never multiply across layers.
     const granted = await withRetry(
       async () => {
-        const first = await this.idJag(idp, binding, subject, scope, requiredScopes);
+        const first = await this.idJag(idp, binding, subject, scope, requiredScopes, once);
         subject = first.subject;
         try {
           return await this.grant(binding, first.jag, scope, requiredScopes);
         } catch (error) {
           // The AS refused the ID-JAG (expired, replayed, a claim mismatch): both legs once more, with
           // a new ID-JAG, since a spent one is never re-sent (PROTOCOL §9, JB-2).
-          if (!(error instanceof OAuthResponseError && error.stage === 'jwt_bearer' && error.error === 'invalid_grant')) throw error;
-          const second = await this.idJag(idp, binding, subject, scope, requiredScopes);
+          const refused = error instanceof OAuthResponseError && error.stage === 'jwt_bearer' && error.error === 'invalid_grant';
+          if (!refused || once.grantRepeated) throw error;
+          once.grantRepeated = true;
+          const second = await this.idJag(idp, binding, subject, scope, requiredScopes, once);
+          subject = second.subject;
           return this.grant(binding, second.jag, scope, requiredScopes);
         }
       },
       this.options.retry,
       retryEvents(this.emit),
-      (error): error is CrossAppAccessError => isTransient(error) && error.stage === 'jwt_bearer',
+      (error): error is CrossAppAccessError => isTransient(error) && (error.stage === 'token_exchange' || error.stage === 'jwt_bearer'),
+      { keepAlive: !background },
     );
 
     const token = await this.toAccessToken(granted.accessToken, granted.expiresIn, granted.scope);
@@ -122,13 +129,15 @@ export class Acquirer {
     subject: Subject,
     scope: string | undefined,
     required: readonly string[],
+    once: { idTokenRefreshed: boolean },
   ): Promise<{ jag: IdJagResponse; subject: Subject }> {
     let jag: IdJagResponse;
     try {
       jag = await this.exchange(idp, binding, subject.token, scope);
     } catch (error) {
       if (!isRejectedSubject(error)) throw error;
-      if (this.options.idTokenIsStatic) throw loginRequired(error);
+      if (this.options.idTokenIsStatic || once.idTokenRefreshed) throw loginRequired(error);
+      once.idTokenRefreshed = true;
       subject = await this.subject('rejected');
       try {
         jag = await this.exchange(idp, binding, subject.token, scope);
@@ -183,8 +192,8 @@ export class Acquirer {
       supported = meta.authMethods;
     }
     const method = chooseClientAuth(idp, supported, IDP_AUTH_PREFERENCE, 'The IdP', 'token_exchange');
-    // Leg 1 is retried as is: the same ID token may be exchanged again (the ID-JAG is what is single-use).
-    return this.endpoint(url, idp, method, this.options.retry);
+    // Transient failures of leg 1 are retried by the acquisition's one retry loop.
+    return this.endpoint(url, idp, method, NO_RETRY);
   }
 
   /** Reads an ID token from the app, refusing one whose `exp` has passed (TX-4). */

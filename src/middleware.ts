@@ -36,6 +36,8 @@ export type CrossAppAccessFetch = (input: string | URL | Request, init?: Request
  */
 export type CrossAppAccessMiddleware = (next: FetchLike) => CrossAppAccessFetch;
 
+// A request may be authorized again at most twice (after a 401, or a step-up): 3 attempts in all (E-6).
+const MAX_REAUTHORIZATIONS = 2;
 // After a failed background renewal, the still-valid token is served and renewal waits this long.
 const RENEWAL_RETRY_MS = 5_000;
 
@@ -167,20 +169,27 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     let stepUps = 0;
     while (true) {
       const response = await sendRequest(next, request, token.value);
-      if (!request.replayable) return response;
-      if (response.status === 401 && !reacquired) {
+      if (response.status === 401) {
+        // Whatever happens next, a token the server rejected is dropped if still current (E-2, C-6).
+        const replacement = replacementFor(current, token, signal);
+        // One re-acquisition per request, and 3 authorization attempts in all (E-3, E-6).
+        if (!request.replayable || reacquired || stepUps >= MAX_REAUTHORIZATIONS) {
+          if (replacement instanceof Promise) replacement.catch(() => undefined);
+          return response;
+        }
         reacquired = true;
         await discardBody(response);
-        token = await replacementFor(current, token, signal);
+        token = await replacement;
         continue;
       }
-      if (response.status === 403 && stepUps < options.maxStepUps) {
+      if (response.status === 403 && request.replayable && stepUps < options.maxStepUps && stepUps + (reacquired ? 1 : 0) < MAX_REAUTHORIZATIONS) {
         const challenge = bearerChallenge(response.headers);
-        const stepped = challenge?.error === 'insufficient_scope' && challenge.scope ? registry.stepUp(current, challenge.scope) : undefined;
+        const stepped = challenge?.error === 'insufficient_scope' && challenge.scope ? registry.stepUp(current, challenge.scope, token.scope) : undefined;
         if (!stepped || !challenge?.scope) return response;
         stepUps++;
         await discardBody(response);
         token = await steppedUpToken(stepped, challenge.scope, signal);
+        registry.adopt(stepped);
         current = stepped;
         continue;
       }

@@ -112,7 +112,7 @@ export interface CrossAppAccessOptions {
   renewBefore?: number;
   /** Lifetime in milliseconds of a token whose response had no `expires_in` (nor a JWT `exp`). Default 3600000. */
   defaultTokenLifetime?: number;
-  /** Step-ups after a 403 `insufficient_scope` challenge, per request. Default 2. */
+  /** Step-ups after a 403 `insufficient_scope` challenge, per request: 0, 1 or 2 (PROTOCOL E-6). Default 2. */
   maxStepUps?: number;
   /** A stream body (or a `Request` body) is buffered up to this many bytes so it can be replayed. Default 1 MiB. */
   maxReplayBodyBytes?: number;
@@ -223,13 +223,25 @@ const schema = z.strictObject({
     .optional(),
   renewBefore: z.number().int().min(0).optional(),
   defaultTokenLifetime: z.number().int().positive().max(86_400_000).optional(),
-  maxStepUps: z.number().int().min(0).max(5).optional(),
+  // At most 3 authorization attempts per request, counting the first (PROTOCOL E-6).
+  maxStepUps: z.number().int().min(0).max(2).optional(),
   maxReplayBodyBytes: z.number().int().min(0).max(1024 * 1024 * 1024).optional(),
   maxCachedTokens: z.number().int().positive().max(10_000_000).optional(),
   now: z.custom<() => number>((v) => typeof v === 'function', 'expected a function returning epoch milliseconds').optional(),
   onEvent: z.custom<(event: CrossAppAccessEvent) => void>((v) => typeof v === 'function', 'expected a function').optional(),
   checkIdJag: z.boolean().optional(),
 });
+
+/**
+ * Retries, with an overall deadline: every attempt timing out and every wait at its longest
+ * (PROTOCOL E-8: "respect a total deadline").
+ */
+function retryPolicy(retry: false | { retries?: number; baseDelay?: number; maxDelay?: number } | undefined, timeoutMs: number): RetryPolicy {
+  if (retry === false) return NO_RETRY;
+  const retries = retry?.retries ?? 2;
+  const maxDelayMs = retry?.maxDelay ?? 30_000;
+  return { retries, baseDelayMs: retry?.baseDelay ?? 250, maxDelayMs, maxElapsedMs: timeoutMs * (retries + 1) + maxDelayMs * retries };
+}
 
 /** Splits, de-duplicates and sorts scopes (PROTOCOL S-4); undefined for none. */
 export function normaliseScopes(scope: string | readonly string[] | undefined): string[] | undefined {
@@ -267,7 +279,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     resource: o.resource,
     resourceUrl: o.resource === undefined ? undefined : new URL(o.resource),
     timeoutMs: o.timeout ?? 10_000,
-    retry: o.retry === false ? NO_RETRY : { retries: o.retry?.retries ?? 2, baseDelayMs: o.retry?.baseDelay ?? 250, maxDelayMs: o.retry?.maxDelay ?? 30_000 },
+    retry: retryPolicy(o.retry, o.timeout ?? 10_000),
     renewBeforeMs: o.renewBefore,
     defaultTokenLifetimeMs: o.defaultTokenLifetime ?? 3_600_000,
     maxStepUps: o.maxStepUps ?? 2,

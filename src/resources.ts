@@ -62,18 +62,29 @@ export class ResourceRegistry {
   }
 
   /**
-   * The binding with the challenged scopes added (PROTOCOL S-5: previous ∪ challenged), which
-   * replaces the old one for later requests; undefined when the challenge adds nothing.
+   * The binding for previous ∪ challenged scopes (PROTOCOL S-5), or undefined when the challenge
+   * adds nothing. `grantedScope` stands in for the previous scopes when none were requested, so the
+   * server's default scopes are not dropped. It is not used by later requests until {@link adopt}.
    */
-  stepUp(binding: ResourceBinding, challengedScope: string): ResourceBinding | undefined {
+  stepUp(binding: ResourceBinding, challengedScope: string, grantedScope: string | undefined): ResourceBinding | undefined {
     const challenged = learnedScopes(challengedScope) ?? [];
     // Another request may have stepped up already: build on the newest binding, never lose scopes.
     const base = this.bindings.get(binding.resource) ?? binding;
-    const union = normaliseScopes([...(base.scopes ?? []), ...challenged]) ?? [];
-    if (union.length === (base.scopes?.length ?? 0)) return base === binding ? undefined : base;
-    const stepped: ResourceBinding = { ...base, scopes: union, key: bindingKey(base.as.issuer, this.options.client.clientId, base.resource, union) };
-    this.bindings.set(base.resource, stepped);
-    return stepped;
+    const previous = base.scopes ?? learnedScopes(grantedScope) ?? [];
+    const union = normaliseScopes([...previous, ...challenged]) ?? [];
+    if (union.length === (base.scopes?.length ?? 0) && union.every((s) => base.scopes?.includes(s))) {
+      return base === binding ? undefined : base;
+    }
+    return { ...base, scopes: union, key: bindingKey(base.as.issuer, this.options.client.clientId, base.resource, union) };
+  }
+
+  /**
+   * Makes a stepped-up binding the one later requests use, once its token was granted: a step-up
+   * the IdP refused must not spoil the resource for requests that need less.
+   */
+  adopt(stepped: ResourceBinding): void {
+    const current = this.bindings.get(stepped.resource);
+    if (!current || (current.scopes ?? []).every((s) => stepped.scopes?.includes(s))) this.bindings.set(stepped.resource, stepped);
   }
 
   private async bind(prm: ProtectedResourceMetadata, challengeScope: string | undefined): Promise<ResourceBinding> {

@@ -10,9 +10,11 @@ export interface RetryPolicy {
   readonly baseDelayMs: number;
   /** A longer back-off or `Retry-After` than this is not waited for: the failure is returned. */
   readonly maxDelayMs: number;
+  /** No retry starts after this long since the first attempt. */
+  readonly maxElapsedMs: number;
 }
 
-export const NO_RETRY: RetryPolicy = { retries: 0, baseDelayMs: 0, maxDelayMs: 0 };
+export const NO_RETRY: RetryPolicy = { retries: 0, baseDelayMs: 0, maxDelayMs: 0, maxElapsedMs: 0 };
 
 const TRANSIENT_OAUTH_ERRORS = new Set(['server_error', 'temporarily_unavailable']);
 
@@ -41,11 +43,14 @@ export function parseRetryAfter(value: string | null, nowMs: number): number | u
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
 
-/** Waits without keeping the process alive. */
-function sleep(ms: number): Promise<void> {
+/**
+ * Waits. A caller is waiting on the result, so the timer keeps the process alive (an unref'd one
+ * could let a script exit mid-request); a background renewal's wait does not.
+ */
+function sleep(ms: number, keepAlive: boolean): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
-    (timer as { unref?: () => void }).unref?.();
+    if (!keepAlive) (timer as { unref?: () => void }).unref?.();
   });
 }
 
@@ -70,6 +75,7 @@ export function withRetry<T>(
   policy: RetryPolicy,
   onRetry: RetryObserver,
   retryable: (error: unknown) => error is CrossAppAccessError = isTransient,
+  { keepAlive = true }: { keepAlive?: boolean } = {},
 ): Promise<T> {
   if (policy.retries === 0) return attempt();
   const delays = new WeakMap<object, number>();
@@ -88,6 +94,8 @@ export function withRetry<T>(
     minTimeout: 0, // our own wait happens in onFailedAttempt, so Retry-After is honoured exactly
     maxTimeout: 0,
     unref: true,
+    // An overall deadline: no retry starts once the attempts so far have taken this long (E-8).
+    maxRetryTime: policy.maxElapsedMs,
     shouldRetry: ({ error }) => retryable(error) && (delays.get(error) ?? Infinity) <= policy.maxDelayMs,
     onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
       if (!retryable(error) || retriesLeft === 0) return;
@@ -95,7 +103,7 @@ export function withRetry<T>(
       delays.set(error, delayMs);
       if (delayMs > policy.maxDelayMs) return;
       onRetry({ attempt: attemptNumber, retriesLeft, delayMs, durationMs: Math.round(performance.now() - startedAt), error });
-      await sleep(delayMs);
+      await sleep(delayMs, keepAlive);
     },
   });
 }

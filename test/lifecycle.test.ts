@@ -288,6 +288,71 @@ describe('403 insufficient_scope step-up (PROTOCOL E-5, E-6, S-5)', () => {
   });
 });
 
+describe('budgets and failed step-ups (PROTOCOL E-3, E-6, §8)', () => {
+  it('a step-up the IdP refuses does not spoil the resource for requests that need less', async () => {
+    stack.mcp.override = (req) => {
+      if (req.headers['x-op'] !== 'admin') return undefined;
+      const token = String(req.headers.authorization ?? '').replace('Bearer ', '');
+      const scopes = stack.as.verifyAccessToken(token)?.scopes ?? [];
+      return scopes.includes('admin') ? undefined : { status: 403, headers: { 'www-authenticate': 'Bearer error="insufficient_scope", scope="files:read admin"' }, body: '' };
+    };
+    stack.idp.override = (req) =>
+      req.method === 'POST' && (req.form.scope ?? '').includes('admin')
+        ? { status: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: 'invalid_scope' }) }
+        : undefined;
+    const authedFetch = withCrossAppAccess(fetch, options({ scope: 'files:read' }));
+    const init = (id: number, op?: string) => ({ ...listToolsInit(id), headers: { ...(listToolsInit(id).headers as Record<string, string>), ...(op ? { 'x-op': op } : {}) } });
+    expect((await authedFetch(stack.mcp.url, init(1))).status).toBe(200);
+    await expect(authedFetch(stack.mcp.url, init(2, 'admin'))).rejects.toMatchObject({ code: 'oauth_error', error: 'invalid_scope' });
+    expect((await authedFetch(stack.mcp.url, init(3))).status).toBe(200);
+    expect((await authedFetch(stack.mcp.url, init(4))).status).toBe(200);
+    expect(stack.idp.requests.filter((r) => r.method === 'POST').map((r) => r.form.scope)).toEqual(['files:read', 'admin files:read']);
+  });
+
+  it('403, 403, then 401: after two step-ups the 401 is returned (3 authorization attempts in all)', async () => {
+    let n = 0;
+    stack.mcp.override = (req) => {
+      if (!req.headers.authorization) return undefined;
+      n++;
+      return n <= 2
+        ? { status: 403, headers: { 'www-authenticate': `Bearer error="insufficient_scope", scope="s${n}"` }, body: '' }
+        : { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: 'expired' };
+    };
+    const response = await withCrossAppAccess(fetch, options({ scope: 'a' }))(stack.mcp.url, listToolsInit(1));
+    expect(response.status).toBe(401);
+    expect(stack.as.counters.grant).toBe(3);
+  });
+
+  it('401 then 403: one re-acquisition and one step-up, then the 403 as it came', async () => {
+    let n = 0;
+    stack.mcp.override = (req) => {
+      if (!req.headers.authorization) return undefined;
+      n++;
+      return n === 1
+        ? { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: '' }
+        : { status: 403, headers: { 'www-authenticate': `Bearer error="insufficient_scope", scope="s${n}"` }, body: 'forbidden' };
+    };
+    const response = await withCrossAppAccess(fetch, options({ scope: 'a' }))(stack.mcp.url, listToolsInit(1));
+    expect(response.status).toBe(403);
+    expect(stack.as.counters.grant).toBe(3);
+  });
+
+  it('an AS that keeps failing with 503: 3 grant attempts and 3 exchanges in all, not retries times retries', async () => {
+    stack.as.override = (req) => (req.method === 'POST' ? { status: 503, body: 'down' } : undefined);
+    const authedFetch = withCrossAppAccess(fetch, options({ retry: { retries: 2, baseDelay: 1 } }));
+    await expect(authedFetch(stack.mcp.url, listToolsInit(1))).rejects.toMatchObject({ code: 'http_error', stage: 'jwt_bearer', status: 503 });
+    expect(stack.as.counters.grant).toBe(3);
+    expect(stack.idp.counters.exchange).toBe(3);
+  });
+
+  it('an IdP that keeps failing with 503: 3 exchanges in all', async () => {
+    stack.idp.override = (req) => (req.method === 'POST' ? { status: 503, body: 'down' } : undefined);
+    const authedFetch = withCrossAppAccess(fetch, options({ retry: { retries: 2, baseDelay: 1 } }));
+    await expect(authedFetch(stack.mcp.url, listToolsInit(1))).rejects.toMatchObject({ code: 'http_error', stage: 'token_exchange' });
+    expect(stack.idp.counters.exchange).toBe(3);
+  });
+});
+
 describe('the ID token source (PROTOCOL E-7)', () => {
   it('idToken gets { reason, signal }: initial, then renewal, then rejected after an IdP invalid_grant', async () => {
     const calls: Array<{ reason: IdTokenReason; signal: unknown }> = [];
@@ -441,6 +506,17 @@ describe('request bodies are replayed as they were (PROTOCOL E-1)', () => {
     expect(response.status).toBe(401);
     expect(rs.received.at(-1)?.bytes.length).toBe(1024 * 1024 + 1); // it was sent whole, once
     expect(stack.idp.counters.exchange).toBe(before);
+  });
+
+  it('a 401 on a body that cannot be replayed still drops the stale token, so the next request gets a new one', async () => {
+    const authedFetch = await warmedUp({ maxReplayBodyBytes: 10 });
+    const rejected = await authedFetch(rs.resource, { method: 'POST', body: new Blob(['eleven byte']).stream(), duplex: 'half' } as RequestInit);
+    expect(rejected.status).toBe(401);
+    const stale = rs.received.at(-1)?.authorization;
+    const before = rs.received.length;
+    expect((await authedFetch(rs.resource, { method: 'POST', body: 'small' })).status).toBe(200);
+    expect(rs.received.length).toBe(before + 1); // no 401 round trip
+    expect(rs.received.at(-1)?.authorization).not.toBe(stale);
   });
 
   it('maxReplayBodyBytes sets the cap', async () => {

@@ -136,7 +136,7 @@ describe('isTransient (PROTOCOL E-8)', () => {
 });
 
 describe('withRetry', () => {
-  const instant: RetryPolicy = { retries: 2, baseDelayMs: 0, maxDelayMs: 30_000 };
+  const instant: RetryPolicy = { retries: 2, baseDelayMs: 0, maxDelayMs: 30_000, maxElapsedMs: 60_000 };
 
   /** An attempt that throws `errors` in turn, then returns 'ok'; counts its calls. */
   function scripted(...errors: unknown[]) {
@@ -198,5 +198,16 @@ describe('withRetry', () => {
     const onlyJwtBearer = (error: unknown): error is CrossAppAccessError => isTransient(error) && error.stage === 'jwt_bearer';
     await expect(withRetry(attempt, instant, () => expect.fail('no retry expected'), onlyJwtBearer)).rejects.toBe(leg1);
     expect(state.calls).toBe(1);
+  });
+
+  it('E-8: no retry starts once maxElapsedMs has passed since the first attempt (an overall deadline)', async () => {
+    let calls = 0;
+    const slow = async () => {
+      calls++;
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      throw new CrossAppAccessError('down', { code: 'http_error', stage: 'token_exchange', status: 503 });
+    };
+    await expect(withRetry(slow, { retries: 5, baseDelayMs: 0, maxDelayMs: 1000, maxElapsedMs: 20 }, () => undefined)).rejects.toMatchObject({ status: 503 });
+    expect(calls).toBe(1);
   });
 });
