@@ -19,6 +19,8 @@ export interface ResourceBinding {
   /** The PRM `resource`, verbatim (PROTOCOL D-8). */
   readonly resource: string;
   readonly resourceUrl: URL;
+  /** Where its RFC 9728 metadata came from (normalised), or '' when it was configured. */
+  readonly metadataUrl: string;
   /** The authorization server's validated metadata: its `issuer` is the ID-JAG audience (D-13). */
   readonly as: ServerMetadata;
   readonly asAuthMethod: ClientAuthMethod;

@@ -35,16 +35,8 @@ function isReplayableAsIs(body: unknown): boolean {
   );
 }
 
-/**
- * Takes a fetch call apart without mutating the caller's `init` or `Request`: a `Request`'s body is
- * read from a clone, and a stream body is buffered up to `maxBytes` so it can be replayed.
- */
-export async function prepareRequest(
-  input: string | URL | Request,
-  init: RequestInit | undefined,
-  maxBytes: number,
-  signal: AbortSignal | null | undefined,
-): Promise<OutgoingRequest> {
+/** A fetch call taken apart: URL, init without headers and body, headers, body. */
+function splitRequest(input: string | URL | Request, init: RequestInit | undefined): OutgoingRequest {
   let base: RequestInit = {};
   let body: BodyInit | null | undefined = init?.body;
   if (isRequest(input)) {
@@ -60,6 +52,7 @@ export async function prepareRequest(
       referrer: input.referrer,
       referrerPolicy: input.referrerPolicy,
     };
+    // Read from a clone: the caller's Request stays unused.
     if (body === undefined && input.body !== null) body = input.clone().body;
   }
   // Members the caller left undefined keep the Request's own values, as fetch does.
@@ -68,23 +61,77 @@ export async function prepareRequest(
     if (value !== undefined) (merged as Record<string, unknown>)[name] = value;
   }
   const { headers, body: _ignored, ...rest } = merged;
-  if (body === null || body === undefined || isReplayableAsIs(body)) {
-    return { url: requestUrl(input), init: rest, headers, body, replayable: true };
-  }
-  if (body instanceof ReadableStream) {
-    const buffered = await bufferStream(body, maxBytes, signal);
-    return { url: requestUrl(input), init: rest, headers, body: buffered.body, replayable: buffered.complete };
-  }
-  // Anything else (e.g. an async iterable some runtimes accept): send it once, as it is.
-  return { url: requestUrl(input), init: rest, headers, body, replayable: false };
+  const replayable = body === null || body === undefined || isReplayableAsIs(body);
+  return { url: requestUrl(input), init: rest, headers, body, replayable };
 }
 
-/** Reads a stream into memory up to `maxBytes`; past that, returns a stream of everything, unread. */
+/**
+ * Takes a fetch call to a protected resource apart without mutating the caller's `init` or
+ * `Request`; a stream body is buffered up to `maxBytes` first so it can be replayed.
+ */
+export async function prepareRequest(
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+  maxBytes: number,
+  signal: AbortSignal | null | undefined,
+): Promise<OutgoingRequest> {
+  const request = splitRequest(input, init);
+  if (!(request.body instanceof ReadableStream)) return request;
+  const buffered = await bufferStream(request.body, maxBytes, signal, 'forward');
+  return { ...request, body: buffered.body, replayable: buffered.complete };
+}
+
+/** A request to a URL not yet known to be protected: sent at once, replayed only if a challenge asks. */
+export interface ProbeRequest {
+  /** What to send now. */
+  readonly request: OutgoingRequest;
+  /** The same request again, or undefined when its body could not be kept (past the cap). */
+  replay(): Promise<OutgoingRequest | undefined>;
+  /** No replay will be needed: stop keeping the body. */
+  release(): void;
+}
+
+/**
+ * Like {@link prepareRequest}, but never delays the request: a stream body is tee'd, one branch
+ * sent at once, the other kept (up to `maxBytes`) in case the answer is a Bearer challenge.
+ */
+export function prepareProbe(
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+  maxBytes: number,
+  signal: AbortSignal | null | undefined,
+): ProbeRequest {
+  const request = splitRequest(input, init);
+  if (!(request.body instanceof ReadableStream)) {
+    return { request, replay: async () => (request.replayable ? request : undefined), release: () => undefined };
+  }
+  const [sent, kept] = (request.body as ReadableStream<Uint8Array>).tee();
+  // Stops keeping the body: the kept branch's reader is cancelled; the sent branch is untouched.
+  const stop = new AbortController();
+  const keepingSignal = signal ? AbortSignal.any([signal, stop.signal]) : stop.signal;
+  const keeping = bufferStream(kept, maxBytes, keepingSignal, 'cancel').catch(() => ({ body: null, complete: false }));
+  return {
+    request: { ...request, body: sent, replayable: false },
+    async replay() {
+      const buffered = await keeping;
+      return buffered.complete ? { ...request, body: buffered.body, replayable: true } : undefined;
+    },
+    release() {
+      stop.abort();
+    },
+  };
+}
+
+/**
+ * Reads a stream into memory up to `maxBytes`. Past that, 'forward' returns a stream of everything
+ * (to be sent once, unread), and 'cancel' drops it.
+ */
 async function bufferStream(
   stream: ReadableStream<Uint8Array>,
   maxBytes: number,
   signal: AbortSignal | null | undefined,
-): Promise<{ body: BodyInit; complete: boolean }> {
+  overflow: 'forward' | 'cancel',
+): Promise<{ body: BodyInit | null; complete: boolean }> {
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -98,6 +145,10 @@ async function bufferStream(
     chunks.push(value);
     size += value.byteLength;
     if (size > maxBytes) {
+      if (overflow === 'cancel') {
+        await reader.cancel().catch(() => undefined);
+        return { body: null, complete: false };
+      }
       // Too big to keep: hand on what was read, then the rest of the original stream.
       const rest = new ReadableStream<Uint8Array>({
         start(controller) {

@@ -1,3 +1,4 @@
+import { untilAborted } from './abort.js';
 import { CrossAppAccessError, OAuthResponseError, untrustedText, type CrossAppAccessStage } from './errors.js';
 import { parseRetryAfter } from './retry.js';
 import { requireSecureUrl } from './url-rules.js';
@@ -64,7 +65,8 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
 
   let response: Response;
   try {
-    response = await req.fetch(req.url, init);
+    // Raced against the signal too, so a fetch below us that ignores `signal` cannot hang everyone.
+    response = await untilAborted(req.fetch(req.url, init), signal);
   } catch (cause) {
     throw transportError(req, cause, timeout);
   }

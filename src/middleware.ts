@@ -1,6 +1,6 @@
 import { untilAborted } from './abort.js';
 import { Acquirer, type ResourceBinding } from './acquire.js';
-import { discardBody, prepareRequest, requestUrl, sendRequest, type OutgoingRequest } from './body.js';
+import { discardBody, prepareProbe, prepareRequest, requestUrl, sendRequest, type OutgoingRequest } from './body.js';
 import { bearerChallenge } from './challenge.js';
 import { Discovery } from './discovery.js';
 import { CrossAppAccessError } from './errors.js';
@@ -129,7 +129,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
    * An unauthenticated request answered 401: learn the resource from its Bearer challenge (PROTOCOL
    * D-1, D-5). Returns the binding to retry with, or undefined to hand the response back as it came.
    */
-  async function learnFrom(response: Response, request: OutgoingRequest, target: URL, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+  async function learnFrom(response: Response, target: URL, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
     const challenge = response.status === 401 ? bearerChallenge(response.headers) : undefined;
     if (!challenge) return undefined;
     const lookup = untilAborted(discovery.protectedResource(target, challenge.resourceMetadata, options.resource), signal).catch((error: unknown) => {
@@ -139,28 +139,69 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     });
     const prm = await releasing(response, lookup);
     if (!prm) return undefined;
-    if (!request.replayable) {
-      // The body is gone: learn the resource for next time, and return the 401 as it came.
-      await releasing(response, untilAborted(registry.fromMetadata(prm, challenge.scope), signal));
+    return releasing(response, untilAborted(registry.fromMetadata(prm, challenge.scope), signal));
+  }
+
+  /**
+   * A request to a URL not known to be protected goes out at once, as it is (a stream body is not
+   * held back); a Bearer challenge teaches the resource, and the request is replayed with a token
+   * if its body could be kept (E-1).
+   */
+  async function probe(
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+    target: URL,
+    signal: AbortSignal | null | undefined,
+  ): Promise<{ response: Response } | { binding: ResourceBinding; request: OutgoingRequest }> {
+    const probing = prepareProbe(input, init, options.maxReplayBodyBytes, signal);
+    let learned: ResourceBinding | undefined;
+    let response: Response;
+    try {
+      response = await sendRequest(next, probing.request, undefined);
+      learned = await learnFrom(response, target, signal);
+    } finally {
+      if (!learned) probing.release();
+    }
+    if (!learned) return { response };
+    const request = await releasing(response, untilAborted(probing.replay(), signal));
+    // Past the cap the body is gone: the resource is learned for next time; the 401 goes back.
+    if (!request) return { response };
+    await discardBody(response);
+    return { binding: learned, request };
+  }
+
+  /**
+   * The resource a 401's challenge points to when it is not `current`'s (PROTOCOL D-21); undefined
+   * when it is the same, or when its metadata cannot be used (then the usual re-acquisition runs).
+   */
+  async function elsewhere(response: Response, current: ResourceBinding, target: URL, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+    const pointer = bearerChallenge(response.headers)?.resourceMetadata;
+    const url = pointer === undefined ? undefined : parseUrl(pointer);
+    if (!url || url.href === current.metadataUrl) return undefined;
+    try {
+      const prm = await untilAborted(discovery.protectedResource(target, url.href, options.resource), signal);
+      if (prm.resource === current.resource) return undefined;
+      return await untilAborted(registry.fromMetadata(prm, bearerChallenge(response.headers)?.scope), signal);
+    } catch (error) {
+      if (signal?.aborted) throw error;
       return undefined;
     }
-    await discardBody(response);
-    return untilAborted(registry.fromMetadata(prm, challenge.scope), signal);
   }
 
   async function authorizedFetch(input: string | URL | Request, init: RequestInit | undefined, target: URL): Promise<Response> {
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
-    const request = await prepareRequest(input, init, options.maxReplayBodyBytes, signal);
     let binding = registry.find(target);
     if (!binding && options.resource !== undefined) binding = await untilAborted(registry.forConfiguredResource(), signal);
 
     // Per request: one re-acquisition after a 401, and at most maxStepUps step-ups (E-3, E-6).
     let reacquired = false;
-    if (!binding) {
-      // Not known to be protected: send as is; a Bearer challenge says where to get a token.
-      const probe = await sendRequest(next, request, undefined);
-      binding = await learnFrom(probe, request, target, signal);
-      if (!binding) return probe;
+    let request: OutgoingRequest;
+    if (binding) {
+      request = await prepareRequest(input, init, options.maxReplayBodyBytes, signal);
+    } else {
+      const probed = await probe(input, init, target, signal);
+      if ('response' in probed) return probed.response;
+      ({ binding, request } = probed);
       reacquired = true; // the probe's 401 already led to an acquisition (E-1)
     }
 
@@ -170,6 +211,15 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     while (true) {
       const response = await sendRequest(next, request, token.value);
       if (response.status === 401) {
+        // A challenge naming other metadata: the URL belongs to a more specific resource (D-21).
+        const moved = request.replayable && !reacquired ? await elsewhere(response, current, target, signal) : undefined;
+        if (moved) {
+          reacquired = true;
+          await discardBody(response);
+          current = moved;
+          token = await tokenFor(moved, signal);
+          continue;
+        }
         // Whatever happens next, a token the server rejected is dropped if still current (E-2, C-6).
         const replacement = replacementFor(current, token, signal);
         // One re-acquisition per request, and 3 authorization attempts in all (E-3, E-6).
@@ -208,6 +258,9 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
       return await authorizedFetch(input, init, target);
     } catch (error) {
       reportFailure(error, started);
+      // As fetch does when aborted: a stream body nobody has started reading is cancelled.
+      const body = init?.body;
+      if (body instanceof ReadableStream && !body.locked) body.cancel(error).catch(() => undefined);
       throw error;
     }
   };

@@ -22,12 +22,14 @@ export class ResourceRegistry {
     this.boundIssuer = options.client.issuer;
   }
 
-  /** The learned resource that covers `target`, if any (PROTOCOL SEC-3). */
+  /** The most specific learned resource that covers `target`, if any (PROTOCOL SEC-3). */
   find(target: URL): ResourceBinding | undefined {
+    let found: ResourceBinding | undefined;
     for (const binding of this.bindings.values()) {
-      if (isWithinResource(target, binding.resourceUrl)) return binding;
+      if (!isWithinResource(target, binding.resourceUrl)) continue;
+      if (!found || binding.resourceUrl.pathname.length > found.resourceUrl.pathname.length) found = binding;
     }
-    return undefined;
+    return found;
   }
 
   /**
@@ -100,6 +102,7 @@ export class ResourceRegistry {
     const binding: ResourceBinding = {
       resource: prm.resource,
       resourceUrl: requireSecureUrl(prm.resource, 'The protected resource', 'discovery'),
+      metadataUrl: prm.url,
       as,
       asAuthMethod,
       scopes,

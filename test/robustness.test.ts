@@ -7,6 +7,7 @@ import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccessError, withCrossAppAccess, type CrossAppAccessOptions, type FetchLike } from '../src/index.js';
 import { listToolsInit, MCP_HEADERS, stackOptions } from './helpers/stack-options.js';
+import { startHttpServer } from './servers/http-util.js';
 import { startStack, type Stack } from './servers/stack.js';
 
 let stack: Stack;
@@ -194,5 +195,94 @@ describe('URLs a token may never go to (PROTOCOL SEC-1)', () => {
     expect(await response.text()).toBe('login');
     expect(scope.isDone()).toBe(true);
     expect(stack.idp.counters.exchange).toBe(0);
+  });
+});
+
+describe('nested resources on one origin (PROTOCOL D-7, D-21)', () => {
+  /** One origin, two resources: `/` (for /api) and `/team/mcp`, each with its own metadata. */
+  async function nestedServer() {
+    let origin = '';
+    const seen: Array<{ path: string; resource?: string }> = [];
+    const server = await startHttpServer((req, res) => {
+      const path = req.url ?? '/';
+      const prm = (resource: string) => ({ resource, authorization_servers: [stack.as.issuer] });
+      if (path === '/.well-known/oauth-protected-resource') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(prm(`${origin}/`)));
+      if (path === '/.well-known/oauth-protected-resource/team/mcp') {
+        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(prm(`${origin}/team/mcp`)));
+      }
+      const wanted = path.startsWith('/team/mcp') ? `${origin}/team/mcp` : `${origin}/`;
+      const metadata = path.startsWith('/team/mcp') ? `${origin}/.well-known/oauth-protected-resource/team/mcp` : `${origin}/.well-known/oauth-protected-resource`;
+      const token = (req.headers.authorization ?? '').replace('Bearer ', '');
+      const info = stack.as.verifyAccessToken(token);
+      seen.push({ path, resource: info?.resource });
+      if (info?.resource !== wanted) return void res.writeHead(401, { 'www-authenticate': `Bearer error="invalid_token", resource_metadata="${metadata}"` }).end();
+      res.writeHead(200).end('ok');
+    });
+    origin = server.url;
+    stack.as.allowedResources = [`${origin}/`, `${origin}/team/mcp`];
+    return { server, origin, seen };
+  }
+
+  it('a URL inside a more specific resource learns it from the 401, and later requests use the most specific token', async () => {
+    const { server, origin, seen } = await nestedServer();
+    try {
+      const authedFetch = withCrossAppAccess(fetch, options());
+      expect((await authedFetch(`${origin}/api`)).status).toBe(200);
+      expect((await authedFetch(`${origin}/team/mcp`)).status).toBe(200);
+      expect((await authedFetch(`${origin}/team/mcp`)).status).toBe(200);
+      expect((await authedFetch(`${origin}/api`)).status).toBe(200);
+      expect(stack.idp.counters.exchange).toBe(2); // one token per resource, no churn
+      // The probe of /api, then /team/mcp once with the / token (its 401 points elsewhere), and no
+      // other round trip: later requests pick the most specific resource straight away.
+      expect(seen).toEqual([
+        { path: '/api', resource: undefined },
+        { path: '/api', resource: `${origin}/` },
+        { path: '/team/mcp', resource: `${origin}/` },
+        { path: '/team/mcp', resource: `${origin}/team/mcp` },
+        { path: '/team/mcp', resource: `${origin}/team/mcp` },
+        { path: '/api', resource: `${origin}/` },
+      ]);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('requests to servers not known to be protected go out at once', () => {
+  it('a stream body is not held back: the server can answer before the stream ends', async () => {
+    const server = await startHttpServer((_req, res) => void res.writeHead(200).end('early answer'));
+    try {
+      const authedFetch = withCrossAppAccess(fetch, options());
+      let close!: () => void;
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('first chunk'));
+          close = () => controller.close();
+        },
+      });
+      // Buffering the body before sending would wait for the stream to end, which only happens after.
+      const response = await authedFetch(`${server.url}/upload`, { method: 'POST', body, duplex: 'half' } as RequestInit);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe('early answer');
+      close();
+    } finally {
+      await server.close();
+    }
+  }, 5_000);
+
+  it('a stream body to an MCP server not yet learned is replayed after the 401 challenge', async () => {
+    const authedFetch = withCrossAppAccess(fetch, options());
+    const bytes = new TextEncoder().encode(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }));
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(bytes.subarray(0, 7));
+        controller.enqueue(bytes.subarray(7));
+        controller.close();
+      },
+    });
+    const response = await authedFetch(stack.mcp.url, { method: 'POST', headers: MCP_HEADERS, body, duplex: 'half' } as RequestInit);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('whoami');
+    expect(stack.mcp.counters.unauthorized).toBe(1);
   });
 });
