@@ -9,6 +9,7 @@ import { decodeJwt, fingerprint, numericClaim, stringClaim } from './jwt.js';
 import type { IdTokenReason, ResolvedOptions } from './options.js';
 import { NO_RETRY, isTransient, retryEvents, withRetry, type RetryPolicy } from './retry.js';
 import { renewalWindowMs, type AccessToken } from './tokens.js';
+import type { ResourceScope } from './url-rules.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = 30;
 // A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (ID-JAG §4.4.3).
@@ -19,6 +20,8 @@ export interface ResourceBinding {
   /** The PRM `resource`, verbatim (PROTOCOL D-8). */
   readonly resource: string;
   readonly resourceUrl: URL;
+  /** `resourceUrl`'s origin and path prefix, for the per-request check. */
+  readonly scope: ResourceScope;
   /** Where its RFC 9728 metadata came from (normalised), or '' when it was configured. */
   readonly metadataUrl: string;
   /** The authorization server's validated metadata: its `issuer` is the ID-JAG audience (D-13). */
@@ -80,9 +83,10 @@ export class Acquirer {
     { requiredScopes = [], background = false }: { requiredScopes?: readonly string[]; background?: boolean } = {},
   ): Promise<{ key: string; token: AccessToken }> {
     const started = this.now();
-    const idp = await this.idpEndpoint();
+    // The IdP's metadata and the app's ID token are independent: fetch them at once.
+    const [idp, firstSubject] = await Promise.all([this.idpEndpoint(), this.subject(this.acquiredBefore ? 'renewal' : 'initial')]);
+    let subject = firstSubject;
     const scope = binding.scopes?.join(' ');
-    let subject = await this.subject(this.acquiredBefore ? 'renewal' : 'initial');
     // Once per acquisition, however often the loop below runs (PROTOCOL §8 budget table).
     const once = { idTokenRefreshed: false, grantRepeated: false };
     // One retry loop for the whole acquisition: a transient failure of either leg runs both again,
@@ -181,6 +185,15 @@ export class Acquirer {
     const jag = await exchangeForIdJag(idp, { subjectToken, audience: binding.as.issuer, resource: binding.resource, scope }, this.emit);
     this.emit({ type: 'token_exchange', tokenEndpoint: idp.url, audience: binding.as.issuer, resource: binding.resource, scope, durationMs: this.now() - started });
     return jag;
+  }
+
+  /**
+   * Starts IdP discovery early (cached, single-flight), so it runs alongside the MCP server's and the
+   * authorization server's; its failure is reported by the acquisition that needs it.
+   */
+  prefetchIdp(): void {
+    const { issuer, tokenEndpoint } = this.options.idp;
+    if (tokenEndpoint === undefined && issuer !== undefined) this.discovery.serverMetadata(issuer, 'idp').catch(() => undefined);
   }
 
   /** The IdP token endpoint: configured, or discovered from the issuer once and cached (D-16, D-17). */

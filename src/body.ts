@@ -35,8 +35,16 @@ function isReplayableAsIs(body: unknown): boolean {
   );
 }
 
+const NO_INIT: RequestInit = Object.freeze({});
+
 /** A fetch call taken apart: URL, init without headers and body, headers, body. */
 function splitRequest(input: string | URL | Request, init: RequestInit | undefined): OutgoingRequest {
+  if (!isRequest(input)) {
+    // The common case (what MCP transports do): one rest-spread, nothing else.
+    if (init === undefined) return { url: requestUrl(input), init: NO_INIT, headers: undefined, body: undefined, replayable: true };
+    const { headers, body, ...rest } = init;
+    return { url: requestUrl(input), init: rest, headers, body, replayable: body === null || body === undefined || isReplayableAsIs(body) };
+  }
   let base: RequestInit = {};
   let body: BodyInit | null | undefined = init?.body;
   if (isRequest(input)) {
@@ -69,16 +77,16 @@ function splitRequest(input: string | URL | Request, init: RequestInit | undefin
  * Takes a fetch call to a protected resource apart without mutating the caller's `init` or
  * `Request`; a stream body is buffered up to `maxBytes` first so it can be replayed.
  */
-export async function prepareRequest(
+export function prepareRequest(
   input: string | URL | Request,
   init: RequestInit | undefined,
   maxBytes: number,
   signal: AbortSignal | null | undefined,
-): Promise<OutgoingRequest> {
+): OutgoingRequest | Promise<OutgoingRequest> {
   const request = splitRequest(input, init);
+  // Synchronous unless there is a stream to buffer: the warm path awaits nothing here.
   if (!(request.body instanceof ReadableStream)) return request;
-  const buffered = await bufferStream(request.body, maxBytes, signal, 'forward');
-  return { ...request, body: buffered.body, replayable: buffered.complete };
+  return bufferStream(request.body, maxBytes, signal, 'forward').then((buffered) => ({ ...request, body: buffered.body, replayable: buffered.complete }));
 }
 
 /** A request to a URL not yet known to be protected: sent at once, replayed only if a challenge asks. */

@@ -10,6 +10,7 @@ const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
 const METADATA_TTL_MS = 60 * 60 * 1000;
+const FAILURE_BACKOFF_MS = 2_000;
 
 /** RFC 9728 protected-resource metadata, validated. */
 export interface ProtectedResourceMetadata {
@@ -65,9 +66,11 @@ export class Discovery {
     const hit = this.cache.get(key);
     if (hit && hit.expiresAt > this.now()) return hit.value as Promise<T>;
     const value = load();
-    this.cache.set(key, { value, expiresAt: this.now() + METADATA_TTL_MS });
+    const entry = { value: value as Promise<unknown>, expiresAt: this.now() + METADATA_TTL_MS };
+    this.cache.set(key, entry);
+    // A failure (already retried) is kept only for a short back-off (PROTOCOL D-21).
     value.catch(() => {
-      if (this.cache.get(key)?.value === value) this.cache.delete(key);
+      entry.expiresAt = Math.min(entry.expiresAt, this.now() + FAILURE_BACKOFF_MS);
     });
     return value;
   }

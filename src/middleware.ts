@@ -9,7 +9,7 @@ import type { FetchLike } from './http.js';
 import { resolveOptions, type CrossAppAccessOptions, type ResolvedOptions } from './options.js';
 import { ResourceRegistry } from './resources.js';
 import { TokenStore, type AccessToken } from './tokens.js';
-import { insecureUrlReason, isWithinResource, parseUrl } from './url-rules.js';
+import { inScope, insecureUrlReason, parseUrl } from './url-rules.js';
 
 export type { FetchLike } from './http.js';
 
@@ -55,7 +55,15 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   /** Binding key → epoch ms before which a failed background renewal is not tried again. */
   const renewalPausedUntil = new Map<string, number>();
 
-  const tokenKey = (binding: ResourceBinding) => `${binding.key}\u0000${acquirer.user}`;
+  // Token cache key per binding and user, built once rather than on every request.
+  const tokenKeys = new WeakMap<ResourceBinding, { user: string; key: string }>();
+  function tokenKey(binding: ResourceBinding): string {
+    const known = tokenKeys.get(binding);
+    if (known && known.user === acquirer.user) return known.key;
+    const key = `${binding.key}\u0000${acquirer.user}`;
+    tokenKeys.set(binding, { user: acquirer.user, key });
+    return key;
+  }
 
   function reportFailure(error: unknown, started: number): void {
     if (error instanceof CrossAppAccessError) {
@@ -89,6 +97,13 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     return token;
   }
 
+  /** Reads the target once: origin and path for every scope check of this request. */
+  function locate(input: string | URL | Request): { url: URL; origin: string; path: string } | undefined {
+    // A caller's URL object is read as is (MCP transports pass the same one every time).
+    const url = input instanceof URL ? input : parseUrl(requestUrl(input));
+    return url && { url, origin: url.origin, path: url.pathname };
+  }
+
   /** 401 with our token: drop it if it is still the cached one, then use the current one (E-1, E-2, C-6). */
   function replacementFor(binding: ResourceBinding, rejected: AccessToken, signal: AbortSignal | null | undefined): AccessToken | Promise<AccessToken> {
     if (store.invalidate(tokenKey(binding), rejected)) {
@@ -110,9 +125,9 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
    * Only URLs inside the configured resource, or, without one, URLs a token may go to at all (not
    * plain http on a non-loopback host), are handled; everything else passes through (SEC-1, SEC-3).
    */
-  function mayCarryToken(target: URL): boolean {
-    if (options.resourceUrl) return isWithinResource(target, options.resourceUrl);
-    return insecureUrlReason(target) === undefined;
+  function mayCarryToken(target: { url: URL; origin: string; path: string }): boolean {
+    if (options.resourceScope) return inScope(target.origin, target.path, options.resourceScope);
+    return insecureUrlReason(target.url) === undefined;
   }
 
   /** Awaits `work`; if it fails, frees the 401 we were holding (E-4) before passing the error on. */
@@ -132,6 +147,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   async function learnFrom(response: Response, target: URL, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
     const challenge = response.status === 401 ? bearerChallenge(response.headers) : undefined;
     if (!challenge) return undefined;
+    acquirer.prefetchIdp();
     const lookup = untilAborted(discovery.protectedResource(target, challenge.resourceMetadata, options.resource), signal).catch((error: unknown) => {
       // A server with no RFC 9728 metadata is not one of ours: hand its 401 back untouched.
       if (error instanceof CrossAppAccessError && error.code === 'metadata_not_found' && options.resource === undefined) return undefined;
@@ -188,16 +204,24 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     }
   }
 
-  async function authorizedFetch(input: string | URL | Request, init: RequestInit | undefined, target: URL): Promise<Response> {
+  async function authorizedFetch(
+    input: string | URL | Request,
+    init: RequestInit | undefined,
+    { url: target, origin, path }: { url: URL; origin: string; path: string },
+  ): Promise<Response> {
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
-    let binding = registry.find(target);
-    if (!binding && options.resource !== undefined) binding = await untilAborted(registry.forConfiguredResource(), signal);
+    let binding = registry.find(origin, path);
+    if (!binding && options.resource !== undefined) {
+      acquirer.prefetchIdp();
+      binding = await untilAborted(registry.forConfiguredResource(), signal);
+    }
 
     // Per request: one re-acquisition after a 401, and at most maxStepUps step-ups (E-3, E-6).
     let reacquired = false;
     let request: OutgoingRequest;
     if (binding) {
-      request = await prepareRequest(input, init, options.maxReplayBodyBytes, signal);
+      const prepared = prepareRequest(input, init, options.maxReplayBodyBytes, signal);
+      request = prepared instanceof Promise ? await prepared : prepared;
     } else {
       const probed = await probe(input, init, target, signal);
       if ('response' in probed) return probed.response;
@@ -249,7 +273,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   }
 
   return async function crossAppAccessFetch(input, init) {
-    const target = parseUrl(requestUrl(input));
+    const target = locate(input);
     if (!target || !mayCarryToken(target)) {
       return next(input as string | URL, init);
     }

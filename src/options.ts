@@ -3,7 +3,7 @@ import type { ClientAuthMethod } from './client-auth.js';
 import { ConfigurationError } from './errors.js';
 import { NO_RETRY, type RetryPolicy } from './retry.js';
 import type { CrossAppAccessEvent } from './events.js';
-import { insecureUrlReason, parseUrl } from './url-rules.js';
+import { insecureUrlReason, parseUrl, resourceScope, type ResourceScope } from './url-rules.js';
 
 /**
  * Why the package is asking for an ID token.
@@ -139,6 +139,7 @@ export interface ResolvedOptions {
   readonly scopes: readonly string[] | undefined;
   readonly resource: string | undefined;
   readonly resourceUrl: URL | undefined;
+  readonly resourceScope: ResourceScope | undefined;
   readonly timeoutMs: number;
   readonly retry: RetryPolicy;
   readonly renewBeforeMs: number | undefined;
@@ -278,6 +279,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     scopes: normaliseScopes(o.scope),
     resource: o.resource,
     resourceUrl: o.resource === undefined ? undefined : new URL(o.resource),
+    resourceScope: o.resource === undefined ? undefined : resourceScope(new URL(o.resource)),
     timeoutMs: o.timeout ?? 10_000,
     retry: retryPolicy(o.retry, o.timeout ?? 10_000),
     renewBeforeMs: o.renewBefore,

@@ -3,7 +3,7 @@ import { AS_AUTH_PREFERENCE, chooseClientAuth } from './client-auth.js';
 import type { Discovery, ProtectedResourceMetadata } from './discovery.js';
 import { CrossAppAccessError } from './errors.js';
 import { normaliseScopes, type ResolvedOptions } from './options.js';
-import { isWithinResource, requireSecureUrl } from './url-rules.js';
+import { inScope, requireSecureUrl, resourceScope } from './url-rules.js';
 
 /**
  * The protected resources this wrapper has learned, each bound to its authorization server.
@@ -22,12 +22,12 @@ export class ResourceRegistry {
     this.boundIssuer = options.client.issuer;
   }
 
-  /** The most specific learned resource that covers `target`, if any (PROTOCOL SEC-3). */
-  find(target: URL): ResourceBinding | undefined {
+  /** The most specific learned resource that covers the target's origin and path, if any (PROTOCOL SEC-3). */
+  find(origin: string, path: string): ResourceBinding | undefined {
     let found: ResourceBinding | undefined;
     for (const binding of this.bindings.values()) {
-      if (!isWithinResource(target, binding.resourceUrl)) continue;
-      if (!found || binding.resourceUrl.pathname.length > found.resourceUrl.pathname.length) found = binding;
+      if (!inScope(origin, path, binding.scope)) continue;
+      if (!found || binding.scope.prefix.length > found.scope.prefix.length) found = binding;
     }
     return found;
   }
@@ -99,9 +99,11 @@ export class ResourceRegistry {
     // Scope: configured, else the challenge's, else everything the PRM lists (PROTOCOL S-1), never
     // adding openid or offline_access ourselves (S-3).
     const scopes = this.options.scopes ?? learnedScopes(challengeScope) ?? learnedScopes(prm.scopesSupported);
+    const resourceUrl = requireSecureUrl(prm.resource, 'The protected resource', 'discovery');
     const binding: ResourceBinding = {
       resource: prm.resource,
-      resourceUrl: requireSecureUrl(prm.resource, 'The protected resource', 'discovery'),
+      resourceUrl,
+      scope: resourceScope(resourceUrl),
       metadataUrl: prm.url,
       as,
       asAuthMethod,

@@ -47,14 +47,28 @@ function pathPrefix(url: URL): string {
   return url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
 }
 
+/** A resource's origin and path prefix, computed once so the per-request check allocates nothing. */
+export interface ResourceScope {
+  readonly origin: string;
+  readonly prefix: string;
+  readonly prefixSlash: string;
+}
+
+export function resourceScope(resource: URL): ResourceScope {
+  const prefix = pathPrefix(resource);
+  return { origin: resource.origin, prefix, prefixSlash: `${prefix}/` };
+}
+
+/** {@link isWithinResource} with the target's origin and path already read. */
+export function inScope(origin: string, path: string, scope: ResourceScope): boolean {
+  if (origin !== scope.origin) return false;
+  return scope.prefix === '' || path === scope.prefix || path.startsWith(scope.prefixSlash);
+}
+
 /**
  * True when `target` is inside `resource`: same origin, and a path equal to or below the resource's
  * path at a `/` boundary (`/api` covers `/api/mcp`, not `/api2`) (PROTOCOL SEC-3, D-7).
  */
 export function isWithinResource(target: URL, resource: URL): boolean {
-  if (target.origin !== resource.origin) return false;
-  const prefix = pathPrefix(resource);
-  if (prefix === '') return true;
-  const path = target.pathname;
-  return path === prefix || path.startsWith(`${prefix}/`);
+  return inScope(target.origin, target.pathname, resourceScope(resource));
 }

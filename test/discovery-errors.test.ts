@@ -11,6 +11,14 @@ import { AS_SECRET, expectInitializeOk, ID_JAG_PROFILE, useErrorStacks } from '.
 const { setup, wrap, call, counting } = useErrorStacks({ idp: 'issuer' });
 
 /** Neither the ID token nor an ID-JAG left: no token request reached the IdP or the AS. */
+/**
+ * The IdP saw nothing but its public metadata (discovered early, alongside the MCP server's and the
+ * authorization server's): no token request, so the ID token never left.
+ */
+function expectOnlyIdpMetadata(stack: Stack): void {
+  expect(stack.idp.requests.filter((r) => r.method !== 'GET' || !r.path.includes('/.well-known/'))).toEqual([]);
+}
+
 function expectNoTokenRequests(stack: Stack): void {
   expect(stack.idp.counters.exchange).toBe(0);
   expect(stack.as.counters.grant).toBe(0);
@@ -57,7 +65,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
       ctx.recorder,
     );
     expect(ctx.stack.as.requests).toEqual([]);
-    expect(ctx.stack.idp.requests).toEqual([]);
+    expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
   });
 
@@ -141,7 +149,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
       'GET /.well-known/oauth-protected-resource',
     ]);
     expect(legacy.hits.some((h) => h.headers.authorization !== undefined)).toBe(false);
-    expect(ctx.stack.idp.requests).toEqual([]);
+    expectOnlyIdpMetadata(ctx.stack);
     expect(ctx.stack.as.requests).toEqual([]);
   });
 });
@@ -160,7 +168,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
     expect(err.message).toContain(ctx.stack.as.issuer);
     expect(asked).toBe(0);
     expect(ctx.stack.as.counters.metadata).toBe(1);
-    expect(ctx.stack.idp.requests).toEqual([]);
+    expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
   });
 
@@ -202,7 +210,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
       { code: 'insecure_url', stage: 'discovery' },
       ctx.recorder,
     );
-    expect(ctx.stack.idp.requests).toEqual([]);
+    expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
   });
 
@@ -216,7 +224,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
       ctx.recorder,
     );
     expect(err.message).toContain('authorization_grant_profiles_supported');
-    expect(ctx.stack.idp.requests).toEqual([]);
+    expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
   });
 
@@ -301,7 +309,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
       ctx.recorder,
     );
     expect(err.message).toContain('client_secret_post');
-    expect(ctx.stack.idp.requests).toEqual([]);
+    expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
   });
 
@@ -319,7 +327,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
     expect(err.message).toContain('https://as.pinned.example');
     expect(asked).toBe(0);
     expect(ctx.stack.as.requests).toEqual([]);
-    expect(ctx.stack.idp.requests).toEqual([]);
+    expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
   });
 

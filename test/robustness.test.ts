@@ -286,3 +286,21 @@ describe('requests to servers not known to be protected go out at once', () => {
     expect(stack.mcp.counters.unauthorized).toBe(1);
   });
 });
+
+describe('cold start', () => {
+  it('IdP discovery runs alongside the MCP server’s and the authorization server’s, not after them', async () => {
+    let idpAsked!: () => void;
+    const idpMetadataRequested = new Promise<void>((resolve) => (idpAsked = resolve));
+    // The AS metadata answer is held until the IdP's metadata has been asked for: run one after the
+    // other, the two discoveries would wait on each other forever.
+    const overlapping: FetchLike = async (url, init) => {
+      const href = String(url);
+      if (href.startsWith(stack.idp.issuer) && href.includes('/.well-known/')) idpAsked();
+      if (href.startsWith(stack.as.issuer) && href.includes('/.well-known/')) await idpMetadataRequested;
+      return fetch(url, init);
+    };
+    const authedFetch = withCrossAppAccess(overlapping, options());
+    expect((await authedFetch(stack.mcp.url, listTools())).status).toBe(200);
+    expect(stack.idp.counters.metadata).toBe(1);
+  }, 5_000);
+});
