@@ -51,8 +51,11 @@ type Fetched = { found: true; body: Record<string, unknown>; url: string } | { f
  * request; failures are not cached (PROTOCOL D-21).
  */
 export class Discovery {
-  // Bounded: a wrapper around global fetch may meet many servers.
-  private readonly cache = new LRUCache<string, { value: Promise<unknown>; expiresAt: number }>({ max: 256 });
+  // Bounded: a wrapper around global fetch may meet many servers. Made on first use (see TokenStore).
+  private lru: LRUCache<string, { value: Promise<unknown>; expiresAt: number }> | undefined;
+  private get cache(): LRUCache<string, { value: Promise<unknown>; expiresAt: number }> {
+    return (this.lru ??= new LRUCache({ max: 256 }));
+  }
 
   constructor(
     private readonly fetch: FetchLike,

@@ -26,19 +26,22 @@ export function renewalWindowMs(lifetimeMs: number, configuredMs: number | undef
  * Invalidation compares the rejected token with the cached one first (generation check, E-2, C-6).
  */
 export class TokenStore {
-  private readonly tokens: LRUCache<string, AccessToken>;
+  // Made on first use: lru-cache allocates its arrays up front, and a gateway makes a wrapper per user.
+  private lru: LRUCache<string, AccessToken> | undefined;
   private readonly inflight = new Map<string, Promise<AccessToken>>();
 
   constructor(
-    maxEntries: number,
+    private readonly maxEntries: number,
     private readonly now: () => number,
-  ) {
-    this.tokens = new LRUCache({ max: maxEntries });
+  ) {}
+
+  private get tokens(): LRUCache<string, AccessToken> {
+    return (this.lru ??= new LRUCache({ max: this.maxEntries }));
   }
 
   /** The cached token if it has not expired; no I/O, no allocation. */
   usable(key: string): AccessToken | undefined {
-    const token = this.tokens.get(key);
+    const token = this.lru?.get(key);
     return token && this.now() < token.expiresAt ? token : undefined;
   }
 
@@ -76,17 +79,17 @@ export class TokenStore {
 
   /** Drops `token` if it is still the cached one; a straggler's stale token drops nothing (E-2). */
   invalidate(key: string, token: AccessToken): boolean {
-    if (this.tokens.peek(key) !== token) return false;
+    if (this.lru?.peek(key) !== token) return false;
     this.tokens.delete(key);
     return true;
   }
 
   /** Removes every cached token (user change, PROTOCOL C-2). */
   clear(): void {
-    this.tokens.clear();
+    this.lru?.clear();
   }
 
   get size(): number {
-    return this.tokens.size;
+    return this.lru?.size ?? 0;
   }
 }

@@ -304,3 +304,23 @@ describe('cold start', () => {
     expect(stack.idp.counters.metadata).toBe(1);
   }, 5_000);
 });
+
+describe('the caller’s headers (PROTOCOL SEC-4)', () => {
+  const forms: Array<[string, () => HeadersInit]> = [
+    ['a plain object with a mixed-case Authorization', () => ({ ...MCP_HEADERS, Authorization: 'Basic c2VjcmV0', 'x-keep': 'kept' })],
+    ['pairs', () => [...Object.entries(MCP_HEADERS), ['AUTHORIZATION', 'Basic c2VjcmV0'], ['x-keep', 'kept']] as [string, string][]],
+    ['a Headers object', () => new Headers({ ...MCP_HEADERS, authorization: 'Basic c2VjcmV0', 'x-keep': 'kept' })],
+  ];
+
+  it.each(forms)('%s: our Bearer replaces the caller’s Authorization, the rest is sent, and the caller’s headers are untouched', async (_name, make) => {
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
+    const headers = make();
+    const before = JSON.stringify(headers instanceof Headers ? [...headers] : headers);
+    const response = await authedFetch(stack.mcp.url, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }) });
+    expect(response.status).toBe(200);
+    const seen = stack.mcp.requests.at(-1);
+    expect(seen?.authorization).toMatch(/^Bearer [\w-]+$/);
+    expect(seen?.headers['x-keep']).toBe('kept');
+    expect(JSON.stringify(headers instanceof Headers ? [...headers] : headers)).toBe(before);
+  });
+});
