@@ -1,0 +1,80 @@
+/**
+ * Memory: heap used after 100,000 distinct cache keys go through this package's token cache (the
+ * internal `TokenStore`, at the package's default maximum), versus before; and, for contrast, with
+ * a maximum large enough to keep them all. GC is forced before every reading.
+ *
+ * The SDK's `CrossAppAccessProvider` has no keyed cache (one token per provider instance), so there
+ * is nothing to compare it with.
+ */
+import { randomBytes } from 'node:crypto';
+import { resolveOptions } from '../src/options.js';
+import { TokenStore, type AccessToken } from '../src/tokens.js';
+
+export interface MemoryCase {
+  maxEntries: number;
+  keys: number;
+  /** Tokens held once all keys went through. */
+  retained: number;
+  heapBeforeBytes: number;
+  heapAfterBytes: number;
+  deltaBytes: number;
+}
+
+export interface MemoryResult {
+  /** The package's default `maxCachedTokens`. */
+  defaultMax: number;
+  atDefault: MemoryCase;
+  unbounded: MemoryCase;
+  sdk: string;
+}
+
+function heapUsed(): number {
+  const gc = globalThis.gc;
+  if (!gc) throw new Error('memory: run node with --expose-gc (npm run bench does)');
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** A realistic entry: the store key is the wrapper's (issuer, client, resource, scopes) + user. */
+function fakeEntry(i: number): { key: string; token: AccessToken } {
+  const key = `${JSON.stringify(['https://as.example.com/tenant-7', 'mcp-client', `https://mcp-${i}.tools.example/mcp`, 'files.read files.write'])}\u0000${JSON.stringify(['https://idp.example.com', 'alice', ''])}`;
+  const now = Date.now();
+  const token: AccessToken = {
+    value: randomBytes(32).toString('base64url'),
+    expiresAt: now + 3_600_000,
+    renewAt: now + 3_240_000,
+    receivedAt: now,
+    scope: 'files.read files.write',
+    fingerprint: randomBytes(4).toString('hex'),
+  };
+  return { key, token };
+}
+
+async function fill(maxEntries: number, keys: number): Promise<MemoryCase> {
+  const before = heapUsed();
+  let store: TokenStore | undefined = new TokenStore(maxEntries, Date.now);
+  const batch = 1000;
+  for (let start = 0; start < keys; start += batch) {
+    const pending: Promise<AccessToken>[] = [];
+    for (let i = start; i < Math.min(keys, start + batch); i++) {
+      const entry = fakeEntry(i);
+      pending.push(store.obtain(entry.key, async () => entry));
+    }
+    await Promise.all(pending);
+  }
+  const after = heapUsed();
+  const retained = store.size;
+  if (store.pending !== 0) throw new Error('memory: acquisitions left in flight');
+  store = undefined;
+  return { maxEntries, keys, retained, heapBeforeBytes: before, heapAfterBytes: after, deltaBytes: after - before };
+}
+
+export async function measureMemory(keys: number): Promise<MemoryResult> {
+  const defaultMax = resolveOptions({ idToken: 'x', idp: { issuer: 'https://idp.example.com', clientId: 'c' }, client: { clientId: 'c' } }).maxCachedTokens;
+  // One small run first so the code is compiled and lru-cache's allocations are not in the figures.
+  await fill(defaultMax, 2000);
+  const atDefault = await fill(defaultMax, keys);
+  const unbounded = await fill(keys, keys);
+  return { defaultMax, atDefault, unbounded, sdk: 'n/a: CrossAppAccessProvider keeps one token per provider instance and has no keyed cache' };
+}
