@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bearerChallenge, parseWwwAuthenticate } from '../src/challenge.js';
+import { mulberry32 } from './helpers/prng.js';
 
 function headers(...values: string[]): Headers {
   const h = new Headers();
@@ -11,17 +12,6 @@ function headers(...values: string[]): Headers {
   return h;
 }
 
-/** Deterministic PRNG (mulberry32) so the fuzz corpus is the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('parseWwwAuthenticate', () => {
   it('D-2: unescapes \\" and \\\\ inside quoted strings', () => {

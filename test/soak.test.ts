@@ -13,6 +13,7 @@ import { withCrossAppAccess, type CrossAppAccessEvent, type FetchLike } from '..
 import { stackOptions } from './helpers/stack-options.js';
 import { pathnameOf, readBody, sendJson, startHttpServer } from './servers/http-util.js';
 import { startStack } from './servers/stack.js';
+import { mulberry32 } from './helpers/prng.js';
 
 const REQUESTS = 10_000;
 const CONCURRENCY = 50;
@@ -24,17 +25,6 @@ const TOKEN_TTL_SECONDS = 20;
 const RENEW_BEFORE_MS = 10_000;
 const SEED = 0x5eed_c0de;
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WATCHED_RESOURCES = ['Timeout', 'TCPSocketWrap', 'TCPServerWrap'] as const;
 

@@ -8,17 +8,12 @@ import { randomBytes } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, type CryptoKey, type JWTPayload } from 'jose';
 import {
   decodeBasic,
-  headersOf,
-  leakedHeaders,
-  mediaType,
   normalizeIssuerPath,
-  parseBody,
-  pathnameOf,
-  readBody,
   safeEqual,
   sendJson,
   sendOAuthError,
   sendOverride,
+  readTokenServerRequest,
   startHttpServer,
   type OverrideHook,
   type RecordedRequest,
@@ -275,23 +270,16 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
-    const path = pathnameOf(req);
-    const method = req.method ?? 'GET';
-    const isToken = path === tokenPath;
-    const isMetadata = metadataPaths.includes(path);
-    if (isToken) as.counters.grant++;
-    if (isMetadata) as.counters.metadata++;
-
-    let form: Record<string, string> = {};
-    let parseError: string | undefined;
-    if (isToken && method === 'POST') {
-      // RFC 7523 §2.1: the request is application/x-www-form-urlencoded.
-      const parsed = parseBody(mediaType(req), await readBody(req), false);
-      if (parsed.ok) form = parsed.form;
-      else parseError = parsed.reason;
-    }
-    const headers = headersOf(req);
-    as.requests.push({ path, method, headers, form, leaked: leakedHeaders(req) });
+    const { path, method, isToken, isMetadata, form, parseError, headers, recorded } = await readTokenServerRequest(req, {
+      tokenPath,
+      metadataPaths,
+      allowJson: false,
+      count: (kind) => {
+        if (kind === 'token') as.counters.grant++;
+        else as.counters.metadata++;
+      },
+    });
+    as.requests.push(recorded);
     const reply = as.override?.({ path, method, headers, form });
     if (reply) return sendOverride(res, reply);
 

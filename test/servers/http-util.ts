@@ -263,3 +263,41 @@ export function pathnameOf(req: IncomingMessage): string {
 export function headersOf(req: IncomingMessage): Record<string, string | string[] | undefined> {
   return { ...req.headers };
 }
+
+/** What a token server (IdP or AS) reads from every request before deciding how to answer. */
+export interface TokenServerRequest {
+  path: string;
+  method: string;
+  isToken: boolean;
+  isMetadata: boolean;
+  form: Record<string, string>;
+  /** Why the token request's body could not be parsed, if it could not. */
+  parseError: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
+  recorded: RecordedRequest;
+}
+
+/**
+ * Reads a request to a token server: classifies it, counts it (before the body is read, so an
+ * oversized one is still counted), and parses a token POST's form body.
+ */
+export async function readTokenServerRequest(
+  req: IncomingMessage,
+  options: { tokenPath: string; metadataPaths: readonly string[]; allowJson: boolean; count: (kind: 'token' | 'metadata') => void },
+): Promise<TokenServerRequest> {
+  const path = pathnameOf(req);
+  const method = req.method ?? 'GET';
+  const isToken = path === options.tokenPath;
+  const isMetadata = options.metadataPaths.includes(path);
+  if (isToken) options.count('token');
+  if (isMetadata) options.count('metadata');
+  let form: Record<string, string> = {};
+  let parseError: string | undefined;
+  if (isToken && method === 'POST') {
+    const parsed = parseBody(mediaType(req), await readBody(req), options.allowJson);
+    if (parsed.ok) form = parsed.form;
+    else parseError = parsed.reason;
+  }
+  const headers = headersOf(req);
+  return { path, method, isToken, isMetadata, form, parseError, headers, recorded: { path, method, headers, form, leaked: leakedHeaders(req) } };
+}

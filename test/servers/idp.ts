@@ -16,17 +16,12 @@ import {
 } from 'jose';
 import {
   decodeBasic,
-  headersOf,
-  leakedHeaders,
-  mediaType,
   normalizeIssuerPath,
-  parseBody,
-  pathnameOf,
-  readBody,
   safeEqual,
   sendJson,
   sendOAuthError,
   sendOverride,
+  readTokenServerRequest,
   startHttpServer,
   type OverrideHook,
   type RecordedRequest,
@@ -302,22 +297,16 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
-    const path = pathnameOf(req);
-    const method = req.method ?? 'GET';
-    const isToken = path === tokenPath;
-    const isMetadata = metadataPaths.includes(path);
-    if (isToken) idp.counters.exchange++;
-    if (isMetadata) idp.counters.metadata++;
-
-    let form: Record<string, string> = {};
-    let parseError: string | undefined;
-    if (isToken && method === 'POST') {
-      const parsed = parseBody(mediaType(req), await readBody(req), allowJson);
-      if (parsed.ok) form = parsed.form;
-      else parseError = parsed.reason;
-    }
-    const headers = headersOf(req);
-    idp.requests.push({ path, method, headers, form, leaked: leakedHeaders(req) });
+    const { path, method, isToken, isMetadata, form, parseError, headers, recorded } = await readTokenServerRequest(req, {
+      tokenPath,
+      metadataPaths,
+      allowJson: allowJson,
+      count: (kind) => {
+        if (kind === 'token') idp.counters.exchange++;
+        else idp.counters.metadata++;
+      },
+    });
+    idp.requests.push(recorded);
     const reply = idp.override?.({ path, method, headers, form });
     if (reply) return sendOverride(res, reply);
 
