@@ -193,19 +193,25 @@ function withAuthorization(headers: HeadersInit | undefined, authorization: stri
     pairs.push(['authorization', authorization]);
     return pairs;
   }
-  const out: Record<string, string> = {};
-  if (headers instanceof Headers) {
-    headers.forEach((value, name) => {
-      if (name !== 'authorization') out[name] = value;
-    });
-  } else if (headers !== undefined) {
-    const record = headers as Record<string, string>;
+  if (headers === undefined || isPlainObject(headers)) {
+    const out: Record<string, string> = {};
+    const record = (headers ?? {}) as Record<string, string>;
     for (const name of Object.keys(record)) {
       if (name.length !== 13 || name.toLowerCase() !== 'authorization') out[name] = record[name] as string;
     }
+    out.authorization = authorization;
+    return out;
   }
-  out.authorization = authorization;
-  return out;
+  // A Headers (of any library), a Map or another iterable of pairs: copied exactly.
+  const copy = new Headers(headers as HeadersInit);
+  copy.set('authorization', authorization);
+  return copy;
+}
+
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 /** Sends the request once, with `Authorization: Bearer` when a token is given (RFC 6750 §2.1). */

@@ -104,12 +104,11 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     return url && { url, origin: url.origin, path: url.pathname };
   }
 
-  /** 401 with our token: drop it if it is still the cached one, then use the current one (E-1, E-2, C-6). */
-  function replacementFor(binding: ResourceBinding, rejected: AccessToken, signal: AbortSignal | null | undefined): AccessToken | Promise<AccessToken> {
+  /** 401 with our token: drop it if it is still the cached one (generation check, E-2, C-6). */
+  function dropRejected(binding: ResourceBinding, rejected: AccessToken): void {
     if (store.invalidate(tokenKey(binding), rejected)) {
       emit({ type: 'token_invalidated', resource: binding.resource, fingerprint: rejected.fingerprint, reason: 'unauthorized', durationMs: now() - rejected.receivedAt });
     }
-    return tokenFor(binding, signal);
   }
 
   /** 403 insufficient_scope: a token for previous ∪ challenged scopes, all of which must be granted (E-5, S-5). */
@@ -147,7 +146,6 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   async function learnFrom(response: Response, target: URL, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
     const challenge = response.status === 401 ? bearerChallenge(response.headers) : undefined;
     if (!challenge) return undefined;
-    acquirer.prefetchIdp();
     const lookup = untilAborted(discovery.protectedResource(target, challenge.resourceMetadata, options.resource), signal).catch((error: unknown) => {
       // A server with no RFC 9728 metadata is not one of ours: hand its 401 back untouched.
       if (error instanceof CrossAppAccessError && error.code === 'metadata_not_found' && options.resource === undefined) return undefined;
@@ -155,6 +153,8 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     });
     const prm = await releasing(response, lookup);
     if (!prm) return undefined;
+    // It is one of ours: the IdP's metadata can be fetched alongside the authorization server's.
+    acquirer.prefetchIdp();
     return releasing(response, untilAborted(registry.fromMetadata(prm, challenge.scope), signal));
   }
 
@@ -216,44 +216,60 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
       binding = await untilAborted(registry.forConfiguredResource(), signal);
     }
 
-    // Per request: one re-acquisition after a 401, and at most maxStepUps step-ups (E-3, E-6).
-    let reacquired = false;
+    let probed = false;
     let request: OutgoingRequest;
     if (binding) {
       const prepared = prepareRequest(input, init, options.maxReplayBodyBytes, signal);
       request = prepared instanceof Promise ? await prepared : prepared;
     } else {
-      const probed = await probe(input, init, target, signal);
-      if ('response' in probed) return probed.response;
-      ({ binding, request } = probed);
-      reacquired = true; // the probe's 401 already led to an acquisition (E-1)
+      const result = await probe(input, init, target, signal);
+      if ('response' in result) return result.response;
+      ({ binding, request } = result);
+      probed = true;
     }
 
+    try {
+      return await authorizedLoop(request, binding, target, signal, probed);
+    } catch (error) {
+      // A buffered-and-forwarded stream body that was never sent still holds the caller's stream.
+      const body = request.body;
+      if (body instanceof ReadableStream && !body.locked) body.cancel(error).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Sends with a token; on 401 or 403, re-acquires or steps up within the per-request budget. */
+  async function authorizedLoop(
+    request: OutgoingRequest,
+    binding: ResourceBinding,
+    target: URL,
+    signal: AbortSignal | null | undefined,
+    probed: boolean,
+  ): Promise<Response> {
+    // Per request: one re-acquisition after a 401 (the probe's 401 already led to one, E-1), and at
+    // most maxStepUps step-ups, 3 authorization attempts in all (E-3, E-6).
+    let reacquired = probed;
     let current: ResourceBinding = binding;
     let token = await tokenFor(current, signal);
     let stepUps = 0;
     while (true) {
       const response = await sendRequest(next, request, token.value);
       if (response.status === 401) {
-        // A challenge naming other metadata: the URL belongs to a more specific resource (D-21).
-        const moved = request.replayable && !reacquired ? await elsewhere(response, current, target, signal) : undefined;
-        if (moved) {
-          reacquired = true;
-          await discardBody(response);
-          current = moved;
-          token = await tokenFor(moved, signal);
-          continue;
-        }
-        // Whatever happens next, a token the server rejected is dropped if still current (E-2, C-6).
-        const replacement = replacementFor(current, token, signal);
         // One re-acquisition per request, and 3 authorization attempts in all (E-3, E-6).
         if (!request.replayable || reacquired || stepUps >= MAX_REAUTHORIZATIONS) {
-          if (replacement instanceof Promise) replacement.catch(() => undefined);
+          // A token cached before this request is dropped (E-2); one this request just got stays,
+          // so a server rejecting every token costs one acquisition per request, not two.
+          if (!reacquired) dropRejected(current, token);
           return response;
         }
         reacquired = true;
+        // A challenge naming other metadata: the URL belongs to another resource now (D-21). The
+        // token is still good for `current` unless the move made `current` stale.
+        const moved = await elsewhere(response, current, target, signal);
+        if (!moved || registry.moved(current, moved)) dropRejected(current, token);
         await discardBody(response);
-        token = await replacement;
+        current = moved ?? current;
+        token = await tokenFor(current, signal);
         continue;
       }
       if (response.status === 403 && request.replayable && stepUps < options.maxStepUps && stepUps + (reacquired ? 1 : 0) < MAX_REAUTHORIZATIONS) {

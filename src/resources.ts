@@ -70,14 +70,27 @@ export class ResourceRegistry {
    */
   stepUp(binding: ResourceBinding, challengedScope: string, grantedScope: string | undefined): ResourceBinding | undefined {
     const challenged = learnedScopes(challengedScope) ?? [];
-    // Another request may have stepped up already: build on the newest binding, never lose scopes.
+    // Another request may have stepped up already: build on the newest binding and on this request's
+    // own, never losing a scope either had.
     const base = this.bindings.get(binding.resource) ?? binding;
-    const previous = base.scopes ?? learnedScopes(grantedScope) ?? [];
+    const previous = [...(base.scopes ?? []), ...(binding.scopes ?? learnedScopes(grantedScope) ?? [])];
     const union = normaliseScopes([...previous, ...challenged]) ?? [];
     if (union.length === (base.scopes?.length ?? 0) && union.every((s) => base.scopes?.includes(s))) {
       return base === binding ? undefined : base;
     }
     return { ...base, scopes: union, key: bindingKey(base.as.issuer, this.options.client.clientId, base.resource, union) };
+  }
+
+  /**
+   * A 401 pointed from `stale` to `fresh` (PROTOCOL D-21). When `stale` lies within `fresh` (the
+   * server's resource became less specific, or changed), `stale` no longer describes those URLs and
+   * is forgotten, so its token is not sent again; a broader `stale` (nested resources) stays.
+   * Returns whether `stale` was forgotten.
+   */
+  moved(stale: ResourceBinding, fresh: ResourceBinding): boolean {
+    if (stale.resource === fresh.resource || !inScope(stale.scope.origin, stale.resourceUrl.pathname, fresh.scope)) return false;
+    if (this.bindings.get(stale.resource) === stale) this.bindings.delete(stale.resource);
+    return true;
   }
 
   /**

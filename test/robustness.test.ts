@@ -4,7 +4,7 @@
  * nock only for a non-loopback host.
  */
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CrossAppAccessError, withCrossAppAccess, type CrossAppAccessOptions, type FetchLike } from '../src/index.js';
 import { listToolsInit, MCP_HEADERS, stackOptions } from './helpers/stack-options.js';
 import { startHttpServer } from './servers/http-util.js';
@@ -322,5 +322,84 @@ describe('the caller’s headers (PROTOCOL SEC-4)', () => {
     expect(seen?.authorization).toMatch(/^Bearer [\w-]+$/);
     expect(seen?.headers['x-keep']).toBe('kept');
     expect(JSON.stringify(headers instanceof Headers ? [...headers] : headers)).toBe(before);
+  });
+});
+
+describe('third review', () => {
+  it('headers given as a Map (or another library’s Headers) are all sent, with our Bearer', async () => {
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
+    const headers = new Map(Object.entries({ ...MCP_HEADERS, 'x-keep': 'kept', authorization: 'Basic c2VjcmV0' }));
+    const response = await authedFetch(stack.mcp.url, { method: 'POST', headers: headers as unknown as HeadersInit, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }) });
+    expect(response.status).toBe(200);
+    const seen = stack.mcp.requests.at(-1);
+    expect(seen?.headers['content-type']).toBe('application/json');
+    expect(seen?.headers['x-keep']).toBe('kept');
+    expect(seen?.authorization).toMatch(/^Bearer /);
+  });
+
+  it('a 401 returned to the caller starts no acquisition nobody waits for', async () => {
+    stack.mcp.override = (req) => (req.headers.authorization ? { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: '' } : undefined);
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
+    for (let i = 0; i < 5; i++) expect((await authedFetch(stack.mcp.url, listTools(i))).status).toBe(401);
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    expect(stack.idp.counters.exchange).toBe(6); // the first token, then one re-acquisition per request
+  });
+
+  it('a Bearer 401 from a server with no protected-resource metadata does not touch the IdP', async () => {
+    const server = await startHttpServer((_req, res) => void res.writeHead(401, { 'www-authenticate': 'Bearer realm="elsewhere"' }).end());
+    try {
+      const authedFetch = withCrossAppAccess(fetch, options());
+      expect((await authedFetch(`${server.url}/api`)).status).toBe(401);
+      expect(stack.idp.counters.metadata).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a server whose resource became less specific (/mcp → /) is followed once, and the stale resource is forgotten', async () => {
+    let origin = '';
+    let movedToRoot = false;
+    const sends: string[] = [];
+    const server = await startHttpServer((req, res) => {
+      const path = req.url ?? '/';
+      const json = (body: unknown) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (path === '/.well-known/oauth-protected-resource/mcp') return json({ resource: `${origin}/mcp`, authorization_servers: [stack.as.issuer] });
+      if (path === '/.well-known/oauth-protected-resource') return json({ resource: `${origin}/`, authorization_servers: [stack.as.issuer] });
+      const wanted = movedToRoot ? `${origin}/` : `${origin}/mcp`;
+      const info = stack.as.verifyAccessToken((req.headers.authorization ?? '').replace('Bearer ', ''));
+      sends.push(info?.resource ?? 'none');
+      if (info?.resource === wanted) return void res.writeHead(200).end('ok');
+      const metadata = movedToRoot ? `${origin}/.well-known/oauth-protected-resource` : `${origin}/.well-known/oauth-protected-resource/mcp`;
+      res.writeHead(401, { 'www-authenticate': `Bearer error="invalid_token", resource_metadata="${metadata}"` }).end();
+    });
+    origin = server.url;
+    stack.as.allowedResources = [`${origin}/mcp`, `${origin}/`];
+    try {
+      const authedFetch = withCrossAppAccess(fetch, options());
+      expect((await authedFetch(`${origin}/mcp`)).status).toBe(200);
+      movedToRoot = true;
+      sends.length = 0;
+      expect((await authedFetch(`${origin}/mcp`)).status).toBe(200);
+      expect((await authedFetch(`${origin}/mcp`)).status).toBe(200);
+      expect(sends).toEqual([`${origin}/mcp`, `${origin}/`, `${origin}/`]); // one 401, then straight to the new resource
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a stream body past the cap is cancelled when the acquisition fails before it was sent', async () => {
+    stack.idp.override = (req) => (req.method === 'POST' ? { status: 503, body: 'down' } : undefined);
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource, maxReplayBodyBytes: 10, retry: false }));
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('twenty bytes of body'));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    await expect(authedFetch(stack.mcp.url, { method: 'POST', headers: MCP_HEADERS, body, duplex: 'half' } as RequestInit)).rejects.toMatchObject({ code: 'http_error' });
+    await vi.waitFor(() => expect(cancelled).toBe(true));
   });
 });
