@@ -6,7 +6,7 @@
  * are either zero-length (`baseDelay: 0`), bounded by the default policy, or driven by fake timers.
  */
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   CrossAppAccessError,
   withCrossAppAccess,
@@ -19,6 +19,7 @@ import { jsonReply, startCountingServer, type CountingServer } from './helpers/e
 import { ID_JAG_TYPE, mintJag } from './helpers/error-stack.js';
 import { startStack, type Stack } from './servers/stack.js';
 import type { OverrideHook, OverrideRequest, OverrideResponse } from './servers/http-util.js';
+import { useNock } from './helpers/nock.js';
 
 // nock activates itself on import; only the "network errors" block wants it.
 nock.restore();
@@ -123,6 +124,20 @@ const tokenPosts = (server: { requests: { method: string; path: string; form: Re
 /** Lets pending I/O callbacks and microtasks run (not a sleep: setImmediate is never faked here). */
 async function turns(n = 20): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Steps fake time to one millisecond short of `waitMs` (the request is still not repeated), then to
+ * `waitMs` (it is): the wait is exactly the one announced.
+ */
+async function expectRepeatedAt(waitMs: number, sent: () => number, alsoJustBefore?: () => void): Promise<void> {
+  await vi.advanceTimersByTimeAsync(waitMs - 1);
+  await turns();
+  expect(sent()).toBe(1);
+  alsoJustBefore?.();
+  await vi.advanceTimersByTimeAsync(1);
+  await turns();
+  expect(sent()).toBe(2);
 }
 
 /** Claims of a compact JWT, unverified. */
@@ -332,20 +347,7 @@ describe('E-8: metadata requests are retried', () => {
 });
 
 describe('E-8: network errors and timeouts are retried', () => {
-  beforeAll(() => {
-    nock.activate();
-  });
-  beforeEach(() => {
-    nock.disableNetConnect();
-    nock.enableNetConnect('127.0.0.1');
-  });
-  afterEach(() => {
-    nock.cleanAll();
-    nock.enableNetConnect();
-  });
-  afterAll(() => {
-    nock.restore();
-  });
+  useNock();
 
   const TOKEN_ENDPOINT = 'https://idp.example.test/token';
 
@@ -428,14 +430,7 @@ describe('E-8: Retry-After is honoured (fake timers)', () => {
     expect(event).toMatchObject({ stage: 'token_exchange', code: 'http_error', status: 429, attempt: 1, delayMs: 1000 });
     expect(stack.idp.counters.exchange).toBe(1);
 
-    await vi.advanceTimersByTimeAsync(999);
-    await turns();
-    expect(h.fetched('POST', stack.idp.tokenEndpoint)).toBe(1);
-    expect(stack.idp.counters.exchange).toBe(1);
-
-    await vi.advanceTimersByTimeAsync(1);
-    await turns();
-    expect(h.fetched('POST', stack.idp.tokenEndpoint)).toBe(2); // the retry went out at 1000 ms
+    await expectRepeatedAt(1000, () => h.fetched('POST', stack.idp.tokenEndpoint), () => expect(stack.idp.counters.exchange).toBe(1));
     await expectOk(await pending);
     expect(stack.idp.counters.exchange).toBe(2);
     expect(h.retries()).toHaveLength(1);
@@ -454,13 +449,7 @@ describe('E-8: Retry-After is honoured (fake timers)', () => {
     expect(event.delayMs).toBeLessThanOrEqual(2000);
     expect(event.delayMs).toBe(2000);
 
-    await vi.advanceTimersByTimeAsync(1999);
-    await turns();
-    expect(h.fetched('POST', stack.idp.tokenEndpoint)).toBe(1);
-
-    await vi.advanceTimersByTimeAsync(1);
-    await turns();
-    expect(h.fetched('POST', stack.idp.tokenEndpoint)).toBe(2);
+    await expectRepeatedAt(2000, () => h.fetched('POST', stack.idp.tokenEndpoint));
     await expectOk(await pending);
     expect(stack.idp.counters.exchange).toBe(2);
   });
@@ -480,12 +469,7 @@ describe('E-8: Retry-After is honoured (fake timers)', () => {
     const h = clientAwaitingRetry({ retry: { maxDelay: 200_000 } });
     const pending = start(h);
     expect(await h.retried).toMatchObject({ status: 429, delayMs: 120_000 });
-    await vi.advanceTimersByTimeAsync(119_999);
-    await turns();
-    expect(h.fetched('POST', stack.idp.tokenEndpoint)).toBe(1);
-    await vi.advanceTimersByTimeAsync(1);
-    await turns();
-    expect(h.fetched('POST', stack.idp.tokenEndpoint)).toBe(2);
+    await expectRepeatedAt(120_000, () => h.fetched('POST', stack.idp.tokenEndpoint));
     await expectOk(await pending);
     expect(stack.idp.counters.exchange).toBe(2);
   });
@@ -497,12 +481,7 @@ describe('E-8: Retry-After is honoured (fake timers)', () => {
     const h = clientAwaitingRetry();
     const pending = start(h);
     expect(await h.retried).toMatchObject({ stage: 'discovery', status: 503, delayMs: 1000 });
-    await vi.advanceTimersByTimeAsync(999);
-    await turns();
-    expect(h.fetched('GET', `${stack.as.issuer}${url}`)).toBe(1);
-    await vi.advanceTimersByTimeAsync(1);
-    await turns();
-    expect(h.fetched('GET', `${stack.as.issuer}${url}`)).toBe(2);
+    await expectRepeatedAt(1000, () => h.fetched('GET', `${stack.as.issuer}${url}`));
     await expectOk(await pending);
     expect(stack.as.requests.filter((r) => r.path === url)).toHaveLength(2);
   });

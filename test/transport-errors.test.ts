@@ -6,7 +6,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { withCrossAppAccess } from '../src/index.js';
@@ -29,6 +29,7 @@ import {
   useErrorStacks,
   type ErrorStackCtx,
 } from './helpers/error-stack.js';
+import { useNock } from './helpers/nock.js';
 
 // nock activates itself on import; only the "nock" block below wants it.
 nock.restore();
@@ -263,20 +264,7 @@ describe('timeouts and network failures', () => {
 });
 
 describe('nock: non-loopback hosts and socket resets', () => {
-  beforeAll(() => {
-    nock.activate();
-  });
-  beforeEach(() => {
-    nock.disableNetConnect();
-    nock.enableNetConnect('127.0.0.1');
-  });
-  afterEach(() => {
-    nock.cleanAll();
-    nock.enableNetConnect();
-  });
-  afterAll(() => {
-    nock.restore();
-  });
+  useNock();
 
   it('E-8: a socket reset at an https IdP token endpoint → network_error/token_exchange', async () => {
     const ctx = await setup();
