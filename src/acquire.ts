@@ -7,7 +7,7 @@ import type { FetchLike } from './http.js';
 import { checkIdJag } from './id-jag-check.js';
 import { decodeJwt, fingerprint, numericClaim, stringClaim } from './jwt.js';
 import type { IdTokenReason, ResolvedOptions } from './options.js';
-import { NO_RETRY, isTransient, retryEvents, withRetry, type RetryPolicy } from './retry.js';
+import { isTransient, retryEvents, withRetry } from './retry.js';
 import { renewalWindowMs, type AccessToken } from './tokens.js';
 import type { ResourceScope } from './url-rules.js';
 
@@ -168,7 +168,8 @@ export class Acquirer {
     const scope = jag.scope ?? requested;
     const started = this.now();
     const granted = await redeemIdJag(
-      this.endpoint(binding.as.tokenEndpoint, this.options.client, binding.asAuthMethod, NO_RETRY),
+      // A client assertion's audience is the AS's issuer (PROTOCOL §3, RFC 7523 §3).
+      this.endpoint(binding.as.tokenEndpoint, this.options.client, binding.asAuthMethod, 'client', binding.as.issuer, binding.as.signingAlgs),
       { assertion: jag.idJag, resource: binding.resource, scope },
     );
     this.emit({ type: 'jwt_bearer', tokenEndpoint: binding.as.tokenEndpoint, resource: binding.resource, scope, durationMs: this.now() - started });
@@ -176,8 +177,22 @@ export class Acquirer {
     return { ...granted, scope: granted.scope ?? scope };
   }
 
-  private endpoint(url: string, credentials: TokenEndpoint['credentials'], method: ClientAuthMethod, retry: RetryPolicy): TokenEndpoint {
-    return { fetch: this.fetch, url, credentials, method, timeoutMs: this.options.timeoutMs, retry, onRetry: retryEvents(this.emit) };
+  private endpoint(
+    url: string,
+    credentials: TokenEndpoint['credentials'],
+    method: ClientAuthMethod,
+    option: 'idp' | 'client',
+    audience: string,
+    supportedAlgs: readonly string[] | undefined,
+  ): TokenEndpoint {
+    return {
+      fetch: this.fetch,
+      url,
+      credentials,
+      method,
+      timeoutMs: this.options.timeoutMs,
+      assertion: { audience, supportedAlgs, now: this.now, option },
+    };
   }
 
   private async exchange(idp: TokenEndpoint, binding: ResourceBinding, subjectToken: string, scope: string | undefined): Promise<IdJagResponse> {
@@ -201,14 +216,16 @@ export class Acquirer {
     const idp = this.options.idp;
     let url = idp.tokenEndpoint;
     let supported: string[] | undefined;
+    let algs: string[] | undefined;
     if (url === undefined) {
       const meta = await this.discovery.serverMetadata(idp.issuer ?? '', 'idp');
       url = meta.tokenEndpoint;
       supported = meta.authMethods;
+      algs = meta.signingAlgs;
     }
     const method = chooseClientAuth(idp, supported, IDP_AUTH_PREFERENCE, 'The IdP', 'token_exchange');
-    // Transient failures of leg 1 are retried by the acquisition's one retry loop.
-    return this.endpoint(url, idp, method, NO_RETRY);
+    // A client assertion's audience is the IdP's issuer, or its token endpoint when no issuer is set.
+    return this.endpoint(url, idp, method, 'idp', idp.issuer ?? url, algs);
   }
 
   /** Reads an ID token from the app, refusing one whose `exp` has passed (TX-4). */

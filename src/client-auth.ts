@@ -1,3 +1,4 @@
+import { signClientAssertion, type PrivateKeyInput, type SigningAlg } from './client-assertion.js';
 import { CrossAppAccessError, type CrossAppAccessStage } from './errors.js';
 
 /**
@@ -8,13 +9,28 @@ import { CrossAppAccessError, type CrossAppAccessStage } from './errors.js';
  * const idp = { tokenEndpoint, clientId: 'desk-agent', authMethod: 'none' satisfies ClientAuthMethod };
  * ```
  */
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 
 export interface ClientCredentials {
   clientId: string;
   clientSecret?: string;
   authMethod?: ClientAuthMethod;
+  privateKey?: PrivateKeyInput;
+  keyId?: string;
+  signingAlg?: SigningAlg;
 }
+
+/** What signing a `private_key_jwt` assertion needs to know about the server and the options. */
+export interface AssertionContext {
+  audience: string;
+  supportedAlgs: readonly string[] | undefined;
+  /** Read at signing time, so a retried request's assertion is current. */
+  now: () => number;
+  /** The option path of the credentials, e.g. `client`. */
+  option: string;
+}
+
+const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
 /**
  * application/x-www-form-urlencoded for one Basic half (RFC 6749 §2.3.1, Appendix B): every UTF-8 byte
@@ -42,12 +58,13 @@ export function basicAuthorization(clientId: string, clientSecret: string): stri
  * Adds one method's credentials to a token request; never Basic and body credentials together (CA-2),
  * never an empty secret (CA-3), never credentials in the URL (CA-4).
  */
-export function applyClientAuth(
+export async function applyClientAuth(
   method: ClientAuthMethod,
   credentials: ClientCredentials,
   form: URLSearchParams,
   headers: Record<string, string>,
-): void {
+  context: AssertionContext,
+): Promise<void> {
   switch (method) {
     case 'client_secret_basic':
       headers.authorization = basicAuthorization(credentials.clientId, credentials.clientSecret ?? '');
@@ -56,6 +73,24 @@ export function applyClientAuth(
       form.set('client_id', credentials.clientId);
       form.set('client_secret', credentials.clientSecret ?? '');
       return;
+    case 'private_key_jwt': {
+      // RFC 7523 §2.2: the assertion authenticates the client; client_id names the same client.
+      const assertion = await signClientAssertion({
+        clientId: credentials.clientId,
+        audience: context.audience,
+        privateKey: credentials.privateKey as PrivateKeyInput,
+        keyId: credentials.keyId,
+        signingAlg: credentials.signingAlg,
+        supportedAlgs: context.supportedAlgs,
+        nowMs: context.now(),
+        option: `${context.option}.privateKey`,
+        owner: credentials,
+      });
+      form.set('client_id', credentials.clientId);
+      form.set('client_assertion_type', CLIENT_ASSERTION_TYPE);
+      form.set('client_assertion', assertion);
+      return;
+    }
     case 'none':
       form.set('client_id', credentials.clientId);
       return;
@@ -76,6 +111,7 @@ export function chooseClientAuth(
   stage: CrossAppAccessStage,
 ): ClientAuthMethod {
   const hasSecret = credentials.clientSecret !== undefined;
+  const hasKey = credentials.privateKey !== undefined;
   if (credentials.authMethod) {
     if (supported && !supported.includes(credentials.authMethod)) {
       throw new CrossAppAccessError(
@@ -85,19 +121,19 @@ export function chooseClientAuth(
     }
     return credentials.authMethod;
   }
-  const usable = preference.filter((m) => (m === 'none' ? true : hasSecret));
+  const usable = preference.filter((m) => (m === 'none' ? true : m === 'private_key_jwt' ? hasKey : hasSecret));
   const allowed = supported ? usable.filter((m) => supported.includes(m)) : usable;
   const chosen = allowed[0];
   if (!chosen) {
     throw new CrossAppAccessError(
-      `${where} offers no client authentication this client can use (it lists: ${supported?.join(', ') || 'none'}; a client secret is ${hasSecret ? '' : 'not '}configured).`,
+      `${where} offers no client authentication this client can use (it lists: ${supported?.join(', ') || 'none'}; a client secret is ${hasSecret ? '' : 'not '}configured, a private key is ${hasKey ? '' : 'not '}configured).`,
       { code: 'unsupported_auth_method', stage },
     );
   }
   return chosen;
 }
 
-/** At the MCP authorization server: Basic first, as the conformance AS requires (CA-11). */
-export const AS_AUTH_PREFERENCE: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'none'];
-/** At the IdP: body credentials first, as EMA §4's example does (CA-11). */
-export const IDP_AUTH_PREFERENCE: readonly ClientAuthMethod[] = ['client_secret_post', 'client_secret_basic', 'none'];
+/** At the MCP authorization server: a key first (EMA §7.5.1), then Basic, as the conformance AS requires (CA-11). */
+export const AS_AUTH_PREFERENCE: readonly ClientAuthMethod[] = ['private_key_jwt', 'client_secret_basic', 'client_secret_post', 'none'];
+/** At the IdP: a key first, then body credentials, as EMA §4's example does (CA-11). */
+export const IDP_AUTH_PREFERENCE: readonly ClientAuthMethod[] = ['private_key_jwt', 'client_secret_post', 'client_secret_basic', 'none'];

@@ -27,6 +27,8 @@ export interface ServerMetadata {
   issuer: string;
   tokenEndpoint: string;
   authMethods: string[] | undefined;
+  /** `token_endpoint_auth_signing_alg_values_supported`, for `private_key_jwt`. */
+  signingAlgs: string[] | undefined;
 }
 
 const stringList = z.array(z.string());
@@ -39,6 +41,7 @@ const serverSchema = z.looseObject({
   issuer: z.string().min(1),
   token_endpoint: z.string().min(1),
   token_endpoint_auth_methods_supported: stringList.optional(),
+  token_endpoint_auth_signing_alg_values_supported: stringList.optional(),
   grant_types_supported: stringList.optional(),
   authorization_grant_profiles_supported: stringList.optional(),
   identity_chaining_requested_token_types_supported: stringList.optional(),
@@ -180,7 +183,12 @@ export class Discovery {
       else if (meta.grant_types_supported && !meta.grant_types_supported.includes(TOKEN_EXCHANGE)) {
         this.emit({ type: 'diagnostic', message: `The IdP ${issuer} does not list token exchange in grant_types_supported; trying anyway.`, durationMs: 0 });
       }
-      return { issuer: meta.issuer, tokenEndpoint: meta.token_endpoint, authMethods: meta.token_endpoint_auth_methods_supported };
+      return {
+        issuer: meta.issuer,
+        tokenEndpoint: meta.token_endpoint,
+        authMethods: meta.token_endpoint_auth_methods_supported,
+        signingAlgs: meta.token_endpoint_auth_signing_alg_values_supported,
+      };
     });
   }
 }

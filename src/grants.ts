@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { applyClientAuth, type ClientAuthMethod, type ClientCredentials } from './client-auth.js';
+import { applyClientAuth, type AssertionContext, type ClientAuthMethod, type ClientCredentials } from './client-auth.js';
 import { CrossAppAccessError, untrustedText, type CrossAppAccessStage } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
 import { MAX_TOKEN_RESPONSE_BYTES, httpErrorFrom, oauthErrorFrom, requestJson, type FetchLike } from './http.js';
-import { withRetry, type RetryObserver, type RetryPolicy } from './retry.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -37,12 +36,15 @@ export interface TokenEndpoint {
   credentials: ClientCredentials;
   method: ClientAuthMethod;
   timeoutMs: number;
-  /** Transient failures are retried with the same request; NO_RETRY where a retry needs new inputs. */
-  retry: RetryPolicy;
-  onRetry: RetryObserver;
+  /** For `private_key_jwt`: the assertion's audience, the server's algorithms, the clock, the option path. */
+  assertion: AssertionContext;
 }
 
-/** Sends one token request and returns its body, or throws the server's OAuth error (V-1, V-15, V-16). */
+/**
+ * Sends one token request and returns its body, or throws the server's OAuth error (V-1, V-15, V-16).
+ * Transient failures are retried by the acquisition, which sends a new request (and a new client
+ * assertion, with a new jti) each time.
+ */
 async function tokenRequest(
   endpoint: TokenEndpoint,
   form: URLSearchParams,
@@ -50,20 +52,16 @@ async function tokenRequest(
   stage: CrossAppAccessStage,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = {};
-  applyClientAuth(endpoint.method, endpoint.credentials, form, headers);
-  const sent = [form.get('subject_token'), form.get('assertion'), form.get('client_secret'), endpoint.credentials.clientSecret, headers.authorization?.slice(6)];
+  await applyClientAuth(endpoint.method, endpoint.credentials, form, headers, endpoint.assertion);
+  const sent = [
+    form.get('subject_token'),
+    form.get('assertion'),
+    form.get('client_secret'),
+    form.get('client_assertion'),
+    endpoint.credentials.clientSecret,
+    headers.authorization?.slice(6),
+  ];
   const secrets = sent.filter((s): s is string => typeof s === 'string');
-  return withRetry(() => tokenAttempt(endpoint, form, headers, secrets, what, stage), endpoint.retry, endpoint.onRetry);
-}
-
-async function tokenAttempt(
-  endpoint: TokenEndpoint,
-  form: URLSearchParams,
-  headers: Record<string, string>,
-  secrets: string[],
-  what: string,
-  stage: CrossAppAccessStage,
-): Promise<{ status: number; body: Record<string, unknown> }> {
   const result = await requestJson({
     fetch: endpoint.fetch,
     url: endpoint.url,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { privateKeyProblem, type PrivateKeyInput, type SigningAlg } from './client-assertion.js';
 import type { ClientAuthMethod } from './client-auth.js';
 import { ConfigurationError } from './errors.js';
 import { NO_RETRY, type RetryPolicy } from './retry.js';
@@ -45,8 +46,14 @@ export interface IdpOptions {
   clientId: string;
   /** This app's client secret at the IdP, if it is a confidential client there. */
   clientSecret?: string;
-  /** Default: `client_secret_post` with a secret, `none` without (or what IdP metadata allows). */
+  /** Default: `private_key_jwt` with a key, `client_secret_post` with a secret, else `none` (or what IdP metadata allows). */
   authMethod?: ClientAuthMethod;
+  /** For `private_key_jwt`: a private `CryptoKey`, a private JWK, or a PKCS#8 PEM string. */
+  privateKey?: PrivateKeyInput;
+  /** For `private_key_jwt`: the `kid` of the key, as registered at the server. */
+  keyId?: string;
+  /** For `private_key_jwt`: the JWS algorithm; default from the key (EC → ES256/ES384, RSA → RS256 or PS256, Ed25519 → EdDSA). */
+  signingAlg?: SigningAlg;
 }
 
 /**
@@ -61,8 +68,14 @@ export interface ClientOptions {
   /** The client id at the authorization server (the ID-JAG's `client_id` claim). */
   clientId: string;
   clientSecret?: string;
-  /** Default: chosen from the server's `token_endpoint_auth_methods_supported` (Basic first). */
+  /** Default: chosen from the server's `token_endpoint_auth_methods_supported` (a key first, then Basic). */
   authMethod?: ClientAuthMethod;
+  /** For `private_key_jwt`: a private `CryptoKey`, a private JWK, or a PKCS#8 PEM string. */
+  privateKey?: PrivateKeyInput;
+  /** For `private_key_jwt`: the `kid` of the key, as registered at the server. */
+  keyId?: string;
+  /** For `private_key_jwt`: the JWS algorithm; default from the key and the server's list. */
+  signingAlg?: SigningAlg;
   /**
    * Pins these credentials to this authorization-server issuer. Without it they bind, for the life of
    * the wrapper, to the first authorization server they are used with (PROTOCOL D-10).
@@ -169,15 +182,26 @@ const wellFormed = (s: string) => !LONE_SURROGATE.test(s);
 const nonEmpty = z.string().min(1, 'expected a non-empty string').refine(wellFormed, 'contains a lone UTF-16 surrogate');
 // An empty secret is never sent (PROTOCOL CA-3): use authMethod 'none' instead.
 const secret = z.string().min(1, "must not be empty (omit it, or use authMethod 'none')").refine(wellFormed, 'contains a lone UTF-16 surrogate');
-const authMethod = z.enum(['client_secret_basic', 'client_secret_post', 'none']);
+const authMethod = z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']);
+const privateKey = z.custom<PrivateKeyInput>((v) => v !== undefined && v !== null).superRefine((value, ctx) => {
+  const problem = privateKeyProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+const signingAlg = z.enum(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']);
 const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected scope tokens (RFC 6749 §3.3)');
 
-function credentialsRule(value: { clientSecret?: string | undefined; authMethod?: string | undefined }, ctx: z.RefinementCtx): void {
-  if (value.authMethod && value.authMethod !== 'none' && value.clientSecret === undefined) {
-    ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: `is required by authMethod '${value.authMethod}'` });
+type Credentials = { clientSecret?: string | undefined; authMethod?: string | undefined; privateKey?: unknown };
+
+function credentialsRule(value: Credentials, ctx: z.RefinementCtx): void {
+  const method = value.authMethod;
+  if ((method === 'client_secret_basic' || method === 'client_secret_post') && value.clientSecret === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['clientSecret'], message: `is required by authMethod '${method}'` });
   }
-  if (value.authMethod === 'none' && value.clientSecret !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['authMethod'], message: "is 'none' but a clientSecret is set: remove one of them" });
+  if (method === 'private_key_jwt' && value.privateKey === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['privateKey'], message: "is required by authMethod 'private_key_jwt'" });
+  }
+  if (method === 'none' && (value.clientSecret !== undefined || value.privateKey !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['authMethod'], message: "is 'none' but a clientSecret or privateKey is set: remove one of them" });
   }
 }
 
@@ -194,6 +218,9 @@ const schema = z.strictObject({
       clientId: nonEmpty,
       clientSecret: secret.optional(),
       authMethod: authMethod.optional(),
+      privateKey: privateKey.optional(),
+      keyId: nonEmpty.optional(),
+      signingAlg: signingAlg.optional(),
     })
     .superRefine((value, ctx) => {
       if (value.issuer === undefined && value.tokenEndpoint === undefined) {
@@ -206,6 +233,9 @@ const schema = z.strictObject({
       clientId: nonEmpty,
       clientSecret: secret.optional(),
       authMethod: authMethod.optional(),
+      privateKey: privateKey.optional(),
+      keyId: nonEmpty.optional(),
+      signingAlg: signingAlg.optional(),
       issuer: secureUrl.optional(),
     })
     .superRefine(credentialsRule),

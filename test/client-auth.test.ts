@@ -81,31 +81,33 @@ describe('basicAuthorization', () => {
 describe('applyClientAuth', () => {
   const credentials = { clientId: 'wiki app', clientSecret: 'k3y:v~1!' };
 
-  function apply(method: ClientAuthMethod, creds: { clientId: string; clientSecret?: string } = credentials) {
+  const context = { audience: 'https://as.example', supportedAlgs: undefined, now: () => Date.now(), option: 'client' };
+
+  async function apply(method: ClientAuthMethod, creds: { clientId: string; clientSecret?: string } = credentials) {
     const form = new URLSearchParams({ grant_type: 'g' });
     const headers: Record<string, string> = {};
-    applyClientAuth(method, creds, form, headers);
+    await applyClientAuth(method, creds, form, headers, context);
     return { form, headers };
   }
 
-  it('CA-2/CA-5: client_secret_basic sets only the Authorization header', () => {
-    const { form, headers } = apply('client_secret_basic');
+  it('CA-2/CA-5: client_secret_basic sets only the Authorization header', async () => {
+    const { form, headers } = await apply('client_secret_basic');
     expect(headers).toEqual({ authorization: 'Basic d2lraSUyMGFwcDprM3klM0F2fjElMjE=' });
     expect([...form.keys()]).toEqual(['grant_type']);
     expect(form.has('client_id')).toBe(false);
     expect(form.has('client_secret')).toBe(false);
   });
 
-  it('CA-2/CA-7: client_secret_post sets only client_id and client_secret in the body', () => {
-    const { form, headers } = apply('client_secret_post');
+  it('CA-2/CA-7: client_secret_post sets only client_id and client_secret in the body', async () => {
+    const { form, headers } = await apply('client_secret_post');
     expect(headers).toEqual({});
     expect(form.get('client_id')).toBe('wiki app');
     expect(form.get('client_secret')).toBe('k3y:v~1!');
     expect([...form.keys()].sort()).toEqual(['client_id', 'client_secret', 'grant_type']);
   });
 
-  it('CA-8: none sets only client_id, and never a secret even when one is known', () => {
-    const { form, headers } = apply('none');
+  it('CA-8: none sets only client_id, and never a secret even when one is known', async () => {
+    const { form, headers } = await apply('none');
     expect(headers).toEqual({});
     expect(form.get('client_id')).toBe('wiki app');
     expect(form.has('client_secret')).toBe(false);
@@ -114,18 +116,18 @@ describe('applyClientAuth', () => {
 
   it.each(['client_secret_basic', 'client_secret_post', 'none'] as const)(
     'CA-2: %s never puts a secret in both the header and the body',
-    (method) => {
-      const { form, headers } = apply(method);
+    async (method) => {
+      const { form, headers } = await apply(method);
       const inHeader = headers.authorization !== undefined;
       const inBody = form.has('client_secret');
       expect(inHeader && inBody).toBe(false);
     },
   );
 
-  it('CA-2: does not touch other headers or form fields', () => {
+  it('CA-2: does not touch other headers or form fields', async () => {
     const form = new URLSearchParams({ grant_type: 'g', scope: 's' });
     const headers: Record<string, string> = { accept: 'application/json' };
-    applyClientAuth('client_secret_basic', credentials, form, headers);
+    await applyClientAuth('client_secret_basic', credentials, form, headers, context);
     expect(headers.accept).toBe('application/json');
     expect(form.get('scope')).toBe('s');
     expect(form.get('grant_type')).toBe('g');

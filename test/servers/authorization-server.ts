@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { decodeProtectedHeader, jwtVerify, type CryptoKey, type JWTPayload } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import {
   decodeBasic,
   normalizeIssuerPath,
@@ -19,18 +19,26 @@ import {
   type RecordedRequest,
 } from './http-util.js';
 import { wellKnownPaths } from './well-known.js';
-import { ID_JAG_TYP, splitScope } from './idp.js';
+import {
+  DEFAULT_CLIENT_ASSERTION_ALGS,
+  ID_JAG_TYP,
+  splitScope,
+  verifyClientAssertion,
+  type RecordedClientAssertion,
+} from './idp.js';
 
 export const GRANT_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const GRANT_PROFILE_ID_JAG = 'urn:ietf:params:oauth:grant-profile:id-jag';
 
-export type AsClientAuth = 'client_secret_basic' | 'client_secret_post' | 'none';
+export type AsClientAuth = 'client_secret_basic' | 'client_secret_post' | 'none' | 'private_key_jwt';
 
 /** A client registered at the AS (the ID-JAG `client_id`). */
 export interface AsClient {
   clientId: string;
   clientSecret?: string;
   method: AsClientAuth;
+  /** The client's public key, for `method: 'private_key_jwt'`. */
+  publicJwk?: JWK;
 }
 
 export interface AuthorizationServerOptions {
@@ -49,6 +57,11 @@ export interface AuthorizationServerOptions {
   metadataPaths?: string[];
   /** If set, an ID-JAG's `resource` claim must be one of these (like the conformance AS). */
   allowedResources?: string[];
+  /**
+   * `token_endpoint_auth_signing_alg_values_supported`, advertised when a client uses
+   * `private_key_jwt` (or when given). Default ES256, RS256, PS256, EdDSA.
+   */
+  signingAlgValuesSupported?: string[];
 }
 
 /** What an access token was issued for. */
@@ -78,6 +91,8 @@ export interface AuthorizationServer {
   allowedResources: string[] | undefined;
   /** `jti`s already redeemed (EMA §7.4.2). */
   readonly usedJtis: ReadonlySet<string>;
+  /** Every `private_key_jwt` client assertion received (not cleared by `reset`). */
+  readonly clientAssertions: RecordedClientAssertion[];
   /** Looks an access token up; undefined if unknown, revoked or expired. */
   verifyAccessToken(token: string): AccessTokenInfo | undefined;
   /** Issues a token directly (bypassing the grant), for tests. */
@@ -116,6 +131,12 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   const clients = new Map(options.clients.map((c) => [c.clientId, c]));
   const tokens = new Map<string, AccessTokenInfo>();
   const usedJtis = new Set<string>();
+  const seenAssertionJtis = new Set<string>();
+  const signingAlgs = options.signingAlgValuesSupported ?? [...DEFAULT_CLIENT_ASSERTION_ALGS];
+  const hasKeyClient = options.clients.some((c) => c.method === 'private_key_jwt');
+  for (const c of options.clients) {
+    if (c.method === 'private_key_jwt' && !c.publicJwk) throw new Error(`AS client ${c.clientId}: private_key_jwt needs publicJwk`);
+  }
   let issuer = '';
 
   const as: AuthorizationServer = {
@@ -129,6 +150,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600,
     allowedResources: options.allowedResources,
     usedJtis,
+    clientAssertions: [],
     verifyAccessToken(token) {
       const info = tokens.get(token);
       if (!info) return undefined;
@@ -166,6 +188,9 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       token_endpoint_auth_methods_supported: options.authMethodsSupported ?? [
         ...new Set(options.clients.map((c) => c.method)),
       ],
+      ...(hasKeyClient || options.signingAlgValuesSupported
+        ? { token_endpoint_auth_signing_alg_values_supported: signingAlgs }
+        : {}),
       // ID-JAG §7.2 / EMA §6: advertises ID-JAG redemption.
       authorization_grant_profiles_supported: [GRANT_PROFILE_ID_JAG],
       response_types_supported: [],
@@ -174,7 +199,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   }
 
   /** RFC 6749 §2.3 client authentication for leg 2; returns the client id. */
-  function authenticate(req: IncomingMessage, form: Record<string, string>): string {
+  async function authenticate(req: IncomingMessage, form: Record<string, string>): Promise<string> {
     const basic = decodeBasic(req.headers.authorization);
     const invalid = (description: string) =>
       new GrantError(401, 'invalid_client', description, { 'www-authenticate': 'Basic realm="as"' });
@@ -182,7 +207,43 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     if (basic.kind === 'basic' && (form.client_secret !== undefined || form.client_assertion !== undefined)) {
       throw new GrantError(400, 'invalid_request', 'more than one client authentication method');
     }
-    if (form.client_assertion !== undefined) throw invalid('private_key_jwt is not supported');
+    if (form.client_assertion !== undefined && form.client_secret !== undefined) {
+      throw new GrantError(400, 'invalid_request', 'more than one client authentication method');
+    }
+    if (form.client_assertion !== undefined || form.client_assertion_type !== undefined) {
+      if (form.client_assertion === undefined) {
+        throw new GrantError(400, 'invalid_request', 'client_assertion_type without client_assertion');
+      }
+      // RFC 7523 §3: the client is the assertion's sub (client_id, if sent, must match; checked below).
+      let claimed: string | undefined = form.client_id;
+      if (claimed === undefined) {
+        try {
+          const sub = decodeJwt(form.client_assertion).sub;
+          claimed = typeof sub === 'string' ? sub : undefined;
+        } catch {
+          claimed = undefined;
+        }
+      }
+      const client = claimed === undefined ? undefined : clients.get(claimed);
+      if (!client || client.method !== 'private_key_jwt') throw invalid('unknown client or private_key_jwt not allowed');
+      const failure = await verifyClientAssertion(form, {
+        clientId: client.clientId,
+        publicJwk: client.publicJwk!,
+        audiences: [issuer, as.tokenEndpoint],
+        algorithms: signingAlgs,
+        seenJtis: seenAssertionJtis,
+        record: as.clientAssertions,
+      });
+      if (failure) {
+        throw new GrantError(
+          failure.status,
+          failure.error,
+          failure.description,
+          failure.status === 401 ? { 'www-authenticate': 'Basic realm="as"' } : undefined,
+        );
+      }
+      return client.clientId;
+    }
     if (basic.kind === 'basic') {
       // Halves were decodeURIComponent-ed, as by the conformance AS (RFC 6749 §2.3.1).
       const client = clients.get(basic.clientId);
@@ -242,7 +303,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   }
 
   async function grant(req: IncomingMessage, res: ServerResponse, form: Record<string, string>) {
-    const clientId = authenticate(req, form);
+    const clientId = await authenticate(req, form);
     if (form.grant_type !== GRANT_JWT_BEARER) {
       throw new GrantError(400, 'unsupported_grant_type', `grant_type must be ${GRANT_JWT_BEARER}`);
     }

@@ -7,12 +7,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import {
   SignJWT,
+  decodeJwt,
+  decodeProtectedHeader,
   exportJWK,
   generateKeyPair,
+  importJWK,
   jwtVerify,
   type CryptoKey,
   type JSONWebKeySet,
+  type JWK,
   type JWTHeaderParameters,
+  type JWTPayload,
+  type ProtectedHeaderParameters,
 } from 'jose';
 import {
   decodeBasic,
@@ -33,7 +39,91 @@ export const TOKEN_TYPE_ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
 export const TOKEN_TYPE_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
 export const ID_JAG_TYP = 'oauth-id-jag+jwt';
 
-export type IdpClientAuth = 'none' | 'client_secret_post' | 'client_secret_basic';
+export type IdpClientAuth = 'none' | 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt';
+
+/** RFC 7523 §2.2 `client_assertion_type`. */
+export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+/** Default `token_endpoint_auth_signing_alg_values_supported` of both servers. */
+export const DEFAULT_CLIENT_ASSERTION_ALGS: readonly string[] = ['ES256', 'RS256', 'PS256', 'EdDSA'];
+/** Longest accepted `exp - iat` of a client assertion, in seconds. */
+export const MAX_CLIENT_ASSERTION_LIFETIME = 300;
+
+/** A `private_key_jwt` client assertion a server received (decoded before verification). */
+export interface RecordedClientAssertion {
+  header: ProtectedHeaderParameters;
+  claims: JWTPayload;
+  /** The raw JWS. */
+  jws: string;
+  /** Whether the server accepted it. */
+  accepted: boolean;
+  /** Why it was rejected, if it was. */
+  rejection?: string;
+}
+
+export type ClientAssertionFailure = { status: number; error: string; description: string };
+
+/**
+ * Verifies a `private_key_jwt` client assertion (RFC 7523 §2.2 and §3; RFC 7521 §4.2; PROTOCOL §3):
+ * `client_assertion_type` exact, signature by `publicJwk` with an allowed asymmetric alg, `iss` = `sub`
+ * = `clientId`, `aud` one of `audiences`, `exp` in the future with `exp - iat` at most 300 s, a `jti`
+ * not in `seenJtis` (added on success), and a `client_id` parameter, if sent, naming the same client.
+ * Every assertion is appended to `record`. Returns a failure, or undefined on success.
+ */
+export async function verifyClientAssertion(
+  form: Record<string, string>,
+  o: {
+    clientId: string;
+    publicJwk: JWK;
+    audiences: string[];
+    algorithms: readonly string[];
+    seenJtis: Set<string>;
+    record: RecordedClientAssertion[];
+  },
+): Promise<ClientAssertionFailure | undefined> {
+  const jws = form.client_assertion;
+  if (jws === undefined) return { status: 401, error: 'invalid_client', description: 'no client_assertion' };
+  let header: ProtectedHeaderParameters = {};
+  let claims: JWTPayload = {};
+  try {
+    header = decodeProtectedHeader(jws);
+    claims = decodeJwt(jws);
+  } catch {
+    /* recorded as empty; rejected below */
+  }
+  const entry: RecordedClientAssertion = { header, claims, jws, accepted: false };
+  o.record.push(entry);
+  const reject = (description: string, status = 401, error = 'invalid_client'): ClientAssertionFailure => {
+    entry.rejection = description;
+    return { status, error, description };
+  };
+  if (form.client_assertion_type !== CLIENT_ASSERTION_TYPE) {
+    return reject(`client_assertion_type must be ${CLIENT_ASSERTION_TYPE}`, 400, 'invalid_request');
+  }
+  if (form.client_id !== undefined && form.client_id !== o.clientId) {
+    return reject('client_id does not name the client of the assertion');
+  }
+  const alg = header.alg;
+  if (typeof alg !== 'string' || !o.algorithms.includes(alg)) return reject(`client assertion alg ${String(alg)} not allowed`);
+  let payload: JWTPayload;
+  try {
+    const key = await importJWK(o.publicJwk, alg);
+    ({ payload } = await jwtVerify(jws, key, {
+      algorithms: [...o.algorithms],
+      issuer: o.clientId,
+      subject: o.clientId,
+      audience: o.audiences,
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'],
+    }));
+  } catch (err) {
+    return reject(`client assertion rejected: ${(err as Error).message}`);
+  }
+  if (payload.exp! - payload.iat! > MAX_CLIENT_ASSERTION_LIFETIME) return reject('client assertion lifetime too long');
+  if (typeof payload.jti !== 'string' || payload.jti === '') return reject('client assertion jti missing');
+  if (o.seenJtis.has(payload.jti)) return reject('client assertion jti already used (replay)');
+  o.seenJtis.add(payload.jti);
+  entry.accepted = true;
+  return undefined;
+}
 
 export interface IdpOptions {
   /** Issuer path, e.g. `/tenant-1` → issuer `http://127.0.0.1:PORT/tenant-1`. Default: none (root). */
@@ -56,6 +146,10 @@ export interface IdpOptions {
   metadataPaths?: string[];
   /** Also accept `application/json` token requests, like the conformance IdP. Default false. */
   allowJsonBody?: boolean;
+  /** Public key of the client, for `clientAuth: 'private_key_jwt'`. */
+  clientPublicJwk?: JWK;
+  /** `token_endpoint_auth_signing_alg_values_supported` (advertised with `private_key_jwt`). Default ES256, RS256, PS256, EdDSA. */
+  signingAlgValuesSupported?: string[];
 }
 
 export interface MintIdTokenOptions {
@@ -93,6 +187,8 @@ export interface Idp {
   /** Public key that verifies ID tokens and ID-JAGs. */
   readonly publicKey: CryptoKey;
   readonly counters: { metadata: number; exchange: number };
+  /** Every `private_key_jwt` client assertion received (not cleared by `reset`). */
+  readonly clientAssertions: RecordedClientAssertion[];
   /** Every request received, in order. */
   readonly requests: RecordedRequest[];
   /** Fault injection: a returned reply is sent instead of the normal one (counters still count). */
@@ -121,6 +217,11 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
   const clientSecret = clientAuth === 'none' ? options.clientSecret : (options.clientSecret ?? 'idp-secret');
   const jagTtl = options.jagTtlSeconds ?? 300;
   const allowJson = options.allowJsonBody ?? false;
+  const signingAlgs = options.signingAlgValuesSupported ?? [...DEFAULT_CLIENT_ASSERTION_ALGS];
+  const seenAssertionJtis = new Set<string>();
+  if (clientAuth === 'private_key_jwt' && !options.clientPublicJwk) {
+    throw new Error('startIdp: clientAuth private_key_jwt needs clientPublicJwk');
+  }
 
   const { publicKey, privateKey } = await generateKeyPair('ES256');
   const kid = `idp-${randomUUID().slice(0, 8)}`;
@@ -147,6 +248,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     jwks,
     publicKey,
     counters: { metadata: 0, exchange: 0 },
+    clientAssertions: [],
     requests: [],
     override: undefined,
     grantScopes: options.grantScopes,
@@ -186,6 +288,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
       jwks_uri: idp.jwksUri,
       grant_types_supported: [GRANT_TOKEN_EXCHANGE],
       token_endpoint_auth_methods_supported: [clientAuth],
+      ...(clientAuth === 'private_key_jwt' ? { token_endpoint_auth_signing_alg_values_supported: signingAlgs } : {}),
       // ID-JAG §7.1: which requested_token_types the IdP can issue.
       identity_chaining_requested_token_types_supported: [TOKEN_TYPE_ID_JAG],
       subject_token_types_supported: [TOKEN_TYPE_ID_TOKEN],
@@ -197,7 +300,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
   }
 
   /** RFC 6749 §2.3 client authentication for leg 1. */
-  function authenticate(req: IncomingMessage, form: Record<string, string>): Fail | undefined {
+  async function authenticate(req: IncomingMessage, form: Record<string, string>): Promise<Fail | undefined> {
     const basic = decodeBasic(req.headers.authorization);
     const challenge = { 'www-authenticate': 'Basic realm="idp"' };
     const invalid = (description: string): Fail => ({
@@ -211,8 +314,27 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     if (basic.kind === 'basic' && (form.client_secret !== undefined || form.client_assertion !== undefined)) {
       return { status: 400, error: 'invalid_request', description: 'more than one client authentication method' };
     }
-    if (form.client_assertion !== undefined) return invalid('private_key_jwt is not supported');
+    if (form.client_assertion !== undefined && form.client_secret !== undefined) {
+      return { status: 400, error: 'invalid_request', description: 'more than one client authentication method' };
+    }
+    if (form.client_assertion !== undefined || form.client_assertion_type !== undefined) {
+      if (clientAuth !== 'private_key_jwt') return invalid('private_key_jwt is not allowed for this client');
+      if (form.client_assertion === undefined) {
+        return { status: 400, error: 'invalid_request', description: 'client_assertion_type without client_assertion' };
+      }
+      const failure = await verifyClientAssertion(form, {
+        clientId,
+        publicJwk: options.clientPublicJwk!,
+        audiences: [issuer, idp.tokenEndpoint],
+        algorithms: signingAlgs,
+        seenJtis: seenAssertionJtis,
+        record: idp.clientAssertions,
+      });
+      return failure && { ...failure, ...(failure.status === 401 ? { headers: challenge } : {}) };
+    }
     switch (clientAuth) {
+      case 'private_key_jwt':
+        return invalid('private_key_jwt required');
       case 'none':
         if (basic.kind === 'basic') return invalid('client_secret_basic is not allowed for this client');
         if (form.client_secret !== undefined) return invalid('client_secret_post is not allowed for this client');
@@ -238,7 +360,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
   /** RFC 8693 §2.1 token exchange, ID-JAG profile (ID-JAG §4.3). */
   async function exchange(req: IncomingMessage, res: ServerResponse, form: Record<string, string>) {
     const fail = (f: Fail) => sendOAuthError(res, f.status, f.error, f.description, f.headers);
-    const authFail = authenticate(req, form);
+    const authFail = await authenticate(req, form);
     if (authFail) return fail(authFail);
     if (form.grant_type !== GRANT_TOKEN_EXCHANGE) {
       return fail({ status: 400, error: 'unsupported_grant_type', description: `grant_type must be ${GRANT_TOKEN_EXCHANGE}` });

@@ -1,0 +1,177 @@
+import { ConfigurationError } from './errors.js';
+
+/**
+ * Asymmetric JWS algorithms for client assertions; never `none`, never HMAC (PROTOCOL §3).
+ *
+ * @example
+ * ```ts
+ * const client = { clientId: 'wiki-app', authMethod: 'private_key_jwt', privateKey: pem, signingAlg: 'PS256' satisfies SigningAlg };
+ * ```
+ */
+export type SigningAlg = 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA';
+
+/**
+ * A private key: a WebCrypto `CryptoKey` (usage `sign`), a private JWK, or a PKCS#8 PEM string.
+ *
+ * @example
+ * ```ts
+ * const privateKey: PrivateKeyInput = process.env.MCP_CLIENT_KEY_PEM!; // -----BEGIN PRIVATE KEY-----…
+ * withCrossAppAccess(fetch, { ...options, client: { clientId: 'wiki-app', privateKey, keyId: 'k1' } });
+ * ```
+ */
+export type PrivateKeyInput = CryptoKey | JsonWebKey | string;
+
+interface AlgParams {
+  import: AlgorithmIdentifier | RsaHashedImportParams | EcKeyImportParams;
+  sign: AlgorithmIdentifier | EcdsaParams | RsaPssParams;
+}
+
+const PARAMS: Record<SigningAlg, AlgParams> = {
+  ES256: { import: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } },
+  ES384: { import: { name: 'ECDSA', namedCurve: 'P-384' }, sign: { name: 'ECDSA', hash: 'SHA-384' } },
+  RS256: { import: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, sign: { name: 'RSASSA-PKCS1-v1_5' } },
+  PS256: { import: { name: 'RSA-PSS', hash: 'SHA-256' }, sign: { name: 'RSA-PSS', saltLength: 32 } },
+  EdDSA: { import: { name: 'Ed25519' }, sign: { name: 'Ed25519' } },
+};
+
+const PEM = /^-----BEGIN PRIVATE KEY-----([A-Za-z0-9+/=\s]+)-----END PRIVATE KEY-----\s*$/;
+
+function isCryptoKey(value: unknown): value is CryptoKey {
+  return typeof CryptoKey !== 'undefined' && value instanceof CryptoKey;
+}
+
+/** Why a key cannot sign client assertions, or undefined (checked once, with the options). */
+export function privateKeyProblem(key: unknown): string | undefined {
+  if (typeof key === 'string') return PEM.test(key.trim()) ? undefined : 'expected a PKCS#8 PEM private key (-----BEGIN PRIVATE KEY-----)';
+  if (isCryptoKey(key)) {
+    if (key.type !== 'private') return 'expected a private CryptoKey';
+    return key.usages.includes('sign') ? undefined : "expected a CryptoKey with the 'sign' usage";
+  }
+  if (typeof key === 'object' && key !== null) {
+    const jwk = key as JsonWebKey;
+    if (jwk.kty === 'oct') return 'must be an asymmetric key: HMAC (kty "oct") is not allowed for private_key_jwt';
+    if (jwk.kty !== 'EC' && jwk.kty !== 'RSA' && jwk.kty !== 'OKP') return 'expected a JWK with kty EC, RSA or OKP';
+    if (typeof jwk.d !== 'string') return 'expected a private JWK (with "d")';
+    return undefined;
+  }
+  return 'expected a CryptoKey, a private JWK or a PKCS#8 PEM string';
+}
+
+/** The algorithm a key signs with, when the key says (a JWK or a CryptoKey); RSA defaults to RS256. */
+function algOf(key: PrivateKeyInput): SigningAlg | undefined {
+  if (isCryptoKey(key)) {
+    const algorithm = key.algorithm as { name: string; namedCurve?: string };
+    if (algorithm.name === 'ECDSA') return algorithm.namedCurve === 'P-384' ? 'ES384' : 'ES256';
+    if (algorithm.name === 'RSA-PSS') return 'PS256';
+    if (algorithm.name === 'RSASSA-PKCS1-v1_5') return 'RS256';
+    if (algorithm.name === 'Ed25519') return 'EdDSA';
+    return undefined;
+  }
+  if (typeof key === 'string') return undefined;
+  if (key.kty === 'EC') return key.crv === 'P-384' ? 'ES384' : 'ES256';
+  if (key.kty === 'OKP') return 'EdDSA';
+  return 'RS256';
+}
+
+/**
+ * The algorithm to sign with: configured, else the key's own; an RSA key uses PS256 when the server
+ * lists PS256 but not RS256 (its `token_endpoint_auth_signing_alg_values_supported`).
+ */
+function chooseAlg(key: PrivateKeyInput, configured: SigningAlg | undefined, supported: readonly string[] | undefined): SigningAlg | undefined {
+  if (configured) return configured;
+  const own = algOf(key);
+  const rsa = own === 'RS256' && !isCryptoKey(key);
+  if (rsa && supported && !supported.includes('RS256') && supported.includes('PS256')) return 'PS256';
+  return own;
+}
+
+const imported = new WeakMap<object, Map<string, Promise<{ key: CryptoKey; alg: SigningAlg }>>>();
+
+async function importFor(key: PrivateKeyInput, alg: SigningAlg | undefined, owner: object): Promise<{ key: CryptoKey; alg: SigningAlg }> {
+  if (isCryptoKey(key)) return { key, alg: alg ?? 'ES256' };
+  const byAlg = imported.get(owner) ?? new Map<string, Promise<{ key: CryptoKey; alg: SigningAlg }>>();
+  imported.set(owner, byAlg);
+  const cacheKey = alg ?? 'auto';
+  let pending = byAlg.get(cacheKey);
+  if (!pending) {
+    pending = importKey(key, alg);
+    byAlg.set(cacheKey, pending);
+    pending.catch(() => byAlg.delete(cacheKey));
+  }
+  return pending;
+}
+
+async function importKey(key: JsonWebKey | string, alg: SigningAlg | undefined): Promise<{ key: CryptoKey; alg: SigningAlg }> {
+  if (typeof key !== 'string') {
+    const chosen = alg ?? 'ES256';
+    // Drop JWK members WebCrypto would check against the algorithm (alg, key_ops, use).
+    const { alg: _a, key_ops: _o, use: _u, ...material } = key;
+    return { key: await crypto.subtle.importKey('jwk', material, PARAMS[chosen].import, false, ['sign']), alg: chosen };
+  }
+  const der = Uint8Array.from(atob((PEM.exec(key.trim())?.[1] ?? '').replace(/\s+/g, '')), (c) => c.charCodeAt(0));
+  // A PKCS#8 PEM does not say its type up front: the algorithms are tried in turn.
+  for (const candidate of alg ? [alg] : (['ES256', 'ES384', 'RS256', 'EdDSA'] as const)) {
+    try {
+      return { key: await crypto.subtle.importKey('pkcs8', der, PARAMS[candidate].import, false, ['sign']), alg: candidate };
+    } catch {
+      // Not this algorithm: try the next one.
+    }
+  }
+  throw new Error('unsupported key');
+}
+
+function base64url(bytes: Uint8Array): string {
+  let binary = '';
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+const encodeJson = (value: unknown) => base64url(new TextEncoder().encode(JSON.stringify(value)));
+
+export interface AssertionInput {
+  clientId: string;
+  /** The server's issuer (or its token endpoint, when no issuer is known). */
+  audience: string;
+  privateKey: PrivateKeyInput;
+  keyId: string | undefined;
+  signingAlg: SigningAlg | undefined;
+  /** The server's `token_endpoint_auth_signing_alg_values_supported`, when it says. */
+  supportedAlgs: readonly string[] | undefined;
+  nowMs: number;
+  /** Which option the key came from, for error messages (e.g. `client.privateKey`). */
+  option: string;
+  /** The frozen options object the key belongs to: imported keys are cached per owner. */
+  owner: object;
+}
+
+/**
+ * A `private_key_jwt` client assertion (RFC 7523 §2.2, §3; OIDC Core §9): `iss` = `sub` = the client,
+ * `aud` = the server's issuer, a new random `jti` every time (retries included), valid for 60 s.
+ */
+export async function signClientAssertion(input: AssertionInput): Promise<string> {
+  const alg = chooseAlg(input.privateKey, input.signingAlg, input.supportedAlgs);
+  let signer: { key: CryptoKey; alg: SigningAlg };
+  try {
+    signer = await importFor(input.privateKey, alg, input.owner);
+  } catch {
+    throw new ConfigurationError(input.option, `could not be imported for signing${alg ? ` with ${alg}` : ''}; check the key type or set signingAlg`);
+  }
+  const iat = Math.floor(input.nowMs / 1000);
+  const header = { alg: signer.alg, typ: 'JWT', ...(input.keyId ? { kid: input.keyId } : {}) };
+  const claims = {
+    iss: input.clientId,
+    sub: input.clientId,
+    aud: input.audience,
+    jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
+    iat,
+    exp: iat + 60,
+  };
+  const signingInput = `${encodeJson(header)}.${encodeJson(claims)}`;
+  let signature: ArrayBuffer;
+  try {
+    signature = await crypto.subtle.sign(PARAMS[signer.alg].sign, signer.key, new TextEncoder().encode(signingInput));
+  } catch {
+    throw new ConfigurationError(input.option, `cannot sign with ${signer.alg}; check the key type or set signingAlg`);
+  }
+  return `${signingInput}.${base64url(new Uint8Array(signature))}`;
+}
