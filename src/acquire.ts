@@ -2,7 +2,15 @@ import { chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from './
 import type { Discovery, ServerMetadata } from './discovery.js';
 import { CrossAppAccessError, OAuthResponseError } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
-import { exchangeForIdJag, redeemIdJag, type AccessTokenResponse, type IdJagResponse, type TokenEndpoint } from './grants.js';
+import {
+  SUBJECT_TOKEN_TYPES,
+  exchangeForIdJag,
+  exchangeSamlForRefreshToken,
+  redeemIdJag,
+  type AccessTokenResponse,
+  type IdJagResponse,
+  type TokenEndpoint,
+} from './grants.js';
 import type { FetchLike } from './http.js';
 import { checkIdJag } from './id-jag-check.js';
 import { decodeJwt, fingerprint, numericClaim, stringClaim } from './jwt.js';
@@ -197,7 +205,14 @@ export class Acquirer {
 
   private async exchange(idp: TokenEndpoint, binding: ResourceBinding, subjectToken: string, scope: string | undefined): Promise<IdJagResponse> {
     const started = this.now();
-    const jag = await exchangeForIdJag(idp, { subjectToken, audience: binding.as.issuer, resource: binding.resource, scope }, this.emit);
+    let subject = subjectToken;
+    let subjectTokenType = SUBJECT_TOKEN_TYPES[this.options.subjectTokenType];
+    if (this.options.subjectTokenType === 'saml2') {
+      // TX-3: the SAML assertion buys an IdP refresh token, used once as the ID-JAG exchange's subject.
+      subject = await exchangeSamlForRefreshToken(idp, subjectToken);
+      subjectTokenType = SUBJECT_TOKEN_TYPES.refresh_token;
+    }
+    const jag = await exchangeForIdJag(idp, { subjectToken: subject, subjectTokenType, audience: binding.as.issuer, resource: binding.resource, scope }, this.emit);
     this.emit({ type: 'token_exchange', tokenEndpoint: idp.url, audience: binding.as.issuer, resource: binding.resource, scope, durationMs: this.now() - started });
     return jag;
   }
@@ -230,11 +245,13 @@ export class Acquirer {
 
   /** Reads an ID token from the app, refusing one whose `exp` has passed (TX-4). */
   private async subject(reason: IdTokenReason): Promise<Subject> {
+    // Only an ID token names its user and its expiry; other subjects are opaque (C-1, TX-4).
+    const read = (token: string) => (this.options.subjectTokenType === 'id_token' ? userOf(token) : { user: '', exp: undefined });
     let token = await this.readIdToken(reason);
-    let parsed = userOf(token);
+    let parsed = read(token);
     if (isExpired(parsed.exp, this.now()) && !this.options.idTokenIsStatic && reason !== 'rejected') {
       token = await this.readIdToken('rejected');
-      parsed = userOf(token);
+      parsed = read(token);
     }
     if (isExpired(parsed.exp, this.now())) {
       throw new CrossAppAccessError('The ID token has expired (by its exp claim) and no fresh one was supplied: the user must sign in again.', {

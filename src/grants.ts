@@ -8,6 +8,24 @@ export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exch
 export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const ID_JAG_TYPE = 'urn:ietf:params:oauth:token-type:id-jag';
 export const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';
+export const SAML2_TYPE = 'urn:ietf:params:oauth:token-type:saml2';
+export const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token';
+
+/**
+ * What the app's subject token is (RFC 8693 §3; PROTOCOL TX-2, TX-3).
+ *
+ * @example
+ * ```ts
+ * withCrossAppAccess(fetch, { ...options, subjectTokenType: 'saml2' satisfies SubjectTokenType, idToken: () => sso.samlAssertionBase64url() });
+ * ```
+ */
+export type SubjectTokenType = 'id_token' | 'saml2' | 'refresh_token';
+
+export const SUBJECT_TOKEN_TYPES: Record<SubjectTokenType, string> = {
+  id_token: ID_TOKEN_TYPE,
+  saml2: SAML2_TYPE,
+  refresh_token: REFRESH_TOKEN_TYPE,
+};
 
 /** PROTOCOL V-3: a number or a numeric string; anything else means absent. */
 const expiresIn = z.unknown().transform((value) => {
@@ -101,7 +119,7 @@ export interface IdJagResponse {
  */
 export async function exchangeForIdJag(
   endpoint: TokenEndpoint,
-  params: { subjectToken: string; audience: string; resource: string; scope: string | undefined },
+  params: { subjectToken: string; subjectTokenType: string; audience: string; resource: string; scope: string | undefined },
   emit: (event: CrossAppAccessEvent) => void,
 ): Promise<IdJagResponse> {
   const what = 'The IdP token endpoint';
@@ -111,7 +129,7 @@ export async function exchangeForIdJag(
     audience: params.audience,
     resource: params.resource,
     subject_token: params.subjectToken,
-    subject_token_type: ID_TOKEN_TYPE,
+    subject_token_type: params.subjectTokenType,
   });
   if (params.scope) form.set('scope', params.scope);
   const { status, body } = await tokenRequest(endpoint, form, what, 'token_exchange');
@@ -131,6 +149,41 @@ export async function exchangeForIdJag(
   }
   // Any refresh_token is ignored on purpose (PROTOCOL V-10).
   return { idJag: response.access_token, scope: response.scope, expiresIn: response.expires_in };
+}
+
+const refreshTokenResponse = z.looseObject({
+  issued_token_type: z.string(),
+  access_token: optionalString,
+  refresh_token: optionalString,
+});
+
+/**
+ * PROTOCOL TX-3: a SAML 2 assertion is first exchanged at the IdP for an IdP refresh token
+ * (RFC 8693 with `requested_token_type` refresh_token and `scope` `openid offline_access`), which is
+ * then the subject of the ID-JAG exchange. The refresh token is used once and never kept.
+ */
+export async function exchangeSamlForRefreshToken(endpoint: TokenEndpoint, assertion: string): Promise<string> {
+  const what = 'The IdP token endpoint (SAML assertion exchange)';
+  const form = new URLSearchParams({
+    grant_type: TOKEN_EXCHANGE_GRANT,
+    requested_token_type: REFRESH_TOKEN_TYPE,
+    subject_token: assertion,
+    subject_token_type: SAML2_TYPE,
+    scope: 'openid offline_access',
+  });
+  const { status, body } = await tokenRequest(endpoint, form, what, 'token_exchange');
+  const parsed = refreshTokenResponse.safeParse(body);
+  if (!parsed.success) throw invalidResponse(what, parsed.error, 'token_exchange', status);
+  const token = parsed.data.issued_token_type === REFRESH_TOKEN_TYPE ? parsed.data.access_token : undefined;
+  const refreshToken = token || parsed.data.refresh_token;
+  if (parsed.data.issued_token_type !== REFRESH_TOKEN_TYPE || !refreshToken) {
+    throw new CrossAppAccessError(`${what} did not issue a refresh token (${REFRESH_TOKEN_TYPE}) for the SAML assertion.`, {
+      code: 'invalid_token_type',
+      stage: 'token_exchange',
+      status,
+    });
+  }
+  return refreshToken;
 }
 
 export interface AccessTokenResponse {

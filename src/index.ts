@@ -3,6 +3,7 @@ export type { CrossAppAccessFetch, CrossAppAccessMiddleware, FetchLike } from '.
 export type { CrossAppAccessOptions, IdpOptions, ClientOptions, IdTokenSource, IdTokenReason } from './options.js';
 export type { ClientAuthMethod } from './client-auth.js';
 export type { PrivateKeyInput, SigningAlg } from './client-assertion.js';
+export type { SubjectTokenType } from './grants.js';
 export { CrossAppAccessError, ConfigurationError, OAuthResponseError } from './errors.js';
 export type { CrossAppAccessErrorCode, CrossAppAccessStage, CrossAppAccessErrorDetails } from './errors.js';
 export type { CrossAppAccessEvent } from './events.js';

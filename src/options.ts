@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { privateKeyProblem, type PrivateKeyInput, type SigningAlg } from './client-assertion.js';
 import type { ClientAuthMethod } from './client-auth.js';
+import type { SubjectTokenType } from './grants.js';
 import { ConfigurationError } from './errors.js';
 import { NO_RETRY, type RetryPolicy } from './retry.js';
 import type { CrossAppAccessEvent } from './events.js';
@@ -99,8 +100,13 @@ export interface ClientOptions {
  * ```
  */
 export interface CrossAppAccessOptions {
-  /** The signed-in user's ID token, or a function that returns a (fresh) one. */
+  /** The signed-in user's ID token, or a function that returns a (fresh) one. With `subjectTokenType`, that kind of token instead. */
   idToken: string | IdTokenSource;
+  /**
+   * What `idToken` supplies: an OpenID `id_token` (default), a base64url SAML 2 assertion (`saml2`,
+   * first exchanged at the IdP for an IdP refresh token), or an IdP `refresh_token` (PROTOCOL TX-2, TX-3).
+   */
+  subjectTokenType?: SubjectTokenType;
   idp: IdpOptions;
   client: ClientOptions;
   /** Scopes to request (array or space-separated string). Default: the server's challenge, then its metadata. */
@@ -147,6 +153,7 @@ export interface ResolvedOptions {
   readonly idToken: IdTokenSource;
   /** True when `idToken` was a string: asking again cannot give a new one. */
   readonly idTokenIsStatic: boolean;
+  readonly subjectTokenType: SubjectTokenType;
   readonly idp: Readonly<IdpOptions>;
   readonly client: Readonly<ClientOptions>;
   readonly scopes: readonly string[] | undefined;
@@ -211,6 +218,7 @@ const schema = z.strictObject({
     nonEmpty,
     z.custom<IdTokenSource>((v) => typeof v === 'function', 'expected a non-empty string or a function'),
   ]),
+  subjectTokenType: z.enum(['id_token', 'saml2', 'refresh_token']).optional(),
   idp: z
     .strictObject({
       issuer: secureUrl.optional(),
@@ -304,6 +312,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   return Object.freeze({
     idToken: typeof idToken === 'string' ? () => idToken : idToken,
     idTokenIsStatic: typeof idToken === 'string',
+    subjectTokenType: o.subjectTokenType ?? 'id_token',
     idp: Object.freeze({ ...o.idp }),
     client: Object.freeze({ ...o.client }),
     scopes: normaliseScopes(o.scope),
