@@ -4,7 +4,7 @@
  * See PROTOCOL.md §2, §3, §14.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   SignJWT,
   decodeJwt,
@@ -37,6 +37,8 @@ import { wellKnownPaths } from './well-known.js';
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const TOKEN_TYPE_ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag';
 export const TOKEN_TYPE_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token';
+export const TOKEN_TYPE_SAML2 = 'urn:ietf:params:oauth:token-type:saml2';
+export const TOKEN_TYPE_REFRESH_TOKEN = 'urn:ietf:params:oauth:token-type:refresh_token';
 export const ID_JAG_TYP = 'oauth-id-jag+jwt';
 
 export type IdpClientAuth = 'none' | 'client_secret_post' | 'client_secret_basic' | 'private_key_jwt';
@@ -164,6 +166,49 @@ export interface MintIdTokenOptions {
   extra?: Record<string, unknown>;
 }
 
+export interface MintSamlAssertionOptions {
+  /** The assertion's `<saml:NameID>`; `''` leaves the NameID out. Default `alice`. */
+  nameId?: string;
+  /** The `<saml:Issuer>`. Required by the top-level {@link mintSamlAssertion}; the IdP method defaults it to its issuer. */
+  issuer?: string;
+  /** The `NotOnOrAfter` condition. Default: five minutes from now. */
+  notOnOrAfter?: Date;
+}
+
+const xmlEscape = (v: string) =>
+  v.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+const xmlUnescape = (v: string) =>
+  v.replace(/&(amp|lt|gt|quot|apos);/g, (_, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" })[e]!);
+
+/**
+ * A test stand-in for a SAML 2 assertion (RFC 8693 §3 `…:saml2`), base64url-encoded: a bare XML
+ * string with Issuer, NameID and a NotOnOrAfter condition. It is NOT signed — a real IdP verifies the
+ * assertion's XML signature; this fixture only checks issuer, expiry, NameID and single use.
+ */
+export function mintSamlAssertion(o: MintSamlAssertionOptions & { issuer: string }): string {
+  const nameId = o.nameId ?? 'alice';
+  const notOnOrAfter = (o.notOnOrAfter ?? new Date(Date.now() + 300_000)).toISOString();
+  const xml =
+    `<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_${randomUUID()}">` +
+    `<saml:Issuer>${xmlEscape(o.issuer)}</saml:Issuer>` +
+    `<saml:Subject>${nameId === '' ? '' : `<saml:NameID>${xmlEscape(nameId)}</saml:NameID>`}</saml:Subject>` +
+    `<saml:Conditions NotOnOrAfter="${notOnOrAfter}"/>` +
+    `</saml:Assertion>`;
+  return Buffer.from(xml, 'utf8').toString('base64url');
+}
+
+/** Reads the stand-in assertion of {@link mintSamlAssertion}; no signature check (see there). */
+function parseSamlAssertion(xml: string): { issuer?: string; nameId?: string; notOnOrAfter?: string } {
+  const issuer = /<saml:Issuer>([^<]*)<\/saml:Issuer>/.exec(xml)?.[1];
+  const nameId = /<saml:NameID(?:\s[^>]*)?>([^<]*)<\/saml:NameID>/.exec(xml)?.[1];
+  const notOnOrAfter = /<saml:Conditions\s[^>]*NotOnOrAfter="([^"]*)"/.exec(xml)?.[1];
+  return {
+    ...(issuer !== undefined ? { issuer: xmlUnescape(issuer) } : {}),
+    ...(nameId !== undefined && nameId !== '' ? { nameId: xmlUnescape(nameId) } : {}),
+    ...(notOnOrAfter !== undefined ? { notOnOrAfter } : {}),
+  };
+}
+
 /** A JWT about to be signed, handed to {@link Idp.transformIdJag} for tampering. */
 export interface JwtDraft {
   header: JWTHeaderParameters;
@@ -186,6 +231,7 @@ export interface Idp {
   readonly jwks: JSONWebKeySet;
   /** Public key that verifies ID tokens and ID-JAGs. */
   readonly publicKey: CryptoKey;
+  /** Token-endpoint POSTs (ID-JAG exchanges and SAML → refresh-token exchanges alike). */
   readonly counters: { metadata: number; exchange: number };
   /** Every `private_key_jwt` client assertion received (not cleared by `reset`). */
   readonly clientAssertions: RecordedClientAssertion[];
@@ -201,6 +247,17 @@ export interface Idp {
   mintIdToken(options?: MintIdTokenOptions): Promise<string>;
   /** Signs arbitrary ID-JAG claims with this IdP's key (header `typ` defaults to `oauth-id-jag+jwt`). */
   mintIdJag(claims: Record<string, unknown>, header?: Partial<JWTHeaderParameters>): Promise<string>;
+  /** Stand-in SAML assertion (base64url, unsigned; see {@link mintSamlAssertion}); issuer defaults to this IdP. */
+  mintSamlAssertion(options?: MintSamlAssertionOptions): string;
+  /**
+   * Issues an IdP refresh token for `sub` (default `alice`) directly, as the SAML exchange would:
+   * opaque and random, or exactly `value` when given (e.g. a token that happens to look like a JWT).
+   */
+  issueRefreshToken(sub?: string, value?: string): string;
+  /** Live IdP refresh tokens → the subject they are bound to (not cleared by `reset`). */
+  readonly refreshTokens: ReadonlyMap<string, string>;
+  /** Invalidates every IdP refresh token issued so far. */
+  revokeRefreshTokens(): void;
   /** Header names that must never arrive (cookie, MCP headers, bearer), over all requests. */
   leaks(): string[];
   /** Zeroes counters and clears `requests`. */
@@ -219,6 +276,10 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
   const allowJson = options.allowJsonBody ?? false;
   const signingAlgs = options.signingAlgValuesSupported ?? [...DEFAULT_CLIENT_ASSERTION_ALGS];
   const seenAssertionJtis = new Set<string>();
+  /** IdP refresh token → NameID / sub. */
+  const refreshTokens = new Map<string, string>();
+  /** Decoded SAML assertions already exchanged (each is single use). */
+  const usedSamlAssertions = new Set<string>();
   if (clientAuth === 'private_key_jwt' && !options.clientPublicJwk) {
     throw new Error('startIdp: clientAuth private_key_jwt needs clientPublicJwk');
   }
@@ -270,6 +331,18 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
         .setProtectedHeader({ alg: 'ES256', typ: ID_JAG_TYP, kid, ...header })
         .sign(privateKey);
     },
+    mintSamlAssertion(o = {}) {
+      return mintSamlAssertion({ ...o, issuer: o.issuer ?? issuer });
+    },
+    issueRefreshToken(sub = 'alice', value?: string) {
+      const rt = value ?? randomBytes(32).toString('base64url');
+      refreshTokens.set(rt, sub);
+      return rt;
+    },
+    refreshTokens,
+    revokeRefreshTokens() {
+      refreshTokens.clear();
+    },
     leaks() {
       return idp.requests.flatMap((r) => r.leaked);
     },
@@ -291,7 +364,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
       ...(clientAuth === 'private_key_jwt' ? { token_endpoint_auth_signing_alg_values_supported: signingAlgs } : {}),
       // ID-JAG §7.1: which requested_token_types the IdP can issue.
       identity_chaining_requested_token_types_supported: [TOKEN_TYPE_ID_JAG],
-      subject_token_types_supported: [TOKEN_TYPE_ID_TOKEN],
+      subject_token_types_supported: [TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_SAML2, TOKEN_TYPE_REFRESH_TOKEN],
       id_token_signing_alg_values_supported: ['ES256'],
       response_types_supported: ['id_token'],
       subject_types_supported: ['public'],
@@ -365,27 +438,41 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     if (form.grant_type !== GRANT_TOKEN_EXCHANGE) {
       return fail({ status: 400, error: 'unsupported_grant_type', description: `grant_type must be ${GRANT_TOKEN_EXCHANGE}` });
     }
+    // ID-JAG §4.5 / PROTOCOL TX-3: a SAML assertion is exchanged for an IdP refresh token first.
+    if (form.subject_token_type === TOKEN_TYPE_SAML2) return samlExchange(res, form);
     for (const p of ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource']) {
       if (form[p] === undefined) return fail({ status: 400, error: 'invalid_request', description: `missing ${p}` });
     }
     if (form.requested_token_type !== TOKEN_TYPE_ID_JAG) {
       return fail({ status: 400, error: 'invalid_request', description: `requested_token_type must be ${TOKEN_TYPE_ID_JAG}` });
     }
-    if (form.subject_token_type !== TOKEN_TYPE_ID_TOKEN) {
-      return fail({ status: 400, error: 'invalid_request', description: `subject_token_type must be ${TOKEN_TYPE_ID_TOKEN}` });
-    }
-    // ID-JAG §4.3.3: the subject token must be an ID token this IdP issued to the authenticated client.
     let sub: string;
-    try {
-      const { payload } = await jwtVerify(form.subject_token!, publicKey, {
-        issuer,
-        audience: clientId,
-        algorithms: ['ES256'],
-        requiredClaims: ['sub', 'exp', 'iat'],
+    if (form.subject_token_type === TOKEN_TYPE_REFRESH_TOKEN) {
+      // ID-JAG §4.3 / PROTOCOL TX-2: an IdP refresh token this IdP issued, bound to its NameID.
+      const bound = refreshTokens.get(form.subject_token!);
+      if (bound === undefined) {
+        return fail({ status: 400, error: 'invalid_grant', description: 'subject_token rejected: unknown or revoked refresh token' });
+      }
+      sub = bound;
+    } else if (form.subject_token_type === TOKEN_TYPE_ID_TOKEN) {
+      // ID-JAG §4.3.3: the subject token must be an ID token this IdP issued to the authenticated client.
+      try {
+        const { payload } = await jwtVerify(form.subject_token!, publicKey, {
+          issuer,
+          audience: clientId,
+          algorithms: ['ES256'],
+          requiredClaims: ['sub', 'exp', 'iat'],
+        });
+        sub = payload.sub!;
+      } catch (err) {
+        return fail({ status: 400, error: 'invalid_grant', description: `subject_token rejected: ${(err as Error).message}` });
+      }
+    } else {
+      return fail({
+        status: 400,
+        error: 'invalid_request',
+        description: `subject_token_type must be ${TOKEN_TYPE_ID_TOKEN}, ${TOKEN_TYPE_SAML2} or ${TOKEN_TYPE_REFRESH_TOKEN}`,
       });
-      sub = payload.sub!;
-    } catch (err) {
-      return fail({ status: 400, error: 'invalid_grant', description: `subject_token rejected: ${(err as Error).message}` });
     }
 
     const requested = splitScope(form.scope);
@@ -416,6 +503,34 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
       expires_in: jagTtl,
       ...(scopeDiffers ? { scope: granted.join(' ') } : {}),
     });
+  }
+
+  /**
+   * RFC 8693 exchange of a (stand-in, unsigned) SAML 2 assertion for an opaque IdP refresh token
+   * (ID-JAG §4.5; PROTOCOL TX-3). Client authentication has already passed.
+   */
+  function samlExchange(res: ServerResponse, form: Record<string, string>) {
+    const fail = (error: string, description: string) => sendOAuthError(res, 400, error, description);
+    if (form.subject_token === undefined) return fail('invalid_request', 'missing subject_token');
+    if (form.requested_token_type !== TOKEN_TYPE_REFRESH_TOKEN) {
+      return fail('invalid_request', `with a ${TOKEN_TYPE_SAML2} subject, requested_token_type must be ${TOKEN_TYPE_REFRESH_TOKEN}`);
+    }
+    const scopes = splitScope(form.scope);
+    if (!scopes.includes('openid') || !scopes.includes('offline_access')) {
+      return fail('invalid_scope', 'scope must include openid and offline_access');
+    }
+    if (!/^[A-Za-z0-9_-]+$/.test(form.subject_token)) return fail('invalid_grant', 'subject_token rejected: not base64url');
+    const xml = Buffer.from(form.subject_token, 'base64url').toString('utf8');
+    // Stand-in checks only: a real IdP verifies the assertion's XML signature here.
+    const assertion = parseSamlAssertion(xml);
+    if (assertion.issuer !== issuer) return fail('invalid_grant', 'subject_token rejected: SAML Issuer is not this IdP');
+    const notOnOrAfter = assertion.notOnOrAfter === undefined ? NaN : Date.parse(assertion.notOnOrAfter);
+    if (!(notOnOrAfter > Date.now())) return fail('invalid_grant', 'subject_token rejected: SAML assertion expired (NotOnOrAfter)');
+    if (assertion.nameId === undefined) return fail('invalid_grant', 'subject_token rejected: SAML assertion has no NameID');
+    if (usedSamlAssertions.has(xml)) return fail('invalid_grant', 'subject_token rejected: SAML assertion already used (replay)');
+    usedSamlAssertions.add(xml);
+    const rt = idp.issueRefreshToken(assertion.nameId);
+    sendJson(res, 200, { issued_token_type: TOKEN_TYPE_REFRESH_TOKEN, access_token: rt, token_type: 'N_A' });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
