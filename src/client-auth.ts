@@ -11,12 +11,27 @@ import { CrossAppAccessError, type CrossAppAccessStage } from './errors.js';
  */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 
+/**
+ * A client's registration at one server (the IdP or the MCP authorization server): the fields that
+ * `idp` and `client` share.
+ *
+ * @example
+ * ```ts
+ * const credentials: ClientCredentials = { clientId: 'wiki-app', authMethod: 'private_key_jwt', privateKey: pem, keyId: 'k1' };
+ * ```
+ */
 export interface ClientCredentials {
+  /** The client id at that server. */
   clientId: string;
+  /** The client secret there, for a confidential client (never empty: omit it instead). */
   clientSecret?: string;
+  /** How to authenticate there; by default chosen from the server's metadata and what is configured. */
   authMethod?: ClientAuthMethod;
+  /** For `private_key_jwt`: a private `CryptoKey`, a private JWK, or a PKCS#8 PEM string. */
   privateKey?: PrivateKeyInput;
+  /** For `private_key_jwt`: the `kid` of the key, as registered at the server. */
   keyId?: string;
+  /** For `private_key_jwt`: the JWS algorithm; default from the key (EC → ES256/ES384, RSA → RS256, or PS256 when the server lists only PS256, Ed25519 → EdDSA). */
   signingAlg?: SigningAlg;
 }
 

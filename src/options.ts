@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { privateKeyProblem, type PrivateKeyInput, type SigningAlg } from './client-assertion.js';
-import type { ClientAuthMethod } from './client-auth.js';
+import { privateKeyProblem, type PrivateKeyInput } from './client-assertion.js';
+import type { ClientAuthMethod, ClientCredentials } from './client-auth.js';
 import type { SubjectTokenType } from './grants.js';
 import { ConfigurationError } from './errors.js';
 import { NO_RETRY, type RetryPolicy } from './retry.js';
@@ -38,23 +38,15 @@ export type IdTokenSource = (context: { reason: IdTokenReason; signal: AbortSign
  * const idp: IdpOptions = { issuer: 'https://acme.okta.com', clientId: 'desk-agent', clientSecret: process.env.IDP_SECRET };
  * ```
  */
-export interface IdpOptions {
+export interface IdpOptions extends ClientCredentials {
   /** The IdP's issuer; its token endpoint is discovered (RFC 8414 / OpenID Discovery) and cached. */
   issuer?: string;
   /** The IdP's token endpoint; skips discovery. Give this or `issuer`. */
   tokenEndpoint?: string;
   /** This app's client id at the IdP: the ID token's `aud` (PROTOCOL TX-1). */
   clientId: string;
-  /** This app's client secret at the IdP, if it is a confidential client there. */
-  clientSecret?: string;
   /** Default: `private_key_jwt` with a key, `client_secret_post` with a secret, else `none` (or what IdP metadata allows). */
   authMethod?: ClientAuthMethod;
-  /** For `private_key_jwt`: a private `CryptoKey`, a private JWK, or a PKCS#8 PEM string. */
-  privateKey?: PrivateKeyInput;
-  /** For `private_key_jwt`: the `kid` of the key, as registered at the server. */
-  keyId?: string;
-  /** For `private_key_jwt`: the JWS algorithm; default from the key (EC → ES256/ES384, RSA → RS256 or PS256, Ed25519 → EdDSA). */
-  signingAlg?: SigningAlg;
 }
 
 /**
@@ -65,18 +57,11 @@ export interface IdpOptions {
  * const client: ClientOptions = { clientId: 'wiki-app', clientSecret: process.env.MCP_SECRET, issuer: 'https://login.tools.example/tenant-7' };
  * ```
  */
-export interface ClientOptions {
+export interface ClientOptions extends ClientCredentials {
   /** The client id at the authorization server (the ID-JAG's `client_id` claim). */
   clientId: string;
-  clientSecret?: string;
   /** Default: chosen from the server's `token_endpoint_auth_methods_supported` (a key first, then Basic). */
   authMethod?: ClientAuthMethod;
-  /** For `private_key_jwt`: a private `CryptoKey`, a private JWK, or a PKCS#8 PEM string. */
-  privateKey?: PrivateKeyInput;
-  /** For `private_key_jwt`: the `kid` of the key, as registered at the server. */
-  keyId?: string;
-  /** For `private_key_jwt`: the JWS algorithm; default from the key and the server's list. */
-  signingAlg?: SigningAlg;
   /**
    * Pins these credentials to this authorization-server issuer. Without it they bind, for the life of
    * the wrapper, to the first authorization server they are used with (PROTOCOL D-10).
@@ -197,6 +182,16 @@ const privateKey = z.custom<PrivateKeyInput>((v) => v !== undefined && v !== nul
 const signingAlg = z.enum(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']);
 const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected scope tokens (RFC 6749 §3.3)');
 
+/** The fields `idp` and `client` share ({@link ClientCredentials}). */
+const credentialFields = {
+  clientId: nonEmpty,
+  clientSecret: secret.optional(),
+  authMethod: authMethod.optional(),
+  privateKey: privateKey.optional(),
+  keyId: nonEmpty.optional(),
+  signingAlg: signingAlg.optional(),
+};
+
 type Credentials = { clientSecret?: string | undefined; authMethod?: string | undefined; privateKey?: unknown };
 
 function credentialsRule(value: Credentials, ctx: z.RefinementCtx): void {
@@ -223,12 +218,7 @@ const schema = z.strictObject({
     .strictObject({
       issuer: secureUrl.optional(),
       tokenEndpoint: secureUrl.optional(),
-      clientId: nonEmpty,
-      clientSecret: secret.optional(),
-      authMethod: authMethod.optional(),
-      privateKey: privateKey.optional(),
-      keyId: nonEmpty.optional(),
-      signingAlg: signingAlg.optional(),
+      ...credentialFields,
     })
     .superRefine((value, ctx) => {
       if (value.issuer === undefined && value.tokenEndpoint === undefined) {
@@ -238,12 +228,7 @@ const schema = z.strictObject({
     }),
   client: z
     .strictObject({
-      clientId: nonEmpty,
-      clientSecret: secret.optional(),
-      authMethod: authMethod.optional(),
-      privateKey: privateKey.optional(),
-      keyId: nonEmpty.optional(),
-      signingAlg: signingAlg.optional(),
+      ...credentialFields,
       issuer: secureUrl.optional(),
     })
     .superRefine(credentialsRule),
