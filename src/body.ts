@@ -19,7 +19,7 @@ export function requestUrl(input: string | URL | Request): string {
   return input.url;
 }
 
-function isRequest(value: unknown): value is Request {
+export function isRequest(value: unknown): value is Request {
   return typeof Request !== 'undefined' && value instanceof Request;
 }
 
@@ -37,40 +37,35 @@ function isReplayableAsIs(body: unknown): boolean {
 
 const NO_INIT: RequestInit = Object.freeze({});
 
-/** A fetch call taken apart: URL, init without headers and body, headers, body. */
-function splitRequest(input: string | URL | Request, init: RequestInit | undefined): OutgoingRequest {
+/**
+ * A fetch call taken apart: URL, init without headers and body, headers, body. `url` is the
+ * snapshot the caller's target was checked against: the caller's `URL` object is never read again,
+ * so changing it after the call cannot move the token elsewhere.
+ */
+function splitRequest(url: string, input: string | URL | Request, init: RequestInit | undefined): OutgoingRequest {
   if (!isRequest(input)) {
     // The common case (what MCP transports do): one rest-spread, nothing else.
-    if (init === undefined) return { url: requestUrl(input), init: NO_INIT, headers: undefined, body: undefined, replayable: true };
+    if (init === undefined) return { url, init: NO_INIT, headers: undefined, body: undefined, replayable: true };
     const { headers, body, ...rest } = init;
-    return { url: requestUrl(input), init: rest, headers, body, replayable: body === null || body === undefined || isReplayableAsIs(body) };
+    return { url, init: rest, headers, body, replayable: body === null || body === undefined || isReplayableAsIs(body) };
   }
-  let base: RequestInit = {};
-  let body: BodyInit | null | undefined = init?.body;
-  if (isRequest(input)) {
-    base = {
-      method: input.method,
-      headers: input.headers,
-      signal: input.signal,
-      redirect: input.redirect,
-      credentials: input.credentials,
-      cache: input.cache,
-      keepalive: input.keepalive,
-      integrity: input.integrity,
-      referrer: input.referrer,
-      referrerPolicy: input.referrerPolicy,
-    };
-    // Read from a clone: the caller's Request stays unused.
-    if (body === undefined && input.body !== null) body = input.clone().body;
-  }
-  // Members the caller left undefined keep the Request's own values, as fetch does.
-  const merged: RequestInit = { ...base };
-  for (const [name, value] of Object.entries(init ?? {})) {
-    if (value !== undefined) (merged as Record<string, unknown>)[name] = value;
-  }
-  const { headers, body: _ignored, ...rest } = merged;
-  const replayable = body === null || body === undefined || isReplayableAsIs(body);
-  return { url: requestUrl(input), init: rest, headers, body, replayable };
+  // fetch(request, init) is fetch(new Request(request, init)) (Fetch standard, "fetch method"
+  // step 2): the same constructor merges them here, so every combination of the Request's body and
+  // init's (an init body of null keeps the Request's own) behaves exactly as plain fetch does. A
+  // clone is merged, so the caller's Request stays unused.
+  const merged = new Request(input.clone(), init);
+  const rest: RequestInit = {
+    method: merged.method,
+    signal: merged.signal,
+    redirect: merged.redirect,
+    credentials: merged.credentials,
+    cache: merged.cache,
+    keepalive: merged.keepalive,
+    integrity: merged.integrity,
+    referrer: merged.referrer,
+    referrerPolicy: merged.referrerPolicy,
+  };
+  return { url: merged.url, init: rest, headers: merged.headers, body: merged.body, replayable: merged.body === null };
 }
 
 /**
@@ -78,12 +73,13 @@ function splitRequest(input: string | URL | Request, init: RequestInit | undefin
  * `Request`; a stream body is buffered up to `maxBytes` first so it can be replayed.
  */
 export function prepareRequest(
+  url: string,
   input: string | URL | Request,
   init: RequestInit | undefined,
   maxBytes: number,
   signal: AbortSignal | null | undefined,
 ): OutgoingRequest | Promise<OutgoingRequest> {
-  const request = splitRequest(input, init);
+  const request = splitRequest(url, input, init);
   // Synchronous unless there is a stream to buffer: the warm path awaits nothing here.
   if (!(request.body instanceof ReadableStream)) return request;
   return bufferStream(request.body, maxBytes, signal, 'forward').then((buffered) => ({ ...request, body: buffered.body, replayable: buffered.complete }));
@@ -104,12 +100,13 @@ export interface ProbeRequest {
  * sent at once, the other kept (up to `maxBytes`) in case the answer is a Bearer challenge.
  */
 export function prepareProbe(
+  url: string,
   input: string | URL | Request,
   init: RequestInit | undefined,
   maxBytes: number,
   signal: AbortSignal | null | undefined,
 ): ProbeRequest {
-  const request = splitRequest(input, init);
+  const request = splitRequest(url, input, init);
   if (!(request.body instanceof ReadableStream)) {
     return { request, replay: async () => (request.replayable ? request : undefined), release: () => undefined };
   }
@@ -205,6 +202,14 @@ function withAuthorization(headers: HeadersInit | undefined, authorization: stri
   // A Headers (of any library), a Map or another iterable of pairs: copied exactly.
   const copy = new Headers(headers as HeadersInit);
   copy.set('authorization', authorization);
+  return copy;
+}
+
+/** The caller's headers without any `Authorization`: what goes to a URL outside the resource. */
+export function withoutAuthorization(headers: HeadersInit | undefined): HeadersInit | undefined {
+  if (headers === undefined) return undefined;
+  const copy = new Headers(headers);
+  copy.delete('authorization');
   return copy;
 }
 

@@ -1,6 +1,7 @@
 import { untilAborted } from './abort.js';
 import { Acquirer, type ResourceBinding } from './acquire.js';
 import { discardBody, prepareProbe, prepareRequest, requestUrl, sendRequest, type OutgoingRequest } from './body.js';
+import { redirectedFrom, sendWithToken } from './redirects.js';
 import { bearerChallenge } from './challenge.js';
 import { Discovery } from './discovery.js';
 import { CrossAppAccessError } from './errors.js';
@@ -9,7 +10,7 @@ import type { FetchLike } from './http.js';
 import { resolveOptions, type CrossAppAccessOptions, type ResolvedOptions } from './options.js';
 import { ResourceRegistry } from './resources.js';
 import { TokenStore, type AccessToken } from './tokens.js';
-import { inScope, insecureUrlReason, parseUrl } from './url-rules.js';
+import { describeUrl, inScope, insecureUrlReason, parseUrl, type ResourceScope } from './url-rules.js';
 
 export type { FetchLike } from './http.js';
 
@@ -35,6 +36,14 @@ export type CrossAppAccessFetch = (input: string | URL | Request, init?: Request
  * ```
  */
 export type CrossAppAccessMiddleware = (next: FetchLike) => CrossAppAccessFetch;
+
+/** A request's target, read once (see `locate`). */
+interface Target {
+  readonly href: string;
+  readonly url: URL;
+  readonly origin: string;
+  readonly path: string;
+}
 
 // A request may be authorized again at most twice (after a 401, or a step-up): 3 attempts in all (E-6).
 const MAX_REAUTHORIZATIONS = 2;
@@ -97,11 +106,20 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     return token;
   }
 
-  /** Reads the target once: origin and path for every scope check of this request. */
-  function locate(input: string | URL | Request): { url: URL; origin: string; path: string } | undefined {
-    // A caller's URL object is read as is (MCP transports pass the same one every time).
-    const url = input instanceof URL ? input : parseUrl(requestUrl(input));
-    return url && { url, origin: url.origin, path: url.pathname };
+  // The last target parsed: MCP transports pass the same URL on every request.
+  let lastTarget: Target | undefined;
+
+  /**
+   * Reads the caller's target once, as a string, and parses a copy of our own: a caller that changes
+   * its `URL` object after the call cannot move the request (or its token) elsewhere.
+   */
+  function locate(input: string | URL | Request): Target | undefined {
+    const href = typeof input === 'string' ? input : requestUrl(input);
+    if (lastTarget?.href === href) return lastTarget;
+    const url = parseUrl(href);
+    if (!url) return undefined;
+    lastTarget = { href, url, origin: url.origin, path: url.pathname };
+    return lastTarget;
   }
 
   /** 401 with our token: drop it if it is still the cached one (generation check, E-2, C-6). */
@@ -129,6 +147,23 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     return insecureUrlReason(target.url) === undefined;
   }
 
+  const outsideReported = new Set<string>();
+  /**
+   * A request outside the configured resource answered 401 with a Bearer challenge: the most common
+   * misconfiguration (`localhost` against `127.0.0.1`, a path outside the resource). No token was
+   * sent, rightly; a diagnostic says why, once per URL.
+   */
+  function noticeOutside(response: Response, target: Target): Response {
+    if (response.status !== 401 || outsideReported.size >= 100) return response;
+    const where = describeUrl(target.url);
+    if (outsideReported.has(where) || !bearerChallenge(response.headers)) return response;
+    outsideReported.add(where);
+    const scope = options.resourceScope as ResourceScope;
+    const why = target.origin !== scope.origin ? `its origin is not ${scope.origin}` : `its path is not at or below ${scope.prefix || '/'}`;
+    emit({ type: 'diagnostic', message: `A request to ${where} was answered 401 with a Bearer challenge, but it is outside the configured resource ${options.resource} (${why}), so no token was sent. Set resource exactly as the client calls the server.`, durationMs: 0 });
+    return response;
+  }
+
   /** Awaits `work`; if it fails, frees the 401 we were holding (E-4) before passing the error on. */
   async function releasing<T>(response: Response, work: Promise<T>): Promise<T> {
     try {
@@ -146,16 +181,23 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   async function learnFrom(response: Response, target: URL, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
     const challenge = response.status === 401 ? bearerChallenge(response.headers) : undefined;
     if (!challenge) return undefined;
-    const lookup = untilAborted(discovery.protectedResource(target, challenge.resourceMetadata, options.resource), signal).catch((error: unknown) => {
-      // A server with no RFC 9728 metadata is not one of ours: hand its 401 back untouched.
-      if (error instanceof CrossAppAccessError && error.code === 'metadata_not_found' && options.resource === undefined) return undefined;
-      throw error;
-    });
-    const prm = await releasing(response, lookup);
-    if (!prm) return undefined;
-    // It is one of ours: the IdP's metadata can be fetched alongside the authorization server's.
-    acquirer.prefetchIdp();
-    return releasing(response, untilAborted(registry.fromMetadata(prm, challenge.scope), signal));
+    if (redirectedFrom(response, target)) {
+      emit({ type: 'diagnostic', message: `A request to ${describeUrl(target)} was redirected and answered 401 with a Bearer challenge elsewhere; nothing was learned from it and the 401 was returned as it came.`, durationMs: 0 });
+      return undefined;
+    }
+    const learning = (async () => {
+      const prm = await untilAborted(discovery.protectedResource(target, challenge.resourceMetadata, options.resource), signal);
+      // It is one of ours: the IdP's metadata can be fetched alongside the authorization server's.
+      acquirer.prefetchIdp();
+      return untilAborted(registry.fromMetadata(prm, challenge.scope), signal);
+    })();
+    return releasing(response, learning.catch((error: unknown) => {
+      // Without `resource`, a server we cannot learn is not known to be ours: its 401 goes back as it
+      // came, and the reason is reported (a configured resource's failures are the caller's to see).
+      if (options.resource !== undefined || signal?.aborted || !(error instanceof CrossAppAccessError) || error.stage !== 'discovery') throw error;
+      emit({ type: 'diagnostic', message: `A request to ${describeUrl(target)} was answered 401 with a Bearer challenge, but its authorization could not be discovered (${error.code}: ${error.message}); the 401 was returned as it came.`, durationMs: 0 });
+      return undefined;
+    }));
   }
 
   /**
@@ -164,16 +206,19 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
    * if its body could be kept (E-1).
    */
   async function probe(
+    href: string,
     input: string | URL | Request,
     init: RequestInit | undefined,
     target: URL,
     signal: AbortSignal | null | undefined,
   ): Promise<{ response: Response } | { binding: ResourceBinding; request: OutgoingRequest }> {
-    const probing = prepareProbe(input, init, options.maxReplayBodyBytes, signal);
+    const probing = prepareProbe(href, input, init, options.maxReplayBodyBytes, signal);
     let learned: ResourceBinding | undefined;
     let response: Response;
     try {
       response = await sendRequest(next, probing.request, undefined);
+      // Only the server that was asked may say what protects it: a challenge that arrived through a
+      // redirect comes from wherever the redirect pointed, and is handed back unlearned (RFC 9728 §3.3, §7.3).
       learned = await learnFrom(response, target, signal);
     } finally {
       if (!learned) probing.release();
@@ -207,7 +252,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   async function authorizedFetch(
     input: string | URL | Request,
     init: RequestInit | undefined,
-    { url: target, origin, path }: { url: URL; origin: string; path: string },
+    { href, url: target, origin, path }: Target,
   ): Promise<Response> {
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     let binding = registry.find(origin, path);
@@ -219,10 +264,10 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     let probed = false;
     let request: OutgoingRequest;
     if (binding) {
-      const prepared = prepareRequest(input, init, options.maxReplayBodyBytes, signal);
+      const prepared = prepareRequest(href, input, init, options.maxReplayBodyBytes, signal);
       request = prepared instanceof Promise ? await prepared : prepared;
     } else {
-      const result = await probe(input, init, target, signal);
+      const result = await probe(href, input, init, target, signal);
       if ('response' in result) return result.response;
       ({ binding, request } = result);
       probed = true;
@@ -253,7 +298,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     let token = await tokenFor(current, signal);
     let stepUps = 0;
     while (true) {
-      const response = await sendRequest(next, request, token.value);
+      const response = await sendWithToken(next, request, token.value, (url) => inScope(url.origin, url.pathname, current.scope));
       if (response.status === 401) {
         // One re-acquisition per request, and 3 authorization attempts in all (E-3, E-6).
         if (!request.replayable || reacquired || stepUps >= MAX_REAUTHORIZATIONS) {
@@ -291,7 +336,8 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   return async function crossAppAccessFetch(input, init) {
     const target = locate(input);
     if (!target || !mayCarryToken(target)) {
-      return next(input as string | URL, init);
+      const passed = next(input as string | URL, init);
+      return target && options.resourceScope ? passed.then((response) => noticeOutside(response, target)) : passed;
     }
     const started = now();
     try {

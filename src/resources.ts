@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { ResourceBinding } from './acquire.js';
 import { AS_AUTH_PREFERENCE, chooseClientAuth } from './client-auth.js';
 import type { Discovery, ProtectedResourceMetadata } from './discovery.js';
@@ -10,7 +11,16 @@ import { inScope, requireSecureUrl, resourceScope } from './url-rules.js';
  * Client credentials are bound to one AS issuer for the life of the wrapper (PROTOCOL D-10).
  */
 export class ResourceRegistry {
-  private readonly bindings = new Map<string, ResourceBinding>();
+  /** By resource, least recently used dropped first, so a wrapper around global fetch stays bounded. */
+  private readonly bindings = new LRUCache<string, ResourceBinding>({
+    max: MAX_LEARNED_RESOURCES,
+    dispose: (binding) => {
+      const key = scopeKey(binding.scope.origin, binding.scope.prefix);
+      if (this.byScope.get(key) === binding) this.byScope.delete(key);
+    },
+  });
+  /** The same bindings by origin and path prefix: a lookup costs one probe per path segment, whatever their number. */
+  private readonly byScope = new Map<string, ResourceBinding>();
   private readonly pending = new Map<string, Promise<ResourceBinding>>();
   /** `client.issuer`, or the first AS the credentials were used with. */
   private boundIssuer: string | undefined;
@@ -24,12 +34,29 @@ export class ResourceRegistry {
 
   /** The most specific learned resource that covers the target's origin and path, if any (PROTOCOL SEC-3). */
   find(origin: string, path: string): ResourceBinding | undefined {
-    let found: ResourceBinding | undefined;
-    for (const binding of this.bindings.values()) {
-      if (!inScope(origin, path, binding.scope)) continue;
-      if (!found || binding.scope.prefix.length > found.scope.prefix.length) found = binding;
+    // From the whole path up to the root, one `/`-bounded prefix at a time: the first hit is the
+    // most specific resource.
+    let candidate = path;
+    while (true) {
+      const binding = this.byScope.get(scopeKey(origin, candidate));
+      if (binding && inScope(origin, path, binding.scope)) {
+        this.bindings.get(binding.resource); // marks it recently used
+        return binding;
+      }
+      if (candidate === '') return undefined;
+      const cut = candidate.lastIndexOf('/');
+      candidate = cut <= 0 ? '' : candidate.slice(0, cut);
     }
-    return found;
+  }
+
+  /** Resources learned (for tests of the bound). */
+  get size(): number {
+    return this.bindings.size;
+  }
+
+  private store(binding: ResourceBinding): void {
+    this.bindings.set(binding.resource, binding);
+    this.byScope.set(scopeKey(binding.scope.origin, binding.scope.prefix), binding);
   }
 
   /**
@@ -41,7 +68,11 @@ export class ResourceRegistry {
     const { resource, resourceUrl, client } = this.options;
     if (resource === undefined || resourceUrl === undefined) return undefined;
     if (client.issuer !== undefined) {
-      return this.fromMetadata({ resource, authorizationServers: [client.issuer], scopesSupported: undefined, url: '' }, undefined);
+      // Both pinned: the authorization server's metadata is fetched at once, and the resource's own
+      // metadata alongside only for its scopes_supported (RFC 9728 §2), so the requested scope does
+      // not change when the issuer is pinned. It is not on the critical path, and may be absent.
+      const scopesSupported = this.options.scopes === undefined ? this.configuredScopesSupported(resourceUrl, resource) : Promise.resolve(undefined);
+      return this.fromMetadata({ resource, authorizationServers: [client.issuer], scopesSupported, url: '' }, undefined);
     }
     try {
       return await this.fromMetadata(await this.discovery.protectedResource(resourceUrl, undefined, resource), undefined);
@@ -52,7 +83,7 @@ export class ResourceRegistry {
   }
 
   /** The binding for a validated PRM; concurrent callers share one. */
-  fromMetadata(prm: ProtectedResourceMetadata, challengeScope: string | undefined): Promise<ResourceBinding> {
+  fromMetadata(prm: ProtectedResourceMetadata | PinnedResource, challengeScope: string | undefined): Promise<ResourceBinding> {
     const known = this.bindings.get(prm.resource);
     if (known) return Promise.resolve(known);
     let pending = this.pending.get(prm.resource);
@@ -72,7 +103,7 @@ export class ResourceRegistry {
     const challenged = learnedScopes(challengedScope) ?? [];
     // Another request may have stepped up already: build on the newest binding and on this request's
     // own, never losing a scope either had.
-    const base = this.bindings.get(binding.resource) ?? binding;
+    const base = this.bindings.peek(binding.resource) ?? binding;
     const previous = [...(base.scopes ?? []), ...(binding.scopes ?? learnedScopes(grantedScope) ?? [])];
     const union = normaliseScopes([...previous, ...challenged]) ?? [];
     if (union.length === (base.scopes?.length ?? 0) && union.every((s) => base.scopes?.includes(s))) {
@@ -89,7 +120,7 @@ export class ResourceRegistry {
    */
   moved(stale: ResourceBinding, fresh: ResourceBinding): boolean {
     if (stale.resource === fresh.resource || !inScope(stale.scope.origin, stale.resourceUrl.pathname, fresh.scope)) return false;
-    if (this.bindings.get(stale.resource) === stale) this.bindings.delete(stale.resource);
+    if (this.bindings.peek(stale.resource) === stale) this.bindings.delete(stale.resource);
     return true;
   }
 
@@ -98,20 +129,29 @@ export class ResourceRegistry {
    * the IdP refused must not spoil the resource for requests that need less.
    */
   adopt(stepped: ResourceBinding): void {
-    const current = this.bindings.get(stepped.resource);
-    if (!current || (current.scopes ?? []).every((s) => stepped.scopes?.includes(s))) this.bindings.set(stepped.resource, stepped);
+    const current = this.bindings.peek(stepped.resource);
+    if (!current || (current.scopes ?? []).every((s) => stepped.scopes?.includes(s))) this.store(stepped);
   }
 
-  private async bind(prm: ProtectedResourceMetadata, challengeScope: string | undefined): Promise<ResourceBinding> {
+  /** The configured resource's `scopes_supported`, or undefined when its metadata cannot be read. */
+  private async configuredScopesSupported(resourceUrl: URL, resource: string): Promise<string[] | undefined> {
+    try {
+      return (await this.discovery.protectedResource(resourceUrl, undefined, resource)).scopesSupported;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async bind(prm: ProtectedResourceMetadata | PinnedResource, challengeScope: string | undefined): Promise<ResourceBinding> {
     const issuer = this.chooseIssuer(prm);
-    const as = await this.discovery.serverMetadata(issuer, 'authorization_server');
+    const [as, scopesSupported] = await Promise.all([this.discovery.serverMetadata(issuer, 'authorization_server'), prm.scopesSupported]);
     // Bind on first use only once the AS metadata has validated, to its metadata issuer (D-10, D-13).
     this.boundIssuer ??= as.issuer;
     if (this.boundIssuer !== as.issuer) throw this.notAllowed(prm, this.boundIssuer);
     const asAuthMethod = chooseClientAuth(this.options.client, as.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${as.issuer}`, 'discovery');
     // Scope: configured, else the challenge's, else everything the PRM lists (PROTOCOL S-1), never
     // adding openid or offline_access ourselves (S-3).
-    const scopes = this.options.scopes ?? learnedScopes(challengeScope) ?? learnedScopes(prm.scopesSupported);
+    const scopes = this.options.scopes ?? learnedScopes(challengeScope) ?? learnedScopes(scopesSupported);
     const resourceUrl = requireSecureUrl(prm.resource, 'The protected resource', 'discovery');
     const binding: ResourceBinding = {
       resource: prm.resource,
@@ -123,12 +163,12 @@ export class ResourceRegistry {
       scopes,
       key: bindingKey(as.issuer, this.options.client.clientId, prm.resource, scopes),
     };
-    this.bindings.set(prm.resource, binding);
+    this.store(binding);
     return binding;
   }
 
   /** PROTOCOL D-9, D-10: the pinned or first-bound issuer must be listed; else the first entry. */
-  private chooseIssuer(prm: ProtectedResourceMetadata): string {
+  private chooseIssuer(prm: ProtectedResourceMetadata | PinnedResource): string {
     const pinned = this.boundIssuer;
     if (pinned === undefined) {
       const first = prm.authorizationServers[0] as string;
@@ -139,12 +179,24 @@ export class ResourceRegistry {
     return pinned;
   }
 
-  private notAllowed(prm: ProtectedResourceMetadata, pinned: string): CrossAppAccessError {
+  private notAllowed(prm: ProtectedResourceMetadata | PinnedResource, pinned: string): CrossAppAccessError {
     return new CrossAppAccessError(
       `The resource ${prm.resource} is guarded by ${prm.authorizationServers.join(', ')}, but the client credentials are bound to ${pinned}; nothing was sent there. Use a separate wrapper (and client) for that authorization server.`,
       { code: 'issuer_not_allowed', stage: 'discovery' },
     );
   }
+}
+
+/** A configured `resource` with a pinned `client.issuer`: its scopes may still be on their way. */
+interface PinnedResource extends Omit<ProtectedResourceMetadata, 'scopesSupported'> {
+  scopesSupported: Promise<string[] | undefined>;
+}
+
+/** Resources a wrapper keeps learned; the least recently used beyond this are learned again when met. */
+export const MAX_LEARNED_RESOURCES = 1000;
+
+function scopeKey(origin: string, prefix: string): string {
+  return `${origin}\u0000${prefix}`;
 }
 
 /** PROTOCOL C-1: AS issuer + client id + resource (verbatim) + normalised scope set; the user is added per token. */

@@ -72,3 +72,8 @@ export function inScope(origin: string, path: string, scope: ResourceScope): boo
 export function isWithinResource(target: URL, resource: URL): boolean {
   return inScope(target.origin, target.pathname, resourceScope(resource));
 }
+
+/** A URL for messages and events: origin and path, never the query or fragment (they may carry a caller's secrets). */
+export function describeUrl(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}

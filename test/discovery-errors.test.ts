@@ -8,7 +8,7 @@ import { expectCaaError, initializeRequest, jsonReply } from './helpers/errors.j
 import { AS_SECRET, expectInitializeOk, ID_JAG_PROFILE, useErrorStacks } from './helpers/error-stack.js';
 
 /** IdP discovered from its issuer. */
-const { setup, wrap, call, counting } = useErrorStacks({ idp: 'issuer' });
+const { setup, wrap, call, counting, expectDiscoveryFailure } = useErrorStacks({ idp: 'issuer' });
 
 /** Neither the ID token nor an ID-JAG left: no token request reached the IdP or the AS. */
 /**
@@ -35,11 +35,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     ['authorization_servers holding a non-string', { authorization_servers: [42] }],
   ])('D-6: PRM with %s → invalid_metadata/discovery', async (_label, prmOverrides) => {
     const ctx = await setup({ mcp: { prmOverrides } });
-    const err = await expectCaaError(
-      call(ctx),
-      { code: 'invalid_metadata', stage: 'discovery' },
-      ctx.recorder,
-    );
+    const err = await expectDiscoveryFailure(ctx, { code: 'invalid_metadata', stage: 'discovery' });
     expect(err.message).toContain('authorization_servers');
     expect(ctx.stack.as.requests).toEqual([]);
     expectNoTokenRequests(ctx.stack);
@@ -47,11 +43,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
 
   it('D-7: PRM without resource → invalid_metadata/discovery', async () => {
     const ctx = await setup({ mcp: { prmOverrides: { resource: undefined } } });
-    const err = await expectCaaError(
-      call(ctx),
-      { code: 'invalid_metadata', stage: 'discovery' },
-      ctx.recorder,
-    );
+    const err = await expectDiscoveryFailure(ctx, { code: 'invalid_metadata', stage: 'discovery' });
     expect(err.message).toContain('resource');
     expect(ctx.stack.as.requests).toEqual([]);
     expectNoTokenRequests(ctx.stack);
@@ -59,11 +51,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
 
   it('D-7: PRM naming a resource on another origin → resource_mismatch, nothing sent anywhere', async () => {
     const ctx = await setup({ mcp: { resourceOverride: 'https://mcp.other.example/mcp' } });
-    await expectCaaError(
-      call(ctx),
-      { code: 'resource_mismatch', stage: 'discovery' },
-      ctx.recorder,
-    );
+    await expectDiscoveryFailure(ctx, { code: 'resource_mismatch', stage: 'discovery' });
     expect(ctx.stack.as.requests).toEqual([]);
     expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
@@ -73,11 +61,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     const prmOverrides: Record<string, unknown> = {};
     const ctx = await setup({ mcp: { prmOverrides } });
     prmOverrides.resource = `${ctx.stack.mcp.origin}/mcp2`;
-    await expectCaaError(
-      call(ctx),
-      { code: 'resource_mismatch', stage: 'discovery' },
-      ctx.recorder,
-    );
+    await expectDiscoveryFailure(ctx, { code: 'resource_mismatch', stage: 'discovery' });
     expect(ctx.stack.as.requests).toEqual([]);
     expectNoTokenRequests(ctx.stack);
   });
@@ -90,11 +74,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     const ctx = await setup({ mcp: { prmOverrides, prm: 'root' } });
     const { prm, configured } = pick(ctx.stack.mcp.resource);
     prmOverrides.resource = prm;
-    await expectCaaError(
-      call(ctx, { resource: configured }),
-      { code: 'resource_mismatch', stage: 'discovery' },
-      ctx.recorder,
-    );
+    await expectCaaError(call(ctx, { resource: configured }), { code: 'resource_mismatch', stage: 'discovery' }, ctx.recorder);
     expect(ctx.stack.mcp.counters.prm).toBeGreaterThanOrEqual(1);
     expect(ctx.stack.as.requests).toEqual([]);
     expectNoTokenRequests(ctx.stack);
@@ -160,56 +140,36 @@ describe('authorization-server metadata (RFC 8414)', () => {
     const ctx = await setup({ as: { metadataOverrides } });
     metadataOverrides.issuer = `${ctx.stack.as.issuer}/`;
     let asked = 0;
-    const err = await expectCaaError(
-      call(ctx, { idToken: () => { asked++; return ctx.idToken; } }),
-      { code: 'issuer_mismatch', stage: 'discovery' },
-      ctx.recorder,
-    );
+    const err = await expectDiscoveryFailure(ctx, { code: 'issuer_mismatch', stage: 'discovery' }, { idToken: () => { asked++; return ctx.idToken; } });
     expect(err.message).toContain(ctx.stack.as.issuer);
     expect(asked).toBe(0);
-    expect(ctx.stack.as.counters.metadata).toBe(1);
+    expect(ctx.stack.as.counters.metadata).toBe(2); // once per wrapper
     expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
   });
 
   it('D-12: AS metadata naming a different issuer altogether → issuer_mismatch', async () => {
     const ctx = await setup({ as: { metadataOverrides: { issuer: 'https://as.evil.example' } } });
-    await expectCaaError(
-      call(ctx),
-      { code: 'issuer_mismatch', stage: 'discovery' },
-      ctx.recorder,
-    );
+    await expectDiscoveryFailure(ctx, { code: 'issuer_mismatch', stage: 'discovery' });
     expectNoTokenRequests(ctx.stack);
   });
 
   it('D-14: AS metadata without token_endpoint → invalid_metadata/discovery', async () => {
     const ctx = await setup({ as: { metadataOverrides: { token_endpoint: undefined } } });
-    const err = await expectCaaError(
-      call(ctx),
-      { code: 'invalid_metadata', stage: 'discovery' },
-      ctx.recorder,
-    );
+    const err = await expectDiscoveryFailure(ctx, { code: 'invalid_metadata', stage: 'discovery' });
     expect(err.message).toContain('token_endpoint');
     expectNoTokenRequests(ctx.stack);
   });
 
   it('D-14: AS metadata with a non-string token_endpoint → invalid_metadata/discovery', async () => {
     const ctx = await setup({ as: { metadataOverrides: { token_endpoint: ['https://as.example.com/token'] } } });
-    await expectCaaError(
-      call(ctx),
-      { code: 'invalid_metadata', stage: 'discovery' },
-      ctx.recorder,
-    );
+    await expectDiscoveryFailure(ctx, { code: 'invalid_metadata', stage: 'discovery' });
     expectNoTokenRequests(ctx.stack);
   });
 
   it('SEC-1, D-14: AS metadata with an http:// non-loopback token_endpoint → insecure_url; nothing sent', async () => {
     const ctx = await setup({ as: { metadataOverrides: { token_endpoint: 'http://as.example.com/token' } } });
-    await expectCaaError(
-      call(ctx),
-      { code: 'insecure_url', stage: 'discovery' },
-      ctx.recorder,
-    );
+    await expectDiscoveryFailure(ctx, { code: 'insecure_url', stage: 'discovery' });
     expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
   });
@@ -218,11 +178,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
     const ctx = await setup({
       as: { metadataOverrides: { authorization_grant_profiles_supported: ['urn:example:grant-profile:other'] } },
     });
-    const err = await expectCaaError(
-      call(ctx),
-      { code: 'unsupported_profile', stage: 'discovery' },
-      ctx.recorder,
-    );
+    const err = await expectDiscoveryFailure(ctx, { code: 'unsupported_profile', stage: 'discovery' });
     expect(err.message).toContain('authorization_grant_profiles_supported');
     expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
@@ -237,11 +193,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
         },
       },
     });
-    await expectCaaError(
-      call(ctx),
-      { code: 'unsupported_profile', stage: 'discovery' },
-      ctx.recorder,
-    );
+    await expectDiscoveryFailure(ctx, { code: 'unsupported_profile', stage: 'discovery' });
     expectNoTokenRequests(ctx.stack);
   });
 
@@ -254,15 +206,10 @@ describe('authorization-server metadata (RFC 8414)', () => {
 
   it('D-11: AS metadata 404 at every well-known URL → metadata_not_found, after trying exactly the RFC 8414 / OIDC URLs', async () => {
     const ctx = await setup({ as: { metadataPaths: [] } });
-    const err = await expectCaaError(
-      call(ctx),
-      { code: 'metadata_not_found', stage: 'discovery' },
-      ctx.recorder,
-    );
-    expect(ctx.stack.as.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
-      'GET /.well-known/oauth-authorization-server',
-      'GET /.well-known/openid-configuration',
-    ]);
+    const err = await expectDiscoveryFailure(ctx, { code: 'metadata_not_found', stage: 'discovery' });
+    // Tried by each of the two wrappers, exactly these URLs in this order.
+    const tried = ['GET /.well-known/oauth-authorization-server', 'GET /.well-known/openid-configuration'];
+    expect(ctx.stack.as.requests.map((r) => `${r.method} ${r.path}`)).toEqual([...tried, ...tried]);
     expect(err.message).toContain('/.well-known/oauth-authorization-server');
     expectNoTokenRequests(ctx.stack);
   });
@@ -274,40 +221,26 @@ describe('authorization-server metadata (RFC 8414)', () => {
       req.method === 'GET' && req.path.startsWith('/.well-known/')
         ? { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: html }
         : undefined;
-    const err = await expectCaaError(
-      call(ctx),
-      { code: 'metadata_not_found', stage: 'discovery' },
-      ctx.recorder,
-    );
+    const err = await expectDiscoveryFailure(ctx, { code: 'metadata_not_found', stage: 'discovery' });
     expect(err.message).not.toContain('<html');
     expect(err.message).not.toContain('Welcome');
-    expect(ctx.stack.as.requests.map((r) => r.path)).toEqual([
-      '/.well-known/oauth-authorization-server',
-      '/.well-known/openid-configuration',
-    ]);
+    const tried = ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration'];
+    expect(ctx.stack.as.requests.map((r) => r.path)).toEqual([...tried, ...tried]);
     expectNoTokenRequests(ctx.stack);
   });
 
   it('D-5, D-11: AS metadata answered by a JSON array with 200 → metadata_not_found', async () => {
     const ctx = await setup();
     ctx.stack.as.override = (req) => (req.path.startsWith('/.well-known/') ? jsonReply(200, [{ issuer: ctx.stack.as.issuer }]) : undefined);
-    await expectCaaError(
-      call(ctx),
-      { code: 'metadata_not_found', stage: 'discovery' },
-      ctx.recorder,
-    );
+    await expectDiscoveryFailure(ctx, { code: 'metadata_not_found', stage: 'discovery' });
     expectNoTokenRequests(ctx.stack);
   });
 
   it('CA-10: AS metadata not listing the configured client.authMethod → unsupported_auth_method; nothing sent', async () => {
     const ctx = await setup();
-    const err = await expectCaaError(
-      call(ctx, {
+    const err = await expectDiscoveryFailure(ctx, { code: 'unsupported_auth_method', stage: 'discovery' }, {
         client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: AS_SECRET, authMethod: 'client_secret_post' },
-      }),
-      { code: 'unsupported_auth_method', stage: 'discovery' },
-      ctx.recorder,
-    );
+      });
     expect(err.message).toContain('client_secret_post');
     expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
@@ -316,15 +249,14 @@ describe('authorization-server metadata (RFC 8414)', () => {
   it('D-9, D-10: client.issuer pinned to another AS → issuer_not_allowed; neither the AS nor the IdP got any request', async () => {
     const ctx = await setup();
     let asked = 0;
-    const err = await expectCaaError(
-      call(ctx, {
-        idToken: () => { asked++; return ctx.idToken; },
-        client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: AS_SECRET, issuer: 'https://as.pinned.example' },
-      }),
-      { code: 'issuer_not_allowed', stage: 'discovery' },
-      ctx.recorder,
-    );
-    expect(err.message).toContain('https://as.pinned.example');
+    // Without resource, a server guarded by another AS is not ours: its 401 comes back, with a diagnostic.
+    const response = await call(ctx, {
+      idToken: () => { asked++; return ctx.idToken; },
+      client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: AS_SECRET, issuer: 'https://as.pinned.example' },
+    });
+    expect(response.status).toBe(401);
+    const diagnostic = ctx.recorder.diagnostics().find((m) => m.includes('(issuer_not_allowed:'));
+    expect(diagnostic).toContain('https://as.pinned.example');
     expect(asked).toBe(0);
     expect(ctx.stack.as.requests).toEqual([]);
     expectOnlyIdpMetadata(ctx.stack);
@@ -359,32 +291,20 @@ describe('IdP metadata (OIDC Discovery / RFC 8414)', () => {
     const metadataOverrides: Record<string, unknown> = {};
     const ctx = await setup({ idp: { metadataOverrides } });
     metadataOverrides.issuer = `${ctx.stack.idp.issuer}/`;
-    await expectCaaError(
-      call(ctx),
-      { code: 'issuer_mismatch', stage: 'discovery' },
-      ctx.recorder,
-    );
+    await expectCaaError(call(ctx), { code: 'issuer_mismatch', stage: 'discovery' }, ctx.recorder);
     expect(ctx.stack.idp.counters.metadata).toBe(1);
     expectNoTokenRequests(ctx.stack);
   });
 
   it('D-16, SEC-1: IdP metadata with an http:// non-loopback token_endpoint → insecure_url; the ID token never left', async () => {
     const ctx = await setup({ idp: { metadataOverrides: { token_endpoint: 'http://idp.example.com/token' } } });
-    await expectCaaError(
-      call(ctx),
-      { code: 'insecure_url', stage: 'discovery' },
-      ctx.recorder,
-    );
+    await expectCaaError(call(ctx), { code: 'insecure_url', stage: 'discovery' }, ctx.recorder);
     expectNoTokenRequests(ctx.stack);
   });
 
   it('D-16: IdP metadata 404 everywhere → metadata_not_found', async () => {
     const ctx = await setup({ idp: { metadataPaths: [] } });
-    await expectCaaError(
-      call(ctx),
-      { code: 'metadata_not_found', stage: 'discovery' },
-      ctx.recorder,
-    );
+    await expectCaaError(call(ctx), { code: 'metadata_not_found', stage: 'discovery' }, ctx.recorder);
     expect(ctx.stack.idp.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
       'GET /.well-known/oauth-authorization-server',
       'GET /.well-known/openid-configuration',

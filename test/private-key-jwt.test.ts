@@ -458,6 +458,7 @@ describe('CA-10/CA-11: choosing private_key_jwt', () => {
       recorder.fetch,
       stackOptions(stack, {
         client: { clientId: AS_CLIENT_ID, authMethod: 'private_key_jwt', privateKey: key.privateJwk },
+        resource: stack.mcp.resource,
         onEvent: recorder.onEvent,
       }),
     );

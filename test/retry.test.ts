@@ -330,7 +330,8 @@ describe('E-8: metadata requests are retried', () => {
   it('AS metadata 502 every time → http_error/discovery after exactly 3 GETs; no exchange', async () => {
     const url = '/.well-known/oauth-authorization-server';
     stack.as.override = failGets(url, Infinity, page(502));
-    const h = client({ retry: INSTANT });
+    // With `resource` the server is known to be ours, so the failure is the caller's to see.
+    const h = client({ retry: INSTANT, resource: stack.mcp.resource });
     const err = await rejection(h.call());
     expect(err).toMatchObject({ code: 'http_error', stage: 'discovery', status: 502 });
     expect(stack.as.requests.filter((r) => r.path === url)).toHaveLength(3);

@@ -132,8 +132,11 @@ describe('first-use binding (PROTOCOL D-10)', () => {
   it('a server whose AS has no valid metadata does not lock the credentials to that AS', async () => {
     const broken = await startStack({ mcp: { prmOverrides: { authorization_servers: ['http://127.0.0.1:1'] } } });
     try {
-      const authedFetch = withCrossAppAccess(fetch, options());
-      await expect(authedFetch(broken.mcp.url, listTools())).rejects.toMatchObject({ code: 'network_error', stage: 'discovery' });
+      const diagnostics: string[] = [];
+      const authedFetch = withCrossAppAccess(fetch, options({ onEvent: (e) => e.type === 'diagnostic' && diagnostics.push(e.message) }));
+      // Not known to be ours (no `resource`): its 401 comes back as it came, with the reason.
+      expect((await authedFetch(broken.mcp.url, listTools())).status).toBe(401);
+      expect(diagnostics.join('\n')).toContain('(network_error:');
       expect((await authedFetch(stack.mcp.url, listTools())).status).toBe(200);
     } finally {
       await broken.close();
@@ -145,7 +148,9 @@ describe('first-use binding (PROTOCOL D-10)', () => {
     try {
       const authedFetch = withCrossAppAccess(fetch, options());
       expect((await authedFetch(stack.mcp.url, listTools())).status).toBe(200);
-      await expect(authedFetch(other.mcp.url, listTools())).rejects.toMatchObject({ code: 'issuer_not_allowed', stage: 'discovery' });
+      // Without `resource`, another AS's server is not ours: its 401 comes back untouched.
+      expect((await authedFetch(other.mcp.url, listTools())).status).toBe(401);
+      expect(other.mcp.requests.filter((r) => r.authorization !== undefined)).toEqual([]);
       expect(other.as.counters.grant).toBe(0);
       expect(other.idp.counters.exchange).toBe(0);
       expect(stack.idp.counters.exchange).toBe(1);

@@ -37,7 +37,7 @@ nock.restore();
 const KiB = 1024;
 
 /** The wrapper under test has a configured IdP token endpoint (D-17). */
-const { setup, wrap, call, counting } = useErrorStacks({ idp: 'tokenEndpoint' });
+const { setup, wrap, call, counting, expectDiscoveryFailure } = useErrorStacks({ idp: 'tokenEndpoint' });
 
 function onWellKnown(reply: () => OverrideResponse): OverrideHook {
   return (req) => (req.method === 'GET' && req.path.startsWith('/.well-known/') ? reply() : undefined);
@@ -88,7 +88,7 @@ describe('SEC-8: redirects are never followed', () => {
     const ctx = await setup();
     const target = await counting();
     ctx.stack.as.override = onWellKnown(() => ({ status: 302, headers: { location: `${target.url}/metadata` }, body: '' }));
-    await expectCaaError(call(ctx), { code: 'metadata_not_found', stage: 'discovery' }, ctx.recorder);
+    await expectDiscoveryFailure(ctx, { code: 'metadata_not_found', stage: 'discovery' });
     expect(target.hits).toEqual([]);
     expect(ctx.stack.idp.requests).toEqual([]);
     noTokenReachedMcp(ctx.stack);
@@ -115,7 +115,7 @@ describe('V-4, SEC-10: response size caps', () => {
   it('V-4: protected-resource metadata over 256 KiB → response_too_large/discovery', async () => {
     const ctx = await setup();
     ctx.stack.mcp.override = onWellKnown(() => jsonReply(200, { resource: ctx.stack.mcp.resource, authorization_servers: [ctx.stack.as.issuer], padding: 'x'.repeat(300 * KiB) }));
-    await expectCaaError(call(ctx), { code: 'response_too_large', stage: 'discovery', status: 200 }, ctx.recorder);
+    await expectDiscoveryFailure(ctx, { code: 'response_too_large', stage: 'discovery', status: 200 });
     expect(ctx.stack.as.requests).toEqual([]);
     expect(ctx.stack.idp.requests).toEqual([]);
   });
@@ -123,7 +123,7 @@ describe('V-4, SEC-10: response size caps', () => {
   it('V-4: AS metadata over 256 KiB (Content-Length) → response_too_large/discovery', async () => {
     const ctx = await setup();
     ctx.stack.as.override = onWellKnown(() => jsonReply(200, bigMetadata(ctx.stack.as.issuer)));
-    await expectCaaError(call(ctx), { code: 'response_too_large', stage: 'discovery', status: 200 }, ctx.recorder);
+    await expectDiscoveryFailure(ctx, { code: 'response_too_large', stage: 'discovery', status: 200 });
     expect(ctx.stack.idp.requests).toEqual([]);
     expect(ctx.stack.as.counters.grant).toBe(0);
   });

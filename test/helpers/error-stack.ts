@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, expect } from 'vitest';
-import { withCrossAppAccess, type CrossAppAccessOptions } from '../../src/index.js';
+import { withCrossAppAccess, type CrossAppAccessError, type CrossAppAccessOptions } from '../../src/index.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack, type StackOptions } from '../servers/stack.js';
-import { initializeRequest, Recorder, startCountingServer, type CountingServer } from './errors.js';
+import { expectCaaError, initializeRequest, Recorder, startCountingServer, type CountingServer, type ExpectedError } from './errors.js';
 
 /** The IdP's client secret: the IdP is a confidential client, so there is an IdP secret to keep out of errors. */
 export const IDP_SECRET = 'idp-secret-Qx7wLm2pT';
@@ -78,7 +78,21 @@ export function useErrorStacks(options: { idp: IdpConfig }) {
     return server;
   }
 
-  return { setup, wrap, call, counting };
+  /**
+   * A discovery failure for the stack's MCP server, both ways: without `resource` the server is not
+   * known to be ours, so its 401 comes back as it came with a `diagnostic` naming the error code;
+   * with `resource` configured the call rejects with the typed error, which is returned.
+   */
+  async function expectDiscoveryFailure(ctx: ErrorStackCtx, expected: ExpectedError, overrides: Partial<CrossAppAccessOptions> = {}): Promise<CrossAppAccessError> {
+    const response = await call(ctx, overrides);
+    expect(response.status, 'without resource, the 401 is handed back').toBe(401);
+    await response.body?.cancel();
+    const diagnostics = ctx.recorder.diagnostics();
+    expect(diagnostics.some((m) => m.includes(`(${expected.code}:`)), diagnostics.join('\n')).toBe(true);
+    return expectCaaError(call(ctx, { resource: ctx.stack.mcp.resource, ...overrides }), expected, ctx.recorder);
+  }
+
+  return { setup, wrap, call, counting, expectDiscoveryFailure };
 }
 
 /** The MCP server answered the `initialize` request itself (200, its own server name). */

@@ -1,0 +1,95 @@
+import { discardBody, sendRequest, withoutAuthorization, type OutgoingRequest } from './body.js';
+import { CrossAppAccessError } from './errors.js';
+import type { FetchLike } from './http.js';
+import { describeUrl, parseUrl } from './url-rules.js';
+
+// Fetch standard, "HTTP-redirect fetch": at most 20 redirects.
+const MAX_REDIRECTS = 20;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+// Fetch standard, "request-body-header name": dropped when a redirect turns the request into a GET.
+const BODY_HEADERS = ['content-encoding', 'content-language', 'content-location', 'content-type'];
+
+/**
+ * Sends a request that carries our access token, so that the token never follows a redirect out of
+ * the resource (RFC 6750 §5.3: tokens go only to the resource they were issued for).
+ *
+ * - `redirect: 'manual'` and `'error'` keep their meaning: fetch hands back the 3xx, or fails,
+ *   without following it, so the token cannot follow either.
+ * - `'follow'` (the default): the request goes out with `redirect: 'manual'` and redirects are
+ *   followed here, with the token while the next URL is inside the resource (`inResource`), and
+ *   without it (and without any `Authorization`) from the first URL outside on, where fetch takes
+ *   over. A runtime that hides redirects from `'manual'` (an opaque redirect, as browsers do) gets a
+ *   typed `unexpected_redirect` error: the target is unknown, so it is not followed at all.
+ */
+export async function sendWithToken(
+  next: FetchLike,
+  request: OutgoingRequest,
+  token: string,
+  inResource: (url: URL) => boolean,
+): Promise<Response> {
+  const mode = request.init.redirect ?? 'follow';
+  if (mode !== 'follow') return sendRequest(next, request, token);
+  let current: OutgoingRequest = { ...request, init: { ...request.init, redirect: 'manual' } };
+  for (let hops = 0; ; hops++) {
+    const response = await sendRequest(next, current, token);
+    if (response.type === 'opaqueredirect') {
+      throw new CrossAppAccessError(
+        `The MCP server answered ${describeTarget(current.url)} with a redirect this runtime does not reveal; it was not followed, so the access token could not go elsewhere.`,
+        { code: 'unexpected_redirect', stage: 'request' },
+      );
+    }
+    const location = REDIRECT_STATUSES.has(response.status) ? response.headers.get('location') : null;
+    if (location === null) return response;
+    await discardBody(response);
+    if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed: redirect count exceeded');
+    const target = parseUrl(new URL(location, current.url).href);
+    if (!target || (target.protocol !== 'https:' && target.protocol !== 'http:')) {
+      throw new TypeError(`fetch failed: the redirect location is not an http(s) URL`);
+    }
+    current = redirected(current, response.status, target);
+    if (!inResource(target)) {
+      // Outside the resource: no token, no Authorization at all, and fetch follows the rest itself.
+      return sendRequest(next, { ...current, headers: withoutAuthorization(current.headers), init: { ...current.init, redirect: 'follow' } }, undefined);
+    }
+  }
+}
+
+/**
+ * The request a redirect asks for (Fetch standard, "HTTP-redirect fetch" steps 11 to 13): 303, and
+ * 301/302 after a POST, become a GET without a body; 307 and 308 repeat method and body.
+ */
+function redirected(request: OutgoingRequest, status: number, target: URL): OutgoingRequest {
+  const method = (request.init.method ?? 'GET').toUpperCase();
+  const toGet = (status === 303 && method !== 'GET' && method !== 'HEAD') || ((status === 301 || status === 302) && method === 'POST');
+  if (toGet) {
+    return { url: target.href, init: { ...request.init, method: 'GET' }, headers: withoutHeaders(request.headers, BODY_HEADERS), body: null, replayable: true };
+  }
+  if (request.body !== null && request.body !== undefined && !request.replayable) {
+    // As fetch does: a stream body that was sent once cannot be sent again.
+    throw new TypeError('fetch failed: a redirect asked to send a stream body again');
+  }
+  return { ...request, url: target.href };
+}
+
+function withoutHeaders(headers: HeadersInit | undefined, names: readonly string[]): HeadersInit | undefined {
+  if (headers === undefined) return undefined;
+  const copy = new Headers(headers);
+  for (const name of names) copy.delete(name);
+  return copy;
+}
+
+function describeTarget(url: string): string {
+  const parsed = parseUrl(url);
+  return parsed ? describeUrl(parsed) : 'the request';
+}
+
+/**
+ * True when `response` is not the answer of `requested` itself: fetch followed a redirect (or a
+ * lower fetch says the final URL differs). Such an answer says nothing about `requested`.
+ */
+export function redirectedFrom(response: Response, requested: URL): boolean {
+  if (response.redirected) return true;
+  if (response.url === '') return false;
+  const expected = requested.hash === '' ? requested.href : requested.href.slice(0, -requested.hash.length);
+  return response.url !== expected;
+}
