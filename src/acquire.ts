@@ -15,6 +15,7 @@ import type { FetchLike } from './http.js';
 import { checkIdJag } from './id-jag-check.js';
 import { decodeJwt, fingerprint, numericClaim, stringClaim } from './jwt.js';
 import type { IdTokenReason, ResolvedOptions } from './options.js';
+import type { Liveness } from './liveness.js';
 import { isTransient, retryEvents, withRetry } from './retry.js';
 import { renewalWindowMs, type AccessToken } from './tokens.js';
 import type { ResourceScope } from './url-rules.js';
@@ -84,11 +85,12 @@ export class Acquirer {
   /**
    * One acquisition for `binding`. `requiredScopes` (a step-up's challenged scopes) must all be
    * granted, else it fails with `insufficient_scope` rather than loop (PROTOCOL S-5). `background`
-   * marks a renewal ahead of expiry (reported as `token_renewed`).
+   * marks a renewal ahead of expiry (reported as `token_renewed`). `liveness` says whether its retry
+   * waits hold the process: while a caller waits on it.
    */
   async acquire(
     binding: ResourceBinding,
-    { requiredScopes = [], background = false }: { requiredScopes?: readonly string[]; background?: boolean } = {},
+    { requiredScopes = [], background = false, liveness }: { requiredScopes?: readonly string[]; background?: boolean; liveness?: Liveness } = {},
   ): Promise<{ key: string; token: AccessToken }> {
     const started = this.now();
     // The IdP's metadata and the app's ID token are independent: fetch them at once.
@@ -119,7 +121,7 @@ export class Acquirer {
       this.options.retry,
       retryEvents(this.emit),
       (error): error is CrossAppAccessError => isTransient(error) && (error.stage === 'token_exchange' || error.stage === 'jwt_bearer'),
-      { keepAlive: !background },
+      liveness,
     );
 
     const token = await this.toAccessToken(granted.accessToken, granted.expiresIn, granted.scope);

@@ -80,16 +80,23 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     }
   }
 
-  /** One shared acquisition per binding (PROTOCOL C-5); this caller may stop waiting, it goes on. */
+  /**
+   * One shared acquisition per binding (PROTOCOL C-5); this caller may stop waiting, it goes on.
+   * While this caller waits, the acquisition's retry waits hold the process; once it leaves, not.
+   */
   function acquire(binding: ResourceBinding, signal: AbortSignal | null | undefined, requiredScopes?: readonly string[]): Promise<AccessToken> {
-    return untilAborted(store.obtain(binding.key, () => acquirer.acquire(binding, { requiredScopes })), signal);
+    const flight = store.obtain(binding.key, (liveness) => acquirer.acquire(binding, { requiredScopes, liveness }));
+    const release = flight.liveness.hold();
+    const waiting = untilAborted(flight.token, signal);
+    waiting.then(release, release);
+    return waiting;
   }
 
   /** Renews ahead of expiry while the current token keeps being served (PROTOCOL C-3). */
   function renewInBackground(binding: ResourceBinding): void {
     if (store.inFlight(binding.key) || (renewalPausedUntil.get(binding.key) ?? 0) > now()) return;
     const started = now();
-    store.obtain(binding.key, () => acquirer.acquire(binding, { background: true })).then(
+    store.obtain(binding.key, (liveness) => acquirer.acquire(binding, { background: true, liveness })).token.then(
       () => renewalPausedUntil.delete(binding.key),
       (error: unknown) => {
         renewalPausedUntil.set(binding.key, now() + RENEWAL_RETRY_MS);

@@ -1,6 +1,7 @@
 import pRetry from 'p-retry';
 import { CrossAppAccessError } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
+import { alwaysHeld, type Liveness } from './liveness.js';
 
 /** How transient failures of metadata and token requests are retried (PROTOCOL E-8). */
 export interface RetryPolicy {
@@ -43,16 +44,6 @@ export function parseRetryAfter(value: string | null, nowMs: number): number | u
   return Number.isNaN(date) ? undefined : Math.max(0, date - nowMs);
 }
 
-/**
- * Waits. A caller is waiting on the result, so the timer keeps the process alive (an unref'd one
- * could let a script exit mid-request); a background renewal's wait does not.
- */
-function sleep(ms: number, keepAlive: boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    if (!keepAlive) (timer as { unref?: () => void }).unref?.();
-  });
-}
 
 export interface RetryObserver {
   (info: { attempt: number; retriesLeft: number; delayMs: number; durationMs: number; error: CrossAppAccessError }): void;
@@ -75,7 +66,7 @@ export function withRetry<T>(
   policy: RetryPolicy,
   onRetry: RetryObserver,
   retryable: (error: unknown) => error is CrossAppAccessError = isTransient,
-  { keepAlive = true }: { keepAlive?: boolean } = {},
+  liveness: Liveness = alwaysHeld(),
 ): Promise<T> {
   if (policy.retries === 0) return attempt();
   const delays = new WeakMap<object, number>();
@@ -103,7 +94,8 @@ export function withRetry<T>(
       delays.set(error, delayMs);
       if (delayMs > policy.maxDelayMs) return;
       onRetry({ attempt: attemptNumber, retriesLeft, delayMs, durationMs: Math.round(performance.now() - startedAt), error });
-      await sleep(delayMs, keepAlive);
+      // Holds the process only while a caller waits on this work (see Liveness).
+      await liveness.sleep(delayMs);
     },
   });
 }

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { Liveness } from './liveness.js';
 
 /** A cached access token. ID-JAGs and ID tokens are never cached (PROTOCOL SEC-5, C-7). */
 export interface AccessToken {
@@ -11,6 +12,12 @@ export interface AccessToken {
   readonly receivedAt: number;
   readonly scope: string | undefined;
   readonly fingerprint: string;
+}
+
+/** An acquisition under way: its result, and whether its waits hold the process. */
+export interface Flight {
+  readonly token: Promise<AccessToken>;
+  readonly liveness: Liveness;
 }
 
 /**
@@ -28,7 +35,7 @@ export function renewalWindowMs(lifetimeMs: number, configuredMs: number | undef
 export class TokenStore {
   // Made on first use: lru-cache allocates its arrays up front, and a gateway makes a wrapper per user.
   private lru: LRUCache<string, AccessToken> | undefined;
-  private readonly inflight = new Map<string, Promise<AccessToken>>();
+  private readonly inflight = new Map<string, Flight>();
 
   constructor(
     private readonly maxEntries: number,
@@ -56,25 +63,27 @@ export class TokenStore {
   }
 
   /**
-   * The result of the one acquisition in flight under `flightKey`, starting it if none is. Every
-   * waiter shares the result or the error. `acquire` says which key the token is stored under: the
-   * user is only known once the ID token has been read.
+   * The one acquisition in flight under `flightKey`, starting it if none is. Every waiter shares the
+   * result or the error; a waiter holds the flight's `liveness` while it waits. `acquire` says which
+   * key the token is stored under: the user is only known once the ID token has been read.
    */
-  obtain(flightKey: string, acquire: () => Promise<{ key: string; token: AccessToken }>): Promise<AccessToken> {
-    let pending = this.inflight.get(flightKey);
-    if (!pending) {
-      const started = acquire().then(({ key, token }) => {
+  obtain(flightKey: string, acquire: (liveness: Liveness) => Promise<{ key: string; token: AccessToken }>): Flight {
+    let flight = this.inflight.get(flightKey);
+    if (!flight) {
+      const liveness = new Liveness();
+      const token = acquire(liveness).then(({ key, token }) => {
         this.tokens.set(key, token);
         return token;
       });
+      const started: Flight = { token, liveness };
       const forget = () => {
         if (this.inflight.get(flightKey) === started) this.inflight.delete(flightKey);
       };
-      started.then(forget, forget);
+      token.then(forget, forget);
       this.inflight.set(flightKey, started);
-      pending = started;
+      flight = started;
     }
-    return pending;
+    return flight;
   }
 
   /** Drops `token` if it is still the cached one; a straggler's stale token drops nothing (E-2). */
