@@ -63,20 +63,36 @@ describe('with a real MCP SDK client', () => {
     expect(stack.idp.counters.exchange).toBe(1);
   });
 
-  it('composes as a middleware with applyMiddlewares and another middleware', async () => {
-    const seen: string[] = [];
-    const logging: Middleware = (next) => async (url, init) => {
-      const response = await next(url, init);
-      seen.push(`${response.status}`);
-      return response;
-    };
-    // Logging outside sees what the caller sees; the wrapper retries beneath it.
-    const client = await connect(applyMiddlewares(logging, crossAppAccess(options({ resource: stack.mcp.resource })))(fetch));
-    await client.listTools();
-    await client.close();
-    expect(seen).toContain('200');
-    expect(seen.filter((s) => s === '401')).toEqual([]);
-    expect(stack.mcp.counters.unauthorized).toBe(0);
+  describe('applyMiddlewares order: the first middleware listed is the one closest to the network', () => {
+    /** A logging middleware that records every request it passes on and the status it got back. */
+    function recording(seen: { url: string; status: number; authorization: string | null }[]): Middleware {
+      return (next) => async (url, init) => {
+        const response = await next(url, init);
+        seen.push({ url: String(url), status: response.status, authorization: new Headers(init?.headers).get('authorization') });
+        return response;
+      };
+    }
+
+    it('listed before crossAppAccess, it sees the probe 401, the metadata and token requests, and the client credentials', async () => {
+      const seen: { url: string; status: number; authorization: string | null }[] = [];
+      // applyMiddlewares(a, b)(fetch) is b(a(fetch)): `a` is beneath `b`.
+      const client = await connect(applyMiddlewares(recording(seen), crossAppAccess(options()))(fetch));
+      await client.listTools();
+      await client.close();
+      expect(seen.some((r) => r.url === stack.mcp.url && r.status === 401)).toBe(true);
+      expect(seen.some((r) => r.url === stack.idp.tokenEndpoint)).toBe(true);
+      expect(seen.some((r) => r.url === stack.as.tokenEndpoint && r.authorization?.startsWith('Basic '))).toBe(true);
+    });
+
+    it('listed after crossAppAccess, it sees what the caller sees: no 401, no token request, no credentials', async () => {
+      const seen: { url: string; status: number; authorization: string | null }[] = [];
+      const client = await connect(applyMiddlewares(crossAppAccess(options()), recording(seen))(fetch));
+      await client.listTools();
+      await client.close();
+      expect(stack.mcp.counters.unauthorized).toBe(1); // a 401 did happen, beneath it
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.filter((r) => r.url !== stack.mcp.url || r.status === 401 || r.authorization !== null)).toEqual([]);
+    });
   });
 
   it('sends leg-2 scope and resource, and the token carries the configured scope', async () => {
