@@ -1,5 +1,5 @@
 export { withCrossAppAccess, crossAppAccess } from './middleware.js';
-export type { CrossAppAccessFetch, CrossAppAccessMiddleware, FetchLike } from './middleware.js';
+export type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, FetchInit, FetchLike, ResponseLike } from './fetch-types.js';
 export type { CrossAppAccessOptions, IdpOptions, ClientOptions, IdTokenSource, IdTokenReason } from './options.js';
 export type { ClientAuthMethod, ClientCredentials } from './client-auth.js';
 export type { PrivateKeyInput, SigningAlg } from './client-assertion.js';
