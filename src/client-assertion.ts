@@ -10,6 +10,55 @@ import { ConfigurationError } from './errors.js';
  */
 export type SigningAlg = 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA';
 
+// The key types are declared here rather than taken from the DOM lib (`CryptoKey`, `JsonWebKey`), so
+// the shipped .d.ts compiles for a Node project without "DOM" in `lib`.
+
+/**
+ * A WebCrypto key, as far as the package reads it: the DOM's `CryptoKey` and `node:crypto`'s
+ * `webcrypto.CryptoKey` both fit.
+ *
+ * @example
+ * ```ts
+ * const { privateKey } = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+ * const key: CryptoKeyLike = privateKey;
+ * ```
+ */
+export interface CryptoKeyLike {
+  readonly type: string;
+  readonly extractable: boolean;
+  readonly algorithm: { readonly name: string };
+  readonly usages: readonly string[];
+}
+
+/**
+ * A JSON Web Key (RFC 7517, RFC 7518 §6): the DOM's `JsonWebKey` and `node:crypto`'s fit.
+ *
+ * @example
+ * ```ts
+ * const jwk: JsonWebKeyLike = JSON.parse(process.env.MCP_CLIENT_JWK!); // { kty: 'EC', crv: 'P-256', x, y, d }
+ * ```
+ */
+export interface JsonWebKeyLike {
+  kty?: string;
+  crv?: string;
+  alg?: string;
+  use?: string;
+  key_ops?: string[];
+  ext?: boolean;
+  x?: string;
+  y?: string;
+  d?: string;
+  n?: string;
+  e?: string;
+  p?: string;
+  q?: string;
+  dp?: string;
+  dq?: string;
+  qi?: string;
+  k?: string;
+  oth?: { r?: string; d?: string; t?: string }[];
+}
+
 /**
  * A private key: a WebCrypto `CryptoKey` (usage `sign`), a private JWK, or a PKCS#8 PEM string.
  *
@@ -19,7 +68,7 @@ export type SigningAlg = 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA';
  * withCrossAppAccess(fetch, { ...options, client: { clientId: 'wiki-app', privateKey, keyId: 'k1' } });
  * ```
  */
-export type PrivateKeyInput = CryptoKey | JsonWebKey | string;
+export type PrivateKeyInput = CryptoKeyLike | JsonWebKeyLike | string;
 
 interface AlgParams {
   import: AlgorithmIdentifier | RsaHashedImportParams | EcKeyImportParams;
@@ -36,7 +85,8 @@ const PARAMS: Record<SigningAlg, AlgParams> = {
 
 const PEM = /^-----BEGIN PRIVATE KEY-----([A-Za-z0-9+/=\s]+)-----END PRIVATE KEY-----\s*$/;
 
-function isCryptoKey(value: unknown): value is CryptoKey {
+/** A real WebCrypto key (not merely shaped like one): those are used as they are. */
+function isCryptoKey(value: unknown): value is CryptoKeyLike {
   return typeof CryptoKey !== 'undefined' && value instanceof CryptoKey;
 }
 
@@ -48,7 +98,7 @@ export function privateKeyProblem(key: unknown): string | undefined {
     return key.usages.includes('sign') ? undefined : "expected a CryptoKey with the 'sign' usage";
   }
   if (typeof key === 'object' && key !== null) {
-    const jwk = key as JsonWebKey;
+    const jwk = key as JsonWebKeyLike;
     if (jwk.kty === 'oct') return 'must be an asymmetric key: HMAC (kty "oct") is not allowed for private_key_jwt';
     if (jwk.kty !== 'EC' && jwk.kty !== 'RSA' && jwk.kty !== 'OKP') return 'expected a JWK with kty EC, RSA or OKP';
     if (typeof jwk.d !== 'string') return 'expected a private JWK (with "d")';
@@ -88,7 +138,8 @@ function chooseAlg(key: PrivateKeyInput, configured: SigningAlg | undefined, sup
 const imported = new WeakMap<object, Map<string, Promise<{ key: CryptoKey; alg: SigningAlg }>>>();
 
 async function importFor(key: PrivateKeyInput, alg: SigningAlg | undefined, owner: object): Promise<{ key: CryptoKey; alg: SigningAlg }> {
-  if (isCryptoKey(key)) return { key, alg: alg ?? 'ES256' };
+  // isCryptoKey checked `instanceof CryptoKey`.
+  if (isCryptoKey(key)) return { key: key as CryptoKey, alg: alg ?? 'ES256' };
   const byAlg = imported.get(owner) ?? new Map<string, Promise<{ key: CryptoKey; alg: SigningAlg }>>();
   imported.set(owner, byAlg);
   const cacheKey = alg ?? 'auto';
@@ -101,7 +152,7 @@ async function importFor(key: PrivateKeyInput, alg: SigningAlg | undefined, owne
   return pending;
 }
 
-async function importKey(key: JsonWebKey | string, alg: SigningAlg | undefined): Promise<{ key: CryptoKey; alg: SigningAlg }> {
+async function importKey(key: JsonWebKeyLike | string, alg: SigningAlg | undefined): Promise<{ key: CryptoKey; alg: SigningAlg }> {
   if (typeof key !== 'string') {
     const chosen = alg ?? 'ES256';
     // Drop JWK members WebCrypto would check against the algorithm (alg, key_ops, use).

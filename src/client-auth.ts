@@ -24,15 +24,15 @@ export interface ClientCredentials {
   /** The client id at that server. */
   clientId: string;
   /** The client secret there, for a confidential client (never empty: omit it instead). */
-  clientSecret?: string;
+  clientSecret?: string | undefined;
   /** How to authenticate there; by default chosen from the server's metadata and what is configured. */
-  authMethod?: ClientAuthMethod;
+  authMethod?: ClientAuthMethod | undefined;
   /** For `private_key_jwt`: a private `CryptoKey`, a private JWK, or a PKCS#8 PEM string. */
-  privateKey?: PrivateKeyInput;
+  privateKey?: PrivateKeyInput | undefined;
   /** For `private_key_jwt`: the `kid` of the key, as registered at the server. */
-  keyId?: string;
+  keyId?: string | undefined;
   /** For `private_key_jwt`: the JWS algorithm; default from the key (EC → ES256/ES384, RSA → RS256, or PS256 when the server lists only PS256, Ed25519 → EdDSA). */
-  signingAlg?: SigningAlg;
+  signingAlg?: SigningAlg | undefined;
 }
 
 /** What signing a `private_key_jwt` assertion needs to know about the server and the options. */

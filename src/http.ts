@@ -1,19 +1,11 @@
 import { untilAborted } from './abort.js';
 import { CrossAppAccessError, OAuthResponseError, untrustedText, type CrossAppAccessStage } from './errors.js';
+import type { FetchLike } from './fetch-types.js';
 import { parseRetryAfter } from './retry.js';
 import { requireSecureUrl } from './url-rules.js';
 
-/**
- * The fetch signature the package needs: what the MCP SDK calls `FetchLike`. Global `fetch`, undici's
- * `fetch` and any fetch middleware's result fit.
- *
- * @example
- * ```ts
- * const logging: FetchLike = (url, init) => { console.log(String(url)); return fetch(url, init); };
- * const authedFetch = withCrossAppAccess(logging, options);
- * ```
- */
-export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
+// The fetch we were given, called as the MCP SDK's FetchLike (fetch-types.ts says what is accepted).
+export type { FetchLike };
 
 /** Size caps for bodies we parse (PROTOCOL V-4). */
 export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;

@@ -1,8 +1,8 @@
 export { withCrossAppAccess, crossAppAccess } from './middleware.js';
-export type { CrossAppAccessFetch, CrossAppAccessMiddleware, FetchLike } from './middleware.js';
+export type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, FetchInit, FetchLike, ResponseLike } from './fetch-types.js';
 export type { CrossAppAccessOptions, IdpOptions, ClientOptions, IdTokenSource, IdTokenReason } from './options.js';
 export type { ClientAuthMethod, ClientCredentials } from './client-auth.js';
-export type { PrivateKeyInput, SigningAlg } from './client-assertion.js';
+export type { CryptoKeyLike, JsonWebKeyLike, PrivateKeyInput, SigningAlg } from './client-assertion.js';
 export type { SubjectTokenType } from './grants.js';
 export { CrossAppAccessError, ConfigurationError, OAuthResponseError } from './errors.js';
 export type { CrossAppAccessErrorCode, CrossAppAccessStage, CrossAppAccessErrorDetails } from './errors.js';

@@ -6,36 +6,12 @@ import { bearerChallenge } from './challenge.js';
 import { Discovery } from './discovery.js';
 import { CrossAppAccessError } from './errors.js';
 import { makeEmitter } from './events.js';
+import type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware } from './fetch-types.js';
 import type { FetchLike } from './http.js';
 import { resolveOptions, type CrossAppAccessOptions, type ResolvedOptions } from './options.js';
 import { ResourceRegistry } from './resources.js';
 import { TokenStore, type AccessToken } from './tokens.js';
 import { describeUrl, inScope, insecureUrlReason, parseUrl, type ResourceScope } from './url-rules.js';
-
-export type { FetchLike } from './http.js';
-
-/**
- * What {@link withCrossAppAccess} returns: fetch's signature, so it fits wherever `fetch` or the MCP
- * SDK's `FetchLike` does.
- *
- * @example
- * ```ts
- * const authedFetch: CrossAppAccessFetch = withCrossAppAccess(fetch, options);
- * const response = await authedFetch(new Request('https://mcp.example.com/mcp', { method: 'POST', body }));
- * ```
- */
-export type CrossAppAccessFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
-
-/**
- * An MCP SDK style fetch middleware: takes the next fetch, returns a wrapped one.
- *
- * @example
- * ```ts
- * const middleware: CrossAppAccessMiddleware = crossAppAccess(options);
- * const authedFetch = middleware(fetch);
- * ```
- */
-export type CrossAppAccessMiddleware = (next: FetchLike) => CrossAppAccessFetch;
 
 /** A request's target, read once (see `locate`). */
 interface Target {
@@ -381,9 +357,10 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
  * const transport = new StreamableHTTPClientTransport(new URL('https://mcp.example.com/mcp'), { fetch: authedFetch });
  * ```
  */
-export function withCrossAppAccess(fetch: FetchLike, options: CrossAppAccessOptions): CrossAppAccessFetch {
+export function withCrossAppAccess(fetch: CompatibleFetch, options: CrossAppAccessOptions): CrossAppAccessFetch {
   if (typeof fetch !== 'function') throw new TypeError('withCrossAppAccess: the first argument must be a fetch function.');
-  return wrap(fetch, resolveOptions(options));
+  // Any WHATWG fetch takes the platform's RequestInit at run time, whatever its declarations say.
+  return wrap(fetch as FetchLike, resolveOptions(options));
 }
 
 /**
@@ -402,6 +379,6 @@ export function crossAppAccess(options: CrossAppAccessOptions): CrossAppAccessMi
   const resolved = resolveOptions(options);
   return function crossAppAccessMiddleware(next) {
     if (typeof next !== 'function') throw new TypeError('crossAppAccess: next must be a fetch function.');
-    return wrap(next, resolved);
+    return wrap(next as FetchLike, resolved);
   };
 }

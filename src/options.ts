@@ -40,13 +40,13 @@ export type IdTokenSource = (context: { reason: IdTokenReason; signal: AbortSign
  */
 export interface IdpOptions extends ClientCredentials {
   /** The IdP's issuer; its token endpoint is discovered (RFC 8414 / OpenID Discovery) and cached. */
-  issuer?: string;
+  issuer?: string | undefined;
   /** The IdP's token endpoint; skips discovery. Give this or `issuer`. */
-  tokenEndpoint?: string;
+  tokenEndpoint?: string | undefined;
   /** This app's client id at the IdP: the ID token's `aud` (PROTOCOL TX-1). */
   clientId: string;
   /** Default: `private_key_jwt` with a key, `client_secret_post` with a secret, else `none` (or what IdP metadata allows). */
-  authMethod?: ClientAuthMethod;
+  authMethod?: ClientAuthMethod | undefined;
 }
 
 /**
@@ -61,12 +61,12 @@ export interface ClientOptions extends ClientCredentials {
   /** The client id at the authorization server (the ID-JAG's `client_id` claim). */
   clientId: string;
   /** Default: chosen from the server's `token_endpoint_auth_methods_supported` (a key first, then Basic). */
-  authMethod?: ClientAuthMethod;
+  authMethod?: ClientAuthMethod | undefined;
   /**
    * Pins these credentials to this authorization-server issuer. Without it they bind, for the life of
    * the wrapper, to the first authorization server they are used with (PROTOCOL D-10).
    */
-  issuer?: string;
+  issuer?: string | undefined;
 }
 
 /**
@@ -91,46 +91,46 @@ export interface CrossAppAccessOptions {
    * What `idToken` supplies: an OpenID `id_token` (default), a base64url SAML 2 assertion (`saml2`,
    * first exchanged at the IdP for an IdP refresh token), or an IdP `refresh_token` (PROTOCOL TX-2, TX-3).
    */
-  subjectTokenType?: SubjectTokenType;
+  subjectTokenType?: SubjectTokenType | undefined;
   idp: IdpOptions;
   client: ClientOptions;
   /** Scopes to request (array or space-separated string). Default: the server's challenge, then its metadata. */
-  scope?: string | readonly string[];
+  scope?: string | readonly string[] | undefined;
   /**
    * The MCP server's resource identifier (e.g. `https://mcp.example.com/mcp`). Skips the first 401
    * round trip, and limits where tokens may go to URLs inside it.
    */
-  resource?: string;
+  resource?: string | undefined;
   /** Timeout in milliseconds for each metadata and token request, and for `idToken`. Default 10000. */
-  timeout?: number;
+  timeout?: number | undefined;
   /**
    * Retries of metadata and token requests after a network error, a timeout, a 5xx or a 429
    * (honouring `Retry-After`); OAuth 4xx answers are never retried. `false` disables retries.
    * Default `{ retries: 2, baseDelay: 250, maxDelay: 30000 }` (milliseconds).
    */
-  retry?: false | { retries?: number; baseDelay?: number; maxDelay?: number };
+  retry?: false | { retries?: number | undefined; baseDelay?: number | undefined; maxDelay?: number | undefined } | undefined;
   /**
    * Renew a token this many milliseconds before it expires, in the background while it is still
    * served. Default: max(60 s, 10 % of its lifetime), never more than half of it.
    */
-  renewBefore?: number;
+  renewBefore?: number | undefined;
   /** Lifetime in milliseconds of a token whose response had no `expires_in` (nor a JWT `exp`). Default 3600000. */
-  defaultTokenLifetime?: number;
+  defaultTokenLifetime?: number | undefined;
   /** Step-ups after a 403 `insufficient_scope` challenge, per request: 0, 1 or 2 (PROTOCOL E-6). Default 2. */
-  maxStepUps?: number;
+  maxStepUps?: number | undefined;
   /** A stream body (or a `Request` body) is buffered up to this many bytes so it can be replayed. Default 1 MiB. */
-  maxReplayBodyBytes?: number;
+  maxReplayBodyBytes?: number | undefined;
   /** Most access tokens kept (least recently used are dropped). Default 1000. */
-  maxCachedTokens?: number;
+  maxCachedTokens?: number | undefined;
   /** The clock, in epoch milliseconds (for tests and simulations). Default `Date.now`. */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /** Receives redacted events: discovery, exchange, grant, token issued, invalidated, failure. */
-  onEvent?: (event: CrossAppAccessEvent) => void;
+  onEvent?: ((event: CrossAppAccessEvent) => void) | undefined;
   /**
    * Decode the ID-JAG (without verifying it) and check its `aud` and `client_id` before it is sent
    * to the authorization server, to surface configuration mistakes early (PROTOCOL V-11). Default true.
    */
-  checkIdJag?: boolean;
+  checkIdJag?: boolean | undefined;
 }
 
 /** Options after validation: immutable, normalised, with defaults applied. */
