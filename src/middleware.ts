@@ -281,7 +281,9 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     let token = await tokenFor(current, signal);
     let stepUps = 0;
     while (true) {
-      const response = await sendWithToken(next, request, token.value, (url) => inScope(url.origin, url.pathname, current.scope));
+      const { response, fromResource } = await sendWithToken(next, request, token.value, (url) => inScope(url.origin, url.pathname, current.scope));
+      // An answer from outside the resource (a redirect led there) is not the resource's: as it came.
+      if (!fromResource) return response;
       if (response.status === 401) {
         // One re-acquisition per request, and 3 authorization attempts in all (E-3, E-6).
         if (!request.replayable || reacquired || stepUps >= MAX_REAUTHORIZATIONS) {

@@ -9,6 +9,13 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 // Fetch standard, "request-body-header name": dropped when a redirect turns the request into a GET.
 const BODY_HEADERS = ['content-encoding', 'content-language', 'content-location', 'content-type'];
 
+/** The answer to a request sent with our token, and whether it came from inside the resource. */
+export interface TokenedAnswer {
+  readonly response: Response;
+  /** False when a redirect led out of the resource: the answer is not the resource's to give. */
+  readonly fromResource: boolean;
+}
+
 /**
  * Sends a request that carries our access token, so that the token never follows a redirect out of
  * the resource (RFC 6750 §5.3: tokens go only to the resource they were issued for).
@@ -17,21 +24,22 @@ const BODY_HEADERS = ['content-encoding', 'content-language', 'content-location'
  *   without following it, so the token cannot follow either.
  * - `'follow'` (the default): the request goes out with `redirect: 'manual'` and redirects are
  *   followed here, with the token while the next URL is inside the resource (`inResource`), and
- *   without it (and without any `Authorization`) from the first URL outside on, where fetch takes
- *   over. A runtime that hides redirects from `'manual'` (an opaque redirect, as browsers do) gets a
- *   typed `unexpected_redirect` error: the target is unknown, so it is not followed at all.
+ *   without it (and without any `Authorization`) from the first URL outside on, 20 redirects in all
+ *   as fetch allows. A runtime that hides redirects from `'manual'` (an opaque redirect, as browsers
+ *   do) gets a typed `unexpected_redirect` error: the target is unknown, so it is not followed.
  */
 export async function sendWithToken(
   next: FetchLike,
   request: OutgoingRequest,
   token: string,
   inResource: (url: URL) => boolean,
-): Promise<Response> {
+): Promise<TokenedAnswer> {
   const mode = request.init.redirect ?? 'follow';
-  if (mode !== 'follow') return sendRequest(next, request, token);
+  if (mode !== 'follow') return { response: await sendRequest(next, request, token), fromResource: true };
   let current: OutgoingRequest = { ...request, init: { ...request.init, redirect: 'manual' } };
+  let carried: string | undefined = token;
   for (let hops = 0; ; hops++) {
-    const response = await sendRequest(next, current, token);
+    const response = await sendRequest(next, current, carried);
     if (response.type === 'opaqueredirect') {
       throw new CrossAppAccessError(
         `The MCP server answered ${describeTarget(current.url)} with a redirect this runtime does not reveal; it was not followed, so the access token could not go elsewhere.`,
@@ -39,7 +47,7 @@ export async function sendWithToken(
       );
     }
     const location = REDIRECT_STATUSES.has(response.status) ? response.headers.get('location') : null;
-    if (location === null) return response;
+    if (location === null) return { response, fromResource: carried !== undefined };
     await discardBody(response);
     if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed: redirect count exceeded');
     const target = parseUrl(new URL(location, current.url).href);
@@ -47,9 +55,11 @@ export async function sendWithToken(
       throw new TypeError(`fetch failed: the redirect location is not an http(s) URL`);
     }
     current = redirected(current, response.status, target);
-    if (!inResource(target)) {
-      // Outside the resource: no token, no Authorization at all, and fetch follows the rest itself.
-      return sendRequest(next, { ...current, headers: withoutAuthorization(current.headers), init: { ...current.init, redirect: 'follow' } }, undefined);
+    if (carried !== undefined && !inResource(target)) {
+      // Out of the resource: no token and no Authorization at all from here on, even if a later
+      // redirect leads back in.
+      carried = undefined;
+      current = { ...current, headers: withoutAuthorization(current.headers) };
     }
   }
 }
@@ -90,6 +100,8 @@ function describeTarget(url: string): string {
 export function redirectedFrom(response: Response, requested: URL): boolean {
   if (response.redirected) return true;
   if (response.url === '') return false;
-  const expected = requested.hash === '' ? requested.href : requested.href.slice(0, -requested.hash.length);
-  return response.url !== expected;
+  // A response's URL has no fragment (Fetch standard, "response URL"), not even an empty `#`.
+  const expected = new URL(requested.href);
+  expected.hash = '';
+  return response.url !== expected.href;
 }

@@ -361,18 +361,15 @@ describe('#2 a request carrying the token follows redirects only inside the reso
   });
 });
 
-/**
- * Bugs found while writing these tests (src not changed here). Each test states the behaviour the
- * issue asks for; `it.fails` keeps the suite green while the bug is there. Remove `.fails` with the fix.
- */
-describe('known bugs (it.fails until fixed)', () => {
-  // BUG: authorizedLoop treats a 401 that came from outside the resource (a tokened request that
+/** Bugs found while writing these tests, each fixed; the tests failed before the fix. */
+describe('found in review, fixed', () => {
+  // Was: authorizedLoop treated a 401 that came from outside the resource (a tokened request that
   // sendWithToken let fetch follow out of the resource) as the resource's own: `elsewhere()` reads
   // the PRM the foreign challenge names, the valid cached token is dropped, a new one is acquired and
   // the request replayed (so the foreign origin gets it twice). Issue 7 #1: a challenge that did not
   // come from the requested URL must be handed back untouched.
   for (const withResource of [true, false]) {
-    it.fails(`${withResource ? 'with' : 'without'} resource: a 401 outside the resource, reached by a tokened request's redirect, is handed back untouched`, async () => {
+    it(`${withResource ? 'with' : 'without'} resource: a 401 outside the resource, reached by a tokened request's redirect, is handed back untouched`, async () => {
       const stack = await stackWith();
       // The attacker's metadata claims a narrower resource that covers the requested URL.
       const attacker = await startAttacker(stack, `${stack.mcp.url}/go`);
@@ -399,10 +396,10 @@ describe('known bugs (it.fails until fixed)', () => {
     });
   }
 
-  // BUG: redirectedFrom() strips a fragment only when `hash !== ''`; a URL ending in an empty
+  // Was: redirectedFrom() stripped a fragment only when `hash !== ''`; a URL ending in an empty
   // fragment (`…/mcp#`) has hash '' but an href ending in '#', while fetch reports response.url
   // without it. The server's own 401 is taken for a redirected one and never learned from.
-  it.fails('without resource: a URL with an empty fragment (…/mcp#) is learned from its own 401', async () => {
+  it('without resource: a URL with an empty fragment (…/mcp#) is learned from its own 401', async () => {
     const stack = await stackWith();
     const log = eventLog();
     const authedFetch = withCrossAppAccess(fetch, stackOptions(stack, { onEvent: log.onEvent }));
