@@ -215,3 +215,8 @@ export function untrustedText(value: unknown, max = 300, secrets: readonly strin
   const clean = text.replace(/[\u0000-\u001f\u007f]/g, ' ');
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }
+
+/** A message fragment with its first letter upper-cased, for a sentence that starts with it ("the IdP …" → "The IdP …"). */
+export function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

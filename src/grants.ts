@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { applyClientAuth, type AssertionContext, type ClientAuthMethod, type ClientCredentials } from './client-auth.js';
-import { CrossAppAccessError, untrustedText, type CrossAppAccessStage } from './errors.js';
+import { CrossAppAccessError, capitalize, untrustedText, type CrossAppAccessStage } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
 import { MAX_TOKEN_RESPONSE_BYTES, httpErrorFrom, oauthErrorFrom, requestJson, type FetchLike } from './http.js';
 
@@ -215,6 +215,29 @@ export async function redeemIdJag(
       { code: 'invalid_token_type', stage: 'jwt_bearer', status },
     );
   }
+  const unsendable = headerValueProblem(response.access_token);
+  if (unsendable) {
+    // Refused here, so it is never cached and never reaches `Headers`, whose TypeError would quote it.
+    throw new CrossAppAccessError(
+      `${capitalize(what)} issued an access token that cannot be sent in an HTTP Authorization header (it ${unsendable}); it was not used. The authorization server must issue tokens of visible ASCII characters.`,
+      { code: 'invalid_response', stage: 'jwt_bearer', status },
+    );
+  }
   // Any refresh_token is ignored on purpose: renewal means a new ID-JAG (PROTOCOL V-14).
   return { accessToken: response.access_token, scope: response.scope, expiresIn: response.expires_in };
+}
+
+/**
+ * Why a token cannot go into `Authorization: Bearer <token>` unchanged, or undefined. Only visible
+ * ASCII and inner spaces pass: CR, LF, NUL and other controls are not allowed in a field value
+ * (RFC 9110 §5.5), non-ASCII is not portable (and `Headers` throws past U+00FF), and fetch trims
+ * leading and trailing whitespace (Fetch "normalize"), so such a token would not arrive as issued.
+ * RFC 6750 §2.1's stricter b64token grammar is deliberately not enforced: deployed servers issue
+ * tokens with `:` in them (e.g. `userId:grantId:secret`).
+ */
+export function headerValueProblem(token: string): string | undefined {
+  if (/[\u0000-\u001f\u007f]/.test(token)) return 'contains a control character such as CR, LF, NUL or TAB';
+  if (/[^\u0000-\u007f]/.test(token)) return 'contains a non-ASCII character';
+  if (token !== token.trim()) return 'starts or ends with whitespace';
+  return undefined;
 }

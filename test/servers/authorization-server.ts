@@ -89,6 +89,11 @@ export interface AuthorizationServer {
   accessTokenTtlSeconds: number;
   /** Mutable: see {@link AuthorizationServerOptions.allowedResources}. */
   allowedResources: string[] | undefined;
+  /**
+   * Mutable: shapes each new access token from 32 random base64url bytes, e.g. Cloudflare's
+   * `userId:grantId:secret` form, or a malformed token. Default: the random string itself.
+   */
+  accessTokenFormat: ((random: string) => string) | undefined;
   /** `jti`s already redeemed (EMA §7.4.2). */
   readonly usedJtis: ReadonlySet<string>;
   /** Every `private_key_jwt` client assertion received (not cleared by `reset`). */
@@ -149,6 +154,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     override: undefined,
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600,
     allowedResources: options.allowedResources,
+    accessTokenFormat: undefined,
     usedJtis,
     clientAssertions: [],
     verifyAccessToken(token) {
@@ -158,7 +164,8 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       return { ...info, scopes: [...info.scopes] };
     },
     issueAccessToken({ ttlSeconds, ...info }) {
-      const token = randomBytes(32).toString('base64url');
+      const random = randomBytes(32).toString('base64url');
+      const token = as.accessTokenFormat ? as.accessTokenFormat(random) : random;
       const expiresAt = Math.floor(Date.now() / 1000) + (ttlSeconds ?? as.accessTokenTtlSeconds);
       tokens.set(token, { ...info, scopes: [...info.scopes], expiresAt });
       return token;
