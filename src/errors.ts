@@ -210,7 +210,9 @@ export class OAuthResponseError extends CrossAppAccessError {
 export function untrustedText(value: unknown, max = 300, secrets: readonly string[] = []): string | undefined {
   if (typeof value !== 'string') return undefined;
   let text = value;
-  for (const secret of secrets) if (secret.length >= 4) text = text.split(secret).join('[redacted]');
+  // Longest first, so that no part of a longer form survives the redaction of a shorter one.
+  const longestFirst = [...secrets].sort((a, b) => b.length - a.length);
+  for (const secret of longestFirst) if (secret.length >= 4) text = text.split(secret).join('[redacted]');
   // Strip control characters so a hostile description cannot forge log lines.
   const clean = text.replace(/[\u0000-\u001f\u007f]/g, ' ');
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { applyClientAuth, type AssertionContext, type ClientAuthMethod, type ClientCredentials } from './client-auth.js';
+import { applyClientAuth, formEncodeCredential, type AssertionContext, type ClientAuthMethod, type ClientCredentials } from './client-auth.js';
 import { CrossAppAccessError, capitalize, untrustedText, type CrossAppAccessStage } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
 import { MAX_TOKEN_RESPONSE_BYTES, httpErrorFrom, oauthErrorFrom, requestJson, type FetchLike } from './http.js';
@@ -71,15 +71,15 @@ async function tokenRequest(
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = {};
   await applyClientAuth(endpoint.method, endpoint.credentials, form, headers, endpoint.assertion);
-  const sent = [
+  const secrets = redactable([
     form.get('subject_token'),
     form.get('assertion'),
     form.get('client_secret'),
     form.get('client_assertion'),
     endpoint.credentials.clientSecret,
-    headers.authorization?.slice(6),
-  ];
-  const secrets = sent.filter((s): s is string => typeof s === 'string');
+    headers.authorization,
+    headers.authorization?.replace(/^Basic /, ''),
+  ]);
   const result = await requestJson({
     fetch: endpoint.fetch,
     url: endpoint.url,
@@ -95,6 +95,30 @@ async function tokenRequest(
   if (oauthError) throw oauthError;
   if (!result.ok) throw httpErrorFrom(result, what, stage);
   return { status: result.status, body: result.body };
+}
+
+/**
+ * Every form in which a secret we sent can come back in a server's text: raw, form-encoded as the
+ * body carried it (RFC 6749 App. B, `+` for a space), percent-encoded with `%20` (RFC 3986, and the
+ * Basic halves of RFC 6749 §2.3.1), each with upper- or lower-case hex. The Basic header's base64 is
+ * passed in as a secret of its own.
+ */
+export function redactable(secrets: readonly (string | null | undefined)[]): string[] {
+  const forms = new Set<string>();
+  for (const secret of secrets) {
+    if (typeof secret !== 'string' || secret === '') continue;
+    const encodings = [secret, new URLSearchParams({ s: secret }).toString().slice(2)];
+    try {
+      encodings.push(encodeURIComponent(secret), formEncodeCredential(secret));
+    } catch {
+      // A lone surrogate cannot be percent-encoded, so it was never sent that way either.
+    }
+    for (const encoded of encodings) {
+      forms.add(encoded);
+      forms.add(encoded.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()));
+    }
+  }
+  return [...forms];
 }
 
 function invalidResponse(what: string, error: z.ZodError, stage: CrossAppAccessStage, status: number): CrossAppAccessError {
@@ -139,13 +163,13 @@ export async function exchangeForIdJag(
   // The ID-JAG type is what makes this safe to send to the AS (ID-JAG §4.3.4, PROTOCOL V-5).
   if (response.issued_token_type !== ID_JAG_TYPE) {
     throw new CrossAppAccessError(
-      `${what} issued a token of type "${untrustedText(response.issued_token_type, 100, [response.access_token, params.subjectToken])}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
+      `${what} issued a token of type "${untrustedText(response.issued_token_type, 100, redactable([response.access_token, params.subjectToken]))}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
       { code: 'invalid_token_type', stage: 'token_exchange', status },
     );
   }
   // RFC 8693 §2.2.1 asks for N_A, but IdPs vary: lenient, with a diagnostic (PROTOCOL V-7).
   if (response.token_type !== undefined && response.token_type.toLowerCase() !== 'n_a') {
-    emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50, [response.access_token, params.subjectToken])}" for the ID-JAG (expected N_A); accepted.`, durationMs: 0 });
+    emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.subjectToken]))}" for the ID-JAG (expected N_A); accepted.`, durationMs: 0 });
   }
   // Any refresh_token is ignored on purpose (PROTOCOL V-10).
   return { idJag: response.access_token, scope: response.scope, expiresIn: response.expires_in };
@@ -211,7 +235,7 @@ export async function redeemIdJag(
   // Never use a token type we do not understand (RFC 6749 §7.1, PROTOCOL V-12).
   if (response.token_type.toLowerCase() !== 'bearer') {
     throw new CrossAppAccessError(
-      `${what} issued a token of type "${untrustedText(response.token_type, 50, [response.access_token, params.assertion])}"; only Bearer is supported.`,
+      `${what} issued a token of type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.assertion]))}"; only Bearer is supported.`,
       { code: 'invalid_token_type', stage: 'jwt_bearer', status },
     );
   }
