@@ -81,7 +81,9 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
 
   let text: string;
   try {
-    text = await readCapped(response, req.maxBytes);
+    // The body is raced against the same signal: a fetch that ignores `signal` must not let a
+    // body that trickles in (or never ends) outlast the timeout.
+    text = await readCapped(response, req.maxBytes, signal);
   } catch (cause) {
     if (cause instanceof CrossAppAccessError) throw withContext(cause, req, response.status);
     throw transportError(req, cause, timeout);
@@ -133,8 +135,11 @@ async function discard(response: Response): Promise<void> {
   }
 }
 
-/** Reads at most `maxBytes` of the body; past that, cancels the stream and throws. */
-async function readCapped(response: Response, maxBytes: number): Promise<string> {
+/**
+ * Reads at most `maxBytes` of the body; past that, cancels the stream and throws. Every read is
+ * raced against `signal`: on abort the stream is cancelled and the signal's reason thrown.
+ */
+async function readCapped(response: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
   const declared = Number(response.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     await discard(response);
@@ -145,7 +150,15 @@ async function readCapped(response: Response, maxBytes: number): Promise<string>
   const chunks: Uint8Array[] = [];
   let size = 0;
   while (true) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await untilAborted(reader.read(), signal);
+    } catch (error) {
+      // Not awaited: a stream that ignored the signal may not settle its cancellation either.
+      reader.cancel(error).catch(() => undefined);
+      throw error;
+    }
+    const { done, value } = chunk;
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
