@@ -96,7 +96,7 @@ export class Acquirer {
     let subject = firstSubject;
     const scope = binding.scopes?.join(' ');
     // Once per acquisition, however often the loop below runs (PROTOCOL §8 budget table).
-    const once = { idTokenRefreshed: false, grantRepeated: false };
+    const once = { idTokenRefreshed: false, reauthenticated: false, grantRepeated: false };
     // One retry loop for the whole acquisition: a transient failure of either leg runs both again,
     // so every grant attempt has a new ID-JAG (E-8, E-9), and retries never multiply across layers.
     const granted = await withRetry(
@@ -136,27 +136,35 @@ export class Acquirer {
     return { key: `${binding.key}\u0000${subject.user}`, token };
   }
 
-  /** Leg 1, asking the app once for a new ID token if the IdP rejects this one (E-7). */
+  /**
+   * Leg 1, asking the app once for a new ID token if the IdP rejects this one (E-7), and once for a
+   * fresh authentication if the IdP finds the user's sign-in too old (ID-JAG -04 §4.3).
+   */
   private async idJag(
     idp: TokenEndpoint,
     binding: ResourceBinding,
     subject: Subject,
     scope: string | undefined,
     required: readonly string[],
-    once: { idTokenRefreshed: boolean },
+    once: { idTokenRefreshed: boolean; reauthenticated: boolean },
   ): Promise<{ jag: IdJagResponse; subject: Subject }> {
-    let jag: IdJagResponse;
-    try {
-      jag = await this.exchange(idp, binding, subject.token, scope);
-    } catch (error) {
-      if (!isRejectedSubject(error)) throw error;
-      if (this.options.idTokenIsStatic || once.idTokenRefreshed) throw loginRequired(error);
-      once.idTokenRefreshed = true;
-      subject = await this.subject('rejected');
+    let jag: IdJagResponse | undefined;
+    while (!jag) {
       try {
         jag = await this.exchange(idp, binding, subject.token, scope);
-      } catch (again) {
-        throw isRejectedSubject(again) ? loginRequired(again) : again;
+      } catch (error) {
+        if (isRejectedSubject(error)) {
+          if (this.options.idTokenIsStatic || once.idTokenRefreshed) throw loginRequired(error);
+          once.idTokenRefreshed = true;
+          subject = await this.subject('rejected');
+        } else if (isInsufficientAuthentication(error)) {
+          // A string idToken cannot be signed in again: the application has to (ID-JAG -04 §4.3).
+          if (this.options.idTokenIsStatic || once.reauthenticated) throw reauthenticationRequired(error);
+          once.reauthenticated = true;
+          subject = await this.subject('reauthenticate', error.maxAge);
+        } else {
+          throw error;
+        }
       }
     }
     if (this.options.checkIdJag) {
@@ -243,13 +251,18 @@ export class Acquirer {
     return this.endpoint(url, idp, method, 'idp', idp.issuer ?? url, algs);
   }
 
-  /** Reads an ID token from the app, refusing one whose `exp` has passed (TX-4). */
-  private async subject(reason: IdTokenReason): Promise<Subject> {
+  /**
+   * Reads an ID token from the app, refusing one whose `exp` has passed (TX-4). `maxAge` goes with
+   * reason `'reauthenticate'` when the IdP named one.
+   */
+  private async subject(reason: IdTokenReason, maxAge?: number): Promise<Subject> {
     // Only an ID token names its user and its expiry; other subjects are opaque (C-1, TX-4).
     const read = (token: string) => (this.options.subjectTokenType === 'id_token' ? userOf(token) : { user: '', exp: undefined });
-    let token = await this.readIdToken(reason);
+    let token = await this.readIdToken(reason, maxAge);
     let parsed = read(token);
-    if (isExpired(parsed.exp, this.now()) && !this.options.idTokenIsStatic && reason !== 'rejected') {
+    // An expired token is asked for once more as 'rejected', unless that (or a new sign-in) was just asked.
+    const askedForFresh = reason === 'rejected' || reason === 'reauthenticate';
+    if (isExpired(parsed.exp, this.now()) && !this.options.idTokenIsStatic && !askedForFresh) {
       token = await this.readIdToken('rejected');
       parsed = read(token);
     }
@@ -266,12 +279,13 @@ export class Acquirer {
     return { token, user: parsed.user };
   }
 
-  private async readIdToken(reason: IdTokenReason): Promise<string> {
+  private async readIdToken(reason: IdTokenReason, maxAge?: number): Promise<string> {
     const ms = this.options.timeoutMs;
     const signal = AbortSignal.timeout(ms);
+    const context = maxAge === undefined ? { reason, signal } : { reason, signal, maxAge };
     let value: unknown;
     try {
-      const work = Promise.resolve().then(() => this.options.idToken({ reason, signal }));
+      const work = Promise.resolve().then(() => this.options.idToken(context));
       value = await withTimeout(work, ms, () => new CrossAppAccessError(`The idToken source did not answer within ${ms} ms.`, { code: 'timeout', stage: 'id_token' }));
     } catch (error) {
       if (error instanceof CrossAppAccessError) throw error;
@@ -328,6 +342,28 @@ function isExpired(exp: number | undefined, nowMs: number): boolean {
 /** An IdP `invalid_grant` means the subject token is expired, revoked or not for this client (§9). */
 function isRejectedSubject(error: unknown): error is OAuthResponseError {
   return error instanceof OAuthResponseError && error.stage === 'token_exchange' && error.error === 'invalid_grant';
+}
+
+/** The IdP wants a more recent (or stronger) user authentication (ID-JAG -04 §4.3). */
+function isInsufficientAuthentication(error: unknown): error is OAuthResponseError {
+  return error instanceof OAuthResponseError && error.stage === 'token_exchange' && error.error === 'insufficient_user_authentication';
+}
+
+function reauthenticationRequired(cause: OAuthResponseError): OAuthResponseError {
+  const within = cause.maxAge === undefined ? '' : ` within the last ${cause.maxAge} s`;
+  return new OAuthResponseError(
+    `The IdP requires the user to have authenticated more recently${within} (insufficient_user_authentication${cause.errorDescription ? `: ${cause.errorDescription}` : ''}): the user must sign in again.`,
+    {
+      code: 'insufficient_user_authentication',
+      stage: 'token_exchange',
+      status: cause.status,
+      error: cause.error,
+      errorDescription: cause.errorDescription,
+      errorUri: cause.errorUri,
+      maxAge: cause.maxAge,
+      cause,
+    },
+  );
 }
 
 function loginRequired(cause: OAuthResponseError): OAuthResponseError {

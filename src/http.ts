@@ -209,8 +209,15 @@ export function oauthErrorFrom(
       errorDescription: description,
       errorUri: untrustedText(result.body?.error_uri, 300, sent),
       retryAfter: result.ok ? undefined : result.retryAfter,
+      maxAge: seconds(result.body?.max_age),
     },
   );
+}
+
+/** A non-negative number of seconds, as a number or a numeric string (ID-JAG -04 §4.3 `max_age`); else undefined. */
+function seconds(value: unknown): number | undefined {
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
 /** The error for a non-2xx answer without an OAuth error body (V-16: status only, no body). */

@@ -8,27 +8,37 @@ import type { CrossAppAccessEvent } from './events.js';
 import { insecureUrlReason, parseUrl, resourceScope, type ResourceScope } from './url-rules.js';
 
 /**
- * Why the package is asking for an ID token.
+ * Why the package is asking for an ID token: `'initial'`, `'renewal'`, `'rejected'` (the IdP refused
+ * the last one: refresh it), or `'reauthenticate'` (the IdP wants a more recent sign-in than the last
+ * one shows, within `maxAge` seconds when it said: the user must authenticate again, ID-JAG -04 §4.3).
  *
  * @example
  * ```ts
- * const idToken = ({ reason }: { reason: IdTokenReason }) => sso.getIdToken({ forceRefresh: reason === 'rejected' });
+ * const idToken = ({ reason, maxAge }: { reason: IdTokenReason; maxAge?: number }) =>
+ *   reason === 'reauthenticate' ? sso.signInAgain({ maxAge }) : sso.getIdToken({ forceRefresh: reason === 'rejected' });
  * ```
  */
-export type IdTokenReason = 'initial' | 'renewal' | 'rejected';
+export type IdTokenReason = 'initial' | 'renewal' | 'rejected' | 'reauthenticate';
 
 /**
  * Returns the signed-in user's ID token from the app's SSO session. Called only when a new access
- * token is needed: `reason` is `'initial'` for the first, `'renewal'` when a token expired, and
- * `'rejected'` when the IdP refused the previous ID token (force a refresh then).
+ * token is needed: `reason` is `'initial'` for the first, `'renewal'` when a token expired,
+ * `'rejected'` when the IdP refused the previous ID token (force a refresh then), and
+ * `'reauthenticate'` when the IdP answered `insufficient_user_authentication`: the user must sign in
+ * again (e.g. OIDC `prompt=login`, or `max_age=<maxAge>`), since a refreshed ID token keeps the old
+ * `auth_time`. `maxAge` (seconds) is set only then, when the IdP gave one. Each of `'rejected'` and
+ * `'reauthenticate'` is asked at most once per acquisition; if the IdP still refuses, the request
+ * fails with `login_required` or `insufficient_user_authentication`.
  *
  * @example
  * ```ts
- * const idToken: IdTokenSource = async ({ reason, signal }) =>
- *   (await oidcClient.refresh({ force: reason !== 'initial', signal })).id_token;
+ * const idToken: IdTokenSource = async ({ reason, signal, maxAge }) =>
+ *   reason === 'reauthenticate'
+ *     ? (await oidcClient.signIn({ prompt: 'login', maxAge, signal })).id_token
+ *     : (await oidcClient.refresh({ force: reason !== 'initial', signal })).id_token;
  * ```
  */
-export type IdTokenSource = (context: { reason: IdTokenReason; signal: AbortSignal }) => string | Promise<string>;
+export type IdTokenSource = (context: { reason: IdTokenReason; signal: AbortSignal; maxAge?: number }) => string | Promise<string>;
 
 /**
  * The enterprise IdP, where the RFC 8693 token exchange happens (leg 1).
