@@ -240,3 +240,18 @@ export function untrustedText(value: unknown, max = 300, secrets: readonly strin
 export function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
+
+const ALREADY_COUNTED = /\(\d+ attempts, [\d.]+ s in all\)\.$/;
+
+/**
+ * Adds how often and how long a request was tried to a failure's message, e.g. "… within 10000 ms
+ * (3 attempts, 30.5 s in all)." The error itself (class, code, stage, status, cause) is kept.
+ */
+export function withAttempts(error: unknown, attempts: number, elapsedMs: number): unknown {
+  // An inner retry loop (a metadata GET) may have said it already.
+  if (!(error instanceof CrossAppAccessError) || ALREADY_COUNTED.test(error.message)) return error;
+  const tried = `(${attempts} attempts, ${(elapsedMs / 1000).toFixed(1)} s in all)`;
+  const message = error.message.endsWith('.') ? `${error.message.slice(0, -1)} ${tried}.` : `${error.message} ${tried}.`;
+  Object.defineProperty(error, 'message', { value: message, writable: true, configurable: true, enumerable: false });
+  return error;
+}

@@ -124,7 +124,7 @@ export function redactable(secrets: readonly (string | null | undefined)[]): str
 function invalidResponse(what: string, error: z.ZodError, stage: CrossAppAccessStage, status: number): CrossAppAccessError {
   const issue = error.issues[0];
   return new CrossAppAccessError(
-    `${what} answered HTTP ${status} without a valid ${issue?.path.join('.') || 'body'} (${issue?.message ?? 'invalid'}).`,
+    `${capitalize(what)} answered HTTP ${status} without a valid ${issue?.path.join('.') || 'body'} (${issue?.message ?? 'invalid'}).`,
     { code: 'invalid_response', stage, status },
   );
 }
@@ -146,7 +146,7 @@ export async function exchangeForIdJag(
   params: { subjectToken: string; subjectTokenType: string; audience: string; resource: string; scope: string | undefined },
   emit: (event: CrossAppAccessEvent) => void,
 ): Promise<IdJagResponse> {
-  const what = 'The IdP token endpoint';
+  const what = 'the IdP token endpoint';
   const form = new URLSearchParams({
     grant_type: TOKEN_EXCHANGE_GRANT,
     requested_token_type: ID_JAG_TYPE,
@@ -163,7 +163,7 @@ export async function exchangeForIdJag(
   // The ID-JAG type is what makes this safe to send to the AS (ID-JAG §4.3.4, PROTOCOL V-5).
   if (response.issued_token_type !== ID_JAG_TYPE) {
     throw new CrossAppAccessError(
-      `${what} issued a token of type "${untrustedText(response.issued_token_type, 100, redactable([response.access_token, params.subjectToken]))}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
+      `${capitalize(what)} issued a token of type "${untrustedText(response.issued_token_type, 100, redactable([response.access_token, params.subjectToken]))}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
       { code: 'invalid_token_type', stage: 'token_exchange', status },
     );
   }
@@ -187,7 +187,7 @@ const refreshTokenResponse = z.looseObject({
  * then the subject of the ID-JAG exchange. The refresh token is used once and never kept.
  */
 export async function exchangeSamlForRefreshToken(endpoint: TokenEndpoint, assertion: string): Promise<string> {
-  const what = 'The IdP token endpoint (SAML assertion exchange)';
+  const what = 'the IdP token endpoint (SAML assertion exchange)';
   const form = new URLSearchParams({
     grant_type: TOKEN_EXCHANGE_GRANT,
     requested_token_type: REFRESH_TOKEN_TYPE,
@@ -201,7 +201,7 @@ export async function exchangeSamlForRefreshToken(endpoint: TokenEndpoint, asser
   const token = parsed.data.issued_token_type === REFRESH_TOKEN_TYPE ? parsed.data.access_token : undefined;
   const refreshToken = token || parsed.data.refresh_token;
   if (parsed.data.issued_token_type !== REFRESH_TOKEN_TYPE || !refreshToken) {
-    throw new CrossAppAccessError(`${what} did not issue a refresh token (${REFRESH_TOKEN_TYPE}) for the SAML assertion.`, {
+    throw new CrossAppAccessError(`${capitalize(what)} did not issue a refresh token (${REFRESH_TOKEN_TYPE}) for the SAML assertion.`, {
       code: 'invalid_token_type',
       stage: 'token_exchange',
       status,
@@ -224,7 +224,7 @@ export async function redeemIdJag(
   endpoint: TokenEndpoint,
   params: { assertion: string; resource: string; scope: string | undefined },
 ): Promise<AccessTokenResponse> {
-  const what = 'The authorization server token endpoint';
+  const what = 'the authorization server token endpoint';
   const form = new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion: params.assertion });
   if (params.scope) form.set('scope', params.scope);
   form.set('resource', params.resource);
@@ -235,7 +235,7 @@ export async function redeemIdJag(
   // Never use a token type we do not understand (RFC 6749 §7.1, PROTOCOL V-12).
   if (response.token_type.toLowerCase() !== 'bearer') {
     throw new CrossAppAccessError(
-      `${what} issued a token of type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.assertion]))}"; only Bearer is supported.`,
+      `${capitalize(what)} issued a token of type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.assertion]))}"; only Bearer is supported.`,
       { code: 'invalid_token_type', stage: 'jwt_bearer', status },
     );
   }

@@ -1,5 +1,5 @@
 import pRetry from 'p-retry';
-import { CrossAppAccessError } from './errors.js';
+import { CrossAppAccessError, withAttempts } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
 
 /** How transient failures of metadata and token requests are retried (PROTOCOL E-8). */
@@ -85,11 +85,14 @@ export function withRetry<T>(
     return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
   };
   let startedAt = 0;
+  let attempts = 0;
+  const firstStartedAt = performance.now();
   const timed = () => {
+    attempts++;
     startedAt = performance.now();
     return attempt();
   };
-  return pRetry(timed, {
+  const retried = pRetry(timed, {
     retries: policy.retries,
     minTimeout: 0, // our own wait happens in onFailedAttempt, so Retry-After is honoured exactly
     maxTimeout: 0,
@@ -105,5 +108,9 @@ export function withRetry<T>(
       onRetry({ attempt: attemptNumber, retriesLeft, delayMs, durationMs: Math.round(performance.now() - startedAt), error });
       await sleep(delayMs, keepAlive);
     },
+  });
+  // The final failure says how often and how long it was tried; code, stage, status and cause stay.
+  return retried.catch((error: unknown) => {
+    throw attempts > 1 ? withAttempts(error, attempts, performance.now() - firstStartedAt) : error;
   });
 }
