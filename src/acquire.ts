@@ -1,4 +1,4 @@
-import { chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from './client-auth.js';
+import { AS_AUTH_PREFERENCE, chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from './client-auth.js';
 import type { Discovery, ServerMetadata } from './discovery.js';
 import { CrossAppAccessError, OAuthResponseError } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
@@ -38,6 +38,12 @@ export interface ResourceBinding {
   readonly scopes: readonly string[] | undefined;
   /** AS issuer + client id + resource + scope set; the user is appended per request (C-1). */
   readonly key: string;
+}
+
+/** The authorization server's metadata as this acquisition uses it, and the client authentication chosen for it. */
+interface AuthorizationServerNow {
+  readonly meta: ServerMetadata;
+  readonly authMethod: ClientAuthMethod;
 }
 
 /** An ID token and the user it names (`iss` + `sub` + `tenant`, C-1); '' for an opaque token. */
@@ -91,8 +97,12 @@ export class Acquirer {
     { requiredScopes = [], background = false }: { requiredScopes?: readonly string[]; background?: boolean } = {},
   ): Promise<{ key: string; token: AccessToken }> {
     const started = this.now();
-    // The IdP's metadata and the app's ID token are independent: fetch them at once.
-    const [idp, firstSubject] = await Promise.all([this.idpEndpoint(), this.subject(this.acquiredBefore ? 'renewal' : 'initial')]);
+    // The IdP's and the AS's metadata and the app's ID token are independent: read them at once.
+    const [idp, as, firstSubject] = await Promise.all([
+      this.idpEndpoint(),
+      this.authorizationServer(binding),
+      this.subject(this.acquiredBefore ? 'renewal' : 'initial'),
+    ]);
     let subject = firstSubject;
     const scope = binding.scopes?.join(' ');
     // Once per acquisition, however often the loop below runs (PROTOCOL §8 budget table).
@@ -104,7 +114,7 @@ export class Acquirer {
         const first = await this.idJag(idp, binding, subject, scope, requiredScopes, once);
         subject = first.subject;
         try {
-          return await this.grant(binding, first.jag, scope, requiredScopes);
+          return await this.grant(binding, as, first.jag, scope, requiredScopes);
         } catch (error) {
           // The AS refused the ID-JAG (expired, replayed, a claim mismatch): both legs once more, with
           // a new ID-JAG, since a spent one is never re-sent (PROTOCOL §9, JB-2).
@@ -113,7 +123,7 @@ export class Acquirer {
           once.grantRepeated = true;
           const second = await this.idJag(idp, binding, subject, scope, requiredScopes, once);
           subject = second.subject;
-          return this.grant(binding, second.jag, scope, requiredScopes);
+          return this.grant(binding, as, second.jag, scope, requiredScopes);
         }
       },
       this.options.retry,
@@ -177,18 +187,27 @@ export class Acquirer {
   /** Leg 2 asks for what leg 1 granted, or what it requested when the IdP did not say (JB-3, V-8). */
   private async grant(
     binding: ResourceBinding,
+    as: AuthorizationServerNow,
     jag: IdJagResponse,
     requested: string | undefined,
     required: readonly string[],
   ): Promise<AccessTokenResponse & { scope: string | undefined }> {
     const scope = jag.scope ?? requested;
     const started = this.now();
-    const granted = await redeemIdJag(
-      // A client assertion's audience is the AS's issuer (PROTOCOL §3, RFC 7523 §3).
-      this.endpoint(binding.as.tokenEndpoint, this.options.client, binding.asAuthMethod, 'client', binding.as.issuer, binding.as.signingAlgs),
-      { assertion: jag.idJag, resource: binding.resource, scope },
-    );
-    this.emit({ type: 'jwt_bearer', tokenEndpoint: binding.as.tokenEndpoint, resource: binding.resource, scope, durationMs: this.now() - started });
+    const { meta } = as;
+    let granted: AccessTokenResponse;
+    try {
+      granted = await redeemIdJag(
+        // A client assertion's audience is the AS's issuer (PROTOCOL §3, RFC 7523 §3).
+        this.endpoint(meta.tokenEndpoint, this.options.client, as.authMethod, 'client', meta.issuer, meta.signingAlgs),
+        { assertion: jag.idJag, resource: binding.resource, scope },
+      );
+    } catch (error) {
+      // The endpoint may have moved: the next acquisition reads the AS metadata again (RFC 8414 §3).
+      if (suggestsMovedEndpoint(error)) this.discovery.forget(meta.issuer, 'authorization_server');
+      throw error;
+    }
+    this.emit({ type: 'jwt_bearer', tokenEndpoint: meta.tokenEndpoint, resource: binding.resource, scope, durationMs: this.now() - started });
     requireScopes(granted.scope, required, 'The authorization server', 'jwt_bearer');
     return { ...granted, scope: granted.scope ?? scope };
   }
@@ -223,6 +242,25 @@ export class Acquirer {
     const jag = await exchangeForIdJag(idp, { subjectToken: subject, subjectTokenType, audience: binding.as.issuer, resource: binding.resource, scope }, this.emit);
     this.emit({ type: 'token_exchange', tokenEndpoint: idp.url, audience: binding.as.issuer, resource: binding.resource, scope, durationMs: this.now() - started });
     return jag;
+  }
+
+  /**
+   * The AS metadata through the discovery cache (an hour, single-flight, so normally no request),
+   * not the copy the binding captured: an AS may move its token endpoint or change its methods
+   * (RFC 8414 §3). If it cannot be read for a transient reason, the captured copy is used.
+   */
+  private async authorizationServer(binding: ResourceBinding): Promise<AuthorizationServerNow> {
+    let meta: ServerMetadata;
+    try {
+      meta = await this.discovery.serverMetadata(binding.as.issuer, 'authorization_server');
+    } catch (error) {
+      if (!isTransient(error)) throw error;
+      this.emit({ type: 'diagnostic', message: `The metadata of the authorization server ${binding.as.issuer} could not be read again (${error.code}); the copy read earlier is used.`, durationMs: 0 });
+      meta = binding.as;
+    }
+    if (meta === binding.as) return { meta, authMethod: binding.asAuthMethod };
+    const authMethod = chooseClientAuth(this.options.client, meta.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${meta.issuer}`, 'discovery');
+    return { meta, authMethod };
   }
 
   /**
@@ -337,6 +375,13 @@ function requireScopes(granted: string | undefined, required: readonly string[],
 
 function isExpired(exp: number | undefined, nowMs: number): boolean {
   return exp !== undefined && exp + ID_TOKEN_LEEWAY_SECONDS < nowMs / 1000;
+}
+
+/** No answer, a redirect, or 404/405/410 at the AS token endpoint: it may have moved elsewhere. */
+function suggestsMovedEndpoint(error: unknown): boolean {
+  if (!(error instanceof CrossAppAccessError) || error.stage !== 'jwt_bearer') return false;
+  if (error.code === 'network_error' || error.code === 'unexpected_redirect') return true;
+  return error.status === 404 || error.status === 405 || error.status === 410;
 }
 
 /** An IdP `invalid_grant` means the subject token is expired, revoked or not for this client (§9). */

@@ -154,6 +154,14 @@ export class Discovery {
   }
 
   /**
+   * Drops an issuer's cached metadata, so that the next {@link serverMetadata} reads it again: for a
+   * token endpoint that seems to have moved (RFC 8414 §3 metadata may change).
+   */
+  forget(issuer: string, role: 'authorization_server' | 'idp'): void {
+    this.lru?.delete(`${role} ${issuer}`);
+  }
+
+  /**
    * RFC 8414 / OpenID Discovery metadata for an issuer, with the exact URL order for issuers with and
    * without a path (PROTOCOL D-11) and exact issuer equality (D-12).
    */

@@ -98,6 +98,11 @@ export interface AuthorizationServer {
   readonly usedJtis: ReadonlySet<string>;
   /** Every `private_key_jwt` client assertion received (not cleared by `reset`). */
   readonly clientAssertions: RecordedClientAssertion[];
+  /**
+   * Serves the token endpoint at `path` from now on (under the issuer path, e.g. `/oauth2/v2/token`)
+   * and updates the metadata's `token_endpoint`; the old path answers 404 like any unknown path.
+   */
+  moveTokenEndpoint(path: string): void;
   /** Looks an access token up; undefined if unknown, revoked or expired. */
   verifyAccessToken(token: string): AccessTokenInfo | undefined;
   /** Issues a token directly (bypassing the grant), for tests. */
@@ -124,7 +129,8 @@ class GrantError extends Error {
 
 export async function startAuthorizationServer(options: AuthorizationServerOptions): Promise<AuthorizationServer> {
   const issuerPath = normalizeIssuerPath(options.issuerPath);
-  const tokenPath = `${issuerPath}/token`;
+  // Mutable: moveTokenEndpoint() serves it elsewhere.
+  let tokenPath = `${issuerPath}/token`;
   const metadataPaths =
     options.metadataPaths ??
     (issuerPath === ''
@@ -157,6 +163,10 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     accessTokenFormat: undefined,
     usedJtis,
     clientAssertions: [],
+    moveTokenEndpoint(path) {
+      tokenPath = `${issuerPath}${path.startsWith('/') ? path : `/${path}`}`;
+      Object.assign(as, { tokenEndpoint: `${as.origin}${tokenPath}` });
+    },
     verifyAccessToken(token) {
       const info = tokens.get(token);
       if (!info) return undefined;
