@@ -147,7 +147,8 @@ export class Acquirer {
   }
 
   /**
-   * Leg 1, asking the app once for a new ID token if the IdP rejects this one (E-7), and once for a
+   * Leg 1, asking the app once for a new ID token if the IdP rejects this one (`invalid_grant`, RFC 6749
+   * §5.2), and once for a
    * fresh authentication if the IdP finds the user's sign-in too old (ID-JAG -04 §4.3).
    */
   private async idJag(
@@ -198,7 +199,7 @@ export class Acquirer {
     let granted: AccessTokenResponse;
     try {
       granted = await redeemIdJag(
-        // A client assertion's audience is the AS's issuer (PROTOCOL §3, RFC 7523 §3).
+        // A client assertion's audience is the AS's issuer (RFC 7523 §3).
         this.endpoint(meta.tokenEndpoint, this.options.client, as.authMethod, 'client', meta.issuer, meta.signingAlgs),
         { assertion: jag.idJag, resource: binding.resource, scope },
       );
@@ -290,7 +291,7 @@ export class Acquirer {
   }
 
   /**
-   * Reads an ID token from the app, refusing one whose `exp` has passed (TX-4). `maxAge` goes with
+   * Reads an ID token from the app, refusing one whose `exp` has passed (RFC 7519 §4.1.4). `maxAge` goes with
    * reason `'reauthenticate'` when the IdP named one.
    */
   private async subject(reason: IdTokenReason, maxAge?: number): Promise<Subject> {
