@@ -147,9 +147,9 @@ export class Acquirer {
   }
 
   /**
-   * Leg 1, asking the app once for a new ID token if the IdP rejects this one (`invalid_grant`, RFC 6749
-   * §5.2), and once for a
-   * fresh authentication if the IdP finds the user's sign-in too old (ID-JAG -04 §4.3).
+   * Leg 1, asking the app once for a new ID token if the IdP rejects this one (`invalid_grant`,
+   * RFC 6749 §5.2), and once for a fresh authentication if the IdP finds the user's sign-in too old
+   * (ID-JAG -04 §4.3).
    */
   private async idJag(
     idp: TokenEndpoint,
