@@ -1,4 +1,4 @@
-import { chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from './client-auth.js';
+import { AS_AUTH_PREFERENCE, chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from './client-auth.js';
 import type { Discovery, ServerMetadata } from './discovery.js';
 import { CrossAppAccessError, OAuthResponseError } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
@@ -39,6 +39,12 @@ export interface ResourceBinding {
   readonly scopes: readonly string[] | undefined;
   /** AS issuer + client id + resource + scope set; the user is appended per request (C-1). */
   readonly key: string;
+}
+
+/** The authorization server's metadata as this acquisition uses it, and the client authentication chosen for it. */
+interface AuthorizationServerNow {
+  readonly meta: ServerMetadata;
+  readonly authMethod: ClientAuthMethod;
 }
 
 /** An ID token and the user it names (`iss` + `sub` + `tenant`, C-1); '' for an opaque token. */
@@ -93,12 +99,16 @@ export class Acquirer {
     { requiredScopes = [], background = false, liveness }: { requiredScopes?: readonly string[]; background?: boolean; liveness?: Liveness } = {},
   ): Promise<{ key: string; token: AccessToken }> {
     const started = this.now();
-    // The IdP's metadata and the app's ID token are independent: fetch them at once.
-    const [idp, firstSubject] = await Promise.all([this.idpEndpoint(), this.subject(this.acquiredBefore ? 'renewal' : 'initial')]);
+    // The IdP's and the AS's metadata and the app's ID token are independent: read them at once.
+    const [idp, as, firstSubject] = await Promise.all([
+      this.idpEndpoint(),
+      this.authorizationServer(binding),
+      this.subject(this.acquiredBefore ? 'renewal' : 'initial'),
+    ]);
     let subject = firstSubject;
     const scope = binding.scopes?.join(' ');
     // Once per acquisition, however often the loop below runs (PROTOCOL §8 budget table).
-    const once = { idTokenRefreshed: false, grantRepeated: false };
+    const once = { idTokenRefreshed: false, reauthenticated: false, grantRepeated: false };
     // One retry loop for the whole acquisition: a transient failure of either leg runs both again,
     // so every grant attempt has a new ID-JAG (E-8, E-9), and retries never multiply across layers.
     const granted = await withRetry(
@@ -106,7 +116,7 @@ export class Acquirer {
         const first = await this.idJag(idp, binding, subject, scope, requiredScopes, once);
         subject = first.subject;
         try {
-          return await this.grant(binding, first.jag, scope, requiredScopes);
+          return await this.grant(binding, as, first.jag, scope, requiredScopes);
         } catch (error) {
           // The AS refused the ID-JAG (expired, replayed, a claim mismatch): both legs once more, with
           // a new ID-JAG, since a spent one is never re-sent (PROTOCOL §9, JB-2).
@@ -115,7 +125,7 @@ export class Acquirer {
           once.grantRepeated = true;
           const second = await this.idJag(idp, binding, subject, scope, requiredScopes, once);
           subject = second.subject;
-          return this.grant(binding, second.jag, scope, requiredScopes);
+          return this.grant(binding, as, second.jag, scope, requiredScopes);
         }
       },
       this.options.retry,
@@ -138,27 +148,36 @@ export class Acquirer {
     return { key: `${binding.key}\u0000${subject.user}`, token };
   }
 
-  /** Leg 1, asking the app once for a new ID token if the IdP rejects this one (E-7). */
+  /**
+   * Leg 1, asking the app once for a new ID token if the IdP rejects this one (`invalid_grant`,
+   * RFC 6749 §5.2), and once for a fresh authentication if the IdP finds the user's sign-in too old
+   * (ID-JAG -04 §4.3).
+   */
   private async idJag(
     idp: TokenEndpoint,
     binding: ResourceBinding,
     subject: Subject,
     scope: string | undefined,
     required: readonly string[],
-    once: { idTokenRefreshed: boolean },
+    once: { idTokenRefreshed: boolean; reauthenticated: boolean },
   ): Promise<{ jag: IdJagResponse; subject: Subject }> {
-    let jag: IdJagResponse;
-    try {
-      jag = await this.exchange(idp, binding, subject.token, scope);
-    } catch (error) {
-      if (!isRejectedSubject(error)) throw error;
-      if (this.options.idTokenIsStatic || once.idTokenRefreshed) throw loginRequired(error);
-      once.idTokenRefreshed = true;
-      subject = await this.subject('rejected');
+    let jag: IdJagResponse | undefined;
+    while (!jag) {
       try {
         jag = await this.exchange(idp, binding, subject.token, scope);
-      } catch (again) {
-        throw isRejectedSubject(again) ? loginRequired(again) : again;
+      } catch (error) {
+        if (isRejectedSubject(error)) {
+          if (this.options.idTokenIsStatic || once.idTokenRefreshed) throw loginRequired(error);
+          once.idTokenRefreshed = true;
+          subject = await this.subject('rejected');
+        } else if (isInsufficientAuthentication(error)) {
+          // A string idToken cannot be signed in again: the application has to (ID-JAG -04 §4.3).
+          if (this.options.idTokenIsStatic || once.reauthenticated) throw reauthenticationRequired(error);
+          once.reauthenticated = true;
+          subject = await this.subject('reauthenticate', error.maxAge);
+        } else {
+          throw error;
+        }
       }
     }
     if (this.options.checkIdJag) {
@@ -171,18 +190,27 @@ export class Acquirer {
   /** Leg 2 asks for what leg 1 granted, or what it requested when the IdP did not say (JB-3, V-8). */
   private async grant(
     binding: ResourceBinding,
+    as: AuthorizationServerNow,
     jag: IdJagResponse,
     requested: string | undefined,
     required: readonly string[],
   ): Promise<AccessTokenResponse & { scope: string | undefined }> {
     const scope = jag.scope ?? requested;
     const started = this.now();
-    const granted = await redeemIdJag(
-      // A client assertion's audience is the AS's issuer (PROTOCOL §3, RFC 7523 §3).
-      this.endpoint(binding.as.tokenEndpoint, this.options.client, binding.asAuthMethod, 'client', binding.as.issuer, binding.as.signingAlgs),
-      { assertion: jag.idJag, resource: binding.resource, scope },
-    );
-    this.emit({ type: 'jwt_bearer', tokenEndpoint: binding.as.tokenEndpoint, resource: binding.resource, scope, durationMs: this.now() - started });
+    const { meta } = as;
+    let granted: AccessTokenResponse;
+    try {
+      granted = await redeemIdJag(
+        // A client assertion's audience is the AS's issuer (RFC 7523 §3).
+        this.endpoint(meta.tokenEndpoint, this.options.client, as.authMethod, 'client', meta.issuer, meta.signingAlgs),
+        { assertion: jag.idJag, resource: binding.resource, scope },
+      );
+    } catch (error) {
+      // The endpoint may have moved: the next acquisition reads the AS metadata again (RFC 8414 §3).
+      if (suggestsMovedEndpoint(error)) this.discovery.forget(meta.issuer, 'authorization_server');
+      throw error;
+    }
+    this.emit({ type: 'jwt_bearer', tokenEndpoint: meta.tokenEndpoint, resource: binding.resource, scope, durationMs: this.now() - started });
     requireScopes(granted.scope, required, 'The authorization server', 'jwt_bearer');
     return { ...granted, scope: granted.scope ?? scope };
   }
@@ -220,6 +248,25 @@ export class Acquirer {
   }
 
   /**
+   * The AS metadata through the discovery cache (an hour, single-flight, so normally no request),
+   * not the copy the binding captured: an AS may move its token endpoint or change its methods
+   * (RFC 8414 §3). If it cannot be read for a transient reason, the captured copy is used.
+   */
+  private async authorizationServer(binding: ResourceBinding): Promise<AuthorizationServerNow> {
+    let meta: ServerMetadata;
+    try {
+      meta = await this.discovery.serverMetadata(binding.as.issuer, 'authorization_server');
+    } catch (error) {
+      if (!isTransient(error)) throw error;
+      this.emit({ type: 'diagnostic', message: `The metadata of the authorization server ${binding.as.issuer} could not be read again (${error.code}); the copy read earlier is used.`, durationMs: 0 });
+      meta = binding.as;
+    }
+    if (meta === binding.as) return { meta, authMethod: binding.asAuthMethod };
+    const authMethod = chooseClientAuth(this.options.client, meta.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${meta.issuer}`, 'discovery');
+    return { meta, authMethod };
+  }
+
+  /**
    * Starts IdP discovery early (cached, single-flight), so it runs alongside the MCP server's and the
    * authorization server's; its failure is reported by the acquisition that needs it.
    */
@@ -245,13 +292,18 @@ export class Acquirer {
     return this.endpoint(url, idp, method, 'idp', idp.issuer ?? url, algs);
   }
 
-  /** Reads an ID token from the app, refusing one whose `exp` has passed (TX-4). */
-  private async subject(reason: IdTokenReason): Promise<Subject> {
+  /**
+   * Reads an ID token from the app, refusing one whose `exp` has passed (RFC 7519 §4.1.4). `maxAge` goes with
+   * reason `'reauthenticate'` when the IdP named one.
+   */
+  private async subject(reason: IdTokenReason, maxAge?: number): Promise<Subject> {
     // Only an ID token names its user and its expiry; other subjects are opaque (C-1, TX-4).
     const read = (token: string) => (this.options.subjectTokenType === 'id_token' ? userOf(token) : { user: '', exp: undefined });
-    let token = await this.readIdToken(reason);
+    let token = await this.readIdToken(reason, maxAge);
     let parsed = read(token);
-    if (isExpired(parsed.exp, this.now()) && !this.options.idTokenIsStatic && reason !== 'rejected') {
+    // An expired token is asked for once more as 'rejected', unless that (or a new sign-in) was just asked.
+    const askedForFresh = reason === 'rejected' || reason === 'reauthenticate';
+    if (isExpired(parsed.exp, this.now()) && !this.options.idTokenIsStatic && !askedForFresh) {
       token = await this.readIdToken('rejected');
       parsed = read(token);
     }
@@ -268,12 +320,13 @@ export class Acquirer {
     return { token, user: parsed.user };
   }
 
-  private async readIdToken(reason: IdTokenReason): Promise<string> {
+  private async readIdToken(reason: IdTokenReason, maxAge?: number): Promise<string> {
     const ms = this.options.timeoutMs;
     const signal = AbortSignal.timeout(ms);
+    const context = maxAge === undefined ? { reason, signal } : { reason, signal, maxAge };
     let value: unknown;
     try {
-      const work = Promise.resolve().then(() => this.options.idToken({ reason, signal }));
+      const work = Promise.resolve().then(() => this.options.idToken(context));
       value = await withTimeout(work, ms, () => new CrossAppAccessError(`The idToken source did not answer within ${ms} ms.`, { code: 'timeout', stage: 'id_token' }));
     } catch (error) {
       if (error instanceof CrossAppAccessError) throw error;
@@ -327,9 +380,38 @@ function isExpired(exp: number | undefined, nowMs: number): boolean {
   return exp !== undefined && exp + ID_TOKEN_LEEWAY_SECONDS < nowMs / 1000;
 }
 
+/** No answer, a redirect, or 404/405/410 at the AS token endpoint: it may have moved elsewhere. */
+function suggestsMovedEndpoint(error: unknown): boolean {
+  if (!(error instanceof CrossAppAccessError) || error.stage !== 'jwt_bearer') return false;
+  if (error.code === 'network_error' || error.code === 'unexpected_redirect') return true;
+  return error.status === 404 || error.status === 405 || error.status === 410;
+}
+
 /** An IdP `invalid_grant` means the subject token is expired, revoked or not for this client (§9). */
 function isRejectedSubject(error: unknown): error is OAuthResponseError {
   return error instanceof OAuthResponseError && error.stage === 'token_exchange' && error.error === 'invalid_grant';
+}
+
+/** The IdP wants a more recent (or stronger) user authentication (ID-JAG -04 §4.3). */
+function isInsufficientAuthentication(error: unknown): error is OAuthResponseError {
+  return error instanceof OAuthResponseError && error.stage === 'token_exchange' && error.error === 'insufficient_user_authentication';
+}
+
+function reauthenticationRequired(cause: OAuthResponseError): OAuthResponseError {
+  const within = cause.maxAge === undefined ? '' : ` within the last ${cause.maxAge} s`;
+  return new OAuthResponseError(
+    `The IdP requires the user to have authenticated more recently${within} (insufficient_user_authentication${cause.errorDescription ? `: ${cause.errorDescription}` : ''}): the user must sign in again.`,
+    {
+      code: 'insufficient_user_authentication',
+      stage: 'token_exchange',
+      status: cause.status,
+      error: cause.error,
+      errorDescription: cause.errorDescription,
+      errorUri: cause.errorUri,
+      maxAge: cause.maxAge,
+      cause,
+    },
+  );
 }
 
 function loginRequired(cause: OAuthResponseError): OAuthResponseError {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CrossAppAccessError } from './errors.js';
+import { CrossAppAccessError, capitalize } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
 import { LRUCache } from 'lru-cache';
 import { MAX_METADATA_BYTES, requestJson, type FetchLike, type JsonResult } from './http.js';
@@ -85,7 +85,7 @@ export class Discovery {
   private async fetchDocument(url: string, what: string): Promise<JsonResult> {
     const result = await requestJson({ fetch: this.fetch, url, what, stage: 'discovery', timeoutMs: this.timeoutMs, maxBytes: MAX_METADATA_BYTES });
     if (!result.ok && (result.status >= 500 || result.status === 429)) {
-      throw new CrossAppAccessError(`${what} at ${url} answered HTTP ${result.status}.`, {
+      throw new CrossAppAccessError(`${capitalize(what)} at ${url} answered HTTP ${result.status}.`, {
         code: 'http_error',
         stage: 'discovery',
         status: result.status,
@@ -154,6 +154,14 @@ export class Discovery {
   }
 
   /**
+   * Drops an issuer's cached metadata, so that the next {@link serverMetadata} reads it again: for a
+   * token endpoint that seems to have moved (RFC 8414 §3 metadata may change).
+   */
+  forget(issuer: string, role: 'authorization_server' | 'idp'): void {
+    this.lru?.delete(`${role} ${issuer}`);
+  }
+
+  /**
    * RFC 8414 / OpenID Discovery metadata for an issuer, with the exact URL order for issuers with and
    * without a path (PROTOCOL D-11) and exact issuer equality (D-12).
    */
@@ -174,7 +182,7 @@ export class Discovery {
       // Raw string comparison, no normalisation of case, port or slash (RFC 8414 §3.3).
       if (meta.issuer !== issuer) {
         throw new CrossAppAccessError(
-          `${what} at ${fetched.url} names issuer "${meta.issuer}", which is not identical to "${issuer}"; the document was not used.`,
+          `${capitalize(what)} at ${fetched.url} names issuer "${meta.issuer}", which is not identical to "${issuer}"; the document was not used.`,
           { code: 'issuer_mismatch', stage: 'discovery' },
         );
       }
@@ -209,7 +217,7 @@ function checkProfile(meta: z.infer<typeof serverSchema>, issuer: string): void 
 function invalidMetadata(what: string, url: string, error: z.ZodError): CrossAppAccessError {
   const issue = error.issues[0];
   const member = issue?.path.join('.') || 'document';
-  return new CrossAppAccessError(`${what} at ${url} is invalid: ${member}: ${issue?.message ?? 'invalid'}.`, {
+  return new CrossAppAccessError(`${capitalize(what)} at ${url} is invalid: ${member}: ${issue?.message ?? 'invalid'}.`, {
     code: 'invalid_metadata',
     stage: 'discovery',
   });

@@ -29,6 +29,9 @@ export type CrossAppAccessStage =
  * - `insufficient_scope`: a step-up's challenged scope was not granted by the IdP or the authorization server.
  * - `oauth_error`: the server answered with an RFC 6749 §5.2 error (see `error`, `errorDescription`).
  * - `login_required`: the ID token is expired (TX-4) or the IdP rejected it: send the user back to SSO.
+ * - `insufficient_user_authentication`: the IdP wants a more recent (or stronger) sign-in than the ID
+ *   token shows, even after `idToken` was asked once with reason `'reauthenticate'`; `maxAge` says how
+ *   recent, when the IdP said (ID-JAG -04 §4.3). Have the user authenticate again.
  * - `http_error`: a non-2xx answer without an OAuth error body.
  * - `invalid_response`: a body that is not the JSON the protocol requires (HTML, missing fields, …).
  * - `invalid_token_type`: `issued_token_type` / `token_type` is not the one the protocol requires.
@@ -58,6 +61,7 @@ export type CrossAppAccessErrorCode =
   | 'insufficient_scope'
   | 'oauth_error'
   | 'login_required'
+  | 'insufficient_user_authentication'
   | 'http_error'
   | 'invalid_response'
   | 'invalid_token_type'
@@ -89,6 +93,8 @@ export interface CrossAppAccessErrorDetails {
   errorUri?: string;
   /** Seconds the server asked us to wait (`Retry-After`, RFC 9110 §10.2.3), when it did. */
   retryAfter?: number;
+  /** The OAuth error body's `max_age`: the most seconds since the user authenticated that the IdP accepts (ID-JAG -04 §4.3, RFC 9470 §3). */
+  maxAge?: number;
   cause?: unknown;
 }
 
@@ -131,6 +137,16 @@ export class CrossAppAccessError extends Error {
   readonly errorUri: string | undefined;
   /** Seconds the server asked to wait before trying again (`Retry-After`), when it said. */
   readonly retryAfter: number | undefined;
+  /**
+   * With `insufficient_user_authentication`: the most seconds since the user's authentication that
+   * the IdP accepts (its `max_age`), when it said.
+   *
+   * @example
+   * ```ts
+   * if (err.code === 'insufficient_user_authentication') await sso.signIn({ maxAge: err.maxAge });
+   * ```
+   */
+  readonly maxAge: number | undefined;
 
   constructor(message: string, details: CrossAppAccessErrorDetails) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -141,6 +157,7 @@ export class CrossAppAccessError extends Error {
     this.errorDescription = details.errorDescription;
     this.errorUri = details.errorUri;
     this.retryAfter = details.retryAfter;
+    this.maxAge = details.maxAge;
     Object.defineProperty(this, brand, { value: kindsOf(new.target) });
   }
 
@@ -163,6 +180,7 @@ export class CrossAppAccessError extends Error {
       errorDescription: this.errorDescription,
       errorUri: this.errorUri,
       retryAfter: this.retryAfter,
+      maxAge: this.maxAge,
     };
   }
 }
@@ -210,8 +228,30 @@ export class OAuthResponseError extends CrossAppAccessError {
 export function untrustedText(value: unknown, max = 300, secrets: readonly string[] = []): string | undefined {
   if (typeof value !== 'string') return undefined;
   let text = value;
-  for (const secret of secrets) if (secret.length >= 4) text = text.split(secret).join('[redacted]');
+  // Longest first, so that no part of a longer form survives the redaction of a shorter one.
+  const longestFirst = [...secrets].sort((a, b) => b.length - a.length);
+  for (const secret of longestFirst) if (secret.length >= 4) text = text.split(secret).join('[redacted]');
   // Strip control characters so a hostile description cannot forge log lines.
   const clean = text.replace(/[\u0000-\u001f\u007f]/g, ' ');
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
+/** A message fragment with its first letter upper-cased, for a sentence that starts with it ("the IdP …" → "The IdP …"). */
+export function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+const ALREADY_COUNTED = /\(\d+ attempts, [\d.]+ s in all\)\.$/;
+
+/**
+ * Adds how often and how long a request was tried to a failure's message, e.g. "… within 10000 ms
+ * (3 attempts, 30.5 s in all)." The error itself (class, code, stage, status, cause) is kept.
+ */
+export function withAttempts(error: unknown, attempts: number, elapsedMs: number): unknown {
+  // An inner retry loop (a metadata GET) may have said it already.
+  if (!(error instanceof CrossAppAccessError) || ALREADY_COUNTED.test(error.message)) return error;
+  const tried = `(${attempts} attempts, ${(elapsedMs / 1000).toFixed(1)} s in all)`;
+  const message = error.message.endsWith('.') ? `${error.message.slice(0, -1)} ${tried}.` : `${error.message} ${tried}.`;
+  Object.defineProperty(error, 'message', { value: message, writable: true, configurable: true, enumerable: false });
+  return error;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { applyClientAuth, type AssertionContext, type ClientAuthMethod, type ClientCredentials } from './client-auth.js';
-import { CrossAppAccessError, untrustedText, type CrossAppAccessStage } from './errors.js';
+import { applyClientAuth, formEncodeCredential, type AssertionContext, type ClientAuthMethod, type ClientCredentials } from './client-auth.js';
+import { CrossAppAccessError, capitalize, untrustedText, type CrossAppAccessStage } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
 import { MAX_TOKEN_RESPONSE_BYTES, httpErrorFrom, oauthErrorFrom, requestJson, type FetchLike } from './http.js';
 
@@ -71,15 +71,15 @@ async function tokenRequest(
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = {};
   await applyClientAuth(endpoint.method, endpoint.credentials, form, headers, endpoint.assertion);
-  const sent = [
+  const secrets = redactable([
     form.get('subject_token'),
     form.get('assertion'),
     form.get('client_secret'),
     form.get('client_assertion'),
     endpoint.credentials.clientSecret,
-    headers.authorization?.slice(6),
-  ];
-  const secrets = sent.filter((s): s is string => typeof s === 'string');
+    headers.authorization,
+    headers.authorization?.replace(/^Basic /, ''),
+  ]);
   const result = await requestJson({
     fetch: endpoint.fetch,
     url: endpoint.url,
@@ -97,10 +97,34 @@ async function tokenRequest(
   return { status: result.status, body: result.body };
 }
 
+/**
+ * Every form in which a secret we sent can come back in a server's text: raw, form-encoded as the
+ * body carried it (RFC 6749 App. B, `+` for a space), percent-encoded with `%20` (RFC 3986, and the
+ * Basic halves of RFC 6749 §2.3.1), each with upper- or lower-case hex. The Basic header's base64 is
+ * passed in as a secret of its own.
+ */
+export function redactable(secrets: readonly (string | null | undefined)[]): string[] {
+  const forms = new Set<string>();
+  for (const secret of secrets) {
+    if (typeof secret !== 'string' || secret === '') continue;
+    const encodings = [secret, new URLSearchParams({ s: secret }).toString().slice(2)];
+    try {
+      encodings.push(encodeURIComponent(secret), formEncodeCredential(secret));
+    } catch {
+      // A lone surrogate cannot be percent-encoded, so it was never sent that way either.
+    }
+    for (const encoded of encodings) {
+      forms.add(encoded);
+      forms.add(encoded.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()));
+    }
+  }
+  return [...forms];
+}
+
 function invalidResponse(what: string, error: z.ZodError, stage: CrossAppAccessStage, status: number): CrossAppAccessError {
   const issue = error.issues[0];
   return new CrossAppAccessError(
-    `${what} answered HTTP ${status} without a valid ${issue?.path.join('.') || 'body'} (${issue?.message ?? 'invalid'}).`,
+    `${capitalize(what)} answered HTTP ${status} without a valid ${issue?.path.join('.') || 'body'} (${issue?.message ?? 'invalid'}).`,
     { code: 'invalid_response', stage, status },
   );
 }
@@ -122,7 +146,7 @@ export async function exchangeForIdJag(
   params: { subjectToken: string; subjectTokenType: string; audience: string; resource: string; scope: string | undefined },
   emit: (event: CrossAppAccessEvent) => void,
 ): Promise<IdJagResponse> {
-  const what = 'The IdP token endpoint';
+  const what = 'the IdP token endpoint';
   const form = new URLSearchParams({
     grant_type: TOKEN_EXCHANGE_GRANT,
     requested_token_type: ID_JAG_TYPE,
@@ -139,13 +163,13 @@ export async function exchangeForIdJag(
   // The ID-JAG type is what makes this safe to send to the AS (ID-JAG §4.3.4, PROTOCOL V-5).
   if (response.issued_token_type !== ID_JAG_TYPE) {
     throw new CrossAppAccessError(
-      `${what} issued a token of type "${untrustedText(response.issued_token_type, 100, [response.access_token, params.subjectToken])}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
+      `${capitalize(what)} issued a token of type "${untrustedText(response.issued_token_type, 100, redactable([response.access_token, params.subjectToken]))}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
       { code: 'invalid_token_type', stage: 'token_exchange', status },
     );
   }
   // RFC 8693 §2.2.1 asks for N_A, but IdPs vary: lenient, with a diagnostic (PROTOCOL V-7).
   if (response.token_type !== undefined && response.token_type.toLowerCase() !== 'n_a') {
-    emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50, [response.access_token, params.subjectToken])}" for the ID-JAG (expected N_A); accepted.`, durationMs: 0 });
+    emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.subjectToken]))}" for the ID-JAG (expected N_A); accepted.`, durationMs: 0 });
   }
   // Any refresh_token is ignored on purpose (PROTOCOL V-10).
   return { idJag: response.access_token, scope: response.scope, expiresIn: response.expires_in };
@@ -163,7 +187,7 @@ const refreshTokenResponse = z.looseObject({
  * then the subject of the ID-JAG exchange. The refresh token is used once and never kept.
  */
 export async function exchangeSamlForRefreshToken(endpoint: TokenEndpoint, assertion: string): Promise<string> {
-  const what = 'The IdP token endpoint (SAML assertion exchange)';
+  const what = 'the IdP token endpoint (SAML assertion exchange)';
   const form = new URLSearchParams({
     grant_type: TOKEN_EXCHANGE_GRANT,
     requested_token_type: REFRESH_TOKEN_TYPE,
@@ -177,7 +201,7 @@ export async function exchangeSamlForRefreshToken(endpoint: TokenEndpoint, asser
   const token = parsed.data.issued_token_type === REFRESH_TOKEN_TYPE ? parsed.data.access_token : undefined;
   const refreshToken = token || parsed.data.refresh_token;
   if (parsed.data.issued_token_type !== REFRESH_TOKEN_TYPE || !refreshToken) {
-    throw new CrossAppAccessError(`${what} did not issue a refresh token (${REFRESH_TOKEN_TYPE}) for the SAML assertion.`, {
+    throw new CrossAppAccessError(`${capitalize(what)} did not issue a refresh token (${REFRESH_TOKEN_TYPE}) for the SAML assertion.`, {
       code: 'invalid_token_type',
       stage: 'token_exchange',
       status,
@@ -200,7 +224,7 @@ export async function redeemIdJag(
   endpoint: TokenEndpoint,
   params: { assertion: string; resource: string; scope: string | undefined },
 ): Promise<AccessTokenResponse> {
-  const what = 'The authorization server token endpoint';
+  const what = 'the authorization server token endpoint';
   const form = new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion: params.assertion });
   if (params.scope) form.set('scope', params.scope);
   form.set('resource', params.resource);
@@ -211,10 +235,33 @@ export async function redeemIdJag(
   // Never use a token type we do not understand (RFC 6749 §7.1, PROTOCOL V-12).
   if (response.token_type.toLowerCase() !== 'bearer') {
     throw new CrossAppAccessError(
-      `${what} issued a token of type "${untrustedText(response.token_type, 50, [response.access_token, params.assertion])}"; only Bearer is supported.`,
+      `${capitalize(what)} issued a token of type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.assertion]))}"; only Bearer is supported.`,
       { code: 'invalid_token_type', stage: 'jwt_bearer', status },
+    );
+  }
+  const unsendable = headerValueProblem(response.access_token);
+  if (unsendable) {
+    // Refused here, so it is never cached and never reaches `Headers`, whose TypeError would quote it.
+    throw new CrossAppAccessError(
+      `${capitalize(what)} issued an access token that cannot be sent in an HTTP Authorization header (it ${unsendable}); it was not used. The authorization server must issue tokens of visible ASCII characters.`,
+      { code: 'invalid_response', stage: 'jwt_bearer', status },
     );
   }
   // Any refresh_token is ignored on purpose: renewal means a new ID-JAG (PROTOCOL V-14).
   return { accessToken: response.access_token, scope: response.scope, expiresIn: response.expires_in };
+}
+
+/**
+ * Why a token cannot go into `Authorization: Bearer <token>` unchanged, or undefined. Only visible
+ * ASCII and inner spaces pass: CR, LF, NUL and other controls are not allowed in a field value
+ * (RFC 9110 §5.5), non-ASCII is not portable (and `Headers` throws past U+00FF), and fetch trims
+ * leading and trailing whitespace (Fetch "normalize"), so such a token would not arrive as issued.
+ * RFC 6750 §2.1's stricter b64token grammar is deliberately not enforced: deployed servers issue
+ * tokens with `:` in them (e.g. `userId:grantId:secret`).
+ */
+export function headerValueProblem(token: string): string | undefined {
+  if (/[\u0000-\u001f\u007f]/.test(token)) return 'contains a control character such as CR, LF, NUL or TAB';
+  if (/[^\u0000-\u007f]/.test(token)) return 'contains a non-ASCII character';
+  if (token !== token.trim()) return 'starts or ends with whitespace';
+  return undefined;
 }

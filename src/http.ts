@@ -1,5 +1,5 @@
 import { untilAborted } from './abort.js';
-import { CrossAppAccessError, OAuthResponseError, untrustedText, type CrossAppAccessStage } from './errors.js';
+import { CrossAppAccessError, OAuthResponseError, capitalize, untrustedText, type CrossAppAccessStage } from './errors.js';
 import type { FetchLike } from './fetch-types.js';
 import { parseRetryAfter } from './retry.js';
 import { requireSecureUrl } from './url-rules.js';
@@ -14,7 +14,7 @@ export const MAX_METADATA_BYTES = 256 * 1024;
 export interface JsonRequest {
   fetch: FetchLike;
   url: string;
-  /** Names the endpoint in messages, e.g. "the IdP token endpoint". */
+  /** Names the endpoint in messages, in lower case: "the IdP token endpoint" (capitalised where a sentence starts). */
   what: string;
   stage: CrossAppAccessStage;
   timeoutMs: number;
@@ -43,7 +43,7 @@ export type JsonResult =
  * messages never quote the body (V-16).
  */
 export async function requestJson(req: JsonRequest): Promise<JsonResult> {
-  requireSecureUrl(req.url, req.what, req.stage);
+  requireSecureUrl(req.url, capitalize(req.what), req.stage);
   const timeout = AbortSignal.timeout(req.timeoutMs);
   const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
@@ -66,14 +66,16 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
   if (response.status >= 300 && response.status < 400) {
     await discard(response);
     throw new CrossAppAccessError(
-      `${req.what} answered with a redirect (HTTP ${response.status}); redirects are never followed for token and metadata requests.`,
+      `${capitalize(req.what)} at ${req.url} answered with a redirect (HTTP ${response.status}); redirects are never followed for token and metadata requests.`,
       { code: 'unexpected_redirect', stage: req.stage, status: response.status },
     );
   }
 
   let text: string;
   try {
-    text = await readCapped(response, req.maxBytes);
+    // The body is raced against the same signal: a fetch that ignores `signal` must not let a
+    // body that trickles in (or never ends) outlast the timeout.
+    text = await readCapped(response, req.maxBytes, signal);
   } catch (cause) {
     if (cause instanceof CrossAppAccessError) throw withContext(cause, req, response.status);
     throw transportError(req, cause, timeout);
@@ -82,7 +84,7 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
   const body = parseJsonObject(text);
   if (response.ok) {
     if (!body) {
-      throw new CrossAppAccessError(`${req.what} answered HTTP ${response.status} with a body that is not a JSON object.`, {
+      throw new CrossAppAccessError(`${capitalize(req.what)} at ${req.url} answered HTTP ${response.status} with a body that is not a JSON object.`, {
         code: 'invalid_response',
         stage: req.stage,
         status: response.status,
@@ -95,7 +97,7 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
 }
 
 function withContext(error: CrossAppAccessError, req: JsonRequest, status: number): CrossAppAccessError {
-  return new CrossAppAccessError(`${req.what} answered HTTP ${status} with a body over ${req.maxBytes} bytes.`, {
+  return new CrossAppAccessError(`${capitalize(req.what)} at ${req.url} answered HTTP ${status} with a body over ${req.maxBytes} bytes.`, {
     code: error.code,
     stage: req.stage,
     status,
@@ -104,13 +106,13 @@ function withContext(error: CrossAppAccessError, req: JsonRequest, status: numbe
 
 function transportError(req: JsonRequest, cause: unknown, timeout: AbortSignal): CrossAppAccessError {
   if (req.signal?.aborted) {
-    return new CrossAppAccessError(`The request to ${req.what} was aborted.`, { code: 'network_error', stage: req.stage, cause: req.signal.reason });
+    return new CrossAppAccessError(`The request to ${req.what} at ${req.url} was aborted.`, { code: 'network_error', stage: req.stage, cause: req.signal.reason });
   }
   if (timeout.aborted) {
-    return new CrossAppAccessError(`${req.what} did not answer within ${req.timeoutMs} ms.`, { code: 'timeout', stage: req.stage });
+    return new CrossAppAccessError(`${capitalize(req.what)} at ${req.url} did not answer within ${req.timeoutMs} ms.`, { code: 'timeout', stage: req.stage });
   }
   const reason = cause instanceof Error && cause.cause instanceof Error ? cause.cause.message : String(cause);
-  return new CrossAppAccessError(`Could not reach ${req.what}: ${untrustedText(reason, 200)}`, {
+  return new CrossAppAccessError(`Could not reach ${req.what} at ${req.url}: ${untrustedText(reason, 200)}`, {
     code: 'network_error',
     stage: req.stage,
     cause,
@@ -125,8 +127,11 @@ async function discard(response: Response): Promise<void> {
   }
 }
 
-/** Reads at most `maxBytes` of the body; past that, cancels the stream and throws. */
-async function readCapped(response: Response, maxBytes: number): Promise<string> {
+/**
+ * Reads at most `maxBytes` of the body; past that, cancels the stream and throws. Every read is
+ * raced against `signal`: on abort the stream is cancelled and the signal's reason thrown.
+ */
+async function readCapped(response: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
   const declared = Number(response.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     await discard(response);
@@ -137,7 +142,15 @@ async function readCapped(response: Response, maxBytes: number): Promise<string>
   const chunks: Uint8Array[] = [];
   let size = 0;
   while (true) {
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await untilAborted(reader.read(), signal);
+    } catch (error) {
+      // Not awaited: a stream that ignored the signal may not settle its cancellation either.
+      reader.cancel(error).catch(() => undefined);
+      throw error;
+    }
+    const { done, value } = chunk;
     if (done) break;
     size += value.byteLength;
     if (size > maxBytes) {
@@ -179,7 +192,7 @@ export function oauthErrorFrom(
   const description = untrustedText(result.body?.error_description, 300, sent);
   const code = untrustedText(error, 100, sent) ?? 'unknown';
   return new OAuthResponseError(
-    `${what} answered HTTP ${result.status} with OAuth error "${code}"${description ? `: ${description}` : ''}.`,
+    `${capitalize(what)} answered HTTP ${result.status} with OAuth error "${code}"${description ? `: ${description}` : ''}.`,
     {
       code: 'oauth_error',
       stage,
@@ -188,13 +201,20 @@ export function oauthErrorFrom(
       errorDescription: description,
       errorUri: untrustedText(result.body?.error_uri, 300, sent),
       retryAfter: result.ok ? undefined : result.retryAfter,
+      maxAge: seconds(result.body?.max_age),
     },
   );
 }
 
+/** A non-negative number of seconds, as a number or a numeric string (ID-JAG -04 §4.3 `max_age`); else undefined. */
+function seconds(value: unknown): number | undefined {
+  const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
+  return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined;
+}
+
 /** The error for a non-2xx answer without an OAuth error body (V-16: status only, no body). */
 export function httpErrorFrom(result: JsonResult, what: string, stage: CrossAppAccessStage): CrossAppAccessError {
-  return new CrossAppAccessError(`${what} answered HTTP ${result.status}.`, {
+  return new CrossAppAccessError(`${capitalize(what)} answered HTTP ${result.status}.`, {
     code: 'http_error',
     stage,
     status: result.status,

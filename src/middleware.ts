@@ -29,10 +29,13 @@ const RENEWAL_RETRY_MS = 5_000;
 function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   const { now } = options;
   const emit = makeEmitter(options.onEvent);
-  const discovery = new Discovery(next, options.timeoutMs, emit, now, options.retry);
+  // Metadata and token requests: through `oauthFetch` when given, so middlewares beneath this one
+  // never see credentials; else through `next`, like every other request.
+  const oauthFetch = options.oauthFetch ?? next;
+  const discovery = new Discovery(oauthFetch, options.timeoutMs, emit, now, options.retry);
   const registry = new ResourceRegistry(options, discovery);
   const store = new TokenStore(options.maxCachedTokens, now);
-  const acquirer = new Acquirer(options, next, discovery, emit, now, function purgeForNewUser() {
+  const acquirer = new Acquirer(options, oauthFetch, discovery, emit, now, function purgeForNewUser() {
     // A wrapper serves one user at a time: a new user's ID token drops every cached token (C-2).
     store.clear();
     emit({ type: 'diagnostic', message: 'The ID token names a different user than before; all cached tokens were dropped. Use one wrapper per signed-in user.', durationMs: 0 });

@@ -5,30 +5,41 @@ import type { SubjectTokenType } from './grants.js';
 import { ConfigurationError } from './errors.js';
 import { NO_RETRY, type RetryPolicy } from './retry.js';
 import type { CrossAppAccessEvent } from './events.js';
+import type { CompatibleFetch, FetchLike } from './fetch-types.js';
 import { insecureUrlReason, parseUrl, resourceScope, type ResourceScope } from './url-rules.js';
 
 /**
- * Why the package is asking for an ID token.
+ * Why the package is asking for an ID token: `'initial'`, `'renewal'`, `'rejected'` (the IdP refused
+ * the last one: refresh it), or `'reauthenticate'` (the IdP wants a more recent sign-in than the last
+ * one shows, within `maxAge` seconds when it said: the user must authenticate again, ID-JAG -04 §4.3).
  *
  * @example
  * ```ts
- * const idToken = ({ reason }: { reason: IdTokenReason }) => sso.getIdToken({ forceRefresh: reason === 'rejected' });
+ * const idToken = ({ reason, maxAge }: { reason: IdTokenReason; maxAge?: number }) =>
+ *   reason === 'reauthenticate' ? sso.signInAgain({ maxAge }) : sso.getIdToken({ forceRefresh: reason === 'rejected' });
  * ```
  */
-export type IdTokenReason = 'initial' | 'renewal' | 'rejected';
+export type IdTokenReason = 'initial' | 'renewal' | 'rejected' | 'reauthenticate';
 
 /**
  * Returns the signed-in user's ID token from the app's SSO session. Called only when a new access
- * token is needed: `reason` is `'initial'` for the first, `'renewal'` when a token expired, and
- * `'rejected'` when the IdP refused the previous ID token (force a refresh then).
+ * token is needed: `reason` is `'initial'` for the first, `'renewal'` when a token expired,
+ * `'rejected'` when the IdP refused the previous ID token (force a refresh then), and
+ * `'reauthenticate'` when the IdP answered `insufficient_user_authentication`: the user must sign in
+ * again (e.g. OIDC `prompt=login`, or `max_age=<maxAge>`), since a refreshed ID token keeps the old
+ * `auth_time`. `maxAge` (seconds) is set only then, when the IdP gave one. Each of `'rejected'` and
+ * `'reauthenticate'` is asked at most once per acquisition; if the IdP still refuses, the request
+ * fails with `login_required` or `insufficient_user_authentication`.
  *
  * @example
  * ```ts
- * const idToken: IdTokenSource = async ({ reason, signal }) =>
- *   (await oidcClient.refresh({ force: reason !== 'initial', signal })).id_token;
+ * const idToken: IdTokenSource = async ({ reason, signal, maxAge }) =>
+ *   reason === 'reauthenticate'
+ *     ? (await oidcClient.signIn({ prompt: 'login', maxAge, signal })).id_token
+ *     : (await oidcClient.refresh({ force: reason !== 'initial', signal })).id_token;
  * ```
  */
-export type IdTokenSource = (context: { reason: IdTokenReason; signal: AbortSignal }) => string | Promise<string>;
+export type IdTokenSource = (context: { reason: IdTokenReason; signal: AbortSignal; maxAge?: number }) => string | Promise<string>;
 
 /**
  * The enterprise IdP, where the RFC 8693 token exchange happens (leg 1).
@@ -39,9 +50,12 @@ export type IdTokenSource = (context: { reason: IdTokenReason; signal: AbortSign
  * ```
  */
 export interface IdpOptions extends ClientCredentials {
-  /** The IdP's issuer; its token endpoint is discovered (RFC 8414 / OpenID Discovery) and cached. */
+  /** The IdP's issuer; its token endpoint is discovered (RFC 8414 / OpenID Discovery) and cached. Give this or `tokenEndpoint`, not both. */
   issuer?: string | undefined;
-  /** The IdP's token endpoint; skips discovery. Give this or `issuer`. */
+  /**
+   * The IdP's token endpoint; skips discovery. Give this or `issuer`, not both. A `private_key_jwt`
+   * assertion for the IdP then has this URL as its audience (RFC 7523 §3).
+   */
   tokenEndpoint?: string | undefined;
   /** This app's client id at the IdP: the ID token's `aud` (PROTOCOL TX-1). */
   clientId: string;
@@ -94,14 +108,17 @@ export interface CrossAppAccessOptions {
   subjectTokenType?: SubjectTokenType | undefined;
   idp: IdpOptions;
   client: ClientOptions;
-  /** Scopes to request (array or space-separated string). Default: the server's challenge, then its metadata. */
+  /** Scopes to request (array or space-separated string, never comma-separated). Default: the server's challenge, then its metadata. */
   scope?: string | readonly string[] | undefined;
   /**
    * The MCP server's resource identifier (e.g. `https://mcp.example.com/mcp`). Skips the first 401
    * round trip, and limits where tokens may go to URLs inside it.
    */
   resource?: string | undefined;
-  /** Timeout in milliseconds for each metadata and token request, and for `idToken`. Default 10000. */
+  /**
+   * Timeout in milliseconds (at least 100) for each metadata and token request, body included, and
+   * for `idToken`. Default 10000.
+   */
   timeout?: number | undefined;
   /**
    * Retries of metadata and token requests after a network error, a timeout, a 5xx or a 429
@@ -110,11 +127,11 @@ export interface CrossAppAccessOptions {
    */
   retry?: false | { retries?: number | undefined; baseDelay?: number | undefined; maxDelay?: number | undefined } | undefined;
   /**
-   * Renew a token this many milliseconds before it expires, in the background while it is still
-   * served. Default: max(60 s, 10 % of its lifetime), never more than half of it.
+   * Renew a token this many milliseconds (0, or at least 1000) before it expires, in the background
+   * while it is still served. Default: max(60 s, 10 % of its lifetime), never more than half of it.
    */
   renewBefore?: number | undefined;
-  /** Lifetime in milliseconds of a token whose response had no `expires_in` (nor a JWT `exp`). Default 3600000. */
+  /** Lifetime in milliseconds (at least 60000) of a token whose response had no `expires_in` (nor a JWT `exp`). Default 3600000. */
   defaultTokenLifetime?: number | undefined;
   /** Step-ups after a 403 `insufficient_scope` challenge, per request: 0, 1 or 2 (PROTOCOL E-6). Default 2. */
   maxStepUps?: number | undefined;
@@ -131,6 +148,19 @@ export interface CrossAppAccessOptions {
    * to the authorization server, to surface configuration mistakes early (PROTOCOL V-11). Default true.
    */
   checkIdJag?: boolean | undefined;
+  /**
+   * The fetch used for every metadata and token request (IdP, authorization server, protected-resource
+   * metadata). Default: the fetch this wrapper wraps (`next`). Middlewares between this wrapper and the
+   * network see client credentials, ID tokens and ID-JAGs on token requests unless `oauthFetch`
+   * bypasses them: give it a fetch that does not log request headers or bodies.
+   *
+   * @example
+   * ```ts
+   * // Logging sees MCP traffic only; token and metadata requests go straight out.
+   * const authedFetch = applyMiddlewares(withLogging(), crossAppAccess({ ...options, oauthFetch: fetch }))(fetch);
+   * ```
+   */
+  oauthFetch?: CompatibleFetch | undefined;
 }
 
 /** Options after validation: immutable, normalised, with defaults applied. */
@@ -155,6 +185,8 @@ export interface ResolvedOptions {
   readonly now: () => number;
   readonly onEvent: ((event: CrossAppAccessEvent) => void) | undefined;
   readonly checkIdJag: boolean;
+  /** The fetch for metadata and token requests, when it is not the wrapped one. */
+  readonly oauthFetch: FetchLike | undefined;
 }
 
 const secureUrl = z.string().superRefine((value, ctx) => {
@@ -180,7 +212,27 @@ const privateKey = z.custom<PrivateKeyInput>((v) => v !== undefined && v !== nul
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 const signingAlg = z.enum(['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA']);
-const scopeToken = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected scope tokens (RFC 6749 §3.3)');
+const scopeToken = z
+  .string()
+  // RFC 6749 §3.3 allows a comma in a scope token, but "a,b" is surely a list written the wrong way.
+  .refine((s) => !s.includes(','), 'must be space-separated, not comma-separated (e.g. "files:read files:write" or ["files:read", "files:write"])')
+  .regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'expected scope tokens (RFC 6749 §3.3)');
+
+/**
+ * A duration in milliseconds with a floor below which the value surely meant seconds
+ * (`timeout: 10`); the message says so.
+ */
+function milliseconds(floor: number, max: number, { allowZero = false }: { allowZero?: boolean } = {}) {
+  return z
+    .number()
+    .int()
+    .min(allowZero ? 0 : 1)
+    .max(max)
+    .refine((ms) => (allowZero && ms === 0) || ms >= floor, {
+      error: (issue) =>
+        `must be ${allowZero ? '0 or ' : ''}at least ${floor}: it is in milliseconds (${String(issue.input)} means ${String(issue.input)} ms; for ${String(issue.input)} seconds write ${Number(issue.input) * 1000})`,
+    });
+}
 
 /** The fields `idp` and `client` share ({@link ClientCredentials}). */
 const credentialFields = {
@@ -208,45 +260,48 @@ function credentialsRule(value: Credentials, ctx: z.RefinementCtx): void {
 }
 
 // Strict objects: a misspelt option (say `clientSecrett`) is an error, not a silently public client.
+const idpSchema = z.strictObject({
+  issuer: secureUrl.optional(),
+  tokenEndpoint: secureUrl.optional(),
+  ...credentialFields,
+});
+const clientSchema = z.strictObject({
+  ...credentialFields,
+  issuer: secureUrl.optional(),
+});
+const retrySchema = z.strictObject({
+  retries: z.number().int().min(0).max(10).optional(),
+  baseDelay: z.number().int().min(0).max(60_000).optional(),
+  maxDelay: z.number().int().min(0).max(600_000).optional(),
+});
+
 const schema = z.strictObject({
-  idToken: z.union([
-    nonEmpty,
-    z.custom<IdTokenSource>((v) => typeof v === 'function', 'expected a non-empty string or a function'),
-  ]),
+  idToken: z.union([nonEmpty, z.custom<IdTokenSource>((v) => typeof v === 'function')], {
+    error: 'expected a non-empty string or a function',
+  }),
   subjectTokenType: z.enum(['id_token', 'saml2', 'refresh_token']).optional(),
-  idp: z
-    .strictObject({
-      issuer: secureUrl.optional(),
-      tokenEndpoint: secureUrl.optional(),
-      ...credentialFields,
-    })
-    .superRefine((value, ctx) => {
-      if (value.issuer === undefined && value.tokenEndpoint === undefined) {
-        ctx.addIssue({ code: 'custom', message: 'needs issuer (discovered) or tokenEndpoint' });
-      }
-      credentialsRule(value, ctx);
-    }),
-  client: z
-    .strictObject({
-      ...credentialFields,
-      issuer: secureUrl.optional(),
-    })
-    .superRefine(credentialsRule),
-  scope: z.union([z.string(), z.array(scopeToken)]).optional(),
-  resource: secureUrl.optional(),
-  timeout: z.number().int().positive().max(600_000).optional(),
-  retry: z
-    .union([
-      z.literal(false),
-      z.strictObject({
-        retries: z.number().int().min(0).max(10).optional(),
-        baseDelay: z.number().int().min(0).max(60_000).optional(),
-        maxDelay: z.number().int().min(0).max(600_000).optional(),
-      }),
-    ])
+  idp: idpSchema.superRefine((value, ctx) => {
+    if (value.issuer === undefined && value.tokenEndpoint === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'needs issuer (discovered) or tokenEndpoint' });
+    }
+    // Both given: one would silently win. The issuer only matters for discovery (RFC 8414 §3).
+    if (value.issuer !== undefined && value.tokenEndpoint !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'has both issuer and tokenEndpoint: keep issuer to discover the token endpoint from the IdP metadata, or tokenEndpoint to skip discovery',
+      });
+    }
+    credentialsRule(value, ctx);
+  }),
+  client: clientSchema.superRefine(credentialsRule),
+  scope: z
+    .union([z.string(), z.array(scopeToken)], { error: 'expected a space-separated string or an array of scope tokens' })
     .optional(),
-  renewBefore: z.number().int().min(0).optional(),
-  defaultTokenLifetime: z.number().int().positive().max(86_400_000).optional(),
+  resource: secureUrl.optional(),
+  timeout: milliseconds(100, 600_000).optional(),
+  retry: z.union([z.literal(false), retrySchema], { error: 'expected false or { retries, baseDelay, maxDelay }' }).optional(),
+  renewBefore: milliseconds(1000, 86_400_000, { allowZero: true }).optional(),
+  defaultTokenLifetime: milliseconds(60_000, 86_400_000).optional(),
   // At most 3 authorization attempts per request, counting the first (PROTOCOL E-6).
   maxStepUps: z.number().int().min(0).max(2).optional(),
   maxReplayBodyBytes: z.number().int().min(0).max(1024 * 1024 * 1024).optional(),
@@ -254,7 +309,16 @@ const schema = z.strictObject({
   now: z.custom<() => number>((v) => typeof v === 'function', 'expected a function returning epoch milliseconds').optional(),
   onEvent: z.custom<(event: CrossAppAccessEvent) => void>((v) => typeof v === 'function', 'expected a function').optional(),
   checkIdJag: z.boolean().optional(),
+  oauthFetch: z.custom<FetchLike>((v) => typeof v === 'function', 'expected a fetch function').optional(),
 });
+
+/** The keys each object option knows, for "did you mean" (by option path). */
+const KNOWN_KEYS: Record<string, readonly string[]> = {
+  '': Object.keys(schema.shape),
+  idp: Object.keys(idpSchema.shape),
+  client: Object.keys(clientSchema.shape),
+  retry: Object.keys(retrySchema.shape),
+};
 
 /**
  * Retries, with an overall deadline: every attempt timing out and every wait at its longest
@@ -282,15 +346,12 @@ export function normaliseScopes(scope: string | readonly string[] | undefined): 
 export function resolveOptions(input: unknown): ResolvedOptions {
   if (typeof input !== 'object' || input === null) throw new ConfigurationError('options', 'expected an object');
   const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const path = issue && issue.path.length > 0 ? issue.path.join('.') : 'options';
-    throw new ConfigurationError(path, issue?.message ?? 'invalid');
-  }
+  if (!parsed.success) throw configurationError(parsed.error.issues[0], input);
   const o = parsed.data;
   if (typeof o.scope === 'string') {
     for (const s of o.scope.split(' ').filter(Boolean)) {
-      if (!scopeToken.safeParse(s).success) throw new ConfigurationError('scope', 'expected scope tokens (RFC 6749 §3.3)');
+      const token = scopeToken.safeParse(s);
+      if (!token.success) throw new ConfigurationError('scope', token.error.issues[0]?.message ?? 'expected scope tokens (RFC 6749 §3.3)');
     }
   }
   const idToken = o.idToken;
@@ -314,5 +375,62 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     now: o.now ?? (() => Date.now()),
     onEvent: o.onEvent,
     checkIdJag: o.checkIdJag ?? true,
+    // Any WHATWG fetch takes the platform's RequestInit at run time, whatever its declarations say.
+    oauthFetch: o.oauthFetch as FetchLike | undefined,
   });
+}
+
+/**
+ * The first problem as a {@link ConfigurationError} that names the option path: "is required" for a
+ * missing option, and an unknown key by its own path, with the known key it most resembles.
+ */
+function configurationError(issue: z.core.$ZodIssue | undefined, input: object): ConfigurationError {
+  if (!issue) return new ConfigurationError('options', 'invalid');
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    const key = String(issue.keys[0]).slice(0, 60);
+    const suggestion = closestKey(key, KNOWN_KEYS[path.join('.')] ?? []);
+    return new ConfigurationError([...path, key].join('.'), `unknown option${suggestion ? ` (did you mean ${suggestion}?)` : ''}`);
+  }
+  const option = path.length > 0 ? path.join('.') : 'options';
+  const missing = (issue.code === 'invalid_type' || issue.code === 'invalid_union') && valueAt(input, path) === undefined;
+  if (missing) {
+    const expected = issue.code === 'invalid_type' ? ` (expected ${article(issue.expected)})` : ` (${issue.message})`;
+    return new ConfigurationError(option, `is required${expected}`);
+  }
+  return new ConfigurationError(option, issue.message);
+}
+
+function valueAt(input: object, path: readonly string[]): unknown {
+  let value: unknown = input;
+  for (const key of path) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+  return value;
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+/** The known key closest to a misspelt one (same letters in another case, or at most 2 edits away). */
+function closestKey(key: string, known: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const distance = name.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key, name);
+    if (distance <= 2 && (!best || distance < best.distance)) best = { name, distance };
+  }
+  return best?.name;
+}
+
+/** Levenshtein distance, for short option names only. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
 }

@@ -1,5 +1,5 @@
 import pRetry from 'p-retry';
-import { CrossAppAccessError } from './errors.js';
+import { CrossAppAccessError, withAttempts } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
 import { alwaysHeld, type Liveness } from './liveness.js';
 
@@ -76,11 +76,14 @@ export function withRetry<T>(
     return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
   };
   let startedAt = 0;
+  let attempts = 0;
+  const firstStartedAt = performance.now();
   const timed = () => {
+    attempts++;
     startedAt = performance.now();
     return attempt();
   };
-  return pRetry(timed, {
+  const retried = pRetry(timed, {
     retries: policy.retries,
     minTimeout: 0, // our own wait happens in onFailedAttempt, so Retry-After is honoured exactly
     maxTimeout: 0,
@@ -97,5 +100,9 @@ export function withRetry<T>(
       // Holds the process only while a caller waits on this work (see Liveness).
       await liveness.sleep(delayMs);
     },
+  });
+  // The final failure says how often and how long it was tried; code, stage, status and cause stay.
+  return retried.catch((error: unknown) => {
+    throw attempts > 1 ? withAttempts(error, attempts, performance.now() - firstStartedAt) : error;
   });
 }

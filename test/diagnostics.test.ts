@@ -324,7 +324,7 @@ describe('diagnostics_channel', () => {
     expect(failures.map((f) => f.stage)).toEqual(['token_exchange', 'jwt_bearer']);
     // The echoes did reach the events (so the check below is not vacuous).
     expect(failures[0]?.message).toContain('Bad client_secret');
-    expect(failures[1]?.message).toContain('Bad credentials Basic');
+    expect(failures[1]?.message).toContain('Bad credentials [redacted] for assertion [redacted]');
     expect(events.some((e) => e.type === 'diagnostic' && e.message.includes('weird'))).toBe(true);
 
     // Everything that must not leak was seen in the flow.

@@ -84,6 +84,17 @@ describe('with a real MCP SDK client', () => {
       expect(seen.some((r) => r.url === stack.as.tokenEndpoint && r.authorization?.startsWith('Basic '))).toBe(true);
     });
 
+    it('listed before crossAppAccess with oauthFetch set, it sees MCP traffic only: no metadata or token request, no credentials', async () => {
+      const seen: { url: string; status: number; authorization: string | null }[] = [];
+      const client = await connect(applyMiddlewares(recording(seen), crossAppAccess(options({ oauthFetch: fetch })))(fetch));
+      await client.listTools();
+      await client.close();
+      expect(stack.idp.counters.exchange).toBe(1);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.filter((r) => r.url !== stack.mcp.url)).toEqual([]);
+      expect(seen.filter((r) => r.authorization?.startsWith('Basic '))).toEqual([]);
+    });
+
     it('listed after crossAppAccess, it sees what the caller sees: no 401, no token request, no credentials', async () => {
       const seen: { url: string; status: number; authorization: string | null }[] = [];
       const client = await connect(applyMiddlewares(crossAppAccess(options()), recording(seen))(fetch));

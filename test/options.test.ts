@@ -342,19 +342,94 @@ describe('withCrossAppAccess / crossAppAccess: valid configuration', () => {
 });
 
 describe('withCrossAppAccess / crossAppAccess: misspelt options', () => {
-  it('an unknown nested key (client.clientSecrett) is an error, not a silently public client', () => {
+  it('an unknown nested key (client.clientSecrett) is an error naming it, with the key it resembles', () => {
     const error = configError(withChange((o) => ((o.client as Record<string, unknown>).clientSecrett = 'typo')));
-    expect(error.option).toBe('client');
-    expect(error.message).toContain('clientSecrett');
+    expect(error.option).toBe('client.clientSecrett');
+    expect(error.message).toBe('Invalid cross-app-access option client.clientSecrett: unknown option (did you mean clientSecret?)');
     expect(error.message).not.toContain('typo');
   });
 
   it('an unknown top-level key (resorce) is an error naming it', () => {
     const error = configError(withChange((o) => ((o as Record<string, unknown>).resorce = 'https://mcp.example/mcp')));
-    expect(error.message).toContain('resorce');
+    expect(error.option).toBe('resorce');
+    expect(error.message).toBe('Invalid cross-app-access option resorce: unknown option (did you mean resource?)');
   });
 
-  it('an unknown key in idp is an error', () => {
-    expect(configError(withChange((o) => ((o.idp as Record<string, unknown>).tokenEndPoint = 'https://x/token'))).option).toBe('idp');
+  it('an unknown key in idp is an error; a case slip is matched too', () => {
+    const error = configError(withChange((o) => ((o.idp as Record<string, unknown>).tokenEndPoint = 'https://x/token')));
+    expect(error.option).toBe('idp.tokenEndPoint');
+    expect(error.message).toContain('did you mean tokenEndpoint?');
+  });
+
+  it('an unknown key in retry is named; a key like no other gets no suggestion', () => {
+    const error = configError(withChange((o) => (o.retry = { retires: 3 })));
+    expect(error.option).toBe('retry.retires');
+    expect(error.message).toContain('did you mean retries?');
+    const unlike = configError(withChange((o) => ((o as Record<string, unknown>).fetchImplementation = fetch)));
+    expect(unlike.message).toBe('Invalid cross-app-access option fetchImplementation: unknown option');
+  });
+});
+
+describe('withCrossAppAccess / crossAppAccess: mistakes that look valid', () => {
+  it.each<[string, (o: Loose) => void]>([
+    ['idToken', (o) => delete o.idToken],
+    ['idp', (o) => delete (o as Partial<Loose>).idp],
+    ['client', (o) => delete (o as Partial<Loose>).client],
+    ['idp.clientId', (o) => delete o.idp.clientId],
+    ['client.clientId', (o) => delete o.client.clientId],
+  ])('a missing %s says "is required"', (option, change) => {
+    const error = configError(withChange(change));
+    expect(error.option).toBe(option);
+    expect(error.message).toMatch(new RegExp(`^Invalid cross-app-access option ${option.replace('.', '\\.')}: is required`));
+    expect(error.message).not.toMatch(/received undefined/);
+  });
+
+  it.each([1, 10, 30, 99])('timeout: %i (seconds meant) is refused, saying the unit is milliseconds', (timeout) => {
+    const error = configError(withChange((o) => (o.timeout = timeout)));
+    expect(error.option).toBe('timeout');
+    expect(error.message).toContain('milliseconds');
+    expect(error.message).toContain(`for ${timeout} seconds write ${timeout * 1000}`);
+  });
+
+  it('timeout: 100 and more is accepted', () => {
+    accepted(withChange((o) => (o.timeout = 100)));
+    accepted(withChange((o) => (o.timeout = 30_000)));
+  });
+
+  it('defaultTokenLifetime: 3600 (seconds meant) is refused; one minute and more is accepted', () => {
+    const error = configError(withChange((o) => (o.defaultTokenLifetime = 3600)));
+    expect(error.option).toBe('defaultTokenLifetime');
+    expect(error.message).toContain('milliseconds');
+    accepted(withChange((o) => (o.defaultTokenLifetime = 60_000)));
+  });
+
+  it('renewBefore: 60 (seconds meant) is refused; 0 (no early renewal) and 1000 and more are accepted', () => {
+    const error = configError(withChange((o) => (o.renewBefore = 60)));
+    expect(error.option).toBe('renewBefore');
+    expect(error.message).toContain('milliseconds');
+    accepted(withChange((o) => (o.renewBefore = 0)));
+    accepted(withChange((o) => (o.renewBefore = 1000)));
+  });
+
+  it.each<[string, string | string[], string]>([
+    ['a comma-separated string', 'files:read,files:write', 'scope'],
+    ['a string with ", "', 'files:read, files:write', 'scope'],
+    ['an array entry with a comma', ['files:read,files:write'], 'scope.0'],
+  ])('scope as %s is refused, saying space-separated', (_name, scope, option) => {
+    const error = configError(withChange((o) => (o.scope = scope)));
+    expect(error.option).toBe(option);
+    expect(error.message).toContain('space-separated');
+  });
+
+  it('idp with both issuer and tokenEndpoint is refused, saying which to keep', () => {
+    const error = configError(withChange((o) => (o.idp.issuer = 'https://idp.example')));
+    expect(error.option).toBe('idp');
+    expect(error.message).toMatch(/both issuer and tokenEndpoint/);
+    expect(error.message).toMatch(/keep issuer .*or tokenEndpoint/);
+  });
+
+  it('oauthFetch must be a function; a fetch is accepted', () => {
+    expect(configError(withChange((o) => (o.oauthFetch = 'fetch'))).option).toBe('oauthFetch');
+    accepted(withChange((o) => (o.oauthFetch = fetch)));
   });
 });

@@ -89,10 +89,20 @@ export interface AuthorizationServer {
   accessTokenTtlSeconds: number;
   /** Mutable: see {@link AuthorizationServerOptions.allowedResources}. */
   allowedResources: string[] | undefined;
+  /**
+   * Mutable: shapes each new access token from 32 random base64url bytes, e.g. Cloudflare's
+   * `userId:grantId:secret` form, or a malformed token. Default: the random string itself.
+   */
+  accessTokenFormat: ((random: string) => string) | undefined;
   /** `jti`s already redeemed (EMA §7.4.2). */
   readonly usedJtis: ReadonlySet<string>;
   /** Every `private_key_jwt` client assertion received (not cleared by `reset`). */
   readonly clientAssertions: RecordedClientAssertion[];
+  /**
+   * Serves the token endpoint at `path` from now on (under the issuer path, e.g. `/oauth2/v2/token`)
+   * and updates the metadata's `token_endpoint`; the old path answers 404 like any unknown path.
+   */
+  moveTokenEndpoint(path: string): void;
   /** Looks an access token up; undefined if unknown, revoked or expired. */
   verifyAccessToken(token: string): AccessTokenInfo | undefined;
   /** Issues a token directly (bypassing the grant), for tests. */
@@ -119,7 +129,8 @@ class GrantError extends Error {
 
 export async function startAuthorizationServer(options: AuthorizationServerOptions): Promise<AuthorizationServer> {
   const issuerPath = normalizeIssuerPath(options.issuerPath);
-  const tokenPath = `${issuerPath}/token`;
+  // Mutable: moveTokenEndpoint() serves it elsewhere.
+  let tokenPath = `${issuerPath}/token`;
   const metadataPaths =
     options.metadataPaths ??
     (issuerPath === ''
@@ -149,8 +160,13 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     override: undefined,
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600,
     allowedResources: options.allowedResources,
+    accessTokenFormat: undefined,
     usedJtis,
     clientAssertions: [],
+    moveTokenEndpoint(path) {
+      tokenPath = `${issuerPath}${path.startsWith('/') ? path : `/${path}`}`;
+      Object.assign(as, { tokenEndpoint: `${as.origin}${tokenPath}` });
+    },
     verifyAccessToken(token) {
       const info = tokens.get(token);
       if (!info) return undefined;
@@ -158,7 +174,8 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       return { ...info, scopes: [...info.scopes] };
     },
     issueAccessToken({ ttlSeconds, ...info }) {
-      const token = randomBytes(32).toString('base64url');
+      const random = randomBytes(32).toString('base64url');
+      const token = as.accessTokenFormat ? as.accessTokenFormat(random) : random;
       const expiresAt = Math.floor(Date.now() / 1000) + (ttlSeconds ?? as.accessTokenTtlSeconds);
       tokens.set(token, { ...info, scopes: [...info.scopes], expiresAt });
       return token;

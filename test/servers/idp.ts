@@ -152,6 +152,11 @@ export interface IdpOptions {
   clientPublicJwk?: JWK;
   /** `token_endpoint_auth_signing_alg_values_supported` (advertised with `private_key_jwt`). Default ES256, RS256, PS256, EdDSA. */
   signingAlgValuesSupported?: string[];
+  /**
+   * Seconds: an ID token whose `auth_time` is older than this (or absent) is answered with
+   * `insufficient_user_authentication` and this `max_age` (ID-JAG -04 §4.3). Default: no limit.
+   */
+  maxAge?: number;
 }
 
 export interface MintIdTokenOptions {
@@ -162,6 +167,8 @@ export interface MintIdTokenOptions {
   iss?: string;
   /** Lifetime from now; negative for an already expired token. Default 3600. */
   expiresInSeconds?: number;
+  /** The user's authentication time (`auth_time`, OIDC Core §2), in seconds since the epoch; `null` leaves it out. Default: now. */
+  authTime?: number | null;
   /** Extra claims (e.g. `email`, `nonce`). */
   extra?: Record<string, unknown>;
 }
@@ -243,6 +250,8 @@ export interface Idp {
   grantScopes: ((requested: string[]) => string[]) | undefined;
   /** Mutates each ID-JAG's header/claims before signing (to mint bad ID-JAGs). */
   transformIdJag: ((draft: JwtDraft) => void) | undefined;
+  /** Mutable: see {@link IdpOptions.maxAge}. */
+  maxAge: number | undefined;
   /** ES256 ID token signed by this IdP. */
   mintIdToken(options?: MintIdTokenOptions): Promise<string>;
   /** Signs arbitrary ID-JAG claims with this IdP's key (header `typ` defaults to `oauth-id-jag+jwt`). */
@@ -265,7 +274,14 @@ export interface Idp {
   close(): Promise<void>;
 }
 
-type Fail = { status: number; error: string; description: string; headers?: Record<string, string> };
+type Fail = {
+  status: number;
+  error: string;
+  description: string;
+  headers?: Record<string, string>;
+  /** More members of the error body, e.g. `max_age`. */
+  extra?: Record<string, unknown>;
+};
 
 export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
   const issuerPath = normalizeIssuerPath(options.issuerPath);
@@ -314,9 +330,11 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     override: undefined,
     grantScopes: options.grantScopes,
     transformIdJag: undefined,
+    maxAge: options.maxAge,
     async mintIdToken(o = {}) {
       const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({ ...o.extra })
+      const authTime = o.authTime === undefined ? now : o.authTime;
+      return new SignJWT({ ...(authTime === null ? {} : { auth_time: authTime }), ...o.extra })
         .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid })
         .setIssuer(o.iss ?? issuer)
         .setSubject(o.sub ?? 'alice')
@@ -430,9 +448,26 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     }
   }
 
+  /**
+   * ID-JAG -04 §4.3: the user must have authenticated within `maxAge` seconds (the ID token's
+   * `auth_time`), else `insufficient_user_authentication` with `max_age`, as RFC 9470 §3 does.
+   */
+  function staleAuthentication(payload: JWTPayload): Fail | undefined {
+    const maxAge = idp.maxAge;
+    if (maxAge === undefined) return undefined;
+    const authTime = payload.auth_time;
+    if (typeof authTime === 'number' && Math.floor(Date.now() / 1000) - authTime <= maxAge) return undefined;
+    return {
+      status: 400,
+      error: 'insufficient_user_authentication',
+      description: 'a more recent user authentication is required',
+      extra: { max_age: maxAge },
+    };
+  }
+
   /** RFC 8693 §2.1 token exchange, ID-JAG profile (ID-JAG §4.3). */
   async function exchange(req: IncomingMessage, res: ServerResponse, form: Record<string, string>) {
-    const fail = (f: Fail) => sendOAuthError(res, f.status, f.error, f.description, f.headers);
+    const fail = (f: Fail) => sendJson(res, f.status, { error: f.error, error_description: f.description, ...f.extra }, f.headers);
     const authFail = await authenticate(req, form);
     if (authFail) return fail(authFail);
     if (form.grant_type !== GRANT_TOKEN_EXCHANGE) {
@@ -464,6 +499,8 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
           requiredClaims: ['sub', 'exp', 'iat'],
         });
         sub = payload.sub!;
+        const tooOld = staleAuthentication(payload);
+        if (tooOld) return fail(tooOld);
       } catch (err) {
         return fail({ status: 400, error: 'invalid_grant', description: `subject_token rejected: ${(err as Error).message}` });
       }
