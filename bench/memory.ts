@@ -59,7 +59,7 @@ async function fill(maxEntries: number, keys: number): Promise<MemoryCase> {
     const pending: Promise<AccessToken>[] = [];
     for (let i = start; i < Math.min(keys, start + batch); i++) {
       const entry = fakeEntry(i);
-      pending.push(store.obtain(entry.key, async () => entry));
+      pending.push(store.obtain(entry.key, async () => entry).token);
     }
     await Promise.all(pending);
   }
