@@ -21,23 +21,26 @@ import { renewalWindowMs, type AccessToken } from './tokens.js';
 import type { ResourceScope } from './url-rules.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = 30;
-// A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (ID-JAG §4.4.3).
+// A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (ID-JAG draft §4.4.3).
 const MAX_LIFETIME_SECONDS = 24 * 3600;
 
 /** A protected resource this wrapper has learned, with the authorization server that guards it. */
 export interface ResourceBinding {
-  /** The PRM `resource`, verbatim (PROTOCOL D-8). */
+  /** The PRM `resource`, verbatim: the AS compares it exactly. */
   readonly resource: string;
   readonly resourceUrl: URL;
   /** `resourceUrl`'s origin and path prefix, for the per-request check. */
   readonly scope: ResourceScope;
   /** Where its RFC 9728 metadata came from (normalised), or '' when it was configured. */
   readonly metadataUrl: string;
-  /** The authorization server's validated metadata: its `issuer` is the ID-JAG audience (D-13). */
+  /** The authorization server's validated metadata: its `issuer` is the ID-JAG audience (ID-JAG draft §4.3). */
   readonly as: ServerMetadata;
   readonly asAuthMethod: ClientAuthMethod;
   readonly scopes: readonly string[] | undefined;
-  /** AS issuer + client id + resource + scope set; the user is appended per request (C-1). */
+  /**
+   * AS issuer + client id + resource + scope set; the user is appended per request (MCP Enterprise-Managed
+   * Authorization §5.1).
+   */
   readonly key: string;
 }
 
@@ -47,7 +50,7 @@ interface AuthorizationServerNow {
   readonly authMethod: ClientAuthMethod;
 }
 
-/** An ID token and the user it names (`iss` + `sub` + `tenant`, C-1); '' for an opaque token. */
+/** An ID token and the user it names (`iss` + `sub` + `tenant`, ID-JAG draft §3.1); '' for an opaque token. */
 interface Subject {
   token: string;
   user: string;
@@ -75,7 +78,7 @@ function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): P
  * (access token). A fresh ID-JAG for every jwt-bearer request; nothing but the access token is kept.
  */
 export class Acquirer {
-  /** The user of the last ID token read; tokens of any other user are purged (C-2). */
+  /** The user of the last ID token read; tokens of any other user are purged. */
   user = '';
   private acquiredBefore = false;
 
@@ -90,7 +93,7 @@ export class Acquirer {
 
   /**
    * One acquisition for `binding`. `requiredScopes` (a step-up's challenged scopes) must all be
-   * granted, else it fails with `insufficient_scope` rather than loop (PROTOCOL S-5). `background`
+   * granted, else it fails with `insufficient_scope` rather than loop. `background`
    * marks a renewal ahead of expiry (reported as `token_renewed`). `liveness` says whether its retry
    * waits hold the process: while a caller waits on it.
    */
@@ -107,10 +110,11 @@ export class Acquirer {
     ]);
     let subject = firstSubject;
     const scope = binding.scopes?.join(' ');
-    // Once per acquisition, however often the loop below runs (PROTOCOL §8 budget table).
+    // Once per acquisition, however often the loop below runs.
     const once = { idTokenRefreshed: false, reauthenticated: false, grantRepeated: false };
     // One retry loop for the whole acquisition: a transient failure of either leg runs both again,
-    // so every grant attempt has a new ID-JAG (E-8, E-9), and retries never multiply across layers.
+    // so every grant attempt has a new ID-JAG (MCP Enterprise-Managed Authorization §7.4.2), and retries never
+    // multiply across layers.
     const granted = await withRetry(
       async () => {
         const first = await this.idJag(idp, binding, subject, scope, requiredScopes, once);
@@ -119,7 +123,7 @@ export class Acquirer {
           return await this.grant(binding, as, first.jag, scope, requiredScopes);
         } catch (error) {
           // The AS refused the ID-JAG (expired, replayed, a claim mismatch): both legs once more, with
-          // a new ID-JAG, since a spent one is never re-sent (PROTOCOL §9, JB-2).
+          // a new ID-JAG, since a spent one is never re-sent (MCP Enterprise-Managed Authorization §7.4.2).
           const refused = error instanceof OAuthResponseError && error.stage === 'jwt_bearer' && error.error === 'invalid_grant';
           if (!refused || once.grantRepeated) throw error;
           once.grantRepeated = true;
@@ -151,7 +155,7 @@ export class Acquirer {
   /**
    * Leg 1, asking the app once for a new ID token if the IdP rejects this one (`invalid_grant`,
    * RFC 6749 §5.2), and once for a fresh authentication if the IdP finds the user's sign-in too old
-   * (ID-JAG -04 §4.3).
+   * (ID-JAG draft -04 §4.3).
    */
   private async idJag(
     idp: TokenEndpoint,
@@ -171,7 +175,7 @@ export class Acquirer {
           once.idTokenRefreshed = true;
           subject = await this.subject('rejected');
         } else if (isInsufficientAuthentication(error)) {
-          // A string idToken cannot be signed in again: the application has to (ID-JAG -04 §4.3).
+          // A string idToken cannot be signed in again: the application has to (ID-JAG draft -04 §4.3).
           if (this.options.idTokenIsStatic || once.reauthenticated) throw reauthenticationRequired(error);
           once.reauthenticated = true;
           subject = await this.subject('reauthenticate', error.maxAge);
@@ -187,7 +191,10 @@ export class Acquirer {
     return { jag, subject };
   }
 
-  /** Leg 2 asks for what leg 1 granted, or what it requested when the IdP did not say (JB-3, V-8). */
+  /**
+   * Leg 2 asks for what leg 1 granted, or what it requested when the IdP did not say (RFC 8693 §2.2.1;
+   * MCP Enterprise-Managed Authorization §7.2.1).
+   */
   private async grant(
     binding: ResourceBinding,
     as: AuthorizationServerNow,
@@ -238,7 +245,7 @@ export class Acquirer {
     let subject = subjectToken;
     let subjectTokenType = SUBJECT_TOKEN_TYPES[this.options.subjectTokenType];
     if (this.options.subjectTokenType === 'saml2') {
-      // TX-3: the SAML assertion buys an IdP refresh token, used once as the ID-JAG exchange's subject.
+      // ID-JAG draft §4.5: the SAML assertion buys an IdP refresh token, used once as the ID-JAG exchange's subject.
       subject = await exchangeSamlForRefreshToken(idp, subjectToken);
       subjectTokenType = SUBJECT_TOKEN_TYPES.refresh_token;
     }
@@ -275,7 +282,7 @@ export class Acquirer {
     if (tokenEndpoint === undefined && issuer !== undefined) this.discovery.serverMetadata(issuer, 'idp').catch(() => undefined);
   }
 
-  /** The IdP token endpoint: configured, or discovered from the issuer once and cached (D-16, D-17). */
+  /** The IdP token endpoint: configured, or discovered from the issuer once and cached (ID-JAG draft §7.1). */
   private async idpEndpoint(): Promise<TokenEndpoint> {
     const idp = this.options.idp;
     let url = idp.tokenEndpoint;
@@ -297,7 +304,7 @@ export class Acquirer {
    * reason `'reauthenticate'` when the IdP named one.
    */
   private async subject(reason: IdTokenReason, maxAge?: number): Promise<Subject> {
-    // Only an ID token names its user and its expiry; other subjects are opaque (C-1, TX-4).
+    // Only an ID token names its user and its expiry; other subjects are opaque.
     const read = (token: string) => (this.options.subjectTokenType === 'id_token' ? userOf(token) : { user: '', exp: undefined });
     let token = await this.readIdToken(reason, maxAge);
     let parsed = read(token);
@@ -344,7 +351,7 @@ export class Acquirer {
 
   private async toAccessToken(value: string, expiresIn: number | undefined, scope: string | undefined): Promise<AccessToken> {
     const receivedAt = this.now();
-    // No expires_in: a decodable JWT exp is advisory, else a default lifetime (PROTOCOL C-4).
+    // No expires_in: a decodable JWT exp is advisory, else a default lifetime.
     let lifetimeMs = expiresIn === undefined ? this.options.defaultTokenLifetimeMs : expiresIn * 1000;
     if (expiresIn === undefined) {
       const jwt = decodeJwt(value);
@@ -363,7 +370,7 @@ export class Acquirer {
   }
 }
 
-/** PROTOCOL S-5: a step-up whose scopes were not all granted ends with a typed error, not a loop. */
+/** A step-up whose scopes were not all granted ends with a typed error, not a loop. */
 function requireScopes(granted: string | undefined, required: readonly string[], who: string, stage: 'token_exchange' | 'jwt_bearer'): void {
   if (granted === undefined || required.length === 0) return;
   const have = new Set(granted.split(' '));
@@ -387,12 +394,15 @@ function suggestsMovedEndpoint(error: unknown): boolean {
   return error.status === 404 || error.status === 405 || error.status === 410;
 }
 
-/** An IdP `invalid_grant` means the subject token is expired, revoked or not for this client (§9). */
+/**
+ * An IdP `invalid_grant` means the subject token is expired, revoked or not for this client
+ * (RFC 6749 §5.2; ID-JAG draft §4.3.4.3).
+ */
 function isRejectedSubject(error: unknown): error is OAuthResponseError {
   return error instanceof OAuthResponseError && error.stage === 'token_exchange' && error.error === 'invalid_grant';
 }
 
-/** The IdP wants a more recent (or stronger) user authentication (ID-JAG -04 §4.3). */
+/** The IdP wants a more recent (or stronger) user authentication (ID-JAG draft -04 §4.3). */
 function isInsufficientAuthentication(error: unknown): error is OAuthResponseError {
   return error instanceof OAuthResponseError && error.stage === 'token_exchange' && error.error === 'insufficient_user_authentication';
 }

@@ -1,7 +1,8 @@
 import { ConfigurationError } from './errors.js';
 
 /**
- * Asymmetric JWS algorithms for client assertions; never `none`, never HMAC (PROTOCOL §3).
+ * Asymmetric JWS algorithms for client assertions; never `none`, never HMAC (OpenID Connect Core §9:
+ * signed with the client's private key).
  *
  * @example
  * ```ts
@@ -196,7 +197,7 @@ export interface AssertionInput {
 }
 
 /**
- * A `private_key_jwt` client assertion (RFC 7523 §2.2, §3; OIDC Core §9): `iss` = `sub` = the client,
+ * A `private_key_jwt` client assertion (RFC 7523 §2.2, §3; OpenID Connect Core §9): `iss` = `sub` = the client,
  * `aud` = the server's issuer, a new random `jti` every time (retries included), valid for 60 s.
  */
 export async function signClientAssertion(input: AssertionInput): Promise<string> {

@@ -49,7 +49,7 @@ const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-b
 
 /**
  * application/x-www-form-urlencoded for one Basic half (RFC 6749 §2.3.1, Appendix B): every UTF-8 byte
- * outside `A-Z a-z 0-9 - . _ ~` is percent-encoded, and a space is `%20`, never `+` (PROTOCOL CA-6):
+ * outside `A-Z a-z 0-9 - . _ ~` is percent-encoded, and a space is `%20`, never `+` (the MCP conformance AS checks this):
  * servers decode each half with `decodeURIComponent`, which keeps `+` literal.
  */
 export function formEncodeCredential(value: string): string {
@@ -57,7 +57,7 @@ export function formEncodeCredential(value: string): string {
 }
 
 /**
- * The `Authorization: Basic` value for a client (PROTOCOL CA-5).
+ * The `Authorization: Basic` value for a client (RFC 6749 §2.3.1).
  *
  * @example
  * ```ts
@@ -70,8 +70,8 @@ export function basicAuthorization(clientId: string, clientSecret: string): stri
 }
 
 /**
- * Adds one method's credentials to a token request; never Basic and body credentials together (CA-2),
- * never an empty secret (CA-3), never credentials in the URL (CA-4).
+ * Adds one method's credentials to a token request; never Basic and body credentials together (RFC 6749 §2.3),
+ * never an empty secret, never credentials in the URL (RFC 6749 §2.3.1).
  */
 export async function applyClientAuth(
   method: ClientAuthMethod,
@@ -113,7 +113,7 @@ export async function applyClientAuth(
 }
 
 /**
- * The method to use at a server (PROTOCOL CA-10, CA-11). A configured method must be one the server
+ * The method to use at a server (RFC 8414 §2). A configured method must be one the server
  * lists; without a configured method, the first of `preference` that the server allows and the
  * credentials can do. An absent list means `client_secret_basic` only (RFC 8414 §2), but we still
  * allow `none` for public clients and any configured method, since many servers omit the list.
@@ -148,7 +148,10 @@ export function chooseClientAuth(
   return chosen;
 }
 
-/** At the MCP authorization server: a key first (EMA §7.5.1), then Basic, as the conformance AS requires (CA-11). */
+/**
+ * At the MCP authorization server: a key first (MCP Enterprise-Managed Authorization §7.5.1), then Basic, as the
+ * conformance AS requires.
+ */
 export const AS_AUTH_PREFERENCE: readonly ClientAuthMethod[] = ['private_key_jwt', 'client_secret_basic', 'client_secret_post', 'none'];
-/** At the IdP: a key first, then body credentials, as EMA §4's example does (CA-11). */
+/** At the IdP: a key first, then body credentials, as MCP Enterprise-Managed Authorization §4's example does. */
 export const IDP_AUTH_PREFERENCE: readonly ClientAuthMethod[] = ['private_key_jwt', 'client_secret_post', 'client_secret_basic', 'none'];

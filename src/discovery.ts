@@ -14,7 +14,7 @@ const FAILURE_BACKOFF_MS = 2_000;
 
 /** RFC 9728 protected-resource metadata, validated. */
 export interface ProtectedResourceMetadata {
-  /** The `resource`, verbatim (PROTOCOL D-8): it goes on both legs and into the cache key. */
+  /** The `resource`, verbatim: it goes on both legs and into the cache key. */
   resource: string;
   authorizationServers: string[];
   scopesSupported: string[] | undefined;
@@ -51,7 +51,7 @@ type Fetched = { found: true; body: Record<string, unknown>; url: string } | { f
 
 /**
  * Metadata discovery with a per-wrapper cache. Concurrent lookups of the same document share one
- * request; failures are not cached (PROTOCOL D-21).
+ * request; failures are not cached.
  */
 export class Discovery {
   // Bounded: a wrapper around global fetch may meet many servers. Made on first use (see TokenStore).
@@ -74,14 +74,14 @@ export class Discovery {
     const value = load();
     const entry = { value: value as Promise<unknown>, expiresAt: this.now() + METADATA_TTL_MS };
     this.cache.set(key, entry);
-    // A failure (already retried) is kept only for a short back-off (PROTOCOL D-21).
+    // A failure (already retried) is kept only for a short back-off.
     value.catch(() => {
       entry.expiresAt = Math.min(entry.expiresAt, this.now() + FAILURE_BACKOFF_MS);
     });
     return value;
   }
 
-  /** One metadata GET; 5xx and 429 are errors here so that they are retried (PROTOCOL E-8). */
+  /** One metadata GET; 5xx and 429 are errors here so that they are retried. */
   private async fetchDocument(url: string, what: string): Promise<JsonResult> {
     const result = await requestJson({ fetch: this.fetch, url, what, stage: 'discovery', timeoutMs: this.timeoutMs, maxBytes: MAX_METADATA_BYTES });
     if (!result.ok && (result.status >= 500 || result.status === 429)) {
@@ -95,7 +95,7 @@ export class Discovery {
     return result;
   }
 
-  /** Tries each URL in order; the first 2xx JSON object wins (PROTOCOL D-5, §6.5). */
+  /** Tries each URL in order; the first 2xx JSON object wins (RFC 9728 §3.1, RFC 8414 §3.1). */
   private async firstDocument(
     urls: string[],
     document: 'protected_resource' | 'authorization_server' | 'idp',
@@ -126,8 +126,8 @@ export class Discovery {
 
   /**
    * The MCP server's protected-resource metadata (RFC 9728): from the challenge's `resource_metadata`,
-   * else the path-aware well-known URL, else the root one (PROTOCOL D-5), checked against the URL
-   * that was requested (D-7) or against the configured resource.
+   * else the path-aware well-known URL, else the root one (RFC 9728 §3.1, §5.1), checked against the URL
+   * that was requested (RFC 9728 §3.3) or against the configured resource.
    */
   protectedResource(target: URL, challengeUrl: string | undefined, configuredResource: string | undefined): Promise<ProtectedResourceMetadata> {
     const urls = protectedResourceUrls(target, challengeUrl);
@@ -163,7 +163,8 @@ export class Discovery {
 
   /**
    * RFC 8414 / OpenID Discovery metadata for an issuer, with the exact URL order for issuers with and
-   * without a path (PROTOCOL D-11) and exact issuer equality (D-12).
+   * without a path (RFC 8414 §3.1, §5; OpenID Connect Discovery §4) and exact issuer equality
+   * (RFC 8414 §3.3).
    */
   serverMetadata(issuer: string, role: 'authorization_server' | 'idp'): Promise<ServerMetadata> {
     return this.cached(`${role} ${issuer}`, async () => {
@@ -201,7 +202,7 @@ export class Discovery {
   }
 }
 
-/** PROTOCOL D-15: the AS must support the ID-JAG profile, or at least jwt-bearer. */
+/** ID-JAG draft §7.2: the AS must support the ID-JAG profile, or at least jwt-bearer. */
 function checkProfile(meta: z.infer<typeof serverSchema>, issuer: string): void {
   const profiles = meta.authorization_grant_profiles_supported;
   const grants = meta.grant_types_supported;
@@ -223,7 +224,7 @@ function invalidMetadata(what: string, url: string, error: z.ZodError): CrossApp
   });
 }
 
-/** PROTOCOL D-7: the document must describe the server it came from. */
+/** RFC 9728 §3.3: the document must describe the server it came from. */
 function checkResource(resource: string, target: URL, configured: string | undefined, from: string): void {
   if (configured !== undefined) {
     if (resource !== configured) {
@@ -244,7 +245,7 @@ function checkResource(resource: string, target: URL, configured: string | undef
   requireSecureUrl(resource, 'The protected resource', 'discovery');
 }
 
-/** PROTOCOL D-4, D-5: challenge URL (if absolute and secure), path-aware well-known, root well-known. */
+/** RFC 9728 §3.1, §5.1: challenge URL (if absolute and secure), path-aware well-known, root well-known. */
 export function protectedResourceUrls(target: URL, challengeUrl: string | undefined): string[] {
   const urls: string[] = [];
   const fromChallenge = challengeUrl === undefined ? undefined : parseUrl(challengeUrl);
@@ -253,7 +254,7 @@ export function protectedResourceUrls(target: URL, challengeUrl: string | undefi
       requireSecureUrl(fromChallenge.href, 'resource_metadata', 'discovery');
       urls.push(fromChallenge.href);
     } catch {
-      // Ignored: fall back to the well-known URLs (D-4).
+      // Ignored: fall back to the well-known URLs.
     }
   }
   const base = `${target.origin}/.well-known/oauth-protected-resource`;
@@ -262,7 +263,7 @@ export function protectedResourceUrls(target: URL, challengeUrl: string | undefi
   return [...new Set(urls)];
 }
 
-/** PROTOCOL D-11 (RFC 8414 §3.1, §5; OIDC Discovery §4): issuer path inserted after the well-known prefix first. */
+/** RFC 8414 §3.1, §5; OpenID Connect Discovery §4: issuer path inserted after the well-known prefix first. */
 export function serverMetadataUrls(issuer: URL): string[] {
   const path = issuer.pathname.replace(/\/+$/, '');
   if (path === '') {

@@ -18,7 +18,8 @@ export type CrossAppAccessStage =
  * Stable machine-readable failure codes. Branch on these, never on messages.
  *
  * - `invalid_option`: an option is missing or malformed (stage `config`).
- * - `insecure_url`: an `http:` URL on a non-loopback host, or credentials in a URL (PROTOCOL SEC-1, CA-4).
+ * - `insecure_url`: an `http:` URL on a non-loopback host, or credentials in a URL (MCP authorization spec,
+ *   "Communication Security"; RFC 6749 §2.3.1).
  * - `metadata_not_found`: no protected-resource or authorization-server metadata at any well-known URL.
  * - `invalid_metadata`: a metadata document lacks a required member or has a wrong type.
  * - `issuer_mismatch`: metadata `issuer` is not identical to the issuer it was fetched for (RFC 8414 §3.3).
@@ -28,17 +29,17 @@ export type CrossAppAccessStage =
  * - `unsupported_auth_method`: the configured client authentication method is not offered by the server.
  * - `insufficient_scope`: a step-up's challenged scope was not granted by the IdP or the authorization server.
  * - `oauth_error`: the server answered with an RFC 6749 §5.2 error (see `error`, `errorDescription`).
- * - `login_required`: the ID token is expired (TX-4) or the IdP rejected it: send the user back to SSO.
+ * - `login_required`: the ID token is expired or the IdP rejected it: send the user back to SSO.
  * - `insufficient_user_authentication`: the IdP wants a more recent (or stronger) sign-in than the ID
  *   token shows, even after `idToken` was asked once with reason `'reauthenticate'`; `maxAge` says how
- *   recent, when the IdP said (ID-JAG -04 §4.3). Have the user authenticate again.
+ *   recent, when the IdP said (ID-JAG draft -04 §4.3). Have the user authenticate again.
  * - `http_error`: a non-2xx answer without an OAuth error body.
  * - `invalid_response`: a body that is not the JSON the protocol requires (HTML, missing fields, …).
  * - `invalid_token_type`: `issued_token_type` / `token_type` is not the one the protocol requires.
- * - `id_jag_mismatch`: the ID-JAG's `aud` or `client_id` does not match this client (PROTOCOL V-11).
+ * - `id_jag_mismatch`: the ID-JAG's `aud` or `client_id` does not match this client (the `checkIdJag` option).
  * - `id_token_unavailable`: the `idToken` source threw or returned something that is not a token.
- * - `unexpected_redirect`: a token or metadata endpoint answered 3xx (never followed, SEC-8).
- * - `response_too_large`: a token or metadata body exceeded its size cap (V-4).
+ * - `unexpected_redirect`: a token or metadata endpoint answered 3xx (never followed, cf. RFC 9700 §4.12).
+ * - `response_too_large`: a token or metadata body exceeded its size cap.
  * - `timeout`: a token or metadata request took longer than the configured timeout.
  * - `network_error`: a token or metadata request failed before any answer.
  *
@@ -93,7 +94,7 @@ export interface CrossAppAccessErrorDetails {
   errorUri?: string;
   /** Seconds the server asked us to wait (`Retry-After`, RFC 9110 §10.2.3), when it did. */
   retryAfter?: number;
-  /** The OAuth error body's `max_age`: the most seconds since the user authenticated that the IdP accepts (ID-JAG -04 §4.3, RFC 9470 §3). */
+  /** The OAuth error body's `max_age`: the most seconds since the user authenticated that the IdP accepts (ID-JAG draft -04 §4.3, RFC 9470 §3). */
   maxAge?: number;
   cause?: unknown;
 }
@@ -113,7 +114,8 @@ function kindsOf(target: Function): string[] {
 
 /**
  * Every failure this package causes or detects. Branch on `code` and `stage`; messages are for
- * people and never contain a token, an ID token, an assertion or a secret (PROTOCOL SEC-7).
+ * people and never contain a token, an ID token, an assertion or a secret (MCP Enterprise-Managed Authorization
+ * §7.4.2, §7.5.4).
  *
  * @example
  * ```ts
@@ -222,8 +224,8 @@ export class OAuthResponseError extends CrossAppAccessError {
 }
 
 /**
- * Shortens untrusted server text before it goes into an error (PROTOCOL V-15). Any secret we sent in
- * that request is cut out first, so a server that echoes it cannot put it in logs (SEC-7).
+ * Shortens untrusted server text before it goes into an error (RFC 6749 §5.2 text is untrusted). Any secret we sent in
+ * that request is cut out first, so a server that echoes it cannot put it in logs.
  */
 export function untrustedText(value: unknown, max = 300, secrets: readonly string[] = []): string | undefined {
   if (typeof value !== 'string') return undefined;

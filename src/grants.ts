@@ -12,7 +12,7 @@ export const SAML2_TYPE = 'urn:ietf:params:oauth:token-type:saml2';
 export const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token';
 
 /**
- * What the app's subject token is (RFC 8693 §3; PROTOCOL TX-2, TX-3).
+ * What the app's subject token is (RFC 8693 §3; ID-JAG draft §4.3, §4.5).
  *
  * @example
  * ```ts
@@ -27,7 +27,7 @@ export const SUBJECT_TOKEN_TYPES: Record<SubjectTokenType, string> = {
   refresh_token: REFRESH_TOKEN_TYPE,
 };
 
-/** PROTOCOL V-3: a number or a numeric string; anything else means absent. */
+/** `expires_in` (RFC 6749 §5.1) as a number or, leniently, a numeric string; anything else means absent. */
 const expiresIn = z.unknown().transform((value) => {
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
@@ -59,7 +59,7 @@ export interface TokenEndpoint {
 }
 
 /**
- * Sends one token request and returns its body, or throws the server's OAuth error (V-1, V-15, V-16).
+ * Sends one token request and returns its body, or throws the server's OAuth error (RFC 6749 §5.1, §5.2).
  * Transient failures are retried by the acquisition, which sends a new request (and a new client
  * assertion, with a new jti) each time.
  */
@@ -90,7 +90,7 @@ async function tokenRequest(
     form,
     headers,
   });
-  // An `error` member makes it an error even on a 2xx (PROTOCOL V-1).
+  // An `error` member makes it an error even on a 2xx (RFC 6749 §5.2).
   const oauthError = oauthErrorFrom(result, what, stage, secrets);
   if (oauthError) throw oauthError;
   if (!result.ok) throw httpErrorFrom(result, what, stage);
@@ -131,13 +131,14 @@ function invalidResponse(what: string, error: z.ZodError, stage: CrossAppAccessS
 
 export interface IdJagResponse {
   idJag: string;
-  /** The granted scope when the IdP returned one (it may be narrower, V-8). */
+  /** The granted scope when the IdP returned one (it may be narrower, RFC 8693 §2.2.1). */
   scope: string | undefined;
   expiresIn: number | undefined;
 }
 
 /**
- * Leg 1: RFC 8693 token exchange of the ID token for an ID-JAG at the IdP (PROTOCOL §2, ID-JAG §4.3).
+ * Leg 1: RFC 8693 token exchange of the ID token for an ID-JAG at the IdP (ID-JAG draft §4.3, i.e.
+ * draft-ietf-oauth-identity-assertion-authz-grant).
  * `audience` is the authorization server's issuer from its validated metadata, `resource` the PRM
  * `resource` verbatim.
  */
@@ -160,18 +161,18 @@ export async function exchangeForIdJag(
   const parsed = exchangeResponse.safeParse(body);
   if (!parsed.success) throw invalidResponse(what, parsed.error, 'token_exchange', status);
   const response = parsed.data;
-  // The ID-JAG type is what makes this safe to send to the AS (ID-JAG §4.3.4, PROTOCOL V-5).
+  // The ID-JAG type is what makes this safe to send to the AS (ID-JAG draft §4.3.4).
   if (response.issued_token_type !== ID_JAG_TYPE) {
     throw new CrossAppAccessError(
       `${capitalize(what)} issued a token of type "${untrustedText(response.issued_token_type, 100, redactable([response.access_token, params.subjectToken]))}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
       { code: 'invalid_token_type', stage: 'token_exchange', status },
     );
   }
-  // RFC 8693 §2.2.1 asks for N_A, but IdPs vary: lenient, with a diagnostic (PROTOCOL V-7).
+  // RFC 8693 §2.2.1 asks for N_A, but IdPs vary: lenient, with a diagnostic.
   if (response.token_type !== undefined && response.token_type.toLowerCase() !== 'n_a') {
     emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.subjectToken]))}" for the ID-JAG (expected N_A); accepted.`, durationMs: 0 });
   }
-  // Any refresh_token is ignored on purpose (PROTOCOL V-10).
+  // Any refresh_token is ignored on purpose (ID-JAG draft §4.3.4).
   return { idJag: response.access_token, scope: response.scope, expiresIn: response.expires_in };
 }
 
@@ -182,7 +183,7 @@ const refreshTokenResponse = z.looseObject({
 });
 
 /**
- * PROTOCOL TX-3: a SAML 2 assertion is first exchanged at the IdP for an IdP refresh token
+ * ID-JAG draft §4.5: a SAML 2 assertion is first exchanged at the IdP for an IdP refresh token
  * (RFC 8693 with `requested_token_type` refresh_token and `scope` `openid offline_access`), which is
  * then the subject of the ID-JAG exchange. The refresh token is used once and never kept.
  */
@@ -218,7 +219,7 @@ export interface AccessTokenResponse {
 
 /**
  * Leg 2: RFC 7523 jwt-bearer grant of the ID-JAG for an access token at the MCP server's
- * authorization server (PROTOCOL §4, ID-JAG §4.4), with `scope` and `resource` (RFC 8707).
+ * authorization server (ID-JAG draft §4.4), with `scope` and `resource` (RFC 8707).
  */
 export async function redeemIdJag(
   endpoint: TokenEndpoint,
@@ -232,7 +233,7 @@ export async function redeemIdJag(
   const parsed = grantResponse.safeParse(body);
   if (!parsed.success) throw invalidResponse(what, parsed.error, 'jwt_bearer', status);
   const response = parsed.data;
-  // Never use a token type we do not understand (RFC 6749 §7.1, PROTOCOL V-12).
+  // Never use a token type we do not understand (RFC 6749 §5.1, §7.1).
   if (response.token_type.toLowerCase() !== 'bearer') {
     throw new CrossAppAccessError(
       `${capitalize(what)} issued a token of type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.assertion]))}"; only Bearer is supported.`,
@@ -247,7 +248,7 @@ export async function redeemIdJag(
       { code: 'invalid_response', stage: 'jwt_bearer', status },
     );
   }
-  // Any refresh_token is ignored on purpose: renewal means a new ID-JAG (PROTOCOL V-14).
+  // Any refresh_token is ignored on purpose: renewal means a new ID-JAG (ID-JAG draft §4.4.3).
   return { accessToken: response.access_token, scope: response.scope, expiresIn: response.expires_in };
 }
 

@@ -7,7 +7,7 @@ import { requireSecureUrl } from './url-rules.js';
 // The fetch we were given, called as the MCP SDK's FetchLike (fetch-types.ts says what is accepted).
 export type { FetchLike };
 
-/** Size caps for bodies we parse (PROTOCOL V-4). */
+/** Size caps for bodies we parse. */
 export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
 export const MAX_METADATA_BYTES = 256 * 1024;
 
@@ -37,10 +37,10 @@ export type JsonResult =
     };
 
 /**
- * One request to a token or metadata endpoint: secure URL check first (SEC-1), no redirects (SEC-8),
- * no cookies or caller headers (SEC-9, D-20), a timeout, and a capped JSON body (V-4).
+ * One request to a token or metadata endpoint: secure URL check first (MCP authorization spec, "Communication
+ * Security"), no redirects (cf. RFC 9700 §4.12), no cookies or caller headers, a timeout, and a capped JSON body.
  * Network failures, timeouts, redirects, oversized and non-JSON bodies become typed errors whose
- * messages never quote the body (V-16).
+ * messages never quote the body.
  */
 export async function requestJson(req: JsonRequest): Promise<JsonResult> {
   requireSecureUrl(req.url, capitalize(req.what), req.stage);
@@ -178,7 +178,7 @@ function parseJsonObject(text: string): Record<string, unknown> | undefined {
 }
 
 /**
- * The error for a token endpoint answer that is an RFC 6749 §5.2 error (any status, V-1, V-15),
+ * The error for a token endpoint answer that is an RFC 6749 §5.2 error (any status, even a 2xx),
  * or undefined when the body carries no `error` member. `sent` are the secrets of the request.
  */
 export function oauthErrorFrom(
@@ -206,13 +206,13 @@ export function oauthErrorFrom(
   );
 }
 
-/** A non-negative number of seconds, as a number or a numeric string (ID-JAG -04 §4.3 `max_age`); else undefined. */
+/** A non-negative number of seconds, as a number or a numeric string (ID-JAG draft -04 §4.3 `max_age`); else undefined. */
 function seconds(value: unknown): number | undefined {
   const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
   return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
-/** The error for a non-2xx answer without an OAuth error body (V-16: status only, no body). */
+/** The error for a non-2xx answer without an OAuth error body (status only, never the body). */
 export function httpErrorFrom(result: JsonResult, what: string, stage: CrossAppAccessStage): CrossAppAccessError {
   return new CrossAppAccessError(`${capitalize(what)} answered HTTP ${result.status}.`, {
     code: 'http_error',

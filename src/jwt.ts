@@ -42,7 +42,8 @@ export function numericClaim(claims: Record<string, unknown>, name: string): num
 }
 
 /**
- * A short, non-reversible fingerprint of a secret for events and messages (PROTOCOL SEC-7):
+ * A short, non-reversible fingerprint of a secret for events and messages (MCP Enterprise-Managed Authorization
+ * §7.4.2, §7.5.4):
  * the first 8 hex digits of its SHA-256.
  */
 export async function fingerprint(secret: string): Promise<string> {

@@ -21,7 +21,8 @@ interface Target {
   readonly path: string;
 }
 
-// A request may be authorized again at most twice (after a 401, or a step-up): 3 attempts in all (E-6).
+// A request may be authorized again at most twice (after a 401, or a step-up): 3 attempts in all (a limit
+// the MCP conformance suite checks).
 const MAX_REAUTHORIZATIONS = 2;
 // After a failed background renewal, the still-valid token is served and renewal waits this long.
 const RENEWAL_RETRY_MS = 5_000;
@@ -36,7 +37,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   const registry = new ResourceRegistry(options, discovery);
   const store = new TokenStore(options.maxCachedTokens, now);
   const acquirer = new Acquirer(options, oauthFetch, discovery, emit, now, function purgeForNewUser() {
-    // A wrapper serves one user at a time: a new user's ID token drops every cached token (C-2).
+    // A wrapper serves one user at a time: a new user's ID token drops every cached token.
     store.clear();
     emit({ type: 'diagnostic', message: 'The ID token names a different user than before; all cached tokens were dropped. Use one wrapper per signed-in user.', durationMs: 0 });
   });
@@ -60,7 +61,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   }
 
   /**
-   * One shared acquisition per binding (PROTOCOL C-5); this caller may stop waiting, it goes on.
+   * One shared acquisition per binding; this caller may stop waiting, it goes on.
    * While this caller waits, the acquisition's retry waits hold the process; once it leaves, not.
    */
   function acquire(binding: ResourceBinding, signal: AbortSignal | null | undefined, requiredScopes?: readonly string[]): Promise<AccessToken> {
@@ -71,7 +72,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     return waiting;
   }
 
-  /** Renews ahead of expiry while the current token keeps being served (PROTOCOL C-3). */
+  /** Renews ahead of expiry while the current token keeps being served. */
   function renewInBackground(binding: ResourceBinding): void {
     if (store.inFlight(binding.key) || (renewalPausedUntil.get(binding.key) ?? 0) > now()) return;
     const started = now();
@@ -108,14 +109,17 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     return lastTarget;
   }
 
-  /** 401 with our token: drop it if it is still the cached one (generation check, E-2, C-6). */
+  /** 401 with our token: drop it if it is still the cached one (generation check). */
   function dropRejected(binding: ResourceBinding, rejected: AccessToken): void {
     if (store.invalidate(tokenKey(binding), rejected)) {
       emit({ type: 'token_invalidated', resource: binding.resource, fingerprint: rejected.fingerprint, reason: 'unauthorized', durationMs: now() - rejected.receivedAt });
     }
   }
 
-  /** 403 insufficient_scope: a token for previous ∪ challenged scopes, all of which must be granted (E-5, S-5). */
+  /**
+   * 403 insufficient_scope: a token for previous ∪ challenged scopes, all of which must be granted (MCP
+   * authorization spec, "Step-Up Authorization Flow").
+   */
   async function steppedUpToken(stepped: ResourceBinding, challenged: string, signal: AbortSignal | null | undefined): Promise<AccessToken> {
     const started = now();
     const wanted = new Set(challenged.split(' '));
@@ -126,7 +130,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
 
   /**
    * Only URLs inside the configured resource, or, without one, URLs a token may go to at all (not
-   * plain http on a non-loopback host), are handled; everything else passes through (SEC-1, SEC-3).
+   * plain http on a non-loopback host), are handled; everything else passes through (RFC 8707 §2).
    */
   function mayCarryToken(target: { url: URL; origin: string; path: string }): boolean {
     if (options.resourceScope) return inScope(target.origin, target.path, options.resourceScope);
@@ -150,7 +154,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     return response;
   }
 
-  /** Awaits `work`; if it fails, frees the 401 we were holding (E-4) before passing the error on. */
+  /** Awaits `work`; if it fails, frees the 401 we were holding before passing the error on. */
   async function releasing<T>(response: Response, work: Promise<T>): Promise<T> {
     try {
       return await work;
@@ -161,8 +165,8 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   }
 
   /**
-   * An unauthenticated request answered 401: learn the resource from its Bearer challenge (PROTOCOL
-   * D-1, D-5). Returns the binding to retry with, or undefined to hand the response back as it came.
+   * An unauthenticated request answered 401: learn the resource from its Bearer challenge
+   * (RFC 9728 §5.1). Returns the binding to retry with, or undefined to hand the response back as it came.
    */
   async function learnFrom(response: Response, target: URL, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
     const challenge = response.status === 401 ? bearerChallenge(response.headers) : undefined;
@@ -189,7 +193,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   /**
    * A request to a URL not known to be protected goes out at once, as it is (a stream body is not
    * held back); a Bearer challenge teaches the resource, and the request is replayed with a token
-   * if its body could be kept (E-1).
+   * if its body could be kept.
    */
   async function probe(
     href: string,
@@ -218,7 +222,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
   }
 
   /**
-   * The resource a 401's challenge points to when it is not `current`'s (PROTOCOL D-21); undefined
+   * The resource a 401's challenge points to when it is not `current`'s (discovered again); undefined
    * when it is the same, or when its metadata cannot be used (then the usual re-acquisition runs).
    */
   async function elsewhere(response: Response, current: ResourceBinding, target: URL, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
@@ -277,8 +281,8 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
     signal: AbortSignal | null | undefined,
     probed: boolean,
   ): Promise<Response> {
-    // Per request: one re-acquisition after a 401 (the probe's 401 already led to one, E-1), and at
-    // most maxStepUps step-ups, 3 authorization attempts in all (E-3, E-6).
+    // Per request: one re-acquisition after a 401 (the probe's 401 already led to one), and at
+    // most maxStepUps step-ups, 3 authorization attempts in all; never a loop.
     let reacquired = probed;
     let current: ResourceBinding = binding;
     let token = await tokenFor(current, signal);
@@ -288,15 +292,15 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
       // An answer from outside the resource (a redirect led there) is not the resource's: as it came.
       if (!fromResource) return response;
       if (response.status === 401) {
-        // One re-acquisition per request, and 3 authorization attempts in all (E-3, E-6).
+        // One re-acquisition per request, and 3 authorization attempts in all.
         if (!request.replayable || reacquired || stepUps >= MAX_REAUTHORIZATIONS) {
-          // A token cached before this request is dropped (E-2); one this request just got stays,
+          // A token cached before this request is dropped; one this request just got stays,
           // so a server rejecting every token costs one acquisition per request, not two.
           if (!reacquired) dropRejected(current, token);
           return response;
         }
         reacquired = true;
-        // A challenge naming other metadata: the URL belongs to another resource now (D-21). The
+        // A challenge naming other metadata: the URL belongs to another resource now. The
         // token is still good for `current` unless the move made `current` stale.
         const moved = await elsewhere(response, current, target, signal);
         if (!moved || registry.moved(current, moved)) dropRejected(current, token);
@@ -316,7 +320,7 @@ function wrap(next: FetchLike, options: ResolvedOptions): CrossAppAccessFetch {
         current = stepped;
         continue;
       }
-      // Anything else, or a budget spent: the server's answer goes back as it came (E-3, E-10).
+      // Anything else, or a budget spent: the server's answer goes back as it came.
       return response;
     }
   }

@@ -11,7 +11,7 @@ import { insecureUrlReason, parseUrl, resourceScope, type ResourceScope } from '
 /**
  * Why the package is asking for an ID token: `'initial'`, `'renewal'`, `'rejected'` (the IdP refused
  * the last one: refresh it), or `'reauthenticate'` (the IdP wants a more recent sign-in than the last
- * one shows, within `maxAge` seconds when it said: the user must authenticate again, ID-JAG -04 §4.3).
+ * one shows, within `maxAge` seconds when it said: the user must authenticate again, ID-JAG draft -04 §4.3).
  *
  * @example
  * ```ts
@@ -57,7 +57,7 @@ export interface IdpOptions extends ClientCredentials {
    * assertion for the IdP then has this URL as its audience (RFC 7523 §3).
    */
   tokenEndpoint?: string | undefined;
-  /** This app's client id at the IdP: the ID token's `aud` (PROTOCOL TX-1). */
+  /** This app's client id at the IdP: the ID token's `aud` (ID-JAG draft §4.3.3). */
   clientId: string;
   /** Default: `private_key_jwt` with a key, `client_secret_post` with a secret, else `none` (or what IdP metadata allows). */
   authMethod?: ClientAuthMethod | undefined;
@@ -78,7 +78,8 @@ export interface ClientOptions extends ClientCredentials {
   authMethod?: ClientAuthMethod | undefined;
   /**
    * Pins these credentials to this authorization-server issuer. Without it they bind, for the life of
-   * the wrapper, to the first authorization server they are used with (PROTOCOL D-10).
+   * the wrapper, to the first authorization server they are used with (MCP authorization spec,
+   * "Authorization Server Binding").
    */
   issuer?: string | undefined;
 }
@@ -103,7 +104,7 @@ export interface CrossAppAccessOptions {
   idToken: string | IdTokenSource;
   /**
    * What `idToken` supplies: an OpenID `id_token` (default), a base64url SAML 2 assertion (`saml2`,
-   * first exchanged at the IdP for an IdP refresh token), or an IdP `refresh_token` (PROTOCOL TX-2, TX-3).
+   * first exchanged at the IdP for an IdP refresh token), or an IdP `refresh_token` (ID-JAG draft §4.3, §4.5).
    */
   subjectTokenType?: SubjectTokenType | undefined;
   idp: IdpOptions;
@@ -133,7 +134,7 @@ export interface CrossAppAccessOptions {
   renewBefore?: number | undefined;
   /** Lifetime in milliseconds (at least 60000) of a token whose response had no `expires_in` (nor a JWT `exp`). Default 3600000. */
   defaultTokenLifetime?: number | undefined;
-  /** Step-ups after a 403 `insufficient_scope` challenge, per request: 0, 1 or 2 (PROTOCOL E-6). Default 2. */
+  /** Step-ups after a 403 `insufficient_scope` challenge, per request: 0, 1 or 2 (3 authorization attempts in all). Default 2. */
   maxStepUps?: number | undefined;
   /** A stream body (or a `Request` body) is buffered up to this many bytes so it can be replayed. Default 1 MiB. */
   maxReplayBodyBytes?: number | undefined;
@@ -145,7 +146,7 @@ export interface CrossAppAccessOptions {
   onEvent?: ((event: CrossAppAccessEvent) => void) | undefined;
   /**
    * Decode the ID-JAG (without verifying it) and check its `aud` and `client_id` before it is sent
-   * to the authorization server, to surface configuration mistakes early (PROTOCOL V-11). Default true.
+   * to the authorization server, to surface configuration mistakes early; the AS verifies it. Default true.
    */
   checkIdJag?: boolean | undefined;
   /**
@@ -204,7 +205,7 @@ const secureUrl = z.string().superRefine((value, ctx) => {
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const wellFormed = (s: string) => !LONE_SURROGATE.test(s);
 const nonEmpty = z.string().min(1, 'expected a non-empty string').refine(wellFormed, 'contains a lone UTF-16 surrogate');
-// An empty secret is never sent (PROTOCOL CA-3): use authMethod 'none' instead.
+// An empty secret is never sent (strict servers answer invalid_client): use authMethod 'none' instead.
 const secret = z.string().min(1, "must not be empty (omit it, or use authMethod 'none')").refine(wellFormed, 'contains a lone UTF-16 surrogate');
 const authMethod = z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']);
 const privateKey = z.custom<PrivateKeyInput>((v) => v !== undefined && v !== null).superRefine((value, ctx) => {
@@ -302,7 +303,7 @@ const schema = z.strictObject({
   retry: z.union([z.literal(false), retrySchema], { error: 'expected false or { retries, baseDelay, maxDelay }' }).optional(),
   renewBefore: milliseconds(1000, 86_400_000, { allowZero: true }).optional(),
   defaultTokenLifetime: milliseconds(60_000, 86_400_000).optional(),
-  // At most 3 authorization attempts per request, counting the first (PROTOCOL E-6).
+  // At most 3 authorization attempts per request, counting the first (the MCP conformance suite checks this).
   maxStepUps: z.number().int().min(0).max(2).optional(),
   maxReplayBodyBytes: z.number().int().min(0).max(1024 * 1024 * 1024).optional(),
   maxCachedTokens: z.number().int().positive().max(10_000_000).optional(),
@@ -322,7 +323,7 @@ const KNOWN_KEYS: Record<string, readonly string[]> = {
 
 /**
  * Retries, with an overall deadline: every attempt timing out and every wait at its longest
- * (PROTOCOL E-8: "respect a total deadline").
+ * (our rule: retries respect a total deadline).
  */
 function retryPolicy(retry: false | { retries?: number; baseDelay?: number; maxDelay?: number } | undefined, timeoutMs: number): RetryPolicy {
   if (retry === false) return NO_RETRY;
@@ -331,7 +332,7 @@ function retryPolicy(retry: false | { retries?: number; baseDelay?: number; maxD
   return { retries, baseDelayMs: retry?.baseDelay ?? 250, maxDelayMs, maxElapsedMs: timeoutMs * (retries + 1) + maxDelayMs * retries };
 }
 
-/** Splits, de-duplicates and sorts scopes (PROTOCOL S-4); undefined for none. */
+/** Splits, de-duplicates and sorts scopes (RFC 6749 §3.3: order does not matter); undefined for none. */
 export function normaliseScopes(scope: string | readonly string[] | undefined): string[] | undefined {
   if (scope === undefined) return undefined;
   const list = typeof scope === 'string' ? scope.split(' ') : scope;

@@ -8,7 +8,8 @@ import { inScope, requireSecureUrl, resourceScope } from './url-rules.js';
 
 /**
  * The protected resources this wrapper has learned, each bound to its authorization server.
- * Client credentials are bound to one AS issuer for the life of the wrapper (PROTOCOL D-10).
+ * Client credentials are bound to one AS issuer for the life of the wrapper (MCP authorization
+ * spec, "Authorization Server Binding").
  */
 export class ResourceRegistry {
   /** By resource, least recently used dropped first, so a wrapper around global fetch stays bounded. */
@@ -32,7 +33,7 @@ export class ResourceRegistry {
     this.boundIssuer = options.client.issuer;
   }
 
-  /** The most specific learned resource that covers the target's origin and path, if any (PROTOCOL SEC-3). */
+  /** The most specific learned resource that covers the target's origin and path, if any (RFC 8707 §2). */
   find(origin: string, path: string): ResourceBinding | undefined {
     // From the whole path up to the root, one `/`-bounded prefix at a time: the first hit is the
     // most specific resource.
@@ -61,7 +62,7 @@ export class ResourceRegistry {
 
   /**
    * With `resource` configured: its binding, from its well-known metadata, or straight from
-   * `client.issuer` when both are set (D-22). Undefined when no metadata is found there, so the
+   * `client.issuer` when both are set (no discovery). Undefined when no metadata is found there, so the
    * caller falls back to the server's 401 challenge.
    */
   async forConfiguredResource(): Promise<ResourceBinding | undefined> {
@@ -95,7 +96,8 @@ export class ResourceRegistry {
   }
 
   /**
-   * The binding for previous ∪ challenged scopes (PROTOCOL S-5), or undefined when the challenge
+   * The binding for previous ∪ challenged scopes (MCP authorization spec, "Step-Up Authorization
+   * Flow"), or undefined when the challenge
    * adds nothing. `grantedScope` stands in for the previous scopes when none were requested, so the
    * server's default scopes are not dropped. It is not used by later requests until {@link adopt}.
    */
@@ -113,7 +115,7 @@ export class ResourceRegistry {
   }
 
   /**
-   * A 401 pointed from `stale` to `fresh` (PROTOCOL D-21). When `stale` lies within `fresh` (the
+   * A 401 pointed from `stale` to `fresh`. When `stale` lies within `fresh` (the
    * server's resource became less specific, or changed), `stale` no longer describes those URLs and
    * is forgotten, so its token is not sent again; a broader `stale` (nested resources) stays.
    * Returns whether `stale` was forgotten.
@@ -145,12 +147,14 @@ export class ResourceRegistry {
   private async bind(prm: ProtectedResourceMetadata | PinnedResource, challengeScope: string | undefined): Promise<ResourceBinding> {
     const issuer = this.chooseIssuer(prm);
     const [as, scopesSupported] = await Promise.all([this.discovery.serverMetadata(issuer, 'authorization_server'), prm.scopesSupported]);
-    // Bind on first use only once the AS metadata has validated, to its metadata issuer (D-10, D-13).
+    // Bind on first use only once the AS metadata has validated, to its metadata issuer
+    // (MCP Enterprise-Managed Authorization §4).
     this.boundIssuer ??= as.issuer;
     if (this.boundIssuer !== as.issuer) throw this.notAllowed(prm, this.boundIssuer);
     const asAuthMethod = chooseClientAuth(this.options.client, as.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${as.issuer}`, 'discovery');
-    // Scope: configured, else the challenge's, else everything the PRM lists (PROTOCOL S-1), never
-    // adding openid or offline_access ourselves (S-3).
+    // Scope: configured, else the challenge's, else everything the PRM lists (MCP authorization spec,
+    // "Scope Selection Strategy"), never
+    // adding openid or offline_access ourselves (ID-JAG draft §4.4.3).
     const scopes = this.options.scopes ?? learnedScopes(challengeScope) ?? learnedScopes(scopesSupported);
     const resourceUrl = requireSecureUrl(prm.resource, 'The protected resource', 'discovery');
     const binding: ResourceBinding = {
@@ -167,7 +171,7 @@ export class ResourceRegistry {
     return binding;
   }
 
-  /** PROTOCOL D-9, D-10: the pinned or first-bound issuer must be listed; else the first entry. */
+  /** RFC 9728 §7.6: the client chooses; the pinned or first-bound issuer must be listed; else the first entry. */
   private chooseIssuer(prm: ProtectedResourceMetadata | PinnedResource): string {
     const pinned = this.boundIssuer;
     if (pinned === undefined) {
@@ -199,7 +203,10 @@ function scopeKey(origin: string, prefix: string): string {
   return `${origin}\u0000${prefix}`;
 }
 
-/** PROTOCOL C-1: AS issuer + client id + resource (verbatim) + normalised scope set; the user is added per token. */
+/**
+ * AS issuer + client id + resource (verbatim) + normalised scope set; the user is added per token
+ * (MCP Enterprise-Managed Authorization §5.1).
+ */
 function bindingKey(issuer: string, clientId: string, resource: string, scopes: readonly string[] | undefined): string {
   return JSON.stringify([issuer, clientId, resource, scopes?.join(' ') ?? '']);
 }

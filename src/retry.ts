@@ -3,7 +3,7 @@ import { CrossAppAccessError, withAttempts } from './errors.js';
 import type { CrossAppAccessEvent } from './events.js';
 import { alwaysHeld, type Liveness } from './liveness.js';
 
-/** How transient failures of metadata and token requests are retried (PROTOCOL E-8). */
+/** How transient failures of metadata and token requests are retried (our rule; `Retry-After` is honoured). */
 export interface RetryPolicy {
   /** Retries after the first attempt. */
   readonly retries: number;
@@ -21,7 +21,7 @@ const TRANSIENT_OAUTH_ERRORS = new Set(['server_error', 'temporarily_unavailable
 
 /**
  * Network errors, timeouts, 5xx, 429, `server_error` and `temporarily_unavailable` are transient;
- * every other OAuth 4xx answer is final (PROTOCOL E-8).
+ * every other OAuth 4xx answer is final (our rule).
  */
 export function isTransient(error: unknown): error is CrossAppAccessError {
   if (!(error instanceof CrossAppAccessError)) return false;
@@ -88,7 +88,7 @@ export function withRetry<T>(
     minTimeout: 0, // our own wait happens in onFailedAttempt, so Retry-After is honoured exactly
     maxTimeout: 0,
     unref: true,
-    // An overall deadline: no retry starts once the attempts so far have taken this long (E-8).
+    // An overall deadline: no retry starts once the attempts so far have taken this long.
     maxRetryTime: policy.maxElapsedMs,
     shouldRetry: ({ error }) => retryable(error) && (delays.get(error) ?? Infinity) <= policy.maxDelayMs,
     onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {

@@ -1,12 +1,12 @@
 import { LRUCache } from 'lru-cache';
 import { Liveness } from './liveness.js';
 
-/** A cached access token. ID-JAGs and ID tokens are never cached (PROTOCOL SEC-5, C-7). */
+/** A cached access token. ID-JAGs and ID tokens are never cached (MCP Enterprise-Managed Authorization §7.4.2). */
 export interface AccessToken {
   readonly value: string;
   /** Epoch ms after which the token must not be sent. */
   readonly expiresAt: number;
-  /** Epoch ms from which a new token is acquired in the background (expiry minus the renewal window, C-3). */
+  /** Epoch ms from which a new token is acquired in the background (expiry minus the renewal window). */
   readonly renewAt: number;
   /** Epoch ms when it was received. */
   readonly receivedAt: number;
@@ -21,7 +21,7 @@ export interface Flight {
 }
 
 /**
- * PROTOCOL C-3: renew max(60 s, 10 % of the lifetime) before expiry, or the configured window, but
+ * Renew max(60 s, 10 % of the lifetime) before expiry, or the configured window, but
  * never more than half the lifetime before (a short-lived token would otherwise always be renewing).
  */
 export function renewalWindowMs(lifetimeMs: number, configuredMs: number | undefined): number {
@@ -29,8 +29,8 @@ export function renewalWindowMs(lifetimeMs: number, configuredMs: number | undef
 }
 
 /**
- * Access tokens by cache key, bounded by an LRU, with one acquisition at a time per key (C-5).
- * Invalidation compares the rejected token with the cached one first (generation check, E-2, C-6).
+ * Access tokens by cache key, bounded by an LRU, with one acquisition at a time per key.
+ * Invalidation compares the rejected token with the cached one first (generation check).
  */
 export class TokenStore {
   // Made on first use: lru-cache allocates its arrays up front, and a gateway makes a wrapper per user.
@@ -86,14 +86,14 @@ export class TokenStore {
     return flight;
   }
 
-  /** Drops `token` if it is still the cached one; a straggler's stale token drops nothing (E-2). */
+  /** Drops `token` if it is still the cached one; a straggler's stale token drops nothing. */
   invalidate(key: string, token: AccessToken): boolean {
     if (this.lru?.peek(key) !== token) return false;
     this.tokens.delete(key);
     return true;
   }
 
-  /** Removes every cached token (user change, PROTOCOL C-2). */
+  /** Removes every cached token (user change). */
   clear(): void {
     this.lru?.clear();
   }

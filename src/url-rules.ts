@@ -1,6 +1,9 @@
 import { CrossAppAccessError, type CrossAppAccessStage } from './errors.js';
 
-/** Exactly `localhost`, 127.0.0.0/8 and [::1] (PROTOCOL SEC-1); `*.localhost` goes through DNS. */
+/**
+ * Exactly `localhost`, 127.0.0.0/8 and [::1] (MCP authorization spec, "Communication Security");
+ * `*.localhost` goes through DNS.
+ */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.toLowerCase();
   if (host === 'localhost') return true;
@@ -8,7 +11,7 @@ export function isLoopbackHost(hostname: string): boolean {
   return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
-/** Why a URL may not carry secrets, or undefined when it may (PROTOCOL SEC-1, CA-4). */
+/** Why a URL may not carry secrets, or undefined when it may (https except on loopback; RFC 6749 §2.3.1). */
 export function insecureUrlReason(url: URL): string | undefined {
   if (url.username !== '' || url.password !== '') return 'must not contain credentials';
   if (url.protocol === 'https:') return undefined;
@@ -27,7 +30,7 @@ export function parseUrl(value: string): URL | undefined {
 }
 
 /**
- * Parses a URL that tokens, credentials or metadata requests will go to, and enforces SEC-1.
+ * Parses a URL that tokens, credentials or metadata requests will go to, and requires https except on loopback.
  * `what` names the URL for the message (e.g. "the IdP token endpoint").
  */
 export function requireSecureUrl(value: string, what: string, stage: CrossAppAccessStage): URL {
@@ -67,7 +70,8 @@ export function inScope(origin: string, path: string, scope: ResourceScope): boo
 
 /**
  * True when `target` is inside `resource`: same origin, and a path equal to or below the resource's
- * path at a `/` boundary (`/api` covers `/api/mcp`, not `/api2`) (PROTOCOL SEC-3, D-7).
+ * path at a `/` boundary (`/api` covers `/api/mcp`, not `/api2`) (RFC 8707 §2; RFC 9728 §3.3, relaxed to a
+ * path prefix as the MCP SDKs do).
  */
 export function isWithinResource(target: URL, resource: URL): boolean {
   return inScope(target.origin, target.pathname, resourceScope(resource));
