@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { resolveOptions } from '../src/options.js';
-import { TokenStore, type AccessToken } from '../src/tokens.js';
+import { TokenStore, type AccessToken } from '../src/engine/tokens.js';
 
 export interface MemoryCase {
   maxEntries: number;

@@ -38,6 +38,8 @@ export type CrossAppAccessStage =
  * - `invalid_token_type`: `issued_token_type` / `token_type` is not the one the protocol requires.
  * - `id_jag_mismatch`: the ID-JAG's `aud` or `client_id` does not match this client (the `checkIdJag` option).
  * - `id_token_unavailable`: the `idToken` source threw or returned something that is not a token.
+ * - `unknown_user`: a request to a protected resource, or a token, for which no user could be resolved (fails closed).
+ * - `user_mismatch`: an ID token named another user than the first one seen for that user key (refused until forgotten).
  * - `unexpected_redirect`: a token or metadata endpoint answered 3xx (never followed, cf. RFC 9700 §4.12).
  * - `response_too_large`: a token or metadata body exceeded its size cap.
  * - `timeout`: a token or metadata request took longer than the configured timeout.
@@ -68,6 +70,8 @@ export type CrossAppAccessErrorCode =
   | 'invalid_token_type'
   | 'id_jag_mismatch'
   | 'id_token_unavailable'
+  | 'unknown_user'
+  | 'user_mismatch'
   | 'unexpected_redirect'
   | 'response_too_large'
   | 'timeout'

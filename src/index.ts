@@ -1,11 +1,11 @@
-export { withCrossAppAccess, crossAppAccess } from './middleware.js';
+export { withCrossAppAccess, crossAppAccess } from './adapters/fetch.js';
 export type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, FetchInit, FetchLike, ResponseLike } from './fetch-types.js';
 export type { CrossAppAccessOptions, IdpOptions, ClientOptions, IdTokenSource, IdTokenReason } from './options.js';
-export type { ClientAuthMethod, ClientCredentials } from './client-auth.js';
-export type { CryptoKeyLike, JsonWebKeyLike, PrivateKeyInput, SigningAlg } from './client-assertion.js';
-export type { SubjectTokenType } from './grants.js';
+export type { ClientAuthMethod, ClientCredentials } from './oauth/client-auth.js';
+export type { CryptoKeyLike, JsonWebKeyLike, PrivateKeyInput, SigningAlg } from './oauth/client-assertion.js';
+export type { SubjectTokenType } from './oauth/grants.js';
 export { CrossAppAccessError, ConfigurationError, OAuthResponseError } from './errors.js';
 export type { CrossAppAccessErrorCode, CrossAppAccessStage, CrossAppAccessErrorDetails } from './errors.js';
 export type { CrossAppAccessEvent } from './events.js';
-export { parseWwwAuthenticate } from './challenge.js';
-export type { AuthChallenge } from './challenge.js';
+export { parseWwwAuthenticate } from './oauth/challenge.js';
+export type { AuthChallenge } from './oauth/challenge.js';

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { privateKeyProblem, type PrivateKeyInput } from './client-assertion.js';
-import type { ClientAuthMethod, ClientCredentials } from './client-auth.js';
-import type { SubjectTokenType } from './grants.js';
+import { privateKeyProblem, type PrivateKeyInput } from './oauth/client-assertion.js';
+import type { ClientAuthMethod, ClientCredentials } from './oauth/client-auth.js';
+import type { SubjectTokenType } from './oauth/grants.js';
 import { ConfigurationError } from './errors.js';
-import { NO_RETRY, type RetryPolicy } from './retry.js';
+import { NO_RETRY, type RetryPolicy } from './oauth/retry.js';
 import type { CrossAppAccessEvent } from './events.js';
 import type { CompatibleFetch, FetchLike } from './fetch-types.js';
 import { insecureUrlReason, parseUrl, resourceScope, type ResourceScope } from './url-rules.js';

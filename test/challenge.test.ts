@@ -3,7 +3,7 @@
  * package reads (RFC 6750 §3, RFC 9728 §5.1, RFC 9470).
  */
 import { describe, expect, it } from 'vitest';
-import { bearerChallenge, parseWwwAuthenticate } from '../src/challenge.js';
+import { bearerChallenge, parseWwwAuthenticate } from '../src/oauth/challenge.js';
 import { mulberry32 } from './helpers/prng.js';
 
 function headers(...values: string[]): Headers {

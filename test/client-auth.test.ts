@@ -7,7 +7,7 @@ import {
   chooseClientAuth,
   IDP_AUTH_PREFERENCE,
   type ClientAuthMethod,
-} from '../src/client-auth.js';
+} from '../src/oauth/client-auth.js';
 import { CrossAppAccessError } from '../src/errors.js';
 
 /** The text inside the base64 of a Basic header. */

@@ -1,6 +1,6 @@
 /** Well-known URL construction (PROTOCOL §6.2 D-4/D-5, §6.5 D-11; RFC 9728 §3.1, RFC 8414 §3.1). */
 import { describe, expect, it } from 'vitest';
-import { protectedResourceUrls, serverMetadataUrls } from '../src/discovery.js';
+import { protectedResourceUrls, serverMetadataUrls } from '../src/oauth/discovery.js';
 
 const prm = (target: string, challenge?: string) => protectedResourceUrls(new URL(target), challenge);
 

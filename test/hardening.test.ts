@@ -6,10 +6,10 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { withCrossAppAccess, type CrossAppAccessEvent, type CrossAppAccessOptions } from '../src/index.js';
-import { Discovery } from '../src/discovery.js';
+import { Discovery } from '../src/oauth/discovery.js';
 import { resolveOptions } from '../src/options.js';
-import { MAX_LEARNED_RESOURCES, ResourceRegistry } from '../src/resources.js';
-import { NO_RETRY } from '../src/retry.js';
+import { MAX_LEARNED_RESOURCES, ResourceRegistry } from '../src/engine/resources.js';
+import { NO_RETRY } from '../src/oauth/retry.js';
 import { listToolsInit, stackOptions } from './helpers/stack-options.js';
 import { sendText, startHttpServer, type StartedServer } from './servers/http-util.js';
 import { startStack, type Stack } from './servers/stack.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CrossAppAccessError, OAuthResponseError, type CrossAppAccessErrorCode } from '../src/index.js';
-import { isTransient, NO_RETRY, parseRetryAfter, withRetry, type RetryPolicy } from '../src/retry.js';
+import { isTransient, NO_RETRY, parseRetryAfter, withRetry, type RetryPolicy } from '../src/oauth/retry.js';
 
 /** 2025-01-01T12:00:00Z, a Wednesday. */
 const NOW = Date.UTC(2025, 0, 1, 12, 0, 0);

@@ -1,10 +1,10 @@
 import { LRUCache } from 'lru-cache';
-import type { ResourceBinding } from './acquire.js';
-import { AS_AUTH_PREFERENCE, chooseClientAuth } from './client-auth.js';
-import type { Discovery, ProtectedResourceMetadata } from './discovery.js';
-import { CrossAppAccessError } from './errors.js';
-import { normaliseScopes, type ResolvedOptions } from './options.js';
-import { inScope, requireSecureUrl, resourceScope } from './url-rules.js';
+import type { ResourceBinding } from '../oauth/acquire.js';
+import { AS_AUTH_PREFERENCE, chooseClientAuth } from '../oauth/client-auth.js';
+import type { Discovery, ProtectedResourceMetadata } from '../oauth/discovery.js';
+import { CrossAppAccessError } from '../errors.js';
+import { normaliseScopes, type ResolvedOptions } from '../options.js';
+import { inScope, requireSecureUrl, resourceScope } from '../url-rules.js';
 
 /**
  * The protected resources this wrapper has learned, each bound to its authorization server.

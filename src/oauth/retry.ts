@@ -1,7 +1,7 @@
 import pRetry from 'p-retry';
-import { CrossAppAccessError, withAttempts } from './errors.js';
-import type { CrossAppAccessEvent } from './events.js';
-import { alwaysHeld, type Liveness } from './liveness.js';
+import { CrossAppAccessError, withAttempts } from '../errors.js';
+import type { CrossAppAccessEvent } from '../events.js';
+import { alwaysHeld, type Liveness } from '../engine/liveness.js';
 
 /** How transient failures of metadata and token requests are retried (our rule; `Retry-After` is honoured). */
 export interface RetryPolicy {

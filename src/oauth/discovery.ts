@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { CrossAppAccessError, capitalize } from './errors.js';
-import type { CrossAppAccessEvent } from './events.js';
+import { CrossAppAccessError, capitalize } from '../errors.js';
+import type { CrossAppAccessEvent } from '../events.js';
 import { LRUCache } from 'lru-cache';
 import { MAX_METADATA_BYTES, requestJson, type FetchLike, type JsonResult } from './http.js';
 import { retryEvents, withRetry, type RetryPolicy } from './retry.js';
-import { isWithinResource, parseUrl, requireSecureUrl } from './url-rules.js';
+import { isWithinResource, parseUrl, requireSecureUrl } from '../url-rules.js';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';

@@ -1,17 +1,17 @@
-import { untilAborted } from './abort.js';
-import { Acquirer, type ResourceBinding } from './acquire.js';
+import { untilAborted } from '../abort.js';
+import { Acquirer, type ResourceBinding } from '../oauth/acquire.js';
 import { discardBody, prepareProbe, prepareRequest, requestUrl, sendRequest, type OutgoingRequest } from './body.js';
 import { redirectedFrom, sendWithToken } from './redirects.js';
-import { bearerChallenge } from './challenge.js';
-import { Discovery } from './discovery.js';
-import { CrossAppAccessError } from './errors.js';
-import { makeEmitter } from './events.js';
-import type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware } from './fetch-types.js';
-import type { FetchLike } from './http.js';
-import { resolveOptions, type CrossAppAccessOptions, type ResolvedOptions } from './options.js';
-import { ResourceRegistry } from './resources.js';
-import { TokenStore, type AccessToken } from './tokens.js';
-import { describeUrl, inScope, insecureUrlReason, parseUrl, type ResourceScope } from './url-rules.js';
+import { bearerChallenge } from '../oauth/challenge.js';
+import { Discovery } from '../oauth/discovery.js';
+import { CrossAppAccessError } from '../errors.js';
+import { makeEmitter } from '../events.js';
+import type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware } from '../fetch-types.js';
+import type { FetchLike } from '../oauth/http.js';
+import { resolveOptions, type CrossAppAccessOptions, type ResolvedOptions } from '../options.js';
+import { ResourceRegistry } from '../engine/resources.js';
+import { TokenStore, type AccessToken } from '../engine/tokens.js';
+import { describeUrl, inScope, insecureUrlReason, parseUrl, type ResourceScope } from '../url-rules.js';
 
 /** A request's target, read once (see `locate`). */
 interface Target {

@@ -1,7 +1,7 @@
 import { discardBody, sendRequest, withoutAuthorization, type OutgoingRequest } from './body.js';
-import { CrossAppAccessError } from './errors.js';
-import type { FetchLike } from './http.js';
-import { describeUrl, parseUrl } from './url-rules.js';
+import { CrossAppAccessError } from '../errors.js';
+import type { FetchLike } from '../oauth/http.js';
+import { describeUrl, parseUrl } from '../url-rules.js';
 
 // Fetch standard, "HTTP-redirect fetch": at most 20 redirects.
 const MAX_REDIRECTS = 20;

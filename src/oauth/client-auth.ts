@@ -1,5 +1,5 @@
 import { signClientAssertion, type PrivateKeyInput, type SigningAlg } from './client-assertion.js';
-import { CrossAppAccessError, type CrossAppAccessStage } from './errors.js';
+import { CrossAppAccessError, type CrossAppAccessStage } from '../errors.js';
 
 /**
  * Client authentication methods at a token endpoint (RFC 6749 §2.3, RFC 8414 §2).

@@ -1,4 +1,4 @@
-import { ConfigurationError } from './errors.js';
+import { ConfigurationError } from '../errors.js';
 
 /**
  * Asymmetric JWS algorithms for client assertions; never `none`, never HMAC (OpenID Connect Core §9:

@@ -1,8 +1,8 @@
-import { untilAborted } from './abort.js';
-import { CrossAppAccessError, OAuthResponseError, capitalize, untrustedText, type CrossAppAccessStage } from './errors.js';
-import type { FetchLike } from './fetch-types.js';
+import { untilAborted } from '../abort.js';
+import { CrossAppAccessError, OAuthResponseError, capitalize, untrustedText, type CrossAppAccessStage } from '../errors.js';
+import type { FetchLike } from '../fetch-types.js';
 import { parseRetryAfter } from './retry.js';
-import { requireSecureUrl } from './url-rules.js';
+import { requireSecureUrl } from '../url-rules.js';
 
 // The fetch we were given, called as the MCP SDK's FetchLike (fetch-types.ts says what is accepted).
 export type { FetchLike };

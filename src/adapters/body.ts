@@ -1,5 +1,5 @@
-import { untilAborted } from './abort.js';
-import type { FetchLike } from './http.js';
+import { untilAborted } from '../abort.js';
+import type { FetchLike } from '../oauth/http.js';
 
 /** A caller's request, taken apart so it can be sent more than once without touching the original. */
 export interface OutgoingRequest {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { applyClientAuth, formEncodeCredential, type AssertionContext, type ClientAuthMethod, type ClientCredentials } from './client-auth.js';
-import { CrossAppAccessError, capitalize, untrustedText, type CrossAppAccessStage } from './errors.js';
-import type { CrossAppAccessEvent } from './events.js';
+import { CrossAppAccessError, capitalize, untrustedText, type CrossAppAccessStage } from '../errors.js';
+import type { CrossAppAccessEvent } from '../events.js';
 import { MAX_TOKEN_RESPONSE_BYTES, httpErrorFrom, oauthErrorFrom, requestJson, type FetchLike } from './http.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';

@@ -1,7 +1,7 @@
 import { AS_AUTH_PREFERENCE, chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from './client-auth.js';
 import type { Discovery, ServerMetadata } from './discovery.js';
-import { CrossAppAccessError, OAuthResponseError } from './errors.js';
-import type { CrossAppAccessEvent } from './events.js';
+import { CrossAppAccessError, OAuthResponseError } from '../errors.js';
+import type { CrossAppAccessEvent } from '../events.js';
 import {
   SUBJECT_TOKEN_TYPES,
   exchangeForIdJag,
@@ -14,11 +14,11 @@ import {
 import type { FetchLike } from './http.js';
 import { checkIdJag } from './id-jag-check.js';
 import { decodeJwt, fingerprint, numericClaim, stringClaim } from './jwt.js';
-import type { IdTokenReason, ResolvedOptions } from './options.js';
-import type { Liveness } from './liveness.js';
+import type { IdTokenReason, ResolvedOptions } from '../options.js';
+import type { Liveness } from '../engine/liveness.js';
 import { isTransient, retryEvents, withRetry } from './retry.js';
-import { renewalWindowMs, type AccessToken } from './tokens.js';
-import type { ResourceScope } from './url-rules.js';
+import { renewalWindowMs, type AccessToken } from '../engine/tokens.js';
+import type { ResourceScope } from '../url-rules.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = 30;
 // A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (ID-JAG draft §4.4.3).

@@ -1,5 +1,5 @@
-import { CrossAppAccessError } from './errors.js';
-import type { CrossAppAccessEvent } from './events.js';
+import { CrossAppAccessError } from '../errors.js';
+import type { CrossAppAccessEvent } from '../events.js';
 import { decodeJwt, numericClaim, stringClaim } from './jwt.js';
 
 const CLOCK_SKEW_SECONDS = 30;
