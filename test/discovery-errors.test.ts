@@ -1,5 +1,5 @@
 /**
- * Discovery answers that are not what the protocol says (PROTOCOL §6, §10) become typed errors
+ * Discovery answers that are not what the protocol says (RFC 9728, RFC 8414) become typed errors
  * through the public API, against the real loopback IdP, AS and MCP SDK server.
  */
 import { describe, expect, it } from 'vitest';
@@ -33,7 +33,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     ['an empty authorization_servers array', { authorization_servers: [] }],
     ['a non-array authorization_servers', { authorization_servers: 'http://127.0.0.1:1' }],
     ['authorization_servers holding a non-string', { authorization_servers: [42] }],
-  ])('D-6: PRM with %s → invalid_metadata/discovery', async (_label, prmOverrides) => {
+  ])('MCP authorization spec, "Authorization Server Location": PRM with %s → invalid_metadata/discovery', async (_label, prmOverrides) => {
     const ctx = await setup({ mcp: { prmOverrides } });
     const err = await expectDiscoveryFailure(ctx, { code: 'invalid_metadata', stage: 'discovery' });
     expect(err.message).toContain('authorization_servers');
@@ -41,7 +41,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-7: PRM without resource → invalid_metadata/discovery', async () => {
+  it('RFC 9728 §3.3: PRM without resource → invalid_metadata/discovery', async () => {
     const ctx = await setup({ mcp: { prmOverrides: { resource: undefined } } });
     const err = await expectDiscoveryFailure(ctx, { code: 'invalid_metadata', stage: 'discovery' });
     expect(err.message).toContain('resource');
@@ -49,7 +49,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-7: PRM naming a resource on another origin → resource_mismatch, nothing sent anywhere', async () => {
+  it('RFC 9728 §3.3: PRM naming a resource on another origin → resource_mismatch, nothing sent anywhere', async () => {
     const ctx = await setup({ mcp: { resourceOverride: 'https://mcp.other.example/mcp' } });
     await expectDiscoveryFailure(ctx, { code: 'resource_mismatch', stage: 'discovery' });
     expect(ctx.stack.as.requests).toEqual([]);
@@ -57,7 +57,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-7: PRM naming a same-origin resource that does not cover the request path → resource_mismatch', async () => {
+  it('RFC 9728 §3.3: PRM naming a same-origin resource that does not cover the request path → resource_mismatch', async () => {
     const prmOverrides: Record<string, unknown> = {};
     const ctx = await setup({ mcp: { prmOverrides } });
     prmOverrides.resource = `${ctx.stack.mcp.origin}/mcp2`;
@@ -69,7 +69,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
   it.each([
     ['the PRM adds a trailing slash', (r: string) => ({ prm: `${r}/`, configured: r })],
     ['the configured resource has a trailing slash', (r: string) => ({ prm: r, configured: `${r}/` })],
-  ])('D-7, D-8: configured resource vs PRM resource differing by a trailing slash (%s) → resource_mismatch', async (_label, pick) => {
+  ])('RFC 9728 §3.3: configured resource vs PRM resource differing by a trailing slash (%s) → resource_mismatch', async (_label, pick) => {
     const prmOverrides: Record<string, unknown> = {};
     const ctx = await setup({ mcp: { prmOverrides, prm: 'root' } });
     const { prm, configured } = pick(ctx.stack.mcp.resource);
@@ -80,7 +80,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-5 (1): PRM reachable only through the challenge resource_metadata (prm: header-only) works', async () => {
+  it('RFC 9728 §5.1: PRM reachable only through the challenge resource_metadata (prm: header-only) works', async () => {
     const ctx = await setup({ mcp: { prm: 'header-only' } });
     const response = await call(ctx);
     await expectInitializeOk(response);
@@ -92,7 +92,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     expect(ctx.stack.as.counters.grant).toBe(1);
   });
 
-  it('D-5 (3): PRM only at the root well-known URL, no resource_metadata in the challenge (prm: root) works', async () => {
+  it('RFC 9728 §3.1: PRM only at the root well-known URL, no resource_metadata in the challenge (prm: root) works', async () => {
     const ctx = await setup({ mcp: { prm: 'root', challengeResourceMetadata: false } });
     const response = await call(ctx);
     await expectInitializeOk(response);
@@ -106,7 +106,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     expect(ctx.stack.mcp.counters.authorized).toBe(1);
   });
 
-  it('E-10: a 401 from a server with no PRM anywhere and no resource option is returned untouched', async () => {
+  it('a 401 from a server with no PRM anywhere and no resource option is returned untouched', async () => {
     const ctx = await setup();
     const legacy = await counting((req, res) => {
       if ((req.url ?? '').startsWith('/.well-known/')) {
@@ -122,7 +122,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
     expect(response.headers.get('www-authenticate')).toBe('Bearer realm="legacy", error="invalid_token"');
     expect(response.headers.get('x-legacy')).toBe('yes');
     expect(await response.text()).toBe('legacy says no');
-    // One request to the resource (no retry), then the two PRM probes (D-5 steps 2, 3).
+    // One request to the resource (no retry), then the two PRM probes (path-aware, then root: RFC 9728 §3.1).
     expect(legacy.hits.map((h) => `${h.method} ${h.path}`)).toEqual([
       'POST /api/mcp',
       'GET /.well-known/oauth-protected-resource/api/mcp',
@@ -135,7 +135,7 @@ describe('protected-resource metadata (RFC 9728)', () => {
 });
 
 describe('authorization-server metadata (RFC 8414)', () => {
-  it('D-12: AS metadata issuer differing by a trailing slash → issuer_mismatch; no ID token or ID-JAG sent', async () => {
+  it('RFC 8414 §3.3: AS metadata issuer differing by a trailing slash → issuer_mismatch; no ID token or ID-JAG sent', async () => {
     const metadataOverrides: Record<string, unknown> = {};
     const ctx = await setup({ as: { metadataOverrides } });
     metadataOverrides.issuer = `${ctx.stack.as.issuer}/`;
@@ -148,33 +148,33 @@ describe('authorization-server metadata (RFC 8414)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-12: AS metadata naming a different issuer altogether → issuer_mismatch', async () => {
+  it('RFC 8414 §3.3: AS metadata naming a different issuer altogether → issuer_mismatch', async () => {
     const ctx = await setup({ as: { metadataOverrides: { issuer: 'https://as.evil.example' } } });
     await expectDiscoveryFailure(ctx, { code: 'issuer_mismatch', stage: 'discovery' });
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-14: AS metadata without token_endpoint → invalid_metadata/discovery', async () => {
+  it('AS metadata without token_endpoint → invalid_metadata/discovery', async () => {
     const ctx = await setup({ as: { metadataOverrides: { token_endpoint: undefined } } });
     const err = await expectDiscoveryFailure(ctx, { code: 'invalid_metadata', stage: 'discovery' });
     expect(err.message).toContain('token_endpoint');
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-14: AS metadata with a non-string token_endpoint → invalid_metadata/discovery', async () => {
+  it('AS metadata with a non-string token_endpoint → invalid_metadata/discovery', async () => {
     const ctx = await setup({ as: { metadataOverrides: { token_endpoint: ['https://as.example.com/token'] } } });
     await expectDiscoveryFailure(ctx, { code: 'invalid_metadata', stage: 'discovery' });
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('SEC-1, D-14: AS metadata with an http:// non-loopback token_endpoint → insecure_url; nothing sent', async () => {
+  it('AS metadata with an http:// non-loopback token_endpoint → insecure_url; nothing sent', async () => {
     const ctx = await setup({ as: { metadataOverrides: { token_endpoint: 'http://as.example.com/token' } } });
     await expectDiscoveryFailure(ctx, { code: 'insecure_url', stage: 'discovery' });
     expectOnlyIdpMetadata(ctx.stack);
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-15: authorization_grant_profiles_supported without the id-jag profile → unsupported_profile', async () => {
+  it('ID-JAG draft §7.2: authorization_grant_profiles_supported without the id-jag profile → unsupported_profile', async () => {
     const ctx = await setup({
       as: { metadataOverrides: { authorization_grant_profiles_supported: ['urn:example:grant-profile:other'] } },
     });
@@ -184,7 +184,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-15: no profile list and grant_types_supported without jwt-bearer → unsupported_profile', async () => {
+  it('ID-JAG draft §7.2: no profile list and grant_types_supported without jwt-bearer → unsupported_profile', async () => {
     const ctx = await setup({
       as: {
         metadataOverrides: {
@@ -197,14 +197,14 @@ describe('authorization-server metadata (RFC 8414)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-15: a profile list naming id-jag wins over a grant list lacking jwt-bearer (works)', async () => {
+  it('ID-JAG draft §7.2: a profile list naming id-jag wins over a grant list lacking jwt-bearer (works)', async () => {
     const ctx = await setup({
       as: { metadataOverrides: { authorization_grant_profiles_supported: [ID_JAG_PROFILE], grant_types_supported: ['authorization_code'] } },
     });
     await expectInitializeOk(await call(ctx));
   });
 
-  it('D-11: AS metadata 404 at every well-known URL → metadata_not_found, after trying exactly the RFC 8414 / OIDC URLs', async () => {
+  it('RFC 8414 §3.1: AS metadata 404 at every well-known URL → metadata_not_found, after trying exactly the RFC 8414 / OIDC URLs', async () => {
     const ctx = await setup({ as: { metadataPaths: [] } });
     const err = await expectDiscoveryFailure(ctx, { code: 'metadata_not_found', stage: 'discovery' });
     // Tried by each of the two wrappers, exactly these URLs in this order.
@@ -214,7 +214,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-5, D-11: AS metadata answered by an HTML page with 200 → metadata_not_found (non-JSON means "not here")', async () => {
+  it('RFC 8414 §3.1: AS metadata answered by an HTML page with 200 → metadata_not_found (non-JSON means "not here")', async () => {
     const ctx = await setup();
     const html = '<!doctype html><html><body><h1>Welcome to the SSO portal</h1></body></html>';
     ctx.stack.as.override = (req) =>
@@ -229,14 +229,14 @@ describe('authorization-server metadata (RFC 8414)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-5, D-11: AS metadata answered by a JSON array with 200 → metadata_not_found', async () => {
+  it('RFC 8414 §3.1: AS metadata answered by a JSON array with 200 → metadata_not_found', async () => {
     const ctx = await setup();
     ctx.stack.as.override = (req) => (req.path.startsWith('/.well-known/') ? jsonReply(200, [{ issuer: ctx.stack.as.issuer }]) : undefined);
     await expectDiscoveryFailure(ctx, { code: 'metadata_not_found', stage: 'discovery' });
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('CA-10: AS metadata not listing the configured client.authMethod → unsupported_auth_method; nothing sent', async () => {
+  it('RFC 8414 §2: AS metadata not listing the configured client.authMethod → unsupported_auth_method; nothing sent', async () => {
     const ctx = await setup();
     const err = await expectDiscoveryFailure(ctx, { code: 'unsupported_auth_method', stage: 'discovery' }, {
         client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: AS_SECRET, authMethod: 'client_secret_post' },
@@ -246,7 +246,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-9, D-10: client.issuer pinned to another AS → issuer_not_allowed; neither the AS nor the IdP got any request', async () => {
+  it('MCP authorization spec, "Authorization Server Binding": client.issuer pinned to another AS → issuer_not_allowed; neither the AS nor the IdP got any request', async () => {
     const ctx = await setup();
     let asked = 0;
     // Without resource, a server guarded by another AS is not ours: its 401 comes back, with a diagnostic.
@@ -263,13 +263,13 @@ describe('authorization-server metadata (RFC 8414)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-21: metadata is cached: a second acquisition after revocation fetches no metadata again', async () => {
+  it('metadata is cached: a second acquisition after revocation fetches no metadata again', async () => {
     const ctx = await setup();
     const authedFetch = wrap(ctx);
     await expectInitializeOk(await authedFetch(ctx.stack.mcp.url, initializeRequest()));
     expect(ctx.stack.idp.counters.exchange).toBe(1);
 
-    ctx.stack.as.revokeAll(); // the cached access token now gets a 401: re-acquire (E-1)
+    ctx.stack.as.revokeAll(); // the cached access token now gets a 401: re-acquire
     await expectInitializeOk(await authedFetch(ctx.stack.mcp.url, initializeRequest()));
 
     expect(ctx.stack.idp.counters.exchange).toBe(2);
@@ -287,7 +287,7 @@ describe('authorization-server metadata (RFC 8414)', () => {
 });
 
 describe('IdP metadata (OIDC Discovery / RFC 8414)', () => {
-  it('D-16, D-12: IdP metadata issuer differing by a trailing slash → issuer_mismatch; the ID token never left', async () => {
+  it('OpenID Connect Discovery §4.3: IdP metadata issuer differing by a trailing slash → issuer_mismatch; the ID token never left', async () => {
     const metadataOverrides: Record<string, unknown> = {};
     const ctx = await setup({ idp: { metadataOverrides } });
     metadataOverrides.issuer = `${ctx.stack.idp.issuer}/`;
@@ -296,13 +296,13 @@ describe('IdP metadata (OIDC Discovery / RFC 8414)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-16, SEC-1: IdP metadata with an http:// non-loopback token_endpoint → insecure_url; the ID token never left', async () => {
+  it('IdP metadata with an http:// non-loopback token_endpoint → insecure_url; the ID token never left', async () => {
     const ctx = await setup({ idp: { metadataOverrides: { token_endpoint: 'http://idp.example.com/token' } } });
     await expectCaaError(call(ctx), { code: 'insecure_url', stage: 'discovery' }, ctx.recorder);
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-16: IdP metadata 404 everywhere → metadata_not_found', async () => {
+  it('IdP metadata 404 everywhere → metadata_not_found', async () => {
     const ctx = await setup({ idp: { metadataPaths: [] } });
     await expectCaaError(call(ctx), { code: 'metadata_not_found', stage: 'discovery' }, ctx.recorder);
     expect(ctx.stack.idp.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
@@ -312,7 +312,7 @@ describe('IdP metadata (OIDC Discovery / RFC 8414)', () => {
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('D-11, D-16: an IdP with a path issuer (/tenant-1) is discovered at the inserted URLs, never the root, and works', async () => {
+  it('RFC 8414 §3.1: an IdP with a path issuer (/tenant-1) is discovered at the inserted URLs, never the root, and works', async () => {
     const ctx = await setup({ idp: { issuerPath: '/tenant-1' } });
     expect(ctx.stack.idp.issuer).toMatch(/\/tenant-1$/);
     await expectInitializeOk(await call(ctx));

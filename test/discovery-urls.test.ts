@@ -1,10 +1,10 @@
-/** Well-known URL construction (PROTOCOL §6.2 D-4/D-5, §6.5 D-11; RFC 9728 §3.1, RFC 8414 §3.1). */
+/** Well-known URL construction (RFC 9728 §3.1; RFC 8414 §3.1; OpenID Connect Discovery §4). */
 import { describe, expect, it } from 'vitest';
 import { protectedResourceUrls, serverMetadataUrls } from '../src/oauth/discovery.js';
 
 const prm = (target: string, challenge?: string) => protectedResourceUrls(new URL(target), challenge);
 
-describe('serverMetadataUrls', () => {
+describe('serverMetadataUrls (RFC 8414 §3.1, OpenID Connect Discovery §4)', () => {
   const pathOrder = [
     'https://login.tools.example/.well-known/oauth-authorization-server/tenant-7',
     'https://login.tools.example/.well-known/openid-configuration/tenant-7',
@@ -15,24 +15,24 @@ describe('serverMetadataUrls', () => {
     'https://login.tools.example/.well-known/openid-configuration',
   ];
 
-  it('D-11: path issuer https://login.tools.example/tenant-7, exact order', () => {
+  it('path issuer https://login.tools.example/tenant-7, exact order', () => {
     expect(serverMetadataUrls(new URL('https://login.tools.example/tenant-7'))).toEqual(pathOrder);
   });
 
-  it('D-11: a trailing slash on a path issuer is stripped first', () => {
+  it('a trailing slash on a path issuer is stripped first', () => {
     expect(serverMetadataUrls(new URL('https://login.tools.example/tenant-7/'))).toEqual(pathOrder);
   });
 
-  it('D-11: root issuer without a slash, exact order', () => {
+  it('root issuer without a slash, exact order', () => {
     expect(serverMetadataUrls(new URL('https://login.tools.example'))).toEqual(rootOrder);
   });
 
-  it('D-11: root issuer with a slash, exact order', () => {
+  it('root issuer with a slash, exact order', () => {
     expect(serverMetadataUrls(new URL('https://login.tools.example/'))).toEqual(rootOrder);
   });
 
   it.each(['https://login.tools.example/tenant-7', 'https://login.tools.example/tenant-7/', 'https://login.tools.example/a/b/c'])(
-    'D-11: path issuer %s never tries a root URL',
+    'path issuer %s never tries a root URL',
     (issuer) => {
       const urls = serverMetadataUrls(new URL(issuer));
       expect(urls).toHaveLength(3);
@@ -43,7 +43,7 @@ describe('serverMetadataUrls', () => {
     },
   );
 
-  it('D-11: a multi-segment path is inserted whole', () => {
+  it('a multi-segment path is inserted whole', () => {
     expect(serverMetadataUrls(new URL('https://login.tools.example/a/b'))).toEqual([
       'https://login.tools.example/.well-known/oauth-authorization-server/a/b',
       'https://login.tools.example/.well-known/openid-configuration/a/b',
@@ -51,13 +51,13 @@ describe('serverMetadataUrls', () => {
     ]);
   });
 
-  it('D-11: every URL stays on the issuer origin, port included', () => {
+  it('every URL stays on the issuer origin, port included', () => {
     const urls = serverMetadataUrls(new URL('http://localhost:4444/t'));
     expect(urls).toHaveLength(3);
     for (const u of urls) expect(new URL(u).origin).toBe('http://localhost:4444');
   });
 
-  it('D-11: no duplicates', () => {
+  it('no duplicates', () => {
     for (const issuer of ['https://login.tools.example', 'https://login.tools.example/tenant-7']) {
       const urls = serverMetadataUrls(new URL(issuer));
       expect(new Set(urls).size).toBe(urls.length);
@@ -65,21 +65,21 @@ describe('serverMetadataUrls', () => {
   });
 });
 
-describe('protectedResourceUrls', () => {
+describe('protectedResourceUrls (RFC 9728 §3.1)', () => {
   const target = 'https://mcp.tools.example/team-a/mcp';
   const pathAware = 'https://mcp.tools.example/.well-known/oauth-protected-resource/team-a/mcp';
   const root = 'https://mcp.tools.example/.well-known/oauth-protected-resource';
 
-  it('D-5: path-aware URL, then root, without a challenge', () => {
+  it('path-aware URL, then root, without a challenge', () => {
     expect(prm(target)).toEqual([pathAware, root]);
   });
 
-  it('D-5: an https challenge URL comes first', () => {
+  it('an https challenge URL comes first', () => {
     const challenge = 'https://meta.tools.example/prm/team-a';
     expect(prm(target, challenge)).toEqual([challenge, pathAware, root]);
   });
 
-  it('D-4: a loopback http challenge URL is used', () => {
+  it('a loopback http challenge URL is used', () => {
     const challenge = 'http://localhost:45773/.well-known/oauth-protected-resource/mcp';
     expect(prm('http://localhost:45773/mcp', challenge)).toEqual([challenge, 'http://localhost:45773/.well-known/oauth-protected-resource']);
   });
@@ -92,29 +92,29 @@ describe('protectedResourceUrls', () => {
     ['credentials', 'https://u:p@mcp.tools.example/.well-known/oauth-protected-resource'],
     ['javascript scheme', 'javascript:alert(1)'],
     ['file scheme', 'file:///etc/passwd'],
-  ])('D-4: a %s challenge URL is ignored', (_what, challenge) => {
+  ])('a %s challenge URL is ignored', (_what, challenge) => {
     expect(prm(target, challenge)).toEqual([pathAware, root]);
   });
 
-  it('D-5: the query is kept on the path-aware URL', () => {
+  it('the query is kept on the path-aware URL', () => {
     expect(prm('https://mcp.tools.example/team-a/mcp?tenant=7')).toEqual([`${pathAware}?tenant=7`, root]);
   });
 
-  it('D-5: the fragment is dropped', () => {
+  it('the fragment is dropped', () => {
     expect(prm('https://mcp.tools.example/team-a/mcp#frag')).toEqual([pathAware, root]);
   });
 
-  it.each(['https://mcp.tools.example/', 'https://mcp.tools.example'])('D-5: path / (%s) gives only the root URL', (t) => {
+  it.each(['https://mcp.tools.example/', 'https://mcp.tools.example'])('path / (%s) gives only the root URL', (t) => {
     expect(prm(t)).toEqual([root]);
   });
 
-  it('D-5: a challenge equal to a well-known URL is not repeated', () => {
+  it('a challenge equal to a well-known URL is not repeated', () => {
     expect(prm(target, pathAware)).toEqual([pathAware, root]);
     expect(prm(target, root)).toEqual([root, pathAware]);
     expect(prm('https://mcp.tools.example/', root)).toEqual([root]);
   });
 
-  it('D-5: no duplicates for any combination', () => {
+  it('no duplicates for any combination', () => {
     for (const t of [target, 'https://mcp.tools.example/', 'https://mcp.tools.example/x?y=1']) {
       for (const c of [undefined, root, pathAware, 'https://other.example/prm', 'http://evil.example/prm']) {
         const urls = prm(t, c);
@@ -123,7 +123,7 @@ describe('protectedResourceUrls', () => {
     }
   });
 
-  it('D-5: the well-known URLs stay on the target origin, port included', () => {
+  it('the well-known URLs stay on the target origin, port included', () => {
     const urls = prm('https://mcp.tools.example:8443/team-a/mcp');
     expect(urls).toEqual([
       'https://mcp.tools.example:8443/.well-known/oauth-protected-resource/team-a/mcp',

@@ -1,5 +1,5 @@
 /**
- * The CrossAppAccessError family (DESIGN "Errors"; PROTOCOL SEC-7): fields, toJSON, and class checks
+ * The CrossAppAccessError family (DESIGN "Errors"; never a secret in them): fields, toJSON, and class checks
  * that work across the ESM and CJS builds.
  */
 import { execFileSync } from 'node:child_process';
@@ -62,7 +62,7 @@ describe('CrossAppAccessError', () => {
     expect('cause' in error).toBe(false);
   });
 
-  it('SEC-7: toJSON has every field but no stack and no cause', () => {
+  it('toJSON has every field but no stack and no cause', () => {
     const cause = new Error('inner secret S3CRET-VALUE-123');
     const error = new CrossAppAccessError('outer', { code: 'network_error', stage: 'token_exchange', status: 502, cause });
     const json = error.toJSON();
@@ -141,7 +141,7 @@ describe('ConfigurationError', () => {
 });
 
 describe('OAuthResponseError', () => {
-  it('V-15: is a CrossAppAccessError carrying the OAuth error fields', () => {
+  it('RFC 6749 §5.2: is a CrossAppAccessError carrying the OAuth error fields', () => {
     const error = new OAuthResponseError('The IdP refused the ID token.', {
       code: 'login_required',
       stage: 'token_exchange',
@@ -163,17 +163,17 @@ describe('OAuthResponseError', () => {
 });
 
 describe('untrustedText', () => {
-  it('V-15: strips control characters so server text cannot forge log lines', () => {
+  it('strips control characters so server text cannot forge log lines', () => {
     expect(untrustedText('bad\r\nINFO forged\u0000\u007f')).toBe('bad  INFO forged  ');
   });
 
-  it('V-15: caps the length', () => {
+  it('caps the length', () => {
     const text = untrustedText('x'.repeat(1000), 300);
     expect(text).toHaveLength(301);
     expect(text?.endsWith('…')).toBe(true);
   });
 
-  it('V-15: non-strings are undefined', () => {
+  it('non-strings are undefined', () => {
     expect(untrustedText(42)).toBeUndefined();
     expect(untrustedText({ error: 'x' })).toBeUndefined();
   });

@@ -41,7 +41,7 @@ function options(overrides: Partial<CrossAppAccessOptions> = {}): CrossAppAccess
 
 const bearers = () => stack.mcp.requests.map((r) => r.authorization).filter((a): a is string => a !== undefined);
 
-describe('renewal ahead of expiry (PROTOCOL C-3, C-4)', () => {
+describe('renewal ahead of expiry', () => {
   it('crossing the renewal window under steady traffic renews once in the background; no request waits; the old token is never rejected', async () => {
     stack.as.accessTokenTtlSeconds = 120; // window: max(60 s, 10 %) capped at half = 60 s
     const reasons: IdTokenReason[] = [];
@@ -170,7 +170,7 @@ describe('renewal ahead of expiry (PROTOCOL C-3, C-4)', () => {
   });
 });
 
-describe('401 storms and stragglers (PROTOCOL E-1, E-2, C-6)', () => {
+describe('401 storms and stragglers', () => {
   it('a revoked token hit by 50 concurrent calls => exactly 1 more acquisition and 50 successes', async () => {
     const events: CrossAppAccessEvent[] = [];
     const authedFetch = withCrossAppAccess(fetch, options({ onEvent: (e) => events.push(e) }));
@@ -211,7 +211,7 @@ describe('401 storms and stragglers (PROTOCOL E-1, E-2, C-6)', () => {
   });
 });
 
-describe('403 insufficient_scope step-up (PROTOCOL E-5, E-6, S-5)', () => {
+describe('403 insufficient_scope step-up (MCP authorization spec, "Step-Up Authorization Flow")', () => {
   it('acquires with the union of the current and challenged scopes, retries once, and keeps the wider token', async () => {
     stack.mcp.requiredScopes = ['files:write'];
     const events: CrossAppAccessEvent[] = [];
@@ -270,7 +270,7 @@ describe('403 insufficient_scope step-up (PROTOCOL E-5, E-6, S-5)', () => {
     expect(stack.idp.counters.exchange).toBe(1);
   });
 
-  it('the retried 403 and 401 answers have their bodies cancelled, so connections are freed (E-4)', async () => {
+  it('the retried 403 and 401 answers have their bodies cancelled, so connections are freed', async () => {
     stack.mcp.requiredScopes = ['files:write'];
     const answered: Response[] = [];
     const recording: FetchLike = async (url, init) => {
@@ -288,7 +288,7 @@ describe('403 insufficient_scope step-up (PROTOCOL E-5, E-6, S-5)', () => {
   });
 });
 
-describe('budgets and failed step-ups (PROTOCOL E-3, E-6, §8)', () => {
+describe('budgets and failed step-ups', () => {
   it('a step-up the IdP refuses does not spoil the resource for requests that need less', async () => {
     stack.mcp.override = (req) => {
       if (req.headers['x-op'] !== 'admin') return undefined;
@@ -353,7 +353,7 @@ describe('budgets and failed step-ups (PROTOCOL E-3, E-6, §8)', () => {
   });
 });
 
-describe('the ID token source (PROTOCOL E-7)', () => {
+describe('the ID token source', () => {
   it('idToken gets { reason, signal }: initial, then renewal, then rejected after an IdP invalid_grant', async () => {
     const calls: Array<{ reason: IdTokenReason; signal: unknown }> = [];
     let rejectNext = false;
@@ -421,7 +421,7 @@ describe('cancellation', () => {
   });
 });
 
-describe('request bodies are replayed as they were (PROTOCOL E-1)', () => {
+describe('request bodies are replayed as they were', () => {
   let rs: ResourceServer;
   beforeEach(async () => {
     rs = await startResourceServer(stack.as);

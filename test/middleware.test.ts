@@ -46,7 +46,7 @@ describe('with a real MCP SDK client', () => {
 
     expect(stack.idp.counters.exchange).toBe(1);
     expect(stack.as.counters.grant).toBe(1);
-    // Without `resource`, the first request probes and learns from the 401 (PROTOCOL D-1).
+    // Without `resource`, the first request probes and learns from the 401 (RFC 9728 §5.1).
     expect(stack.mcp.counters.unauthorized).toBe(1);
     expect(events.map((e) => e.type)).toEqual(['discovery', 'discovery', 'discovery', 'token_exchange', 'jwt_bearer', 'token_issued']);
     // No event carries a token: the fingerprint is 8 hex digits.
@@ -120,7 +120,7 @@ describe('with a real MCP SDK client', () => {
   });
 });
 
-describe('where tokens go (PROTOCOL SEC-2, SEC-3)', () => {
+describe('where tokens go (MCP authorization spec, "Token Handling"; RFC 8707 §2)', () => {
   it('with resource set, the first request already carries a token (no 401 round trip)', async () => {
     const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
     const response = await authedFetch(stack.mcp.url, { method: 'POST', headers: MCP_HEADERS, body: jsonRpc(1, 'tools/list') });
@@ -174,7 +174,7 @@ describe('where tokens go (PROTOCOL SEC-2, SEC-3)', () => {
   });
 });
 
-describe('cache and single-flight (PROTOCOL C-1, C-5)', () => {
+describe('cache and single-flight', () => {
   it('200 concurrent cold requests with resource set => 1 exchange, 1 grant, 200 successes', async () => {
     const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
     const responses = await Promise.all(
@@ -199,7 +199,7 @@ describe('cache and single-flight (PROTOCOL C-1, C-5)', () => {
     expect(stack.idp.counters.metadata).toBe(1);
   });
 
-  it('a new user never gets the previous user’s token (PROTOCOL C-1, C-2)', async () => {
+  it('a new user never gets the previous user’s token', async () => {
     let sub = 'alice';
     const events: CrossAppAccessEvent[] = [];
     const authedFetch = withCrossAppAccess(fetch, options({ idToken: () => stack.idp.mintIdToken({ sub }), onEvent: (e) => events.push(e) }));
@@ -214,7 +214,7 @@ describe('cache and single-flight (PROTOCOL C-1, C-5)', () => {
   });
 });
 
-describe('401 with our token (PROTOCOL E-1 to E-4)', () => {
+describe('401 with our token', () => {
   it('drops the token, acquires a fresh one (new ID-JAG) and retries once, body intact', async () => {
     const reasons: string[] = [];
     const authedFetch = withCrossAppAccess(fetch, options({ idToken: ({ reason }) => { reasons.push(reason); return stack.idp.mintIdToken(); } }));
@@ -226,7 +226,7 @@ describe('401 with our token (PROTOCOL E-1 to E-4)', () => {
     expect(stack.as.counters.grant).toBe(2);
     expect(reasons).toEqual(['initial', 'renewal']);
     const assertions = stack.as.requests.filter((r) => r.form.assertion).map((r) => r.form.assertion);
-    expect(new Set(assertions).size).toBe(assertions.length); // one ID-JAG per grant (JB-2)
+    expect(new Set(assertions).size).toBe(assertions.length); // one ID-JAG per grant (MCP Enterprise-Managed Authorization §7.4.2)
   });
 
   it('a burst of 401s for one stale token causes exactly one re-acquisition', async () => {

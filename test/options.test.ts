@@ -1,6 +1,7 @@
 /**
- * Option validation through the public API (DESIGN "Public contract"; PROTOCOL CA-3, CA-4, SEC-1,
- * SEC-7). Every bad option throws synchronously, when the wrapper is made.
+ * Option validation through the public API (DESIGN "Public contract"): no empty secret, https except
+ * on loopback, no credentials in a URL, no secret in a message. Every bad option throws synchronously,
+ * when the wrapper is made.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -60,51 +61,51 @@ function accepted(options: unknown): void {
   expect(() => crossAppAccess(options as CrossAppAccessOptions)).not.toThrow();
 }
 
-describe('withCrossAppAccess / crossAppAccess: idToken (F-2)', () => {
-  it('F-2: a missing idToken is rejected, naming idToken', () => {
+describe('withCrossAppAccess / crossAppAccess: idToken', () => {
+  it('a missing idToken is rejected, naming idToken', () => {
     expect(configError(withChange((o) => delete o.idToken)).option).toBe('idToken');
   });
 
-  it('F-2: an empty idToken string is rejected', () => {
+  it('an empty idToken string is rejected', () => {
     expect(configError(withChange((o) => (o.idToken = ''))).option).toBe('idToken');
   });
 
-  it('F-2: a numeric idToken is rejected', () => {
+  it('a numeric idToken is rejected', () => {
     expect(configError(withChange((o) => (o.idToken = 42))).option).toBe('idToken');
   });
 
-  it('F-2: a function idToken is accepted', () => {
+  it('a function idToken is accepted', () => {
     accepted(withChange((o) => (o.idToken = () => 'token')));
   });
 });
 
-describe('withCrossAppAccess / crossAppAccess: idp (CA-1, SEC-1, CA-4)', () => {
-  it('CA-1: a missing idp is rejected', () => {
+describe('withCrossAppAccess / crossAppAccess: idp', () => {
+  it('a missing idp is rejected', () => {
     expect(configError(withChange((o) => delete (o as Partial<Loose>).idp)).option).toBe('idp');
   });
 
-  it('CA-1: a missing client is rejected', () => {
+  it('a missing client is rejected', () => {
     expect(configError(withChange((o) => delete (o as Partial<Loose>).client)).option).toBe('client');
   });
 
-  it('D-17: idp without issuer and tokenEndpoint is rejected', () => {
+  it('idp without issuer and tokenEndpoint is rejected', () => {
     const error = configError(withChange((o) => delete o.idp.tokenEndpoint));
     expect(error.option).toBe('idp');
     expect(error.message).toMatch(/issuer/);
     expect(error.message).toMatch(/tokenEndpoint/);
   });
 
-  it('TX-1: idp without clientId is rejected', () => {
+  it('idp without clientId is rejected', () => {
     expect(configError(withChange((o) => delete o.idp.clientId)).option).toBe('idp.clientId');
   });
 
-  it('SEC-1: a non-loopback http tokenEndpoint is rejected, mentioning https', () => {
+  it('a non-loopback http tokenEndpoint is rejected, mentioning https', () => {
     const error = configError(withChange((o) => (o.idp.tokenEndpoint = 'http://idp.example.com/token')));
     expect(error.option).toBe('idp.tokenEndpoint');
     expect(error.message).toMatch(/https/);
   });
 
-  it('SEC-1: a non-loopback http issuer is rejected', () => {
+  it('a non-loopback http issuer is rejected', () => {
     const error = configError(
       withChange((o) => {
         delete o.idp.tokenEndpoint;
@@ -115,67 +116,67 @@ describe('withCrossAppAccess / crossAppAccess: idp (CA-1, SEC-1, CA-4)', () => {
     expect(error.message).toMatch(/https/);
   });
 
-  it.each(['http://localhost:8080/token', 'http://127.0.0.1/token', 'http://[::1]/token'])('SEC-1: loopback http %s is accepted', (url) => {
+  it.each(['http://localhost:8080/token', 'http://127.0.0.1/token', 'http://[::1]/token'])('loopback http %s is accepted', (url) => {
     accepted(withChange((o) => (o.idp.tokenEndpoint = url)));
   });
 
   it.each(['http://0.0.0.0/token', 'http://localhost.evil.example/token', 'http://127.0.0.1.nip.io/token'])(
-    'SEC-1: look-alike host %s is not loopback',
+    'look-alike host %s is not loopback',
     (url) => {
       expect(configError(withChange((o) => (o.idp.tokenEndpoint = url))).option).toBe('idp.tokenEndpoint');
     },
   );
 
-  it('SEC-1: a non-http(s) scheme is rejected', () => {
+  it('a non-http(s) scheme is rejected', () => {
     expect(configError(withChange((o) => (o.idp.tokenEndpoint = 'ftp://idp.example/token'))).option).toBe('idp.tokenEndpoint');
   });
 
-  it('CA-4: a URL with credentials is rejected', () => {
+  it('a URL with credentials is rejected', () => {
     const error = configError(withChange((o) => (o.idp.tokenEndpoint = 'https://u:p@idp.example/token')));
     expect(error.option).toBe('idp.tokenEndpoint');
     expect(error.message).toMatch(/credentials/);
   });
 
-  it('SEC-1: a URL with a fragment is rejected', () => {
+  it('a URL with a fragment is rejected', () => {
     const error = configError(withChange((o) => (o.idp.tokenEndpoint = 'https://idp.example/token#frag')));
     expect(error.option).toBe('idp.tokenEndpoint');
     expect(error.message).toMatch(/fragment/);
   });
 
-  it('SEC-1: a relative URL is rejected', () => {
+  it('a relative URL is rejected', () => {
     const error = configError(withChange((o) => (o.idp.tokenEndpoint = '/oauth2/token')));
     expect(error.option).toBe('idp.tokenEndpoint');
     expect(error.message).toMatch(/absolute/);
   });
 });
 
-describe('withCrossAppAccess / crossAppAccess: client credentials (CA-3, CA-10)', () => {
-  it('CA-3: an empty idp.clientSecret is rejected', () => {
+describe('withCrossAppAccess / crossAppAccess: client credentials', () => {
+  it('an empty idp.clientSecret is rejected', () => {
     expect(configError(withChange((o) => (o.idp.clientSecret = ''))).option).toBe('idp.clientSecret');
   });
 
-  it('CA-3: an empty client.clientSecret is rejected', () => {
+  it('an empty client.clientSecret is rejected', () => {
     expect(configError(withChange((o) => (o.client.clientSecret = ''))).option).toBe('client.clientSecret');
   });
 
-  it('CA-5: a credential with a lone UTF-16 surrogate (not encodable as UTF-8) is rejected up front', () => {
+  it('a credential with a lone UTF-16 surrogate (not encodable as UTF-8) is rejected up front', () => {
     const error = configError(withChange((o) => (o.client.clientSecret = 'abc\uD800')));
     expect(error.option).toBe('client.clientSecret');
     expect(error.message).toMatch(/surrogate/);
     expect(configError(withChange((o) => (o.idp.clientId = '\uDC00x'))).option).toBe('idp.clientId');
   });
 
-  it('CA-3: client_secret_basic without a secret is rejected', () => {
+  it('client_secret_basic without a secret is rejected', () => {
     const error = configError(withChange((o) => (o.client.authMethod = 'client_secret_basic')));
     expect(error.option).toBe('client.clientSecret');
     expect(error.message).toContain('client_secret_basic');
   });
 
-  it('CA-3: client_secret_post at the IdP without a secret is rejected', () => {
+  it('client_secret_post at the IdP without a secret is rejected', () => {
     expect(configError(withChange((o) => (o.idp.authMethod = 'client_secret_post'))).option).toBe('idp.clientSecret');
   });
 
-  it("CA-8: authMethod 'none' with a secret is rejected", () => {
+  it("authMethod 'none' with a secret is rejected", () => {
     const error = configError(
       withChange((o) => {
         o.idp.authMethod = 'none';
@@ -185,15 +186,15 @@ describe('withCrossAppAccess / crossAppAccess: client credentials (CA-3, CA-10)'
     expect(error.option).toBe('idp.authMethod');
   });
 
-  it('CA-10: an unknown authMethod is rejected', () => {
+  it('an unknown authMethod is rejected', () => {
     expect(configError(withChange((o) => (o.client.authMethod = 'client_secret_jwt'))).option).toBe('client.authMethod');
   });
 
-  it('CA-1: a non-https client.issuer is rejected', () => {
+  it('a non-https client.issuer is rejected', () => {
     expect(configError(withChange((o) => (o.client.issuer = 'http://as.example'))).option).toBe('client.issuer');
   });
 
-  it('CA-1: full credentials on both legs are accepted', () => {
+  it('full credentials on both legs are accepted', () => {
     accepted(
       withChange((o) => {
         o.idp = { issuer: 'https://idp.example', clientId: 'i', clientSecret: 'a', authMethod: 'client_secret_basic' };
@@ -204,38 +205,38 @@ describe('withCrossAppAccess / crossAppAccess: client credentials (CA-3, CA-10)'
 });
 
 describe('withCrossAppAccess / crossAppAccess: scope, resource, timeout, onEvent', () => {
-  it.each(['files:read "admin"', 'files\\read', 'a\tb'])('S-4: scope string %j with invalid characters is rejected', (scope) => {
+  it.each(['files:read "admin"', 'files\\read', 'a\tb'])('RFC 6749 §3.3: scope string %j with invalid characters is rejected', (scope) => {
     expect(configError(withChange((o) => (o.scope = scope))).option).toMatch(/^scope/);
   });
 
-  it.each([['files:read', 'a"b'], ['a\\b'], ['a b'], ['']])('S-4: scope array %j with an invalid entry is rejected', (...scope) => {
+  it.each([['files:read', 'a"b'], ['a\\b'], ['a b'], ['']])('RFC 6749 §3.3: scope array %j with an invalid entry is rejected', (...scope) => {
     expect(configError(withChange((o) => (o.scope = scope))).option).toMatch(/^scope/);
   });
 
-  it('S-4: scope as a string or an array is accepted', () => {
+  it('RFC 6749 §3.3: scope as a string or an array is accepted', () => {
     accepted(withChange((o) => (o.scope = 'files:read files:write')));
     accepted(withChange((o) => (o.scope = ['files:read', 'files:write'])));
   });
 
-  it('S-4: a scope that is neither string nor array is rejected', () => {
+  it('RFC 6749 §3.3: a scope that is neither string nor array is rejected', () => {
     expect(configError(withChange((o) => (o.scope = 7))).option).toBe('scope');
   });
 
-  it('SEC-1: a non-https resource is rejected', () => {
+  it('a non-https resource is rejected', () => {
     const error = configError(withChange((o) => (o.resource = 'http://mcp.example.com/mcp')));
     expect(error.option).toBe('resource');
     expect(error.message).toMatch(/https/);
   });
 
-  it('SEC-1: an https resource is accepted', () => {
+  it('an https resource is accepted', () => {
     accepted(withChange((o) => (o.resource = 'https://mcp.example.com/mcp')));
   });
 
-  it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '1000'])('E-8: timeout %j is rejected', (timeout) => {
+  it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '1000'])('timeout %j is rejected', (timeout) => {
     expect(configError(withChange((o) => (o.timeout = timeout))).option).toBe('timeout');
   });
 
-  it('E-8: a positive integer timeout is accepted', () => {
+  it('a positive integer timeout is accepted', () => {
     accepted(withChange((o) => (o.timeout = 5000)));
   });
 
@@ -263,7 +264,7 @@ describe('withCrossAppAccess / crossAppAccess: first argument', () => {
   });
 });
 
-describe('withCrossAppAccess / crossAppAccess: secrets stay out of errors (SEC-7)', () => {
+describe('withCrossAppAccess / crossAppAccess: secrets stay out of errors', () => {
   const SECRET = 'S3CRET-VALUE-123';
 
   it.each<[string, (o: Loose) => void]>([
@@ -293,7 +294,7 @@ describe('withCrossAppAccess / crossAppAccess: secrets stay out of errors (SEC-7
     }],
     ['secret in a bad scope entry', (o) => (o.scope = [`${SECRET}"`])],
     ['secret in a bad scope string', (o) => (o.scope = `${SECRET}\\`)],
-  ])('SEC-7: %s', (_name, change) => {
+  ])('no secret in the message: %s', (_name, change) => {
     const error = configError(withChange(change));
     expect(error.message).not.toContain(SECRET);
     expect(JSON.stringify(error)).not.toContain(SECRET);
@@ -306,7 +307,7 @@ describe('withCrossAppAccess / crossAppAccess: valid configuration', () => {
     vi.restoreAllMocks();
   });
 
-  it('F-3: the minimal configuration does not throw and makes no request', () => {
+  it('the minimal configuration does not throw and makes no request', () => {
     const fetchSpy = vi.fn(noFetch);
     const globalFetch = vi.spyOn(globalThis, 'fetch');
     const wrapped = withCrossAppAccess(fetchSpy, valid() as unknown as CrossAppAccessOptions);
@@ -315,7 +316,7 @@ describe('withCrossAppAccess / crossAppAccess: valid configuration', () => {
     expect(globalFetch).not.toHaveBeenCalled();
   });
 
-  it('D-16: an idp issuer (discovered later) causes no request at construction', () => {
+  it('an idp issuer (discovered later) causes no request at construction', () => {
     const fetchSpy = vi.fn(noFetch);
     const globalFetch = vi.spyOn(globalThis, 'fetch');
     const options = withChange((o) => {

@@ -1,5 +1,5 @@
 /**
- * `private_key_jwt` client authentication on both legs (PROTOCOL §3, CA-9 to CA-11; RFC 7523 §2.2
+ * `private_key_jwt` client authentication on both legs (RFC 7523 §2.2
  * and §3; RFC 7521 §4.2): real loopback IdP, AS and MCP server whose token endpoints verify every
  * client assertion with jose, through the public API only.
  */
@@ -239,7 +239,7 @@ describe('fixtures: private_key_jwt verification at the loopback servers', () =>
 // The package.
 // ---------------------------------------------------------------------------------------------
 
-describe('CA-9: private_key_jwt through withCrossAppAccess', () => {
+describe('private_key_jwt through withCrossAppAccess (MCP Enterprise-Managed Authorization §7.5.1)', () => {
   it('at the AS (ES256 JWK, kid): request succeeds; assertion header and claims; no secret sent', async () => {
     const key = await makeKey('ES256');
     const stack = await asKeyStack(key);
@@ -423,7 +423,7 @@ describe('a new jti for every assertion', () => {
   });
 });
 
-describe('CA-10/CA-11: choosing private_key_jwt', () => {
+describe('choosing private_key_jwt', () => {
   it('privateKey and no authMethod: private_key_jwt when the AS lists it among others', async () => {
     const key = await makeKey('ES256');
     const stack = await asKeyStack(key, {

@@ -1,5 +1,5 @@
 /**
- * ID-JAG -04 §4.3: an IdP may refuse the exchange with `insufficient_user_authentication` (and
+ * ID-JAG draft -04 §4.3: an IdP may refuse the exchange with `insufficient_user_authentication` (and
  * `max_age`) when the user's sign-in is too old. The application's `idToken` is asked once, with
  * reason `'reauthenticate'` and `maxAge`; a fresh sign-in goes on, a second refusal (or a string
  * idToken, which cannot sign in again) is the typed error `insufficient_user_authentication` carrying
@@ -28,7 +28,7 @@ function idTokens(ctx: Awaited<ReturnType<typeof setup>>, freshFor: IdTokenReaso
   return { asked, idToken };
 }
 
-describe('ID-JAG -04 §4.3: insufficient_user_authentication', () => {
+describe('ID-JAG draft -04 §4.3: insufficient_user_authentication', () => {
   it("the IdP wants a recent sign-in → idToken asked once with 'reauthenticate' and maxAge; the fresh sign-in succeeds", async () => {
     const ctx = await setup({ idp: { maxAge: MAX_AGE } });
     const { asked, idToken } = idTokens(ctx, ['reauthenticate']);

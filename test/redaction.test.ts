@@ -74,7 +74,7 @@ async function expectRedacted(error: CrossAppAccessError, recorder: Recorder, ev
   }
 }
 
-describe('EMA §7.4.2: an echoing token endpoint gets no form of a secret into errors or events', () => {
+describe('MCP Enterprise-Managed Authorization §7.4.2: an echoing token endpoint gets no form of a secret into errors or events', () => {
   it('leg 1: the IdP echoes the body (client_secret_post, form-encoded) and the secret %20-encoded', async () => {
     const { stack, recorder, events, call } = await setup();
     stack.idp.override = onTokenPost((form) =>

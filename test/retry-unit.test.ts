@@ -1,5 +1,5 @@
 /**
- * Unit tests of src/retry.ts (PROTOCOL E-8): `parseRetryAfter` (RFC 9110 §10.2.3), `isTransient`
+ * Unit tests of src/retry.ts: `parseRetryAfter` (RFC 9110 §10.2.3), `isTransient`
  * (which failures are retried) and `withRetry` (the policy driving p-retry). No I/O, no timers
  * beyond zero-delay back-off.
  */
@@ -71,7 +71,7 @@ function caa(code: CrossAppAccessErrorCode, status?: number, error?: string): Cr
   return new CrossAppAccessError(`test ${code}`, { code, stage: 'token_exchange', status, error });
 }
 
-describe('isTransient (PROTOCOL E-8)', () => {
+describe('isTransient', () => {
   it.each([
     ['network_error', undefined],
     ['timeout', undefined],
@@ -89,7 +89,7 @@ describe('isTransient (PROTOCOL E-8)', () => {
 
   it.each(['server_error', 'temporarily_unavailable'])('OAuth error %s on a 400 → transient', (error) => {
     expect(isTransient(new OAuthResponseError('x', { code: 'oauth_error', stage: 'jwt_bearer', status: 400, error }))).toBe(true);
-    // The same error code on a 2xx body (V-1) is transient as well.
+    // The same error code on a 2xx body is transient as well.
     expect(isTransient(new OAuthResponseError('x', { code: 'oauth_error', stage: 'jwt_bearer', status: 200, error }))).toBe(true);
   });
 
@@ -200,7 +200,7 @@ describe('withRetry', () => {
     expect(state.calls).toBe(1);
   });
 
-  it('E-8: no retry starts once maxElapsedMs has passed since the first attempt (an overall deadline)', async () => {
+  it('no retry starts once maxElapsedMs has passed since the first attempt (an overall deadline)', async () => {
     let calls = 0;
     const slow = async () => {
       calls++;

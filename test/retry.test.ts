@@ -1,7 +1,8 @@
 /**
  * Transient failures of metadata, IdP and authorization-server requests are retried with jittered
- * back-off (PROTOCOL E-8); OAuth 4xx answers never are; every jwt-bearer attempt carries a fresh
- * ID-JAG (E-9). Real loopback servers with request counters throughout; nock only for a
+ * back-off; OAuth 4xx answers never are; every jwt-bearer attempt carries a fresh ID-JAG
+ * (MCP Enterprise-Managed Authorization §7.4.2).
+ * Real loopback servers with request counters throughout; nock only for a
  * non-loopback host's socket errors. No sleeps and no timed assertions: waits the package makes
  * are either zero-length (`baseDelay: 0`), bounded by the default policy, or driven by fake timers.
  */
@@ -145,7 +146,7 @@ function claimsOf(jwt: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
 }
 
-describe('E-8: transient IdP token-endpoint failures are retried', () => {
+describe('transient IdP token-endpoint failures are retried', () => {
   it('503 twice, then OK → success after exactly 3 exchange POSTs and two retry events (default policy)', async () => {
     stack.idp.override = failTokenPosts(2, page(503));
     const h = client();
@@ -215,7 +216,7 @@ describe('E-8: transient IdP token-endpoint failures are retried', () => {
   });
 });
 
-describe('E-8: OAuth 4xx answers are never retried', () => {
+describe('OAuth 4xx answers are never retried', () => {
   const cases = [
     { server: 'idp', status: 400, error: 'invalid_request', stage: 'token_exchange' },
     { server: 'idp', status: 401, error: 'invalid_client', stage: 'token_exchange' },
@@ -268,7 +269,7 @@ describe('E-8: OAuth 4xx answers are never retried', () => {
   });
 });
 
-describe('E-9: every jwt-bearer attempt carries a fresh ID-JAG', () => {
+describe('MCP Enterprise-Managed Authorization §7.4.2: every jwt-bearer attempt carries a fresh ID-JAG', () => {
   it('AS token endpoint 500 twice, then OK → 3 grant POSTs, 3 exchanges, 3 different assertions', async () => {
     stack.as.override = failTokenPosts(2, page(500));
     const h = client({ retry: INSTANT });
@@ -309,7 +310,7 @@ describe('E-9: every jwt-bearer attempt carries a fresh ID-JAG', () => {
   });
 });
 
-describe('E-8: metadata requests are retried', () => {
+describe('metadata requests are retried', () => {
   const documents = [
     { name: 'protected-resource metadata 503', server: 'mcp', path: () => new URL(stack.mcp.prmUrl).pathname, status: 503 },
     { name: 'AS metadata 502', server: 'as', path: () => '/.well-known/oauth-authorization-server', status: 502 },
@@ -347,7 +348,7 @@ describe('E-8: metadata requests are retried', () => {
   });
 });
 
-describe('E-8: network errors and timeouts are retried', () => {
+describe('network errors and timeouts are retried', () => {
   useNock();
 
   const TOKEN_ENDPOINT = 'https://idp.example.test/token';
@@ -404,7 +405,7 @@ describe('E-8: network errors and timeouts are retried', () => {
   });
 });
 
-describe('E-8: Retry-After is honoured (fake timers)', () => {
+describe('Retry-After is honoured (fake timers)', () => {
   /** A wrapper whose first `retry` event resolves the returned promise. */
   function clientAwaitingRetry(overrides: Partial<CrossAppAccessOptions> = {}) {
     let resolve!: (event: RetryEvent) => void;
@@ -488,7 +489,7 @@ describe('E-8: Retry-After is honoured (fake timers)', () => {
   });
 });
 
-describe('E-8: back-off without Retry-After is jittered within the policy', () => {
+describe('back-off without Retry-After is jittered within the policy', () => {
   const policy = { retries: 2, baseDelay: 100, maxDelay: 1000 };
 
   it('baseDelay 100 → the waits are in [50, 100] then [100, 200]', async () => {

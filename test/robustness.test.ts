@@ -72,7 +72,7 @@ describe('cancellation edge cases', () => {
   });
 });
 
-describe('connections are freed (PROTOCOL E-4)', () => {
+describe('connections are freed', () => {
   it('a 401 whose re-acquisition fails has its body cancelled before the error is thrown', async () => {
     const responses: Response[] = [];
     const recording: FetchLike = async (url, init) => {
@@ -91,7 +91,7 @@ describe('connections are freed (PROTOCOL E-4)', () => {
   });
 });
 
-describe('secrets a server echoes back (PROTOCOL SEC-7)', () => {
+describe('secrets a server echoes back', () => {
   it('an AS error_description that quotes our assertion and secret is redacted in the error, its JSON and events', async () => {
     const events: unknown[] = [];
     const sent: string[] = [];
@@ -128,7 +128,7 @@ describe('hostile token lifetimes', () => {
   });
 });
 
-describe('first-use binding (PROTOCOL D-10)', () => {
+describe('first-use binding (MCP authorization spec, "Authorization Server Binding")', () => {
   it('a server whose AS has no valid metadata does not lock the credentials to that AS', async () => {
     const broken = await startStack({ mcp: { prmOverrides: { authorization_servers: ['http://127.0.0.1:1'] } } });
     try {
@@ -160,7 +160,7 @@ describe('first-use binding (PROTOCOL D-10)', () => {
   });
 });
 
-describe('scopes learned from the server (PROTOCOL S-1, S-3)', () => {
+describe('scopes learned from the server (MCP authorization spec, "Scope Selection Strategy")', () => {
   it('openid and offline_access from scopes_supported are never requested', async () => {
     const learning = await startStack({ mcp: { scopesSupported: ['openid', 'offline_access', 'files:read'] } });
     try {
@@ -187,7 +187,7 @@ describe('scopes learned from the server (PROTOCOL S-1, S-3)', () => {
   });
 });
 
-describe('URLs a token may never go to (PROTOCOL SEC-1)', () => {
+describe('URLs a token may never go to', () => {
   it('a plain-http non-loopback server answering 401 Bearer gets its 401 back, with no discovery', async () => {
     nock.disableNetConnect();
     nock.enableNetConnect('127.0.0.1');
@@ -203,7 +203,7 @@ describe('URLs a token may never go to (PROTOCOL SEC-1)', () => {
   });
 });
 
-describe('nested resources on one origin (PROTOCOL D-7, D-21)', () => {
+describe('nested resources on one origin (RFC 9728 §3.3)', () => {
   /** One origin, two resources: `/` (for /api) and `/team/mcp`, each with its own metadata. */
   async function nestedServer() {
     let origin = '';
@@ -310,7 +310,7 @@ describe('cold start', () => {
   }, 5_000);
 });
 
-describe('the caller’s headers (PROTOCOL SEC-4)', () => {
+describe('the caller’s headers', () => {
   const forms: Array<[string, () => HeadersInit]> = [
     ['a plain object with a mixed-case Authorization', () => ({ ...MCP_HEADERS, Authorization: 'Basic c2VjcmV0', 'x-keep': 'kept' })],
     ['pairs', () => [...Object.entries(MCP_HEADERS), ['AUTHORIZATION', 'Basic c2VjcmV0'], ['x-keep', 'kept']] as [string, string][]],

@@ -87,7 +87,7 @@ describe('fixture servers', () => {
       as: {
         clients: [
           { clientId: 'mcp-client', clientSecret: 'mcp-secret', method: 'client_secret_basic' },
-          // PROTOCOL §3 CA-5 table row 2.
+          // A pinned RFC 6749 §2.3.1 Basic vector: space, @, / and + in the secret.
           { clientId: 'desk-agent', clientSecret: 'p@ss word/+1', method: 'client_secret_basic' },
           { clientId: 'post-client', clientSecret: 'post-secret', method: 'client_secret_post' },
         ],

@@ -76,7 +76,7 @@ describe('soak', () => {
        * A poison is honoured only when no request is between a 401 and its retry, and no request
        * in flight carries an already revoked token. Otherwise a second revocation could race a
        * straggler's single retry, which then legitimately ends in a 401 (one re-acquisition per
-       * request, PROTOCOL E-3) — not what this soak is about.
+       * request) — not what this soak is about.
        */
       function mayPoison(token: string): boolean {
         if (awaitingRetry.size > 0) return false;

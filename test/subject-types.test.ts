@@ -1,5 +1,5 @@
 /**
- * Subject token types other than the ID token (PROTOCOL TX-2, TX-3, TX-4, C-1), through the public
+ * Subject token types other than the ID token (ID-JAG draft §4.3, §4.5), through the public
  * API against the loopback stack: an IdP refresh token as the subject, and a (stand-in, unsigned) SAML
  * 2 assertion exchanged for an IdP refresh token first. The refresh token must never be cached, never
  * leave the IdP, and never appear in an event or an error.
@@ -63,7 +63,7 @@ function expectConfinedToIdp(secret: string): void {
   expect(JSON.stringify(recorder.events)).not.toContain(secret);
 }
 
-describe("subjectTokenType: 'refresh_token' (PROTOCOL TX-2)", () => {
+describe("subjectTokenType: 'refresh_token' (ID-JAG draft §4.3)", () => {
   it('sends the IdP refresh token as the subject of the ID-JAG exchange; the ID-JAG names its user', async () => {
     const rt = stack.idp.issueRefreshToken('rita');
     const authedFetch = withCrossAppAccess(recorder.fetch, options({ subjectTokenType: 'refresh_token', idToken: rt }));
@@ -83,7 +83,7 @@ describe("subjectTokenType: 'refresh_token' (PROTOCOL TX-2)", () => {
     expectConfinedToIdp(rt);
   });
 
-  it('is not checked for expiry (TX-4 is for ID tokens only): a refresh token that looks like an expired JWT is sent as is', async () => {
+  it('is not checked for expiry (the expiry check is for ID tokens only): a refresh token that looks like an expired JWT is sent as is', async () => {
     const jwtLooking = await stack.idp.mintIdToken({ sub: 'dave', expiresInSeconds: -3600 });
     stack.idp.issueRefreshToken('dave', jwtLooking);
     const reasons: IdTokenReason[] = [];
@@ -115,7 +115,7 @@ describe("subjectTokenType: 'refresh_token' (PROTOCOL TX-2)", () => {
   });
 });
 
-describe("subjectTokenType: 'saml2' (PROTOCOL TX-3)", () => {
+describe("subjectTokenType: 'saml2' (ID-JAG draft §4.5)", () => {
   it('exchanges the assertion for an IdP refresh token, then that for an ID-JAG; the refresh token stays at the IdP', async () => {
     const assertion = stack.idp.mintSamlAssertion({ nameId: 'carol' });
     const authedFetch = withCrossAppAccess(recorder.fetch, options({ subjectTokenType: 'saml2', idToken: () => assertion }));

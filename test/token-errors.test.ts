@@ -1,6 +1,7 @@
 /**
- * Token-endpoint and ID-token answers that are not what the protocol says (PROTOCOL §2, §4, §5, §8,
- * §10) become typed errors through the public API, against the real loopback IdP, AS and MCP server.
+ * Token-endpoint and ID-token answers that are not what the protocol says (RFC 6749 §5, RFC 8693 §2.2,
+ * ID-JAG draft §4.3, §4.4) become typed errors through the public API, against the real loopback
+ * IdP, AS and MCP server.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
@@ -9,10 +10,10 @@ import { DEFAULT_AS_CLIENT, type Stack } from './servers/stack.js';
 import { expectCaaError, initializeRequest, jsonReply, onTokenPost } from './helpers/errors.js';
 import { ACCESS_TOKEN_TYPE, expectInitializeOk, ID_JAG_TYPE, mintJag, useErrorStacks } from './helpers/error-stack.js';
 
-/** The wrapper under test has a configured IdP token endpoint (D-17). */
+/** The wrapper under test has a configured IdP token endpoint. */
 const { setup, wrap, call } = useErrorStacks({ idp: 'tokenEndpoint' });
 
-/** A JWE-shaped compact token: 5 base64url segments (EMA §7.4.3). */
+/** A JWE-shaped compact token: 5 base64url segments (MCP Enterprise-Managed Authorization §7.4.3). */
 function jweShaped(): string {
   const header = Buffer.from(JSON.stringify({ alg: 'RSA-OAEP-256', enc: 'A256GCM', typ: 'oauth-id-jag+jwt', cty: 'JWT' })).toString('base64url');
   return [header, ...Array.from({ length: 4 }, () => randomBytes(24).toString('base64url'))].join('.');
@@ -26,7 +27,7 @@ function expectNothingRedeemed(stack: Stack): void {
 }
 
 describe('leg 1: token exchange at the IdP', () => {
-  it('V-16: IdP answering an HTML error page with 500 → http_error, status 500, the HTML not quoted', async () => {
+  it('IdP answering an HTML error page with 500 → http_error, status 500, the HTML not quoted', async () => {
     const ctx = await setup();
     const html = '<html><head><title>Oops</title></head><body><h1>Internal Server Error</h1><pre>trace-7f3a9 at TokenController</pre></body></html>';
     ctx.stack.idp.override = onTokenPost(() => ({ status: 500, headers: { 'content-type': 'text/html' }, body: html }));
@@ -38,7 +39,7 @@ describe('leg 1: token exchange at the IdP', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('V-15: IdP 400 {error: invalid_request, error_description} → OAuthResponseError oauth_error/token_exchange', async () => {
+  it('RFC 6749 §5.2: IdP 400 {error: invalid_request, error_description} → OAuthResponseError oauth_error/token_exchange', async () => {
     const ctx = await setup();
     ctx.stack.idp.override = onTokenPost(() => jsonReply(400, { error: 'invalid_request', error_description: 'x' }));
     const err = await expectCaaError(
@@ -47,12 +48,12 @@ describe('leg 1: token exchange at the IdP', () => {
       ctx.recorder,
     );
     expect(err).toBeInstanceOf(OAuthResponseError);
-    // An OAuth 4xx is never retried (E-8); the ID token was never offered to the AS.
+    // An OAuth 4xx is never retried; the ID token was never offered to the AS.
     expect(ctx.stack.idp.counters.exchange).toBe(1);
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('V-15: IdP invalid_client 401 (wrong IdP secret, real rejection) → oauth_error with status 401', async () => {
+  it('RFC 6749 §5.2: IdP invalid_client 401 (wrong IdP secret, real rejection) → oauth_error with status 401', async () => {
     const ctx = await setup();
     const wrongSecret = 'wrong-idp-secret-91ZZ';
     ctx.recorder.add(wrongSecret);
@@ -65,7 +66,7 @@ describe('leg 1: token exchange at the IdP', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('E-7: IdP invalid_grant for a string idToken (real rejection: wrong aud) → login_required after one exchange', async () => {
+  it('IdP invalid_grant for a string idToken (real rejection: wrong aud) → login_required after one exchange', async () => {
     const ctx = await setup();
     const rejected = await ctx.stack.idp.mintIdToken({ aud: 'some-other-client' });
     ctx.recorder.add(rejected);
@@ -79,7 +80,7 @@ describe('leg 1: token exchange at the IdP', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it("E-7: IdP invalid_grant, then a fresh ID token from the idToken function → succeeds; reasons ['initial', 'rejected']", async () => {
+  it("IdP invalid_grant, then a fresh ID token from the idToken function → succeeds; reasons ['initial', 'rejected']", async () => {
     const ctx = await setup();
     const rejected = await ctx.stack.idp.mintIdToken({ aud: 'some-other-client' });
     ctx.recorder.add(rejected);
@@ -97,7 +98,7 @@ describe('leg 1: token exchange at the IdP', () => {
     expect(ctx.stack.as.counters.grant).toBe(1);
   });
 
-  it('E-7: an idToken function that keeps returning rejected tokens → login_required after exactly 2 exchanges', async () => {
+  it('an idToken function that keeps returning rejected tokens → login_required after exactly 2 exchanges', async () => {
     const ctx = await setup();
     const reasons: IdTokenReason[] = [];
     const err = await expectCaaError(
@@ -118,7 +119,7 @@ describe('leg 1: token exchange at the IdP', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('V-1, V-4: IdP 200 with a non-JSON body → invalid_response/token_exchange, body not quoted', async () => {
+  it('IdP 200 with a non-JSON body → invalid_response/token_exchange, body not quoted', async () => {
     const ctx = await setup();
     const body = 'access_token=opaque-not-json-token-55&issued_token_type=id-jag';
     ctx.recorder.add('opaque-not-json-token-55');
@@ -128,21 +129,21 @@ describe('leg 1: token exchange at the IdP', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('V-6: IdP 200 {} (no access_token) → invalid_response/token_exchange', async () => {
+  it('RFC 8693 §2.2.1: IdP 200 {} (no access_token) → invalid_response/token_exchange', async () => {
     const ctx = await setup();
     ctx.stack.idp.override = onTokenPost(() => jsonReply(200, {}));
     await expectCaaError(call(ctx), { code: 'invalid_response', stage: 'token_exchange', status: 200 }, ctx.recorder);
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('V-6: IdP 200 with an empty access_token → invalid_response/token_exchange', async () => {
+  it('RFC 8693 §2.2.1: IdP 200 with an empty access_token → invalid_response/token_exchange', async () => {
     const ctx = await setup();
     ctx.stack.idp.override = onTokenPost(() => jsonReply(200, { access_token: '', issued_token_type: ID_JAG_TYPE, token_type: 'N_A' }));
     await expectCaaError(call(ctx), { code: 'invalid_response', stage: 'token_exchange', status: 200 }, ctx.recorder);
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('V-5: IdP issuing an access_token-typed token → invalid_token_type; the AS got nothing', async () => {
+  it('ID-JAG draft §4.3.4: IdP issuing an access_token-typed token → invalid_token_type; the AS got nothing', async () => {
     const ctx = await setup();
     const jag = await mintJag(ctx.stack);
     ctx.recorder.add(jag);
@@ -155,7 +156,7 @@ describe('leg 1: token exchange at the IdP', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('V-5: IdP 200 without issued_token_type → rejected (invalid_response), the AS got nothing', async () => {
+  it('ID-JAG draft §4.3.4: IdP 200 without issued_token_type → rejected (invalid_response), the AS got nothing', async () => {
     const ctx = await setup();
     const jag = await mintJag(ctx.stack);
     ctx.recorder.add(jag);
@@ -168,7 +169,7 @@ describe('leg 1: token exchange at the IdP', () => {
     ['missing', undefined],
     ['N_A', 'N_A'],
     ['n_a', 'n_a'],
-  ])('V-7: token_type %s is accepted without a diagnostic', async (_label, tokenType) => {
+  ])('RFC 8693 §2.2.1: token_type %s is accepted without a diagnostic', async (_label, tokenType) => {
     const ctx = await setup();
     const jag = await mintJag(ctx.stack);
     ctx.recorder.add(jag);
@@ -181,7 +182,7 @@ describe('leg 1: token exchange at the IdP', () => {
     await ctx.recorder.expectNoSecretIn(JSON.stringify(ctx.recorder.events), 'events');
   });
 
-  it('V-7: any other token_type passes, with a diagnostic event', async () => {
+  it('RFC 8693 §2.2.1: any other token_type passes, with a diagnostic event', async () => {
     const ctx = await setup();
     const jag = await mintJag(ctx.stack);
     ctx.recorder.add(jag);
@@ -191,7 +192,7 @@ describe('leg 1: token exchange at the IdP', () => {
     await ctx.recorder.expectNoSecretIn(JSON.stringify(ctx.recorder.events), 'events');
   });
 
-  it('V-1: IdP 200 carrying an error member → oauth_error (status 200), even with an access_token present', async () => {
+  it('IdP 200 carrying an error member → oauth_error (status 200), even with an access_token present', async () => {
     const ctx = await setup();
     const jag = await mintJag(ctx.stack);
     ctx.recorder.add(jag);
@@ -207,7 +208,7 @@ describe('leg 1: token exchange at the IdP', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('V-3: expires_in as a numeric string is accepted', async () => {
+  it('expires_in as a numeric string is accepted', async () => {
     const ctx = await setup();
     const jag = await mintJag(ctx.stack);
     ctx.recorder.add(jag);
@@ -216,7 +217,7 @@ describe('leg 1: token exchange at the IdP', () => {
     expect(ctx.stack.as.counters.grant).toBe(1);
   });
 
-  it('V-10: a refresh_token in the exchange response is ignored and never sent on', async () => {
+  it('ID-JAG draft §4.3.4: a refresh_token in the exchange response is ignored and never sent on', async () => {
     const ctx = await setup();
     const jag = await mintJag(ctx.stack);
     const refresh = 'idp-refresh-token-should-be-ignored-1234';
@@ -232,7 +233,7 @@ describe('leg 1: token exchange at the IdP', () => {
 });
 
 describe('leg 2: jwt-bearer at the AS', () => {
-  it('V-15: AS invalid_client 401 (wrong client secret, real rejection) → oauth_error/jwt_bearer, status 401', async () => {
+  it('RFC 6749 §5.2: AS invalid_client 401 (wrong client secret, real rejection) → oauth_error/jwt_bearer, status 401', async () => {
     const ctx = await setup();
     const wrongSecret = 'wrong-mcp-secret-77QQ';
     ctx.recorder.add(wrongSecret);
@@ -248,7 +249,7 @@ describe('leg 2: jwt-bearer at the AS', () => {
     expect(ctx.stack.mcp.requests.filter((r) => r.authorization !== undefined)).toEqual([]);
   });
 
-  it("V-12: AS token_type 'mac' → invalid_token_type/jwt_bearer; the token is never used", async () => {
+  it("RFC 6749 §5.1: AS token_type 'mac' → invalid_token_type/jwt_bearer; the token is never used", async () => {
     const ctx = await setup();
     const macToken = 'mac-access-token-0123456789';
     ctx.recorder.add(macToken);
@@ -259,14 +260,14 @@ describe('leg 2: jwt-bearer at the AS', () => {
     expect(ctx.stack.mcp.requests.filter((r) => r.authorization !== undefined)).toEqual([]);
   });
 
-  it('V-12: AS 200 without access_token → invalid_response/jwt_bearer', async () => {
+  it('RFC 6749 §5.1: AS 200 without access_token → invalid_response/jwt_bearer', async () => {
     const ctx = await setup();
     ctx.stack.as.override = onTokenPost(() => jsonReply(200, { token_type: 'Bearer', expires_in: 3600 }));
     await expectCaaError(call(ctx), { code: 'invalid_response', stage: 'jwt_bearer', status: 200 }, ctx.recorder);
     expect(ctx.stack.mcp.requests.filter((r) => r.authorization !== undefined)).toEqual([]);
   });
 
-  it('V-12: AS 200 without token_type → invalid_response/jwt_bearer; the token is never used', async () => {
+  it('RFC 6749 §5.1: AS 200 without token_type → invalid_response/jwt_bearer; the token is never used', async () => {
     const ctx = await setup();
     const token = 'typeless-access-token-24680';
     ctx.recorder.add(token);
@@ -275,7 +276,7 @@ describe('leg 2: jwt-bearer at the AS', () => {
     expect(ctx.stack.mcp.requests.filter((r) => r.authorization !== undefined)).toEqual([]);
   });
 
-  it('V-15: AS 400 invalid_grant (real rejection: the ID-JAG names another resource) → oauth_error/jwt_bearer with error and description', async () => {
+  it('RFC 6749 §5.2: AS 400 invalid_grant (real rejection: the ID-JAG names another resource) → oauth_error/jwt_bearer with error and description', async () => {
     const ctx = await setup();
     ctx.stack.idp.transformIdJag = (draft) => {
       draft.claims.resource = 'https://elsewhere.example/mcp';
@@ -289,8 +290,8 @@ describe('leg 2: jwt-bearer at the AS', () => {
   });
 });
 
-describe('optional ID-JAG checks (V-11)', () => {
-  it('V-11, JB-1: an ID-JAG for another audience → id_jag_mismatch; the AS token endpoint got 0 requests', async () => {
+describe('optional ID-JAG checks (checkIdJag)', () => {
+  it('ID-JAG draft §8.3: an ID-JAG for another audience → id_jag_mismatch; the AS token endpoint got 0 requests', async () => {
     const ctx = await setup();
     ctx.stack.idp.transformIdJag = (draft) => {
       draft.claims.aud = 'https://as.other.example';
@@ -302,7 +303,7 @@ describe('optional ID-JAG checks (V-11)', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('V-11: an ID-JAG whose aud is a 2-element array → id_jag_mismatch; nothing redeemed', async () => {
+  it('an ID-JAG whose aud is a 2-element array → id_jag_mismatch; nothing redeemed', async () => {
     const ctx = await setup();
     ctx.stack.idp.transformIdJag = (draft) => {
       draft.claims.aud = [ctx.stack.as.issuer, 'https://as.other.example'];
@@ -311,7 +312,7 @@ describe('optional ID-JAG checks (V-11)', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('V-11: an ID-JAG for another client_id → id_jag_mismatch naming both client ids; nothing redeemed', async () => {
+  it('an ID-JAG for another client_id → id_jag_mismatch naming both client ids; nothing redeemed', async () => {
     const ctx = await setup();
     ctx.stack.idp.transformIdJag = (draft) => {
       draft.claims.client_id = 'somebody-elses-client';
@@ -322,7 +323,7 @@ describe('optional ID-JAG checks (V-11)', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('V-11, §9: a JWE-shaped (5-segment) ID-JAG passes the client checks; after one more try with a new exchange the AS rejection surfaces from jwt_bearer', async () => {
+  it('a JWE-shaped (5-segment) ID-JAG passes the client checks; after one more try with a new exchange the AS rejection surfaces from jwt_bearer', async () => {
     const ctx = await setup();
     const jwe = jweShaped();
     ctx.recorder.add(jwe);
@@ -333,7 +334,7 @@ describe('optional ID-JAG checks (V-11)', () => {
       ctx.recorder,
     );
     expect(err.code).not.toBe('id_jag_mismatch');
-    // AS invalid_grant → both legs once more (PROTOCOL §9); this fake IdP hands out the same JWE twice.
+    // AS invalid_grant → both legs once more (one repeat with a new ID-JAG); this fake IdP hands out the same JWE twice.
     expect(ctx.stack.idp.counters.exchange).toBe(2);
     expect(ctx.stack.as.requests.filter((r) => r.method === 'POST').map((r) => r.form.assertion)).toEqual([jwe, jwe]);
   });
@@ -349,7 +350,7 @@ describe('optional ID-JAG checks (V-11)', () => {
     expect(new Set(assertions).size).toBe(2);
   });
 
-  it('V-11, §9: checkIdJag: false disables the aud check; the AS rejects the ID-JAG twice (one repeat with a new one), surfaced from jwt_bearer', async () => {
+  it('checkIdJag: false disables the aud check; the AS rejects the ID-JAG twice (one repeat with a new one), surfaced from jwt_bearer', async () => {
     const ctx = await setup();
     ctx.stack.idp.transformIdJag = (draft) => {
       draft.claims.aud = 'https://as.other.example';
@@ -363,12 +364,12 @@ describe('optional ID-JAG checks (V-11)', () => {
     expect(ctx.stack.as.counters.grant).toBe(2);
     expect(ctx.stack.idp.counters.exchange).toBe(2);
     const assertions = ctx.stack.as.requests.filter((r) => r.method === 'POST').map((r) => r.form.assertion);
-    expect(new Set(assertions).size).toBe(2); // a new ID-JAG for the repeat (JB-2)
+    expect(new Set(assertions).size).toBe(2); // a new ID-JAG for the repeat (MCP Enterprise-Managed Authorization §7.4.2)
   });
 });
 
-describe('the ID token source (F-2, TX-4)', () => {
-  it('TX-4: an expired ID token given as a string → login_required/id_token; the IdP got 0 exchanges', async () => {
+describe('the ID token source', () => {
+  it('an expired ID token given as a string → login_required/id_token; the IdP got 0 exchanges', async () => {
     const ctx = await setup();
     const expired = await ctx.stack.idp.mintIdToken({ expiresInSeconds: -3600 });
     ctx.recorder.add(expired);
@@ -378,7 +379,7 @@ describe('the ID token source (F-2, TX-4)', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it("TX-4: an idToken function that only has expired tokens is asked again ('rejected'), then login_required; 0 exchanges", async () => {
+  it("an idToken function that only has expired tokens is asked again ('rejected'), then login_required; 0 exchanges", async () => {
     const ctx = await setup();
     const reasons: IdTokenReason[] = [];
     await expectCaaError(
@@ -398,7 +399,7 @@ describe('the ID token source (F-2, TX-4)', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('F-2, SEC-7: an idToken function that throws → id_token_unavailable; its message (with a secret) is not copied', async () => {
+  it('an idToken function that throws → id_token_unavailable; its message (with a secret) is not copied', async () => {
     const ctx = await setup();
     const fakeSecret = 'rt-FAKE-REFRESH-SECRET-998877';
     ctx.recorder.add(fakeSecret);
@@ -414,7 +415,7 @@ describe('the ID token source (F-2, TX-4)', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('F-2: an idToken function that rejects → id_token_unavailable', async () => {
+  it('an idToken function that rejects → id_token_unavailable', async () => {
     const ctx = await setup();
     const fakeSecret = 'session-cookie-FAKE-4433221100';
     ctx.recorder.add(fakeSecret);
@@ -432,7 +433,7 @@ describe('the ID token source (F-2, TX-4)', () => {
     ['a number', 42],
     ['undefined', undefined],
     ['an object', { id_token: 'eyJ.not.this' }],
-  ])('F-2: an idToken function returning %s → id_token_unavailable', async (_label, value) => {
+  ])('an idToken function returning %s → id_token_unavailable', async (_label, value) => {
     const ctx = await setup();
     await expectCaaError(
       call(ctx, { idToken: () => value as unknown as string }),
@@ -443,7 +444,7 @@ describe('the ID token source (F-2, TX-4)', () => {
     expectNothingRedeemed(ctx.stack);
   });
 
-  it('F-2: an idToken function that never resolves, with timeout: 200 → timeout/id_token', async () => {
+  it('an idToken function that never resolves, with timeout: 200 → timeout/id_token', async () => {
     const ctx = await setup();
     let seenSignal: AbortSignal | undefined;
     const err = await expectCaaError(

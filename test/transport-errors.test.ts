@@ -1,7 +1,8 @@
 /**
  * Transport-level faults at token and metadata endpoints (redirects, oversized bodies, hangs,
- * refused connections, socket resets) become typed errors through the public API (PROTOCOL V-4,
- * SEC-8, SEC-9, SEC-10, D-20, E-8), and IdP/AS requests never carry the caller's headers.
+ * refused connections, socket resets) become typed errors through the public API (no redirect
+ * followed, capped bodies, bounded time, transient failures retried), and IdP/AS requests never
+ * carry the caller's headers.
  * Real loopback servers throughout; nock only for non-loopback hosts and socket resets.
  */
 import type { ServerResponse } from 'node:http';
@@ -36,7 +37,7 @@ nock.restore();
 
 const KiB = 1024;
 
-/** The wrapper under test has a configured IdP token endpoint (D-17). */
+/** The wrapper under test has a configured IdP token endpoint. */
 const { setup, wrap, call, counting, expectDiscoveryFailure } = useErrorStacks({ idp: 'tokenEndpoint' });
 
 function onWellKnown(reply: () => OverrideResponse): OverrideHook {
@@ -62,8 +63,8 @@ function noTokenReachedMcp(stack: Stack): void {
   expect(stack.mcp.requests.filter((r) => r.authorization !== undefined)).toEqual([]);
 }
 
-describe('SEC-8: redirects are never followed', () => {
-  it.each([302, 307])('SEC-8: IdP token endpoint answering %i with Location → unexpected_redirect; the target got nothing', async (status) => {
+describe('redirects are never followed (cf. RFC 9700 §4.12)', () => {
+  it.each([302, 307])('IdP token endpoint answering %i with Location → unexpected_redirect; the target got nothing', async (status) => {
     const ctx = await setup();
     const target = await counting();
     ctx.stack.idp.override = onTokenPost(() => ({ status, headers: { location: `${target.url}/steal` }, body: '' }));
@@ -74,7 +75,7 @@ describe('SEC-8: redirects are never followed', () => {
     noTokenReachedMcp(ctx.stack);
   });
 
-  it.each([302, 307])('SEC-8: AS token endpoint answering %i with Location → unexpected_redirect; the target got nothing', async (status) => {
+  it.each([302, 307])('AS token endpoint answering %i with Location → unexpected_redirect; the target got nothing', async (status) => {
     const ctx = await setup();
     const target = await counting();
     ctx.stack.as.override = onTokenPost(() => ({ status, headers: { location: `${target.url}/steal` }, body: '' }));
@@ -84,7 +85,7 @@ describe('SEC-8: redirects are never followed', () => {
     noTokenReachedMcp(ctx.stack);
   });
 
-  it('SEC-8, D-5: AS metadata redirecting everywhere is "not here" → metadata_not_found; the target got nothing', async () => {
+  it('AS metadata redirecting everywhere is "not here" → metadata_not_found; the target got nothing', async () => {
     const ctx = await setup();
     const target = await counting();
     ctx.stack.as.override = onWellKnown(() => ({ status: 302, headers: { location: `${target.url}/metadata` }, body: '' }));
@@ -94,7 +95,7 @@ describe('SEC-8: redirects are never followed', () => {
     noTokenReachedMcp(ctx.stack);
   });
 
-  it('SEC-8: IdP metadata redirecting everywhere → metadata_not_found; the ID token never left', async () => {
+  it('IdP metadata redirecting everywhere → metadata_not_found; the ID token never left', async () => {
     const ctx = await setup();
     const target = await counting();
     ctx.stack.idp.override = onWellKnown(() => ({ status: 307, headers: { location: `${target.url}/metadata` }, body: '' }));
@@ -109,10 +110,10 @@ describe('SEC-8: redirects are never followed', () => {
   });
 });
 
-describe('V-4, SEC-10: response size caps', () => {
+describe('response size caps', () => {
   const bigMetadata = (issuer: string) => ({ issuer, token_endpoint: `${issuer}/token`, padding: 'x'.repeat(300 * KiB) });
 
-  it('V-4: protected-resource metadata over 256 KiB → response_too_large/discovery', async () => {
+  it('protected-resource metadata over 256 KiB → response_too_large/discovery', async () => {
     const ctx = await setup();
     ctx.stack.mcp.override = onWellKnown(() => jsonReply(200, { resource: ctx.stack.mcp.resource, authorization_servers: [ctx.stack.as.issuer], padding: 'x'.repeat(300 * KiB) }));
     await expectDiscoveryFailure(ctx, { code: 'response_too_large', stage: 'discovery', status: 200 });
@@ -120,7 +121,7 @@ describe('V-4, SEC-10: response size caps', () => {
     expect(ctx.stack.idp.requests).toEqual([]);
   });
 
-  it('V-4: AS metadata over 256 KiB (Content-Length) → response_too_large/discovery', async () => {
+  it('AS metadata over 256 KiB (Content-Length) → response_too_large/discovery', async () => {
     const ctx = await setup();
     ctx.stack.as.override = onWellKnown(() => jsonReply(200, bigMetadata(ctx.stack.as.issuer)));
     await expectDiscoveryFailure(ctx, { code: 'response_too_large', stage: 'discovery', status: 200 });
@@ -128,7 +129,7 @@ describe('V-4, SEC-10: response size caps', () => {
     expect(ctx.stack.as.counters.grant).toBe(0);
   });
 
-  it('V-4: IdP metadata over 256 KiB, streamed without Content-Length → response_too_large/discovery', async () => {
+  it('IdP metadata over 256 KiB, streamed without Content-Length → response_too_large/discovery', async () => {
     const ctx = await setup();
     const big = await counting((_req, res) => streamJson(res, 300 * KiB, { issuer: 'placeholder' }));
     await expectCaaError(
@@ -140,7 +141,7 @@ describe('V-4, SEC-10: response size caps', () => {
     expect(ctx.stack.as.counters.grant).toBe(0);
   });
 
-  it('V-4: IdP token response over 64 KiB (Content-Length) → response_too_large/token_exchange', async () => {
+  it('IdP token response over 64 KiB (Content-Length) → response_too_large/token_exchange', async () => {
     const ctx = await setup();
     const jag = await mintJag(ctx.stack);
     ctx.recorder.add(jag);
@@ -152,7 +153,7 @@ describe('V-4, SEC-10: response size caps', () => {
     noTokenReachedMcp(ctx.stack);
   });
 
-  it('V-4: IdP token response over 64 KiB, streamed without Content-Length → response_too_large/token_exchange', async () => {
+  it('IdP token response over 64 KiB, streamed without Content-Length → response_too_large/token_exchange', async () => {
     const ctx = await setup();
     const big = await counting((_req, res) => streamJson(res, 70 * KiB, { issued_token_type: ID_JAG_TYPE, token_type: 'N_A' }));
     await expectCaaError(
@@ -164,7 +165,7 @@ describe('V-4, SEC-10: response size caps', () => {
     expect(ctx.stack.as.counters.grant).toBe(0);
   });
 
-  it('V-4: AS token response over 64 KiB → response_too_large/jwt_bearer; no token reaches the MCP server', async () => {
+  it('AS token response over 64 KiB → response_too_large/jwt_bearer; no token reaches the MCP server', async () => {
     const ctx = await setup();
     const token = 'oversized-response-access-token-1357';
     ctx.recorder.add(token);
@@ -175,7 +176,7 @@ describe('V-4, SEC-10: response size caps', () => {
     noTokenReachedMcp(ctx.stack);
   });
 
-  it('V-4: a token response just under 64 KiB is accepted', async () => {
+  it('a token response just under 64 KiB is accepted', async () => {
     const ctx = await setup();
     const jag = await mintJag(ctx.stack);
     ctx.recorder.add(jag);
@@ -187,7 +188,7 @@ describe('V-4, SEC-10: response size caps', () => {
 });
 
 describe('timeouts and network failures', () => {
-  it('timeout, E-8: an IdP token endpoint that never answers, timeout: 300 → retried twice, then timeout/token_exchange', async () => {
+  it('timeout: an IdP token endpoint that never answers, timeout: 300 → retried twice, then timeout/token_exchange', async () => {
     const ctx = await setup();
     const hang = await hangingServer();
     await expectCaaError(
@@ -203,7 +204,7 @@ describe('timeouts and network failures', () => {
     expect(ctx.stack.as.counters.grant).toBe(0);
   });
 
-  it('timeout, E-8, E-9: an AS token endpoint that never answers → both legs retried twice (a new ID-JAG each time), then timeout/jwt_bearer', async () => {
+  it('timeout: an AS token endpoint that never answers → both legs retried twice (a new ID-JAG each time), then timeout/jwt_bearer', async () => {
     const ctx = await setup();
     const hang = await hangingServer();
     ctx.stack.as.override = (req) =>
@@ -228,7 +229,7 @@ describe('timeouts and network failures', () => {
     expect(hang.hits.every((h) => h.method === 'GET')).toBe(true);
   });
 
-  it('E-8: connection refused at the IdP token endpoint → network_error/token_exchange', async () => {
+  it('connection refused at the IdP token endpoint → network_error/token_exchange', async () => {
     const ctx = await setup();
     const closed = await closedLoopbackUrl();
     const err = await expectCaaError(
@@ -240,7 +241,7 @@ describe('timeouts and network failures', () => {
     expect(ctx.stack.as.counters.grant).toBe(0);
   });
 
-  it('E-8: connection refused at the AS token endpoint → network_error/jwt_bearer', async () => {
+  it('connection refused at the AS token endpoint → network_error/jwt_bearer', async () => {
     const ctx = await setup();
     const closed = await closedLoopbackUrl();
     ctx.stack.as.override = (req) =>
@@ -251,7 +252,7 @@ describe('timeouts and network failures', () => {
     noTokenReachedMcp(ctx.stack);
   });
 
-  it('E-8: connection refused at the IdP issuer (metadata) → network_error/discovery', async () => {
+  it('connection refused at the IdP issuer (metadata) → network_error/discovery', async () => {
     const ctx = await setup();
     const closed = await closedLoopbackUrl();
     await expectCaaError(
@@ -266,7 +267,7 @@ describe('timeouts and network failures', () => {
 describe('nock: non-loopback hosts and socket resets', () => {
   useNock();
 
-  it('E-8: a socket reset at an https IdP token endpoint → network_error/token_exchange', async () => {
+  it('a socket reset at an https IdP token endpoint → network_error/token_exchange', async () => {
     const ctx = await setup();
     const scope = nock('https://idp.example.test')
       .post('/oauth2/v1/token')
@@ -280,7 +281,7 @@ describe('nock: non-loopback hosts and socket resets', () => {
     expect(ctx.stack.as.counters.grant).toBe(0);
   });
 
-  it('E-8: a socket reset at an https AS token endpoint → network_error/jwt_bearer', async () => {
+  it('a socket reset at an https AS token endpoint → network_error/jwt_bearer', async () => {
     const ctx = await setup();
     ctx.stack.as.override = (req) =>
       req.method === 'GET' && req.path === '/.well-known/oauth-authorization-server'
@@ -299,7 +300,7 @@ describe('nock: non-loopback hosts and socket resets', () => {
     noTokenReachedMcp(ctx.stack);
   });
 
-  it('SEC-1: https IdP metadata naming an http:// token endpoint → insecure_url/discovery; the ID token is never posted', async () => {
+  it('https IdP metadata naming an http:// token endpoint → insecure_url/discovery; the ID token is never posted', async () => {
     const ctx = await setup();
     const metadata = nock('https://idp.example.test')
       .get('/.well-known/oauth-authorization-server')
@@ -317,7 +318,7 @@ describe('nock: non-loopback hosts and socket resets', () => {
     expect(ctx.stack.as.counters.grant).toBe(0);
   });
 
-  it('V-16: an https IdP answering 503 text/html → http_error with status 503, the page not quoted', async () => {
+  it('an https IdP answering 503 text/html → http_error with status 503, the page not quoted', async () => {
     const ctx = await setup();
     const scope = nock('https://idp.example.test')
       .post('/token')
@@ -334,7 +335,7 @@ describe('nock: non-loopback hosts and socket resets', () => {
   });
 });
 
-describe('SEC-9, D-20: IdP and AS requests never carry cookies, MCP headers or caller headers', () => {
+describe('IdP and AS requests never carry cookies, MCP headers or caller headers', () => {
   const FORBIDDEN = ['cookie', 'mcp-protocol-version', 'mcp-session-id', 'x-caller-trace'];
 
   function expectClean(ctx: ErrorStackCtx): void {
@@ -363,7 +364,7 @@ describe('SEC-9, D-20: IdP and AS requests never carry cookies, MCP headers or c
     });
     await client.connect(transport);
     await client.listTools();
-    // Make the next acquisition happen on a request that carries Mcp-Protocol-Version (E-1).
+    // Make the next acquisition happen on a request that carries Mcp-Protocol-Version.
     ctx.stack.as.revokeAll();
     const result = await client.callTool({ name: 'whoami', arguments: {} });
     await client.close();

@@ -1,4 +1,4 @@
-/** Where secrets and tokens may go (PROTOCOL SEC-1, SEC-3, CA-4, D-7). */
+/** Where secrets and tokens may go (https except on loopback; RFC 6749 §2.3.1; RFC 8707 §2; RFC 9728 §3.3). */
 import { describe, expect, it } from 'vitest';
 import { CrossAppAccessError } from '../src/errors.js';
 import { insecureUrlReason, isLoopbackHost, isWithinResource, requireSecureUrl } from '../src/url-rules.js';
@@ -6,7 +6,7 @@ import { insecureUrlReason, isLoopbackHost, isWithinResource, requireSecureUrl }
 const within = (target: string, resource: string) => isWithinResource(new URL(target), new URL(resource));
 
 describe('isLoopbackHost', () => {
-  it.each(['localhost', 'LOCALHOST', '127.0.0.1', '127.0.0.2', '127.255.255.254', '[::1]'])('SEC-1: %s is loopback', (host) => {
+  it.each(['localhost', 'LOCALHOST', '127.0.0.1', '127.0.0.2', '127.255.255.254', '[::1]'])('%s is loopback', (host) => {
     expect(isLoopbackHost(host)).toBe(true);
   });
 
@@ -23,11 +23,11 @@ describe('isLoopbackHost', () => {
     '[::2]',
     '[::]',
     '',
-  ])('SEC-1: %j is not loopback', (host) => {
+  ])('%j is not loopback', (host) => {
     expect(isLoopbackHost(host)).toBe(false);
   });
 
-  it('SEC-1: URL-normalised loopback forms are recognised via URL.hostname', () => {
+  it('URL-normalised loopback forms are recognised via URL.hostname', () => {
     expect(isLoopbackHost(new URL('http://127.1/').hostname)).toBe(true);
     expect(isLoopbackHost(new URL('http://0x7f000001/').hostname)).toBe(true);
     expect(isLoopbackHost(new URL('http://[0:0:0:0:0:0:0:1]/').hostname)).toBe(true);
@@ -36,28 +36,28 @@ describe('isLoopbackHost', () => {
 
 describe('insecureUrlReason', () => {
   it.each(['https://idp.example/token', 'https://idp.example:8443/t', 'http://localhost:8080/token', 'http://127.0.0.1/token', 'http://[::1]:3000/token'])(
-    'SEC-1: %s may carry secrets',
+    '%s may carry secrets',
     (url) => {
       expect(insecureUrlReason(new URL(url))).toBeUndefined();
     },
   );
 
   it.each(['http://idp.example/token', 'http://0.0.0.0/token', 'http://localhost.evil.example/token', 'http://10.0.0.1/'])(
-    'SEC-1: non-loopback http %s is refused, mentioning https',
+    'non-loopback http %s is refused, mentioning https',
     (url) => {
       expect(insecureUrlReason(new URL(url))).toMatch(/https/);
     },
   );
 
   it.each(['ftp://idp.example/token', 'ws://localhost/', 'file:///etc/passwd', 'javascript:alert(1)', 'data:text/plain,x'])(
-    'SEC-1: other scheme %s is refused',
+    'other scheme %s is refused',
     (url) => {
       expect(insecureUrlReason(new URL(url))).toMatch(/https/);
     },
   );
 
   it.each(['https://u:p@idp.example/token', 'https://u@idp.example/token', 'https://:p@idp.example/token', 'http://u:p@localhost/token'])(
-    'CA-4: credentials in %s are refused',
+    'credentials in %s are refused',
     (url) => {
       expect(insecureUrlReason(new URL(url))).toMatch(/credentials/);
     },
@@ -65,11 +65,11 @@ describe('insecureUrlReason', () => {
 });
 
 describe('requireSecureUrl', () => {
-  it('SEC-1: returns the parsed URL when secure', () => {
+  it('returns the parsed URL when secure', () => {
     expect(requireSecureUrl('https://as.example/token', 'the token endpoint', 'discovery').href).toBe('https://as.example/token');
   });
 
-  it('SEC-1: an insecure URL is insecure_url at the given stage', () => {
+  it('an insecure URL is insecure_url at the given stage', () => {
     let error: unknown;
     try {
       requireSecureUrl('http://as.example/token', 'the token endpoint', 'jwt_bearer');
@@ -81,7 +81,7 @@ describe('requireSecureUrl', () => {
     expect((error as CrossAppAccessError).stage).toBe('jwt_bearer');
   });
 
-  it('CA-4: the message does not repeat URL credentials', () => {
+  it('the message does not repeat URL credentials', () => {
     let error: unknown;
     try {
       requireSecureUrl('https://user:S3CRET-VALUE-123@as.example/token', 'the token endpoint', 'discovery');
@@ -92,16 +92,16 @@ describe('requireSecureUrl', () => {
     expect((error as CrossAppAccessError).message).not.toContain('S3CRET-VALUE-123');
   });
 
-  it('SEC-1: a relative URL is rejected', () => {
+  it('a relative URL is rejected', () => {
     expect(() => requireSecureUrl('/token', 'the token endpoint', 'discovery')).toThrow(CrossAppAccessError);
   });
 });
 
-describe('isWithinResource', () => {
+describe('isWithinResource (RFC 8707 §2; RFC 9728 §3.3)', () => {
   const resource = 'https://mcp.example/api';
 
   it.each(['https://mcp.example/api', 'https://mcp.example/api/', 'https://mcp.example/api/mcp', 'https://mcp.example/api/mcp/deep?x=1#f'])(
-    'SEC-3: /api covers %s',
+    '/api covers %s',
     (target) => {
       expect(within(target, resource)).toBe(true);
     },
@@ -120,15 +120,15 @@ describe('isWithinResource', () => {
     ['encoded dot segments escaping the path', 'https://mcp.example/api/%2e%2e/admin'],
     ['an encoded slash after a sibling prefix', 'https://mcp.example/api%2F..%2Fadmin'],
     ['a different case', 'https://mcp.example/API/mcp'],
-  ])('SEC-3: /api does not cover %s (%s)', (_what, target) => {
+  ])('/api does not cover %s (%s)', (_what, target) => {
     expect(within(target, resource)).toBe(false);
   });
 
-  it('SEC-3: the default port is the same origin', () => {
+  it('the default port is the same origin', () => {
     expect(within('https://mcp.example:443/api/mcp', resource)).toBe(true);
   });
 
-  it.each(['https://mcp.example/', 'https://mcp.example'])('SEC-3: root resource %s covers everything on its origin', (root) => {
+  it.each(['https://mcp.example/', 'https://mcp.example'])('root resource %s covers everything on its origin', (root) => {
     expect(within('https://mcp.example/', root)).toBe(true);
     expect(within('https://mcp.example/anything/at/all', root)).toBe(true);
     expect(within('https://mcp.example/api2', root)).toBe(true);
@@ -136,13 +136,13 @@ describe('isWithinResource', () => {
     expect(within('http://mcp.example/', root)).toBe(false);
   });
 
-  it('SEC-3: a resource with a trailing slash covers paths below it', () => {
+  it('a resource with a trailing slash covers paths below it', () => {
     expect(within('https://mcp.example/mcp/x', 'https://mcp.example/mcp/')).toBe(true);
     expect(within('https://mcp.example/mcp/', 'https://mcp.example/mcp/')).toBe(true);
     expect(within('https://mcp.example/mcpx', 'https://mcp.example/mcp/')).toBe(false);
   });
 
-  it('SEC-3: loopback resources compare the port', () => {
+  it('loopback resources compare the port', () => {
     expect(within('http://localhost:3000/mcp', 'http://localhost:3000/mcp')).toBe(true);
     expect(within('http://localhost:3001/mcp', 'http://localhost:3000/mcp')).toBe(false);
   });

@@ -23,7 +23,7 @@ export interface ErrorStackCtx {
   idToken: string;
 }
 
-/** How the wrapper finds the IdP: discovered from its `issuer`, or a configured `tokenEndpoint` (D-17). */
+/** How the wrapper finds the IdP: discovered from its `issuer`, or a configured `tokenEndpoint`. */
 export type IdpConfig = 'issuer' | 'tokenEndpoint';
 
 /** IdP options for the stack's IdP client, pointing leg 1 at `where`. */

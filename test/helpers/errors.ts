@@ -7,7 +7,7 @@
  *   return. It also collects `onEvent` events.
  * - {@link expectCaaError}: asserts a rejection is a typed `CrossAppAccessError` with the exact
  *   code/stage/status/error/errorDescription, and that neither its message, its JSON form nor any
- *   event quotes a collected secret (PROTOCOL SEC-7).
+ *   event quotes a collected secret.
  */
 import { expect } from 'vitest';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
@@ -136,7 +136,7 @@ export async function expectCaaError(
   expect(typeof e.message).toBe('string');
   expect(e.message.length).toBeGreaterThan(0);
 
-  // SEC-7: no token, ID token, ID-JAG, assertion or secret in errors or events.
+  // No token, ID token, ID-JAG, assertion or secret in errors or events.
   await recorder.settled();
   expect(recorder.secrets.size, 'the recorder collected no secret to check against').toBeGreaterThan(0);
   await recorder.expectNoSecretIn(e.message, 'error.message');

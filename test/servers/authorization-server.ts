@@ -1,7 +1,7 @@
 /**
  * Loopback MCP authorization server (the "Resource AS"): RFC 8414 metadata and an RFC 7523
- * jwt-bearer token endpoint that redeems ID-JAGs (ID-JAG §4.4, EMA §5) for opaque access tokens.
- * See PROTOCOL.md §3, §4, §14.
+ * jwt-bearer token endpoint that redeems ID-JAGs (ID-JAG draft §4.4, MCP Enterprise-Managed Authorization §5) for
+ * opaque access tokens.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -42,7 +42,7 @@ export interface AsClient {
 }
 
 export interface AuthorizationServerOptions {
-  /** The IdP whose ID-JAGs this AS accepts (ID-JAG §4.4.1: trust is configured, not discovered). */
+  /** The IdP whose ID-JAGs this AS accepts (ID-JAG draft §4.4.1: trust is configured, not discovered). */
   trustedIdp: { issuer: string; publicKey: CryptoKey };
   clients: AsClient[];
   /** Issuer path, e.g. `/tenant-7`. Default: root. */
@@ -94,7 +94,7 @@ export interface AuthorizationServer {
    * `userId:grantId:secret` form, or a malformed token. Default: the random string itself.
    */
   accessTokenFormat: ((random: string) => string) | undefined;
-  /** `jti`s already redeemed (EMA §7.4.2). */
+  /** `jti`s already redeemed (MCP Enterprise-Managed Authorization §7.4.2). */
   readonly usedJtis: ReadonlySet<string>;
   /** Every `private_key_jwt` client assertion received (not cleared by `reset`). */
   readonly clientAssertions: RecordedClientAssertion[];
@@ -208,7 +208,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       ...(hasKeyClient || options.signingAlgValuesSupported
         ? { token_endpoint_auth_signing_alg_values_supported: signingAlgs }
         : {}),
-      // ID-JAG §7.2 / EMA §6: advertises ID-JAG redemption.
+      // ID-JAG draft §7.2 / MCP Enterprise-Managed Authorization §6: advertises ID-JAG redemption.
       authorization_grant_profiles_supported: [GRANT_PROFILE_ID_JAG],
       response_types_supported: [],
       ...options.metadataOverrides,
@@ -283,7 +283,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     return client.clientId;
   }
 
-  /** RFC 7523 §3 / ID-JAG §4.4.1 assertion validation. */
+  /** RFC 7523 §3 / ID-JAG draft §4.4.1 assertion validation. */
   async function verifyIdJag(assertion: string, clientId: string, resource: string | undefined): Promise<JWTPayload> {
     const bad = (d: string) => new GrantError(400, 'invalid_grant', d);
     let typ: string | undefined;
@@ -292,7 +292,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     } catch {
       throw bad('assertion is not a JWS');
     }
-    // ID-JAG §3.1; RFC 8725 §3.11: typ compared case-insensitively, "application/" prefix optional.
+    // ID-JAG draft §3.1; RFC 8725 §3.11: typ compared case-insensitively, "application/" prefix optional.
     const t = (typ ?? '').toLowerCase().replace(/^application\//, '');
     if (t !== ID_JAG_TYP) throw bad(`assertion typ must be ${ID_JAG_TYP}`);
     let payload: JWTPayload;
@@ -313,7 +313,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     if (as.allowedResources && !as.allowedResources.includes(String(payload.resource))) {
       throw bad('assertion resource is not served by this AS');
     }
-    // EMA §7.4.2: each ID-JAG is redeemable once.
+    // MCP Enterprise-Managed Authorization §7.4.2: each ID-JAG is redeemable once.
     if (usedJtis.has(payload.jti!)) throw bad('assertion jti already used (replay)');
     usedJtis.add(payload.jti!);
     return payload;

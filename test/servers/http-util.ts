@@ -42,7 +42,7 @@ export interface RecordedRequest {
   headers: Record<string, string | string[] | undefined>;
   form: Record<string, string>;
   /**
-   * Names of headers that must never reach an IdP or AS (D-20, SEC rules): `cookie`,
+   * Names of headers that must never reach an IdP or AS: `cookie`,
    * `mcp-protocol-version`, `mcp-session-id`, `authorization-bearer`.
    */
   leaked: string[];
@@ -237,7 +237,7 @@ export function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** Headers that must never reach an IdP or AS token/metadata endpoint (PROTOCOL D-20). */
+/** Headers that must never reach an IdP or AS token/metadata endpoint. */
 export function leakedHeaders(req: IncomingMessage): string[] {
   const out: string[] = [];
   if (req.headers.cookie !== undefined) out.push('cookie');

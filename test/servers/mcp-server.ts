@@ -1,7 +1,7 @@
 /**
  * Loopback MCP server (the protected resource): a real `@modelcontextprotocol/sdk` v1 server over
  * Streamable HTTP (stateless, JSON responses), guarded by RFC 6750 bearer checks against the
- * fixture AS, with RFC 9728 Protected Resource Metadata. See PROTOCOL.md §6.1–6.3.
+ * fixture AS, with RFC 9728 Protected Resource Metadata.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';

@@ -1,5 +1,5 @@
 /**
- * Well-known metadata locations for an issuer (RFC 8414 §3.1, OIDC Discovery §4).
+ * Well-known metadata locations for an issuer (RFC 8414 §3.1, OpenID Connect Discovery §4).
  */
 
 /**
@@ -7,7 +7,7 @@
  * issuer whose path is `issuerPath` (`''` or `/tenant-1`).
  * - RFC 8414 §3.1 inserts the well-known segment before the issuer path:
  *   `/.well-known/<name>/tenant-1`.
- * - OIDC Discovery §4 appends it (`/tenant-1/.well-known/openid-configuration`); only when `oidcAppend`.
+ * - OpenID Connect Discovery §4 appends it (`/tenant-1/.well-known/openid-configuration`); only when `oidcAppend`.
  */
 export function wellKnownPaths(issuerPath: string, name: string, oidcAppend = false): string[] {
   if (issuerPath === '') return [`/.well-known/${name}`];
