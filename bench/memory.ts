@@ -1,6 +1,7 @@
 /**
  * Memory: heap used after 100,000 distinct cache keys go through this package's token cache (the
- * internal `TokenStore`, at the package's default maximum), versus before; and, for contrast, with
+ * default `memoryTokenStore` with the engine's single-flight `Flights`, at the package's default
+ * maximum), versus before; and, for contrast, with
  * a maximum large enough to keep them all. GC is forced before every reading.
  *
  * The SDK's `CrossAppAccessProvider` has no keyed cache (one token per provider instance), so there
@@ -8,7 +9,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { resolveOptions } from '../src/options.js';
-import { TokenStore, type AccessToken } from '../src/engine/tokens.js';
+import { Flights } from '../src/engine/flights.js';
+import type { AccessToken } from '../src/engine/tokens.js';
+import { memoryTokenStore } from '../src/stores/memory.js';
 
 export interface MemoryCase {
   maxEntries: number;
@@ -53,20 +56,23 @@ function fakeEntry(i: number): { key: string; token: AccessToken } {
 
 async function fill(maxEntries: number, keys: number): Promise<MemoryCase> {
   const before = heapUsed();
-  let store: TokenStore | undefined = new TokenStore(maxEntries, Date.now);
+  let store: ReturnType<typeof memoryTokenStore> | undefined = memoryTokenStore({ max: maxEntries });
+  let flights: Flights | undefined = new Flights();
   const batch = 1000;
   for (let start = 0; start < keys; start += batch) {
     const pending: Promise<AccessToken>[] = [];
     for (let i = start; i < Math.min(keys, start + batch); i++) {
       const entry = fakeEntry(i);
-      pending.push(store.obtain(entry.key, async () => entry).token);
+      const stored = store;
+      pending.push(flights.obtain(entry.key, async () => (stored.set(entry.key, entry.token, 'alice'), entry.token)).token);
     }
     await Promise.all(pending);
   }
   const after = heapUsed();
   const retained = store.size;
-  if (store.pending !== 0) throw new Error('memory: acquisitions left in flight');
+  if (flights.size !== 0) throw new Error('memory: acquisitions left in flight');
   store = undefined;
+  flights = undefined;
   return { maxEntries, keys, retained, heapBeforeBytes: before, heapAfterBytes: after, deltaBytes: after - before };
 }
 

@@ -15,7 +15,17 @@ import type { CrossAppAccessErrorCode, CrossAppAccessStage } from './errors.js';
  * };
  * ```
  */
-export type CrossAppAccessEvent =
+export type CrossAppAccessEvent = EventBody & {
+  /**
+   * The application's user key the event concerns (an engine's per-user work: exchanges, grants,
+   * tokens, retries, step-ups, failures); absent for shared work (discovery) and one-user wrappers.
+   * Never a token.
+   */
+  user?: string;
+};
+
+/** The events without their common fields. */
+type EventBody =
   | {
       type: 'discovery';
       /** Which document: the MCP server's RFC 9728 metadata, or an RFC 8414 / OIDC document. */

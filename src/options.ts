@@ -6,6 +6,7 @@ import { ConfigurationError } from './errors.js';
 import { NO_RETRY, type RetryPolicy } from './oauth/retry.js';
 import type { CrossAppAccessEvent } from './events.js';
 import type { CompatibleFetch, FetchLike } from './fetch-types.js';
+import type { TokenStore } from './stores/token-store.js';
 import { insecureUrlReason, parseUrl, resourceScope, type ResourceScope } from './url-rules.js';
 
 /**
@@ -39,7 +40,25 @@ export type IdTokenReason = 'initial' | 'renewal' | 'rejected' | 'reauthenticate
  *     : (await oidcClient.refresh({ force: reason !== 'initial', signal })).id_token;
  * ```
  */
-export type IdTokenSource = (context: { reason: IdTokenReason; signal: AbortSignal; maxAge?: number }) => string | Promise<string>;
+export type IdTokenSource = (context: IdTokenContext) => string | Promise<string>;
+
+/**
+ * What an {@link IdTokenSource} is told: why a token is needed, a signal that aborts after `timeout`,
+ * the user key it is for (absent for a one-user wrapper), and `maxAge` with `'reauthenticate'`.
+ *
+ * @example
+ * ```ts
+ * const idToken = ({ user, reason }: IdTokenContext) => sessions.idTokenFor(user!, { forceRefresh: reason !== 'initial' });
+ * ```
+ */
+export interface IdTokenContext {
+  reason: IdTokenReason;
+  signal: AbortSignal;
+  /** The application's user key the token is for ({@link CrossAppAccess}); absent for a one-user wrapper. */
+  user?: string;
+  /** Seconds, with `'reauthenticate'`, when the IdP said how recent the sign-in must be. */
+  maxAge?: number;
+}
 
 /**
  * The enterprise IdP, where the RFC 8693 token exchange happens (leg 1).
@@ -164,11 +183,8 @@ export interface CrossAppAccessOptions {
   oauthFetch?: CompatibleFetch | undefined;
 }
 
-/** Options after validation: immutable, normalised, with defaults applied. */
+/** Engine options after validation: immutable, normalised, with defaults applied. */
 export interface ResolvedOptions {
-  readonly idToken: IdTokenSource;
-  /** True when `idToken` was a string: asking again cannot give a new one. */
-  readonly idTokenIsStatic: boolean;
   readonly subjectTokenType: SubjectTokenType;
   readonly idp: Readonly<IdpOptions>;
   readonly client: Readonly<ClientOptions>;
@@ -188,6 +204,15 @@ export interface ResolvedOptions {
   readonly checkIdJag: boolean;
   /** The fetch for metadata and token requests, when it is not the wrapped one. */
   readonly oauthFetch: FetchLike | undefined;
+  /** Where tokens live; undefined means a memory store of `maxCachedTokens`. */
+  readonly store: TokenStore | undefined;
+}
+
+/** A one-user wrapper's options after validation: the engine's, and its ID-token source. */
+export interface ResolvedWrapperOptions extends ResolvedOptions {
+  readonly idToken: IdTokenSource;
+  /** True when `idToken` was a string: asking again cannot give a new one. */
+  readonly idTokenIsStatic: boolean;
 }
 
 const secureUrl = z.string().superRefine((value, ctx) => {
@@ -313,9 +338,18 @@ const schema = z.strictObject({
   oauthFetch: z.custom<FetchLike>((v) => typeof v === 'function', 'expected a fetch function').optional(),
 });
 
+const STORE_METHODS = ['get', 'set', 'delete', 'deleteUser'] as const;
+const tokenStore = z.custom<TokenStore>(
+  (v) => typeof v === 'object' && v !== null && STORE_METHODS.every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+  `expected a TokenStore (an object with ${STORE_METHODS.join(', ')})`,
+);
+
+// The engine takes no idToken (each user's session brings one) but may take a shared store.
+const engineSchema = schema.omit({ idToken: true }).extend({ store: tokenStore.optional() });
+
 /** The keys each object option knows, for "did you mean" (by option path). */
 const KNOWN_KEYS: Record<string, readonly string[]> = {
-  '': Object.keys(schema.shape),
+  '': [...Object.keys(schema.shape), 'store'],
   idp: Object.keys(idpSchema.shape),
   client: Object.keys(clientSchema.shape),
   retry: Object.keys(retrySchema.shape),
@@ -341,24 +375,40 @@ export function normaliseScopes(scope: string | readonly string[] | undefined): 
 }
 
 /**
- * Validates the options once, when the wrapper is made (nothing is validated per request).
+ * Validates a one-user wrapper's options once, when it is made (nothing is validated per request).
  * Throws a {@link ConfigurationError} naming the first bad option.
  */
-export function resolveOptions(input: unknown): ResolvedOptions {
+export function resolveOptions(input: unknown): ResolvedWrapperOptions {
   if (typeof input !== 'object' || input === null) throw new ConfigurationError('options', 'expected an object');
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw configurationError(parsed.error.issues[0], input);
-  const o = parsed.data;
+  const idToken = parsed.data.idToken;
+  return Object.freeze({
+    ...resolved(parsed.data, undefined),
+    idToken: typeof idToken === 'string' ? () => idToken : idToken,
+    idTokenIsStatic: typeof idToken === 'string',
+  });
+}
+
+/** Validates an engine's options once (see {@link resolveOptions}); an engine takes no `idToken`. */
+export function resolveEngineOptions(input: unknown): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) throw new ConfigurationError('options', 'expected an object');
+  if ('idToken' in input) {
+    throw new ConfigurationError('idToken', 'is not an engine option: give each user\'s idToken to xaa.fetch(fetch, { user, idToken }) or getAccessToken');
+  }
+  const parsed = engineSchema.safeParse(input);
+  if (!parsed.success) throw configurationError(parsed.error.issues[0], input);
+  return Object.freeze(resolved(parsed.data, parsed.data.store));
+}
+
+function resolved(o: z.infer<typeof engineSchema>, store: TokenStore | undefined): ResolvedOptions {
   if (typeof o.scope === 'string') {
     for (const s of o.scope.split(' ').filter(Boolean)) {
       const token = scopeToken.safeParse(s);
       if (!token.success) throw new ConfigurationError('scope', token.error.issues[0]?.message ?? 'expected scope tokens (RFC 6749 §3.3)');
     }
   }
-  const idToken = o.idToken;
-  return Object.freeze({
-    idToken: typeof idToken === 'string' ? () => idToken : idToken,
-    idTokenIsStatic: typeof idToken === 'string',
+  return {
     subjectTokenType: o.subjectTokenType ?? 'id_token',
     idp: Object.freeze({ ...o.idp }),
     client: Object.freeze({ ...o.client }),
@@ -378,7 +428,8 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     checkIdJag: o.checkIdJag ?? true,
     // Any WHATWG fetch takes the platform's RequestInit at run time, whatever its declarations say.
     oauthFetch: o.oauthFetch as FetchLike | undefined,
-  });
+    store,
+  };
 }
 
 /**

@@ -8,7 +8,7 @@ import { applyMiddlewares, type Middleware } from '@modelcontextprotocol/sdk/cli
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { crossAppAccess, withCrossAppAccess, type CrossAppAccessEvent, type CrossAppAccessOptions, type FetchLike } from '../src/index.js';
-import { jsonRpc, MCP_HEADERS, stackOptions } from './helpers/stack-options.js';
+import { jsonRpc, listToolsInit as listTools, MCP_HEADERS, stackOptions } from './helpers/stack-options.js';
 import { startStack, type Stack } from './servers/stack.js';
 
 let stack: Stack;
@@ -199,18 +199,22 @@ describe('cache and single-flight', () => {
     expect(stack.idp.counters.metadata).toBe(1);
   });
 
-  it('a new user never gets the previous user’s token', async () => {
+  it('a one-user wrapper refuses an ID token naming another user, and from then on every request: no token mix-up', async () => {
     let sub = 'alice';
     const events: CrossAppAccessEvent[] = [];
-    const authedFetch = withCrossAppAccess(fetch, options({ idToken: () => stack.idp.mintIdToken({ sub }), onEvent: (e) => events.push(e) }));
-    const client = await connect(authedFetch);
-    expect(text(await client.callTool({ name: 'whoami', arguments: {} }))).toMatch(/^sub=alice/);
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource, idToken: () => stack.idp.mintIdToken({ sub }), onEvent: (e) => events.push(e) }));
+    expect((await authedFetch(stack.mcp.url, listTools())).status).toBe(200);
     sub = 'bob';
     stack.as.revokeAll(); // force an acquisition: the ID token source now names bob
-    expect(text(await client.callTool({ name: 'whoami', arguments: {} }))).toMatch(/^sub=bob/);
-    expect(text(await client.callTool({ name: 'whoami', arguments: {} }))).toMatch(/^sub=bob/);
-    await client.close();
-    expect(events.filter((e) => e.type === 'diagnostic' && /different user/.test(e.message))).toHaveLength(1);
+    const mismatch = await authedFetch(stack.mcp.url, listTools(2)).catch((e: unknown) => e);
+    expect(mismatch).toMatchObject({ code: 'user_mismatch', stage: 'id_token' });
+    expect((mismatch as Error).message).toContain('new CrossAppAccess(options).fetch(fetch, { user })');
+    // Refused from then on, even once the source names alice again: the wrapper was shared.
+    sub = 'alice';
+    await expect(authedFetch(stack.mcp.url, listTools(3))).rejects.toMatchObject({ code: 'user_mismatch' });
+    expect(stack.as.counters.grant).toBe(1);
+    expect(stack.mcp.requests.filter((r) => r.authorization !== undefined)).toHaveLength(2); // alice's call, and the 401 for her revoked token
+    expect(events.filter((e) => e.type === 'failure' && e.code === 'user_mismatch')).toHaveLength(2);
   });
 });
 

@@ -14,7 +14,8 @@ import {
 import type { FetchLike } from './http.js';
 import { checkIdJag } from './id-jag-check.js';
 import { decodeJwt, fingerprint, numericClaim, stringClaim } from './jwt.js';
-import type { IdTokenReason, ResolvedOptions } from '../options.js';
+import type { IdTokenContext, IdTokenReason, IdTokenSource, ResolvedOptions } from '../options.js';
+import type { UserState } from '../engine/users.js';
 import type { Liveness } from '../engine/liveness.js';
 import { isTransient, retryEvents, withRetry } from './retry.js';
 import { renewalWindowMs, type AccessToken } from '../engine/tokens.js';
@@ -73,22 +74,29 @@ function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): P
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Where an acquisition reads ID tokens: the session's source, and whether it can give a new one. */
+export interface IdTokenSupplier {
+  readonly read: IdTokenSource;
+  /** True for a fixed string: asking again cannot give a new one. */
+  readonly isStatic: boolean;
+}
+
 /**
  * One acquisition: ID token → RFC 8693 exchange at the IdP (ID-JAG) → RFC 7523 jwt-bearer at the AS
  * (access token). A fresh ID-JAG for every jwt-bearer request; nothing but the access token is kept.
  */
 export class Acquirer {
-  /** The user of the last ID token read; tokens of any other user are purged. */
-  user = '';
-  private acquiredBefore = false;
-
+  /**
+   * One per user of an engine. `emit` adds the user to every event; `user` holds what the engine
+   * knows of that user (the identity its ID tokens must keep naming).
+   */
   constructor(
     private readonly options: ResolvedOptions,
     private readonly fetch: FetchLike,
     private readonly discovery: Discovery,
     private readonly emit: (event: CrossAppAccessEvent) => void,
     private readonly now: () => number,
-    private readonly onUserChange: () => void,
+    private readonly user: UserState,
   ) {}
 
   /**
@@ -99,14 +107,15 @@ export class Acquirer {
    */
   async acquire(
     binding: ResourceBinding,
+    source: IdTokenSupplier,
     { requiredScopes = [], background = false, liveness }: { requiredScopes?: readonly string[]; background?: boolean; liveness?: Liveness } = {},
-  ): Promise<{ key: string; token: AccessToken }> {
+  ): Promise<AccessToken> {
     const started = this.now();
     // The IdP's and the AS's metadata and the app's ID token are independent: read them at once.
     const [idp, as, firstSubject] = await Promise.all([
       this.idpEndpoint(),
       this.authorizationServer(binding),
-      this.subject(this.acquiredBefore ? 'renewal' : 'initial'),
+      this.subject(source, this.user.acquiredBefore ? 'renewal' : 'initial'),
     ]);
     let subject = firstSubject;
     const scope = binding.scopes?.join(' ');
@@ -117,7 +126,7 @@ export class Acquirer {
     // multiply across layers.
     const granted = await withRetry(
       async () => {
-        const first = await this.idJag(idp, binding, subject, scope, requiredScopes, once);
+        const first = await this.idJag(idp, binding, source, subject, scope, requiredScopes, once);
         subject = first.subject;
         try {
           return await this.grant(binding, as, first.jag, scope, requiredScopes);
@@ -127,7 +136,7 @@ export class Acquirer {
           const refused = error instanceof OAuthResponseError && error.stage === 'jwt_bearer' && error.error === 'invalid_grant';
           if (!refused || once.grantRepeated) throw error;
           once.grantRepeated = true;
-          const second = await this.idJag(idp, binding, subject, scope, requiredScopes, once);
+          const second = await this.idJag(idp, binding, source, subject, scope, requiredScopes, once);
           subject = second.subject;
           return this.grant(binding, as, second.jag, scope, requiredScopes);
         }
@@ -139,7 +148,7 @@ export class Acquirer {
     );
 
     const token = await this.toAccessToken(granted.accessToken, granted.expiresIn, granted.scope);
-    this.acquiredBefore = true;
+    this.user.acquiredBefore = true;
     this.emit({
       type: background ? 'token_renewed' : 'token_issued',
       issuer: binding.as.issuer,
@@ -149,7 +158,7 @@ export class Acquirer {
       fingerprint: token.fingerprint,
       durationMs: this.now() - started,
     });
-    return { key: `${binding.key}\u0000${subject.user}`, token };
+    return token;
   }
 
   /**
@@ -160,6 +169,7 @@ export class Acquirer {
   private async idJag(
     idp: TokenEndpoint,
     binding: ResourceBinding,
+    source: IdTokenSupplier,
     subject: Subject,
     scope: string | undefined,
     required: readonly string[],
@@ -171,14 +181,14 @@ export class Acquirer {
         jag = await this.exchange(idp, binding, subject.token, scope);
       } catch (error) {
         if (isRejectedSubject(error)) {
-          if (this.options.idTokenIsStatic || once.idTokenRefreshed) throw loginRequired(error);
+          if (source.isStatic || once.idTokenRefreshed) throw loginRequired(error);
           once.idTokenRefreshed = true;
-          subject = await this.subject('rejected');
+          subject = await this.subject(source, 'rejected');
         } else if (isInsufficientAuthentication(error)) {
           // A string idToken cannot be signed in again: the application has to (ID-JAG draft -04 §4.3).
-          if (this.options.idTokenIsStatic || once.reauthenticated) throw reauthenticationRequired(error);
+          if (source.isStatic || once.reauthenticated) throw reauthenticationRequired(error);
           once.reauthenticated = true;
-          subject = await this.subject('reauthenticate', error.maxAge);
+          subject = await this.subject(source, 'reauthenticate', error.maxAge);
         } else {
           throw error;
         }
@@ -303,15 +313,15 @@ export class Acquirer {
    * Reads an ID token from the app, refusing one whose `exp` has passed (RFC 7519 §4.1.4). `maxAge` goes with
    * reason `'reauthenticate'` when the IdP named one.
    */
-  private async subject(reason: IdTokenReason, maxAge?: number): Promise<Subject> {
+  private async subject(source: IdTokenSupplier, reason: IdTokenReason, maxAge?: number): Promise<Subject> {
     // Only an ID token names its user and its expiry; other subjects are opaque.
     const read = (token: string) => (this.options.subjectTokenType === 'id_token' ? userOf(token) : { user: '', exp: undefined });
-    let token = await this.readIdToken(reason, maxAge);
+    let token = await this.readIdToken(source, reason, maxAge);
     let parsed = read(token);
     // An expired token is asked for once more as 'rejected', unless that (or a new sign-in) was just asked.
     const askedForFresh = reason === 'rejected' || reason === 'reauthenticate';
-    if (isExpired(parsed.exp, this.now()) && !this.options.idTokenIsStatic && !askedForFresh) {
-      token = await this.readIdToken('rejected');
+    if (isExpired(parsed.exp, this.now()) && !source.isStatic && !askedForFresh) {
+      token = await this.readIdToken(source, 'rejected');
       parsed = read(token);
     }
     if (isExpired(parsed.exp, this.now())) {
@@ -320,20 +330,19 @@ export class Acquirer {
         stage: 'id_token',
       });
     }
-    if (parsed.user !== this.user) {
-      this.user = parsed.user;
-      if (this.acquiredBefore) this.onUserChange();
-    }
+    this.user.checkIdentity(parsed.user);
     return { token, user: parsed.user };
   }
 
-  private async readIdToken(reason: IdTokenReason, maxAge?: number): Promise<string> {
+  private async readIdToken(source: IdTokenSupplier, reason: IdTokenReason, maxAge?: number): Promise<string> {
     const ms = this.options.timeoutMs;
     const signal = AbortSignal.timeout(ms);
-    const context = maxAge === undefined ? { reason, signal } : { reason, signal, maxAge };
+    const context: IdTokenContext = { reason, signal };
+    if (this.user.key !== '') context.user = this.user.key;
+    if (maxAge !== undefined) context.maxAge = maxAge;
     let value: unknown;
     try {
-      const work = Promise.resolve().then(() => this.options.idToken(context));
+      const work = Promise.resolve().then(() => source.read(context));
       value = await withTimeout(work, ms, () => new CrossAppAccessError(`The idToken source did not answer within ${ms} ms.`, { code: 'timeout', stage: 'id_token' }));
     } catch (error) {
       if (error instanceof CrossAppAccessError) throw error;

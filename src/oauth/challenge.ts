@@ -144,7 +144,7 @@ function readParams(cursor: Cursor, challenge: AuthChallenge): void {
  * if (challenge?.error === 'insufficient_scope') console.log(challenge.scope);
  * ```
  */
-export function bearerChallenge(headers: Headers): BearerChallenge | undefined {
+export function bearerChallenge(headers: { get(name: string): string | null }): BearerChallenge | undefined {
   const bearer = parseWwwAuthenticate(headers.get('www-authenticate')).find((c) => c.scheme === 'bearer');
   if (!bearer) return undefined;
   const p = bearer.params;

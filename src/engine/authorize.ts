@@ -1,0 +1,147 @@
+import type { ResourceBinding } from '../oauth/acquire.js';
+import { bearerChallenge } from '../oauth/challenge.js';
+import { CrossAppAccessError } from '../errors.js';
+import { inScope } from '../url-rules.js';
+import type { Answer, Engine, Session, Target } from './engine.js';
+import type { AccessToken } from './tokens.js';
+
+// A request may be authorized again at most twice (after a 401, or a step-up): 3 attempts in all
+// (MCP authorization spec, "Step-Up Authorization Flow"; the MCP conformance suite checks it).
+const MAX_REAUTHORIZATIONS = 2;
+
+/**
+ * How an adapter sends one request for the engine: the HTTP stack's side of {@link authorize}.
+ */
+export interface Exchange<A extends Answer> {
+  /**
+   * Sends the request: without a token (`token` undefined: the target is not known to be protected
+   * yet), or with it, never letting a redirect take it where `inResource` says no.
+   */
+  send(token: string | undefined, inResource: (url: URL) => boolean): Promise<A>;
+  /** Whether the request can be sent again (a body past the replay cap cannot). */
+  replayable(): boolean | Promise<boolean>;
+}
+
+/** Who the request is for: resolved once, when a token is first needed; undefined fails closed. */
+export type SessionResolver = () => Session | undefined;
+
+/**
+ * One request through the engine, for any HTTP stack: the target's resource (learned from a 401 if
+ * need be), its user's token, and the answers that call for another try (a 401 with our token: one
+ * re-acquisition; a 403 `insufficient_scope`: step-ups), within the per-request budget. Returns the
+ * answer to hand back; every other answer it got was discarded.
+ */
+export async function authorize<A extends Answer>(
+  engine: Engine,
+  target: Target,
+  sessionFor: SessionResolver,
+  signal: AbortSignal | null | undefined,
+  exchange: Exchange<A>,
+): Promise<A> {
+  let session: Session | undefined;
+  const resolve = (): Session => (session ??= requireSession(sessionFor));
+  let binding = engine.find(target) ?? (await engine.configured(optional(sessionFor), signal));
+  let probed = false;
+  if (!binding) {
+    // Not known to be protected: sent as it is; a Bearer challenge teaches the resource (RFC 9728 §5.1).
+    const answer = await exchange.send(undefined, () => false);
+    const learned = await releasing(answer, engine.learn(answer, target, optional(sessionFor), signal));
+    if (!learned) return answer;
+    resolve();
+    // Past the replay cap the body is gone: the resource is learned for next time; the 401 goes back.
+    if (!(await releasing(answer, Promise.resolve(exchange.replayable())))) return answer;
+    await answer.discard();
+    binding = learned;
+    probed = true;
+  }
+  return authorizedLoop(engine, target, binding, resolve(), signal, exchange, probed);
+}
+
+/** Sends with a token; on 401 or 403, re-acquires or steps up within the per-request budget. */
+async function authorizedLoop<A extends Answer>(
+  engine: Engine,
+  target: Target,
+  binding: ResourceBinding,
+  session: Session,
+  signal: AbortSignal | null | undefined,
+  exchange: Exchange<A>,
+  probed: boolean,
+): Promise<A> {
+  // One re-acquisition after a 401 per request (the probe's 401 already led to one), at most
+  // maxStepUps step-ups, and never more than 3 authorization attempts in all.
+  let reacquired = probed;
+  let current = binding;
+  let token: AccessToken = await engine.tokenFor(current, session, signal);
+  let stepUps = 0;
+  while (true) {
+    const answer = await exchange.send(token.value, (url) => inScope(url.origin, url.pathname, current.scope));
+    // An answer from outside the resource (a redirect led there) is not the resource's: as it came.
+    if (!answer.fromResource) return answer;
+    if (answer.status === 401) {
+      if (reacquired || stepUps >= MAX_REAUTHORIZATIONS || !(await exchange.replayable())) {
+        // A token stored before this request is dropped; one this request just got stays, so a
+        // server rejecting every token costs one acquisition per request, not two.
+        if (!reacquired) engine.dropRejected(current, session, token);
+        return answer;
+      }
+      reacquired = true;
+      // A challenge naming other metadata: the URL belongs to another resource now. The token is
+      // still good for `current` unless the move made `current` stale.
+      const moved = await releasing(answer, engine.elsewhere(answer, current, target, signal));
+      if (!moved || engine.registry.moved(current, moved)) engine.dropRejected(current, session, token);
+      await answer.discard();
+      current = moved ?? current;
+      token = await engine.tokenFor(current, session, signal);
+      continue;
+    }
+    const stepped = answer.status === 403 && stepUps < engine.options.maxStepUps && stepUps + (reacquired ? 1 : 0) < MAX_REAUTHORIZATIONS
+      ? stepUpFor(engine, answer, current, token)
+      : undefined;
+    if (!stepped || !(await exchange.replayable())) return answer;
+    stepUps++;
+    await answer.discard();
+    token = await engine.steppedUpToken(stepped.binding, session, stepped.challenged, signal);
+    engine.registry.adopt(stepped.binding);
+    current = stepped.binding;
+  }
+}
+
+/** A 403 `insufficient_scope` challenge with a scope (RFC 6750 §3.1): the binding to step up to. */
+function stepUpFor(engine: Engine, answer: Answer, current: ResourceBinding, token: AccessToken): { binding: ResourceBinding; challenged: string } | undefined {
+  const challenge = bearerChallenge(answer.headers);
+  if (challenge?.error !== 'insufficient_scope' || !challenge.scope) return undefined;
+  const binding = engine.registry.stepUp(current, challenge.scope, token.scope);
+  return binding && { binding, challenged: challenge.scope };
+}
+
+/** The session if a user is known; a probe does not need one yet. */
+function optional(sessionFor: SessionResolver): Session | undefined {
+  try {
+    return sessionFor();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A protected request with no user fails closed: it is never sent with another user's token, nor without one. */
+function requireSession(sessionFor: SessionResolver): Session {
+  const session = sessionFor();
+  if (!session) {
+    throw new CrossAppAccessError('No user could be resolved for a request to a protected resource; it was not sent. The user option must name the signed-in user of every request (e.g. from AsyncLocalStorage).', {
+      code: 'unknown_user',
+      stage: 'request',
+    });
+  }
+  session.user.assertUsable();
+  return session;
+}
+
+/** Awaits `work`; if it fails, frees the answer we were holding before passing the error on. */
+async function releasing<T>(answer: Answer, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    await answer.discard();
+    throw error;
+  }
+}

@@ -1,0 +1,252 @@
+import { untilAborted } from '../abort.js';
+import { CrossAppAccessError } from '../errors.js';
+import { makeEmitter, type CrossAppAccessEvent } from '../events.js';
+import type { FetchLike } from '../fetch-types.js';
+import { Acquirer, type IdTokenSupplier, type ResourceBinding } from '../oauth/acquire.js';
+import { bearerChallenge } from '../oauth/challenge.js';
+import { Discovery } from '../oauth/discovery.js';
+import type { IdTokenSource, ResolvedOptions } from '../options.js';
+import { memoryTokenStore } from '../stores/memory.js';
+import type { TokenStore } from '../stores/token-store.js';
+import { describeUrl, inScope, insecureUrlReason, parseUrl, type ResourceScope } from '../url-rules.js';
+import { Flights } from './flights.js';
+import { ResourceRegistry } from './resources.js';
+import type { AccessToken } from './tokens.js';
+import { Users, type UserState } from './users.js';
+
+// After a failed background renewal, the still-valid token is served and renewal waits this long.
+const RENEWAL_RETRY_MS = 5_000;
+// Distinct URLs outside the configured resource reported once each, at most.
+const MAX_OUTSIDE_REPORTS = 100;
+
+/** A request's target, read once by the adapter. */
+export interface Target {
+  readonly href: string;
+  readonly url: URL;
+  readonly origin: string;
+  readonly path: string;
+}
+
+/** One user's part in a request: who, where their ID tokens come from, and their events. */
+export interface Session {
+  readonly user: UserState;
+  readonly source: IdTokenSupplier;
+  readonly acquirer: Acquirer;
+  readonly emit: (event: CrossAppAccessEvent) => void;
+}
+
+/**
+ * Everything that is not per request: options, discovery and metadata caches, learned resources, the
+ * credential binding, the token store, acquisitions under way and the users. It knows nothing of
+ * fetch or undici: adapters ask it whether a URL may carry a token, which token, and what an answer
+ * means (see `authorize.ts`).
+ */
+export class Engine {
+  readonly emit: (event: CrossAppAccessEvent) => void;
+  readonly now: () => number;
+  readonly discovery: Discovery;
+  readonly registry: ResourceRegistry;
+  readonly store: TokenStore;
+  readonly flights = new Flights();
+  readonly users = new Users();
+  /** Each user's acquirer and event emitter (which adds the user key to every event). */
+  private readonly perUser = new WeakMap<UserState, { acquirer: Acquirer; emit: (event: CrossAppAccessEvent) => void }>();
+  /** Token key → epoch ms before which a failed background renewal is not tried again. */
+  private readonly renewalPausedUntil = new Map<string, number>();
+  private readonly outsideReported = new Set<string>();
+
+  constructor(
+    readonly options: ResolvedOptions,
+    /** The fetch for metadata and token requests. */
+    private readonly oauthFetch: FetchLike,
+  ) {
+    this.now = options.now;
+    this.emit = makeEmitter(options.onEvent);
+    this.discovery = new Discovery(oauthFetch, options.timeoutMs, this.emit, this.now, options.retry);
+    this.registry = new ResourceRegistry(options, this.discovery);
+    this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
+  }
+
+  /** The session of `userKey` ('' for a one-user wrapper), reading ID tokens from `idToken`. */
+  session(userKey: string, idToken: IdTokenSource, isStatic: boolean): Session {
+    const user = this.users.get(userKey);
+    let own = this.perUser.get(user);
+    if (!own) {
+      const emit = userKey === '' ? this.emit : (event: CrossAppAccessEvent) => this.emit({ ...event, user: userKey });
+      own = { acquirer: new Acquirer(this.options, this.oauthFetch, this.discovery, emit, this.now, user), emit };
+      this.perUser.set(user, own);
+    }
+    return { user, source: { read: idToken, isStatic }, acquirer: own.acquirer, emit: own.emit };
+  }
+
+  /**
+   * Whether a URL may carry a token at all: inside the configured resource, or, without one, any URL
+   * a token may go to (not plain http off loopback, no credentials in it) (RFC 8707 §2; RFC 6750 §5.3).
+   */
+  mayCarryToken(target: Target): boolean {
+    const scope = this.options.resourceScope;
+    if (scope) return inScope(target.origin, target.path, scope);
+    return insecureUrlReason(target.url) === undefined;
+  }
+
+  /** The learned (or configured) resource that covers `target`, without I/O; else undefined. */
+  find(target: Target): ResourceBinding | undefined {
+    return this.registry.find(target.origin, target.path);
+  }
+
+  /** The configured resource's binding (discovered once), or undefined when none is configured or found. */
+  async configured(session: Session | undefined, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+    if (this.options.resource === undefined) return undefined;
+    session?.acquirer.prefetchIdp();
+    return untilAborted(this.registry.forConfiguredResource(), signal);
+  }
+
+  tokenKey(binding: ResourceBinding, session: Session): string {
+    return `${binding.key}\u0000${session.user.key}`;
+  }
+
+  /** The warm path: a usable stored token, with no I/O and no promise; else an acquisition. */
+  tokenFor(binding: ResourceBinding, session: Session, signal: AbortSignal | null | undefined): AccessToken | Promise<AccessToken> {
+    const key = this.tokenKey(binding, session);
+    const token = this.store.get(key);
+    if (!token || this.now() >= token.expiresAt) return this.acquire(binding, session, key, signal);
+    if (this.now() >= token.renewAt) this.renewInBackground(binding, session, key);
+    return token;
+  }
+
+  /**
+   * One shared acquisition per token key; this caller may stop waiting, it goes on. While a caller
+   * waits, the acquisition's retry waits hold the process; once every caller has left, not.
+   */
+  acquire(binding: ResourceBinding, session: Session, key: string, signal: AbortSignal | null | undefined, requiredScopes?: readonly string[]): Promise<AccessToken> {
+    const flight = this.flights.obtain(key, (liveness) => this.stored(key, session, session.acquirer.acquire(binding, session.source, { requiredScopes, liveness })));
+    const release = flight.liveness.hold();
+    const waiting = untilAborted(flight.token, signal);
+    waiting.then(release, release);
+    return waiting;
+  }
+
+  /** Stores what an acquisition got, unless its user signed out meanwhile (then it is used once, not kept). */
+  private async stored(key: string, session: Session, acquiring: Promise<AccessToken>): Promise<AccessToken> {
+    const token = await acquiring;
+    if (session.user.current) this.store.set(key, token, session.user.key);
+    return token;
+  }
+
+  /** Renews ahead of expiry while the current token keeps being served (RFC 6749 §5.1 `expires_in`). */
+  private renewInBackground(binding: ResourceBinding, session: Session, key: string): void {
+    if (this.flights.has(key) || (this.renewalPausedUntil.get(key) ?? 0) > this.now()) return;
+    const started = this.now();
+    const flight = this.flights.obtain(key, (liveness) =>
+      this.stored(key, session, session.acquirer.acquire(binding, session.source, { background: true, liveness })),
+    );
+    flight.token.then(
+      () => this.renewalPausedUntil.delete(key),
+      (error: unknown) => {
+        this.renewalPausedUntil.set(key, this.now() + RENEWAL_RETRY_MS);
+        this.reportFailure(error, started, session.emit);
+      },
+    );
+  }
+
+  /** A 401 for `rejected`: drop it if it is still the stored one (a straggler's 401 drops nothing). */
+  dropRejected(binding: ResourceBinding, session: Session, rejected: AccessToken): void {
+    if (this.store.delete(this.tokenKey(binding, session), rejected)) {
+      session.emit({ type: 'token_invalidated', resource: binding.resource, fingerprint: rejected.fingerprint, reason: 'unauthorized', durationMs: this.now() - rejected.receivedAt });
+    }
+  }
+
+  /**
+   * 403 insufficient_scope: a token for previous ∪ challenged scopes, all of which must be granted
+   * (MCP authorization spec, "Step-Up Authorization Flow").
+   */
+  async steppedUpToken(stepped: ResourceBinding, session: Session, challenged: string, signal: AbortSignal | null | undefined): Promise<AccessToken> {
+    const started = this.now();
+    const wanted = new Set(challenged.split(' '));
+    const key = this.tokenKey(stepped, session);
+    const known = this.store.get(key);
+    const token = known && this.now() < known.expiresAt ? known : await this.acquire(stepped, session, key, signal, stepped.scopes?.filter((s) => wanted.has(s)));
+    session.emit({ type: 'step_up', resource: stepped.resource, challenged, scope: stepped.scopes?.join(' ') ?? '', durationMs: this.now() - started });
+    return token;
+  }
+
+  /**
+   * An unauthenticated request answered 401 with a Bearer challenge: learn its resource (RFC 9728
+   * §5.1). Undefined when there is nothing to learn: no challenge; an answer that came through a
+   * redirect (it speaks for wherever the redirect pointed, RFC 9728 §3.3); or, without `resource`, a
+   * discovery failure (the server is not known to be ours: its 401 goes back, with the reason).
+   */
+  async learn(answer: Answer, target: Target, session: Session | undefined, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+    const challenge = answer.status === 401 ? bearerChallenge(answer.headers) : undefined;
+    if (!challenge) return undefined;
+    if (answer.redirected) {
+      this.diagnostic(`A request to ${describeUrl(target.url)} was redirected and answered 401 with a Bearer challenge elsewhere; nothing was learned from it and the 401 was returned as it came.`);
+      return undefined;
+    }
+    try {
+      const prm = await untilAborted(this.discovery.protectedResource(target.url, challenge.resourceMetadata, this.options.resource), signal);
+      // It is one of ours: the IdP's metadata can be fetched alongside the authorization server's.
+      session?.acquirer.prefetchIdp();
+      return await untilAborted(this.registry.fromMetadata(prm, challenge.scope), signal);
+    } catch (error) {
+      if (this.options.resource !== undefined || signal?.aborted || !(error instanceof CrossAppAccessError) || error.stage !== 'discovery') throw error;
+      this.diagnostic(`A request to ${describeUrl(target.url)} was answered 401 with a Bearer challenge, but its authorization could not be discovered (${error.code}: ${error.message}); the 401 was returned as it came.`);
+      return undefined;
+    }
+  }
+
+  /**
+   * The resource a 401's challenge points to when it is not `current`'s (RFC 9728 §5.1, discovered
+   * again); undefined when it is the same, or when its metadata cannot be used.
+   */
+  async elsewhere(answer: Answer, current: ResourceBinding, target: Target, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+    const challenge = bearerChallenge(answer.headers);
+    const url = challenge?.resourceMetadata === undefined ? undefined : parseUrl(challenge.resourceMetadata);
+    if (!url || url.href === current.metadataUrl) return undefined;
+    try {
+      const prm = await untilAborted(this.discovery.protectedResource(target.url, url.href, this.options.resource), signal);
+      if (prm.resource === current.resource) return undefined;
+      return await untilAborted(this.registry.fromMetadata(prm, challenge?.scope), signal);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      return undefined;
+    }
+  }
+
+  /**
+   * A request outside the configured resource answered 401 with a Bearer challenge: the most common
+   * misconfiguration (`localhost` against `127.0.0.1`, a path outside the resource). No token was
+   * sent, rightly; a diagnostic says why, once per URL.
+   */
+  noticeOutside(status: number, headers: { get(name: string): string | null }, target: Target): void {
+    const scope = this.options.resourceScope as ResourceScope | undefined;
+    if (status !== 401 || !scope || this.outsideReported.size >= MAX_OUTSIDE_REPORTS) return;
+    const where = describeUrl(target.url);
+    if (this.outsideReported.has(where) || !bearerChallenge(headers)) return;
+    this.outsideReported.add(where);
+    const why = target.origin !== scope.origin ? `its origin is not ${scope.origin}` : `its path is not at or below ${scope.prefix || '/'}`;
+    this.diagnostic(`A request to ${where} was answered 401 with a Bearer challenge, but it is outside the configured resource ${this.options.resource} (${why}), so no token was sent. Set resource exactly as the client calls the server.`);
+  }
+
+  reportFailure(error: unknown, started: number, emit: (event: CrossAppAccessEvent) => void = this.emit): void {
+    if (error instanceof CrossAppAccessError) {
+      emit({ type: 'failure', stage: error.stage, code: error.code, message: error.message, durationMs: this.now() - started });
+    }
+  }
+
+  private diagnostic(message: string): void {
+    this.emit({ type: 'diagnostic', message, durationMs: 0 });
+  }
+}
+
+/** What the engine needs of an answer from the resource, whatever the HTTP stack. */
+export interface Answer {
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+  /** True when the answer came through a redirect (it does not speak for the URL that was asked). */
+  readonly redirected: boolean;
+  /** False when a redirect led a tokened request out of the resource: the answer is not the resource's. */
+  readonly fromResource: boolean;
+  /** Frees the answer's body (its connection), once it will not be read. */
+  discard(): Promise<void>;
+}
