@@ -1,9 +1,17 @@
+// Public exports only. One-user wrappers:
 export { withCrossAppAccess, crossAppAccess } from './adapters/fetch.js';
+// The engine for many users (gateways), and where it keeps tokens:
+export { CrossAppAccess } from './cross-app-access.js';
+export type { AccessTokenRequest, AccessTokenResult, FetchSession, InvalidateRequest, UserSource } from './cross-app-access.js';
+export { memoryTokenStore } from './stores/memory.js';
+export type { StoredToken, TokenStore } from './stores/token-store.js';
+// Types of options, fetches and credentials:
 export type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, FetchInit, FetchLike, ResponseLike } from './fetch-types.js';
-export type { CrossAppAccessOptions, IdpOptions, ClientOptions, IdTokenSource, IdTokenReason } from './options.js';
+export type { CrossAppAccessEngineOptions, CrossAppAccessOptions, IdpOptions, ClientOptions, IdTokenContext, IdTokenSource, IdTokenReason } from './options.js';
 export type { ClientAuthMethod, ClientCredentials } from './oauth/client-auth.js';
 export type { CryptoKeyLike, JsonWebKeyLike, PrivateKeyInput, SigningAlg } from './oauth/client-assertion.js';
 export type { SubjectTokenType } from './oauth/grants.js';
+// Errors and events:
 export { CrossAppAccessError, ConfigurationError, OAuthResponseError } from './errors.js';
 export type { CrossAppAccessErrorCode, CrossAppAccessStage, CrossAppAccessErrorDetails } from './errors.js';
 export type { CrossAppAccessEvent } from './events.js';

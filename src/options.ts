@@ -183,6 +183,22 @@ export interface CrossAppAccessOptions {
   oauthFetch?: CompatibleFetch | undefined;
 }
 
+/**
+ * Options of {@link CrossAppAccess}: those of {@link withCrossAppAccess} except `idToken` (each
+ * user's session brings its own), plus `store`.
+ *
+ * @example
+ * ```ts
+ * const xaa = new CrossAppAccess({ idp, client, resource: 'https://mcp.example.com/mcp', store: memoryTokenStore({ max: 50_000 }) });
+ * ```
+ */
+export interface CrossAppAccessEngineOptions extends Omit<CrossAppAccessOptions, 'idToken' | 'oauthFetch'> {
+  /** Where access tokens live. Default: in memory, `maxCachedTokens` at most. */
+  store?: TokenStore | undefined;
+  /** The fetch for every metadata and token request. Default: the global `fetch`. */
+  oauthFetch?: CompatibleFetch | undefined;
+}
+
 /** Engine options after validation: immutable, normalised, with defaults applied. */
 export interface ResolvedOptions {
   readonly subjectTokenType: SubjectTokenType;

@@ -12,7 +12,7 @@ export class UserState {
   private mixedUp = false;
   /** Whether a token was acquired before (the `idToken` reason is then 'renewal'). */
   acquiredBefore = false;
-  /** False once forgotten: an acquisition that started before does not store its token. */
+  /** False once forgotten (or evicted): an acquisition that started before does not store its token. */
   current = true;
 
   constructor(readonly key: string) {}
@@ -50,7 +50,8 @@ function userMixedUp(key: string): CrossAppAccessError {
 
 /** The users of one engine, by the application's key; the least recently seen are forgotten past a bound. */
 export class Users {
-  private readonly states = new LRUCache<string, UserState>({ max: MAX_USERS });
+  // A state dropped (evicted or forgotten) is no longer current: whoever holds it resolves the key again.
+  private readonly states = new LRUCache<string, UserState>({ max: MAX_USERS, dispose: (state) => (state.current = false) });
 
   get(key: string): UserState {
     let state = this.states.get(key);
@@ -60,8 +61,6 @@ export class Users {
 
   /** Sign-out: the key starts afresh; acquisitions under way for it keep nothing. */
   forget(key: string): void {
-    const state = this.states.get(key);
-    if (state) state.current = false;
     this.states.delete(key);
   }
 }

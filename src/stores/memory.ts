@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { ConfigurationError } from '../errors.js';
 import type { StoredToken, TokenStore } from './token-store.js';
 
 /**
@@ -74,6 +75,6 @@ class MemoryTokenStore implements TokenStore {
  */
 export function memoryTokenStore(options: { max?: number } = {}): TokenStore & { readonly size: number } {
   const max = options.max ?? 1000;
-  if (!Number.isInteger(max) || max < 1) throw new TypeError('memoryTokenStore: max must be a positive integer.');
+  if (!Number.isInteger(max) || max < 1) throw new ConfigurationError('store.max', 'expected a positive integer');
   return new MemoryTokenStore(max);
 }

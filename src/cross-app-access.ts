@@ -1,0 +1,280 @@
+import { untilAborted } from './abort.js';
+import { fetchAdapter } from './adapters/fetch.js';
+import { ConfigurationError, CrossAppAccessError } from './errors.js';
+import type { CompatibleFetch, CrossAppAccessFetch, FetchLike } from './fetch-types.js';
+import type { ResourceBinding } from './oauth/acquire.js';
+import { resolveEngineOptions, type CrossAppAccessEngineOptions, type IdTokenSource } from './options.js';
+import { describeUrl, parseUrl } from './url-rules.js';
+import type { SessionResolver } from './engine/authorize.js';
+import { Engine, type Session, type Target } from './engine/engine.js';
+
+/**
+ * Who a fetch made by {@link CrossAppAccess.fetch} acts for: a fixed user key, or a function called
+ * on every request that returns the current request's user key (from AsyncLocalStorage, a header the
+ * gateway set…). `undefined` or `''` means "no user": a request to a protected resource then fails
+ * closed with `unknown_user`.
+ *
+ * @example
+ * ```ts
+ * const user: UserSource = () => requestContext.getStore()?.userId;
+ * ```
+ */
+export type UserSource = string | (() => string | undefined);
+
+/**
+ * A user's session for {@link CrossAppAccess.fetch}: who, and where their ID tokens come from.
+ *
+ * @example
+ * ```ts
+ * const session: FetchSession = { user: 'alice', idToken: ({ reason }) => sso.idToken('alice', { refresh: reason !== 'initial' }) };
+ * ```
+ */
+export interface FetchSession {
+  user: UserSource;
+  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
+  idToken: string | IdTokenSource;
+}
+
+/**
+ * Which token {@link CrossAppAccess.getAccessToken} returns: for whom, and for which URL or resource.
+ *
+ * @example
+ * ```ts
+ * const request: AccessTokenRequest = { user: 'alice', idToken, url: 'https://mcp.example.com/mcp' };
+ * ```
+ */
+export interface AccessTokenRequest {
+  /** The application's user key. */
+  user: string;
+  idToken: string | IdTokenSource;
+  /** A URL the token is for (inside the resource). Give this or `resource`. */
+  url?: string | URL | undefined;
+  /** The resource identifier, exactly as its metadata writes it. Give this or `url`. */
+  resource?: string | undefined;
+  /** Aborts this caller's wait (never an acquisition others share). */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * An access token from {@link CrossAppAccess.getAccessToken}: send it as `Authorization: Bearer`
+ * to URLs inside `resource` only.
+ *
+ * @example
+ * ```ts
+ * const { token, resource } = await xaa.getAccessToken({ user, idToken, url });
+ * socket.send(JSON.stringify({ authorization: `Bearer ${token}` }));
+ * ```
+ */
+export interface AccessTokenResult {
+  token: string;
+  /** Epoch ms after which it must not be sent. */
+  expiresAt: number;
+  /** The scope granted, when known. */
+  scope: string | undefined;
+  /** The resource it is for: same origin, path at or below. */
+  resource: string;
+}
+
+/**
+ * Which token to drop: {@link CrossAppAccess.invalidate}, for a caller that saw a 401 for it.
+ *
+ * @example
+ * ```ts
+ * xaa.invalidate({ user: 'alice', token, url: 'https://mcp.example.com/mcp' });
+ * ```
+ */
+export interface InvalidateRequest {
+  user: string;
+  /** The token the server refused: only that one is dropped (a newer one stays). */
+  token: string;
+  url?: string | URL | undefined;
+  resource?: string | undefined;
+}
+
+/** Each public engine's internals, for the adapters of this package (never exported from it). */
+const engines = new WeakMap<CrossAppAccess, Engine>();
+
+/** The engine behind a {@link CrossAppAccess}, for an adapter (the undici interceptor). */
+export function engineOf(xaa: CrossAppAccess): Engine {
+  const engine = engines.get(xaa);
+  if (!engine) throw new TypeError('Expected a CrossAppAccess instance.');
+  return engine;
+}
+
+/**
+ * One engine per client registration (an IdP client and an authorization-server client): discovery,
+ * metadata, the credential binding and the token store are shared by every user and every adapter.
+ * Each user's tokens are their own: the user key is part of every cache key, and a request whose
+ * user is unknown fails closed.
+ *
+ * @example
+ * ```ts
+ * import { AsyncLocalStorage } from 'node:async_hooks';
+ * import { CrossAppAccess } from 'cross-app-access';
+ *
+ * const requestContext = new AsyncLocalStorage<{ userId: string }>();
+ * const xaa = new CrossAppAccess({ idp, client, resource: 'https://mcp.example.com/mcp' });
+ * const gatewayFetch = xaa.fetch(fetch, {
+ *   user: () => requestContext.getStore()?.userId,
+ *   idToken: ({ user, reason }) => sessions.idTokenFor(user!, { forceRefresh: reason !== 'initial' }),
+ * });
+ * ```
+ */
+export class CrossAppAccess {
+  /**
+   * Validates the options once (a bad one throws a {@link ConfigurationError}). The engine takes the
+   * same options as {@link withCrossAppAccess} except `idToken` (each session brings its own), plus
+   * `store`. Metadata and token requests go through `oauthFetch` (default: the global `fetch`).
+   */
+  constructor(options: CrossAppAccessEngineOptions) {
+    const resolved = resolveEngineOptions(options);
+    const oauthFetch = resolved.oauthFetch ?? ((url, init) => globalThis.fetch(url, init));
+    engines.set(this, new Engine(resolved, oauthFetch));
+  }
+
+  /**
+   * A fetch for one user (`user: 'alice'`) or for whoever each request belongs to (`user: () => …`,
+   * called on every request). Requests outside protected resources pass through untouched; a request
+   * to one with no user fails closed with `unknown_user` and is never sent.
+   *
+   * @example
+   * ```ts
+   * const aliceFetch = xaa.fetch(fetch, { user: 'alice', idToken: () => aliceSession.idToken() });
+   * const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { fetch: aliceFetch });
+   * ```
+   */
+  fetch(next: CompatibleFetch, session: FetchSession): CrossAppAccessFetch {
+    if (typeof next !== 'function') throw new TypeError('CrossAppAccess.fetch: the first argument must be a fetch function.');
+    const engine = engineOf(this);
+    // Any WHATWG fetch takes the platform's RequestInit at run time, whatever its declarations say.
+    return fetchAdapter(engine, next as FetchLike, sessionResolver(engine, session));
+  }
+
+  /**
+   * An access token for a user and a URL (or resource), for callers that are not fetch (websocket
+   * upgrades, another HTTP client). The same cache, single-flight and renewal as the fetch adapters;
+   * after a 401 call {@link invalidate} with the refused token.
+   *
+   * @example
+   * ```ts
+   * const { token } = await xaa.getAccessToken({ user: 'alice', idToken, url: 'https://mcp.example.com/mcp' });
+   * ```
+   */
+  async getAccessToken(request: AccessTokenRequest): Promise<AccessTokenResult> {
+    const engine = engineOf(this);
+    const session = sessionOf(engine, requireUser(request.user), request.idToken, 'getAccessToken');
+    const binding = await untilAborted(bindingFor(engine, session, request), request.signal);
+    const token = await engine.tokenFor(binding, session, request.signal);
+    return { token: token.value, expiresAt: token.expiresAt, scope: token.scope, resource: binding.resource };
+  }
+
+  /**
+   * Drops a token a server refused (a 401), if it is still the stored one, so the next request or
+   * {@link getAccessToken} acquires a new one. A token already replaced is left alone. Returns
+   * whether it was dropped.
+   *
+   * @example
+   * ```ts
+   * if (response.status === 401) xaa.invalidate({ user: 'alice', token, url });
+   * ```
+   */
+  invalidate(request: InvalidateRequest): boolean {
+    const engine = engineOf(this);
+    const user = requireUser(request.user);
+    const binding = knownBinding(engine, request);
+    if (!binding) return false;
+    const session = engine.session(user, () => '', true);
+    const key = engine.tokenKey(binding, session);
+    const stored = engine.store.get(key);
+    if (!stored || stored.value !== request.token) return false;
+    engine.dropRejected(binding, session, stored);
+    return true;
+  }
+
+  /**
+   * Sign-out: drops every token of `user` (in the shared store too), forgets the identity its ID
+   * tokens named, and keeps nothing that an acquisition under way for it brings back.
+   *
+   * @example
+   * ```ts
+   * app.post('/logout', async (req, res) => { await xaa.forget(req.session.userId); res.end(); });
+   * ```
+   */
+  async forget(user: string): Promise<void> {
+    const engine = engineOf(this);
+    const key = requireUser(user);
+    engine.users.forget(key);
+    await engine.store.deleteUser(key);
+  }
+}
+
+/** The per-request resolver of a {@link FetchSession}'s user; a fixed user is resolved once. */
+function sessionResolver(engine: Engine, session: FetchSession): SessionResolver {
+  const { user, idToken } = session ?? {};
+  if (typeof user !== 'string' && typeof user !== 'function') {
+    throw new ConfigurationError('user', 'is required: a user key (string) or a function returning the current request\'s user key');
+  }
+  const read = readerOf(idToken, 'fetch');
+  const isStatic = typeof idToken === 'string';
+  if (typeof user === 'string') {
+    const key = requireUser(user);
+    let fixed = engine.session(key, read, isStatic);
+    // Resolved again once the user was forgotten (sign-out), so the key starts afresh.
+    return () => (fixed.user.current ? fixed : (fixed = engine.session(key, read, isStatic)));
+  }
+  return () => {
+    const key = user();
+    if (typeof key !== 'string' || key === '') return undefined;
+    return engine.session(key, read, isStatic);
+  };
+}
+
+function sessionOf(engine: Engine, user: string, idToken: string | IdTokenSource, where: string): Session {
+  return engine.session(user, readerOf(idToken, where), typeof idToken === 'string');
+}
+
+function readerOf(idToken: string | IdTokenSource | undefined, where: string): IdTokenSource {
+  if (typeof idToken === 'function') return idToken;
+  if (typeof idToken === 'string' && idToken !== '') return () => idToken;
+  throw new ConfigurationError('idToken', `is required by ${where}: the user's ID token, or a function returning it`);
+}
+
+function requireUser(user: unknown): string {
+  if (typeof user === 'string' && user !== '') return user;
+  throw new CrossAppAccessError('No user key was given; nothing was done. Pass the application\'s key of the signed-in user.', { code: 'unknown_user', stage: 'request' });
+}
+
+/** The target of a URL or resource a token is asked for, refused where a token may not go. */
+function targetOf(engine: Engine, request: { url?: string | URL | undefined; resource?: string | undefined }): Target {
+  const href = request.url !== undefined ? String(request.url) : request.resource;
+  const url = href === undefined ? undefined : parseUrl(href);
+  if (!url) throw new ConfigurationError(request.url !== undefined ? 'url' : 'resource', 'expected an absolute URL (give url or resource)');
+  const target = { href: url.href, url, origin: url.origin, path: url.pathname };
+  if (!engine.mayCarryToken(target)) {
+    const why = engine.options.resourceScope ? `it is outside the configured resource ${engine.options.resource}` : 'it is not https (nor loopback), or has credentials in it';
+    throw new CrossAppAccessError(`No token is given for ${describeUrl(url)}: ${why}.`, { code: 'invalid_option', stage: 'request' });
+  }
+  return target;
+}
+
+/** A learned or configured binding for the request's URL or resource, without I/O. */
+function knownBinding(engine: Engine, request: { url?: string | URL | undefined; resource?: string | undefined }): ResourceBinding | undefined {
+  const binding = engine.find(targetOf(engine, request));
+  return binding && (request.resource === undefined || binding.resource === request.resource) ? binding : undefined;
+}
+
+/**
+ * The binding for a URL or resource: learned or configured, else discovered from the server's
+ * RFC 9728 metadata at its well-known URL (there is no 401 to learn from here).
+ */
+async function bindingFor(engine: Engine, session: Session, request: AccessTokenRequest): Promise<ResourceBinding> {
+  const known = knownBinding(engine, request);
+  if (known) return known;
+  const target = targetOf(engine, request);
+  const configured = await engine.configured(session, request.signal);
+  if (configured && engine.find(target) === configured) return configured;
+  const expected = request.resource ?? engine.options.resource;
+  const prm = await engine.discovery.protectedResource(target.url, undefined, expected);
+  session.acquirer.prefetchIdp();
+  return engine.registry.fromMetadata(prm, undefined);
+}
