@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { ColdResult, ColdRow } from './cold.js';
 import type { ConcurrencyResult, ConcurrencyRow } from './concurrency.js';
+import type { GatewayResult } from './gateway.js';
 import type { Counts } from './contenders.js';
 import { formatMachine, type Machine } from './machine.js';
 import type { MemoryResult } from './memory.js';
@@ -53,6 +54,7 @@ export interface Results {
   concurrency: ConcurrencyResult;
   memory: MemoryResult;
   sustained: SustainedResult;
+  gateway: GatewayResult;
   sdkBetter: SdkWin[];
   sdkGaps: SdkGap[];
   /** Findings about the setup (e.g. what the SDK needed to run against these servers). */
@@ -164,6 +166,18 @@ export function compareWithSdk(r: Omit<Results, 'sdkBetter' | 'sdkGaps'>): { sdk
       ours: ours.cold.succeeded + ours.revoked.succeeded,
       note: `Calls failed under the SDK provider (cold ${sdkConc.cold.succeeded}/${n}, after revocation ${sdkConc.revoked.succeeded}/${n})${sdkConc.revoked.firstError ?? sdkConc.cold.firstError ? `: ${sdkConc.revoked.firstError ?? sdkConc.cold.firstError}` : ''}.`,
     });
+  }
+  const largestSdk = Math.max(...r.gateway.sdkSizes);
+  const gwOurs = r.gateway.rows.find((row) => row.contender === 'ours' && row.users === largestSdk);
+  const gwSdk = r.gateway.rows.find((row) => row.contender === 'sdk' && row.users === largestSdk);
+  if (gwOurs?.laterUsersRoundTrips && gwSdk?.laterUsersRoundTrips && gwSdk.laterUsersRoundTrips.median > gwOurs.laterUsersRoundTrips.median) {
+    gaps.push({
+      metric: `gateway, ${largestSdk} users × ${r.gateway.servers} servers: requests per first call of users 2..N`,
+      sdk: gwSdk.laterUsersRoundTrips.median,
+      ours: gwOurs.laterUsersRoundTrips.median,
+      note: 'No shared engine: every user discovers every server again (401, protected-resource and authorization-server metadata) before the two token requests.',
+    });
+    gaps.push({ metric: `gateway, ${largestSdk} users × ${r.gateway.servers} servers: metadata requests`, sdk: gwSdk.metadataRequests, ours: gwOurs.metadataRequests, note: 'Discovery per provider instead of per engine.' });
   }
   if (s.sdk.exchanges > s.ours.exchanges) {
     gaps.push({ metric: 'sustained: token exchanges during the run', sdk: s.sdk.exchanges, ours: s.ours.exchanges, note: 'Re-acquisitions while serving steady traffic.' });
@@ -286,6 +300,25 @@ function sustainedTable(s: SustainedResult): string {
   );
 }
 
+function gatewayTable(g: GatewayResult): string {
+  const rows = g.rows.map((row) => [
+    row.contender === 'ours' ? 'cross-app-access, one engine' : 'SDK, a provider per user and server',
+    n0(row.users),
+    n0(row.calls),
+    row.failures,
+    row.firstUserRoundTrips,
+    row.laterUsersRoundTrips ? `**${row.laterUsersRoundTrips.median}** (${row.laterUsersRoundTrips.min}–${row.laterUsersRoundTrips.max})` : '–',
+    n0(row.metadataRequests),
+    `${n0(row.exchanges)} / ${n0(row.grants)}`,
+    row.heapPerUserBytes === undefined ? '–' : `${n0(row.heapPerUserBytes)} B`,
+    n0(row.wallMs),
+  ]);
+  return table(
+    ['Implementation', 'Users', 'Calls', 'Failures', 'First user: requests per first call', 'Users 2..N: requests per first call', 'Metadata requests', 'Exchanges / grants', 'Heap per user', 'Wall ms'],
+    rows,
+  );
+}
+
 export function renderTables(r: Results): string {
   return [
     `## 1. Warm-path overhead (concurrency ${r.warm.concurrency}, ${r.warm.slices} × ${r.warm.sliceMs} ms slices per client, alternating)`,
@@ -315,6 +348,12 @@ export function renderTables(r: Results): string {
     `## 5. Sustained (${r.sustained.slicesPerContender} × ${r.sustained.sliceMs / 1000} s per implementation, ABBA-interleaved, ${r.sustained.concurrency} calls in flight)`,
     '',
     sustainedTable(r.sustained),
+    '',
+    `## 6. Gateway (N users × ${r.gateway.servers} MCP servers, one call per user and server)`,
+    '',
+    gatewayTable(r.gateway),
+    '',
+    `The target for users 2..N is 3 requests (the token exchange, the grant, the request): discovery is per engine. The SDK is measured up to ${n0(Math.max(...r.gateway.sdkSizes))} users (its figures per user do not change with N). Heap per user: the implementation's heap with every user's tokens alive, minus after it is dropped, over N (forced GC; 100 users and more).`,
   ].join('\n');
 }
 
@@ -389,6 +428,10 @@ both; timing uses \`performance.now()\`; nothing sleeps.
   each call \`echo\` at once. Exchanges and grants are counted by the IdP and the authorization server.
 - **Memory:** the package's internal \`TokenStore\` (\`src/tokens.ts\`) at the default \`maxCachedTokens\`,
   filled through \`obtain()\` with ${n0(r.memory.atDefault.keys)} distinct realistic keys and tokens; heap used after forced GC.
+- **Gateway:** N users (1, 10, 100, 1,000) × 5 MCP servers guarded by one authorization server: one
+  \`CrossAppAccess\` engine whose fetch resolves the user from AsyncLocalStorage, against the SDK's
+  \`CrossAppAccessProvider\` under \`withOAuth\`, one per user and server (a provider holds one token). Each
+  call is one \`initialize\` POST; its requests are counted (attributed through AsyncLocalStorage; 20 calls at a time).
 - **Sustained:** one connected v2 client per implementation, ${r.sustained.concurrency} \`echo\` tool calls in flight,
   ${r.sustained.slicesPerContender} slices of ${r.sustained.sliceMs / 1000} s each, ABBA order; calls/s = total calls / total time. The MCP
   server is the same for both and dominates the cost of a call.

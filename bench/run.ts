@@ -8,6 +8,7 @@ import { measureCold } from './cold.js';
 import { measureConcurrency } from './concurrency.js';
 import { probeSdk, startBenchStack } from './contenders.js';
 import { describeMachine, formatMachine } from './machine.js';
+import { measureGateway } from './gateway.js';
 import { measureMemory } from './memory.js';
 import { compareWithSdk, renderTables, writeResults, type Results } from './report.js';
 import { measureSustained } from './sustained.js';
@@ -19,6 +20,7 @@ const SETTINGS = {
   cold: { rounds: 30, warmupRounds: 3 },
   concurrencyClients: 50,
   sustained: { concurrency: 32, slicesPerContender: 4, sliceMs: 5000 },
+  gateway: { sizes: [1, 10, 100, 1000], sdkSizes: [1, 10, 100] },
 };
 
 const version = (path: string): string => (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string }).version;
@@ -71,6 +73,10 @@ async function main(): Promise<void> {
     const concurrency = await measureConcurrency(stack, SETTINGS.concurrencyClients);
     done();
 
+    done = step('gateway');
+    const gateway = await measureGateway(stack, SETTINGS.gateway.sizes, SETTINGS.gateway.sdkSizes);
+    done();
+
     done = step('sustained');
     const sustained = await measureSustained(stack, SETTINGS.sustained.concurrency, SETTINGS.sustained.slicesPerContender, SETTINGS.sustained.sliceMs);
     done();
@@ -95,6 +101,7 @@ async function main(): Promise<void> {
       concurrency,
       memory,
       sustained,
+      gateway,
       findings,
     };
     const results: Results = { ...partial, ...compareWithSdk(partial) };

@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import { CrossAppAccessError } from '../errors.js';
 
 /** Users an engine remembers (their ID-token identity and whether they have acquired before). */
@@ -48,19 +47,38 @@ function userMixedUp(key: string): CrossAppAccessError {
   });
 }
 
-/** The users of one engine, by the application's key; the least recently seen are forgotten past a bound. */
+/**
+ * The users of one engine, by the application's key; the least recently seen are forgotten past a
+ * bound. A Map in recency order rather than lru-cache, which would allocate its arrays for the
+ * whole bound up front (megabytes, for users who may never come).
+ */
 export class Users {
-  // A state dropped (evicted or forgotten) is no longer current: whoever holds it resolves the key again.
-  private readonly states = new LRUCache<string, UserState>({ max: MAX_USERS, dispose: (state) => (state.current = false) });
+  private readonly states = new Map<string, UserState>();
 
   get(key: string): UserState {
-    let state = this.states.get(key);
-    if (!state) this.states.set(key, (state = new UserState(key)));
-    return state;
+    const state = this.states.get(key);
+    if (state) {
+      // Most recently seen last.
+      this.states.delete(key);
+      this.states.set(key, state);
+      return state;
+    }
+    const fresh = new UserState(key);
+    this.states.set(key, fresh);
+    if (this.states.size > MAX_USERS) this.drop(this.states.keys().next().value as string);
+    return fresh;
   }
 
   /** Sign-out: the key starts afresh; acquisitions under way for it keep nothing. */
   forget(key: string): void {
+    this.drop(key);
+  }
+
+  /** A state dropped is no longer current: whoever holds it resolves the key again. */
+  private drop(key: string): void {
+    const state = this.states.get(key);
+    if (!state) return;
+    state.current = false;
     this.states.delete(key);
   }
 }
