@@ -202,9 +202,7 @@ export class CrossAppAccess {
    */
   async forget(user: string): Promise<void> {
     const engine = engineOf(this);
-    const key = requireUser(user);
-    engine.users.forget(key);
-    await engine.store.deleteUser(key);
+    await engine.forget(requireUser(user));
   }
 }
 

@@ -81,3 +81,13 @@ export function isWithinResource(target: URL, resource: URL): boolean {
 export function describeUrl(url: URL): string {
   return `${url.origin}${url.pathname}`;
 }
+
+/**
+ * A URL string for messages and events: without its query or fragment, which may carry a caller's
+ * secrets (an `?api_key=`); `?…` marks that there was a query. Unparsable text is reported as is.
+ */
+export function reportedUrl(url: string): string {
+  const parsed = parseUrl(url);
+  if (!parsed) return url;
+  return `${describeUrl(parsed)}${parsed.search ? '?…' : ''}`;
+}

@@ -41,14 +41,17 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
       return next(input as string | URL, init);
     }
     const started = engine.now();
+    // The user of this call, read once, now: never the user current when a token is needed later.
+    const sessionOfCall = resolveNow(sessionFor);
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
-    const exchange = new FetchExchange(next, target.href, target.url, input, init, engine.options.maxReplayBodyBytes, signal);
+    // The parsed URL is what was checked, so it is what is sent: a `next` that parses URLs its own way cannot disagree.
+    const exchange = new FetchExchange(next, target.url.href, target.url, input, init, engine.options.maxReplayBodyBytes, signal);
     let failure: unknown;
     try {
-      return (await authorize(engine, target, sessionFor, signal, exchange)).response;
+      return (await authorize(engine, target, sessionOfCall, signal, exchange)).response;
     } catch (error) {
       failure = error;
-      engine.reportFailure(error, started, sessionEmit(sessionFor) ?? engine.emit);
+      engine.reportFailure(error, started, sessionEmit(sessionOfCall) ?? engine.emit);
       // As fetch does when aborted: a stream body nobody has started reading is cancelled.
       const body = init?.body;
       if (body instanceof ReadableStream && !body.locked) body.cancel(error).catch(() => undefined);
@@ -57,6 +60,18 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
       exchange.finish(failure);
     }
   };
+}
+
+/** Resolves the session now; the returned resolver answers (or throws) the same every time. */
+function resolveNow(sessionFor: SessionResolver): SessionResolver {
+  try {
+    const session = sessionFor();
+    return () => session;
+  } catch (error) {
+    return () => {
+      throw error;
+    };
+  }
 }
 
 /** The emitter of the request's user, for its failure event; undefined when no user is known. */

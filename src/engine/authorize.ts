@@ -70,7 +70,7 @@ async function authorizedLoop<A extends Answer>(
   // One re-acquisition after a 401 per request (the probe's 401 already led to one), at most
   // maxStepUps step-ups, and never more than 3 authorization attempts in all.
   let reacquired = probed;
-  let current = binding;
+  let current = engine.forUser(binding, session);
   let token: AccessToken = await engine.tokenFor(current, session, signal);
   let stepUps = 0;
   while (true) {
@@ -88,29 +88,32 @@ async function authorizedLoop<A extends Answer>(
       // A challenge naming other metadata: the URL belongs to another resource now. The token is
       // still good for `current` unless the move made `current` stale.
       const moved = await releasing(answer, engine.elsewhere(answer, current, target, signal));
-      if (!moved || engine.registry.moved(current, moved)) engine.dropRejected(current, session, token);
+      if (!moved || engine.registry.moved(current, moved)) {
+        engine.dropRejected(current, session, token);
+        if (moved) session.user.steppedUp.delete(current.resource);
+      }
       await answer.discard();
       current = moved ?? current;
       token = await engine.tokenFor(current, session, signal);
       continue;
     }
     const stepped = answer.status === 403 && stepUps < engine.options.maxStepUps && stepUps + (reacquired ? 1 : 0) < MAX_REAUTHORIZATIONS
-      ? stepUpFor(engine, answer, current, token)
+      ? stepUpFor(engine, session, answer, current, token)
       : undefined;
     if (!stepped || !(await exchange.replayable())) return answer;
     stepUps++;
     await answer.discard();
     token = await engine.steppedUpToken(stepped.binding, session, stepped.challenged, signal);
-    engine.registry.adopt(stepped.binding);
+    session.user.adopt(stepped.binding);
     current = stepped.binding;
   }
 }
 
 /** A 403 `insufficient_scope` challenge with a scope (RFC 6750 §3.1): the binding to step up to. */
-function stepUpFor(engine: Engine, answer: Answer, current: ResourceBinding, token: AccessToken): { binding: ResourceBinding; challenged: string } | undefined {
+function stepUpFor(engine: Engine, session: Session, answer: Answer, current: ResourceBinding, token: AccessToken): { binding: ResourceBinding; challenged: string } | undefined {
   const challenge = bearerChallenge(answer.headers);
   if (challenge?.error !== 'insufficient_scope' || !challenge.scope) return undefined;
-  const binding = engine.registry.stepUp(current, challenge.scope, token.scope);
+  const binding = engine.registry.stepUp(current, session.user.steppedUp.get(current.resource), challenge.scope, token.scope);
   return binding && { binding, challenged: challenge.scope };
 }
 

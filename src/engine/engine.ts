@@ -16,6 +16,8 @@ import { Users, type UserState } from './users.js';
 
 // After a failed background renewal, the still-valid token is served and renewal waits this long.
 const RENEWAL_RETRY_MS = 5_000;
+// Failed renewals remembered (to pause their retries), at most.
+const MAX_RENEWAL_PAUSES = 10_000;
 // Distinct URLs outside the configured resource reported once each, at most.
 const MAX_OUTSIDE_REPORTS = 100;
 
@@ -105,6 +107,16 @@ export class Engine {
     return `${binding.key}\u0000${session.user.key}`;
   }
 
+  /** Acquisitions are per user state, not per key text: after `forget`, the key's next holder never joins the last one's. */
+  private flightKey(tokenKey: string, session: Session): string {
+    return `${tokenKey}\u0000${session.user.id}`;
+  }
+
+  /** The binding this user uses for `shared`: their own stepped-up one, if they stepped up. */
+  forUser(shared: ResourceBinding, session: Session): ResourceBinding {
+    return session.user.steppedUp.get(shared.resource) ?? shared;
+  }
+
   /** The warm path: a usable stored token, with no I/O and no promise; else an acquisition. */
   tokenFor(binding: ResourceBinding, session: Session, signal: AbortSignal | null | undefined): AccessToken | Promise<AccessToken> {
     const key = this.tokenKey(binding, session);
@@ -119,7 +131,7 @@ export class Engine {
    * waits, the acquisition's retry waits hold the process; once every caller has left, not.
    */
   acquire(binding: ResourceBinding, session: Session, key: string, signal: AbortSignal | null | undefined, requiredScopes?: readonly string[]): Promise<AccessToken> {
-    const flight = this.flights.obtain(key, (liveness) => this.stored(key, session, session.acquirer.acquire(binding, session.source, { requiredScopes, liveness })));
+    const flight = this.flights.obtain(this.flightKey(key, session), (liveness) => this.stored(key, session, session.acquirer.acquire(binding, session.source, { requiredScopes, liveness })));
     const release = flight.liveness.hold();
     const waiting = untilAborted(flight.token, signal);
     waiting.then(release, release);
@@ -135,18 +147,43 @@ export class Engine {
 
   /** Renews ahead of expiry while the current token keeps being served (RFC 6749 §5.1 `expires_in`). */
   private renewInBackground(binding: ResourceBinding, session: Session, key: string): void {
-    if (this.flights.has(key) || (this.renewalPausedUntil.get(key) ?? 0) > this.now()) return;
+    const flightKey = this.flightKey(key, session);
+    if (this.flights.has(flightKey) || this.renewalPaused(key)) return;
     const started = this.now();
-    const flight = this.flights.obtain(key, (liveness) =>
+    const flight = this.flights.obtain(flightKey, (liveness) =>
       this.stored(key, session, session.acquirer.acquire(binding, session.source, { background: true, liveness })),
     );
     flight.token.then(
       () => this.renewalPausedUntil.delete(key),
       (error: unknown) => {
-        this.renewalPausedUntil.set(key, this.now() + RENEWAL_RETRY_MS);
+        this.pauseRenewal(key);
         this.reportFailure(error, started, session.emit);
       },
     );
+  }
+
+  /** True while a failed renewal's pause lasts; a pause that has passed is forgotten here. */
+  private renewalPaused(key: string): boolean {
+    const until = this.renewalPausedUntil.get(key);
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.renewalPausedUntil.delete(key);
+    return false;
+  }
+
+  /** Pauses renewal for `key`; bounded, oldest pauses dropped first (they only save requests). */
+  private pauseRenewal(key: string): void {
+    this.renewalPausedUntil.delete(key);
+    this.renewalPausedUntil.set(key, this.now() + RENEWAL_RETRY_MS);
+    if (this.renewalPausedUntil.size > MAX_RENEWAL_PAUSES) this.renewalPausedUntil.delete(this.renewalPausedUntil.keys().next().value as string);
+  }
+
+  /** Sign-out: the user's tokens, pauses and state go; acquisitions under way keep nothing. */
+  async forget(userKey: string): Promise<void> {
+    const suffix = `\u0000${userKey}`;
+    for (const key of this.renewalPausedUntil.keys()) if (key.endsWith(suffix)) this.renewalPausedUntil.delete(key);
+    this.users.forget(userKey);
+    await this.store.deleteUser(userKey);
   }
 
   /** A 401 for `rejected`: drop it if it is still the stored one (a straggler's 401 drops nothing). */

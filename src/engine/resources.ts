@@ -97,15 +97,14 @@ export class ResourceRegistry {
 
   /**
    * The binding for previous ∪ challenged scopes (MCP authorization spec, "Step-Up Authorization
-   * Flow"), or undefined when the challenge
-   * adds nothing. `grantedScope` stands in for the previous scopes when none were requested, so the
-   * server's default scopes are not dropped. It is not used by later requests until {@link adopt}.
+   * Flow"), or undefined when the challenge adds nothing. `newest` is the user's own stepped-up
+   * binding, when another of their requests stepped up already: both are built on, never losing a
+   * scope either had. `grantedScope` stands in for the previous scopes when none were requested, so
+   * the server's default scopes are not dropped. Nothing shared changes: a step-up is the user's.
    */
-  stepUp(binding: ResourceBinding, challengedScope: string, grantedScope: string | undefined): ResourceBinding | undefined {
+  stepUp(binding: ResourceBinding, newest: ResourceBinding | undefined, challengedScope: string, grantedScope: string | undefined): ResourceBinding | undefined {
     const challenged = learnedScopes(challengedScope) ?? [];
-    // Another request may have stepped up already: build on the newest binding and on this request's
-    // own, never losing a scope either had.
-    const base = this.bindings.peek(binding.resource) ?? binding;
+    const base = newest ?? binding;
     const previous = [...(base.scopes ?? []), ...(binding.scopes ?? learnedScopes(grantedScope) ?? [])];
     const union = normaliseScopes([...previous, ...challenged]) ?? [];
     if (union.length === (base.scopes?.length ?? 0) && union.every((s) => base.scopes?.includes(s))) {
@@ -122,17 +121,9 @@ export class ResourceRegistry {
    */
   moved(stale: ResourceBinding, fresh: ResourceBinding): boolean {
     if (stale.resource === fresh.resource || !inScope(stale.scope.origin, stale.resourceUrl.pathname, fresh.scope)) return false;
-    if (this.bindings.peek(stale.resource) === stale) this.bindings.delete(stale.resource);
+    // Whichever binding of that resource is known (a user's stepped-up one is not the shared object).
+    this.bindings.delete(stale.resource);
     return true;
-  }
-
-  /**
-   * Makes a stepped-up binding the one later requests use, once its token was granted: a step-up
-   * the IdP refused must not spoil the resource for requests that need less.
-   */
-  adopt(stepped: ResourceBinding): void {
-    const current = this.bindings.peek(stepped.resource);
-    if (!current || (current.scopes ?? []).every((s) => stepped.scopes?.includes(s))) this.store(stepped);
   }
 
   /** The configured resource's `scopes_supported`, or undefined when its metadata cannot be read. */

@@ -1,10 +1,23 @@
 import { CrossAppAccessError } from '../errors.js';
+import type { ResourceBinding } from '../oauth/acquire.js';
 
 /** Users an engine remembers (their ID-token identity and whether they have acquired before). */
 const MAX_USERS = 100_000;
 
+let nextId = 0;
+
 /** What an engine knows of one user key. */
 export class UserState {
+  /**
+   * Unique per state: a key reused after `forget` is a new state with a new id, so acquisitions of
+   * the previous holder (keyed by this id) are never joined by the next one.
+   */
+  readonly id = ++nextId;
+  /**
+   * Resources this user stepped up (403 `insufficient_scope`), with their wider scopes: one user's
+   * step-up never changes what another asks for.
+   */
+  readonly steppedUp = new Map<string, ResourceBinding>();
   /** `iss` + `sub` (+ `tenant`) of the first ID token seen under this key. */
   private identity: string | undefined;
   /** Set once an ID token named someone else: this key is refused until it is forgotten. */
@@ -28,6 +41,15 @@ export class UserState {
       this.mixedUp = true;
       throw userMixedUp(this.key);
     }
+  }
+
+  /**
+   * Makes a stepped-up binding the one this user's later requests use, once its token was granted:
+   * a step-up refused by the IdP must not spoil the resource for requests that need less.
+   */
+  adopt(stepped: ResourceBinding): void {
+    const current = this.steppedUp.get(stepped.resource);
+    if (!current || (current.scopes ?? []).every((s) => stepped.scopes?.includes(s))) this.steppedUp.set(stepped.resource, stepped);
   }
 
   /** Throws if an ID token for another user was seen under this key. */

@@ -4,7 +4,7 @@ import type { CrossAppAccessEvent } from '../events.js';
 import { LRUCache } from 'lru-cache';
 import { MAX_METADATA_BYTES, requestJson, type FetchLike, type JsonResult } from './http.js';
 import { retryEvents, withRetry, type RetryPolicy } from './retry.js';
-import { isWithinResource, parseUrl, requireSecureUrl } from '../url-rules.js';
+import { isWithinResource, parseUrl, reportedUrl, requireSecureUrl } from '../url-rules.js';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -85,7 +85,7 @@ export class Discovery {
   private async fetchDocument(url: string, what: string): Promise<JsonResult> {
     const result = await requestJson({ fetch: this.fetch, url, what, stage: 'discovery', timeoutMs: this.timeoutMs, maxBytes: MAX_METADATA_BYTES });
     if (!result.ok && (result.status >= 500 || result.status === 429)) {
-      throw new CrossAppAccessError(`${capitalize(what)} at ${url} answered HTTP ${result.status}.`, {
+      throw new CrossAppAccessError(`${capitalize(what)} at ${reportedUrl(url)} answered HTTP ${result.status}.`, {
         code: 'http_error',
         stage: 'discovery',
         status: result.status,
@@ -110,16 +110,16 @@ export class Discovery {
       } catch (error) {
         // A non-JSON 2xx or a redirect means "not here": try the next URL. Anything else is a real failure.
         if (error instanceof CrossAppAccessError && (error.code === 'invalid_response' || error.code === 'unexpected_redirect')) {
-          tried.push(`${url} (${error.status ?? 'no'} ${error.code === 'invalid_response' ? 'non-JSON' : 'redirect'})`);
+          tried.push(`${reportedUrl(url)} (${error.status ?? 'no'} ${error.code === 'invalid_response' ? 'non-JSON' : 'redirect'})`);
           continue;
         }
         throw error;
       }
       if (result.ok) {
-        this.emit({ type: 'discovery', document, url, durationMs: this.now() - started });
+        this.emit({ type: 'discovery', document, url: reportedUrl(url), durationMs: this.now() - started });
         return { found: true, body: result.body, url };
       }
-      tried.push(`${url} (${result.status})`);
+      tried.push(`${reportedUrl(url)} (${result.status})`);
     }
     return { found: false, tried };
   }
@@ -141,9 +141,9 @@ export class Discovery {
         });
       }
       const parsed = prmSchema.safeParse(fetched.body);
-      if (!parsed.success) throw invalidMetadata(what, fetched.url, parsed.error);
+      if (!parsed.success) throw invalidMetadata(what, reportedUrl(fetched.url), parsed.error);
       const prm = parsed.data;
-      checkResource(prm.resource, target, configuredResource, fetched.url);
+      checkResource(prm.resource, target, configuredResource, reportedUrl(fetched.url));
       return {
         resource: prm.resource,
         authorizationServers: prm.authorization_servers,
@@ -178,12 +178,12 @@ export class Discovery {
         });
       }
       const parsed = serverSchema.safeParse(fetched.body);
-      if (!parsed.success) throw invalidMetadata(what, fetched.url, parsed.error);
+      if (!parsed.success) throw invalidMetadata(what, reportedUrl(fetched.url), parsed.error);
       const meta = parsed.data;
       // Raw string comparison, no normalisation of case, port or slash (RFC 8414 §3.3).
       if (meta.issuer !== issuer) {
         throw new CrossAppAccessError(
-          `${capitalize(what)} at ${fetched.url} names issuer "${meta.issuer}", which is not identical to "${issuer}"; the document was not used.`,
+          `${capitalize(what)} at ${reportedUrl(fetched.url)} names issuer "${meta.issuer}", which is not identical to "${issuer}"; the document was not used.`,
           { code: 'issuer_mismatch', stage: 'discovery' },
         );
       }

@@ -2,7 +2,7 @@ import { untilAborted } from '../abort.js';
 import { CrossAppAccessError, OAuthResponseError, capitalize, untrustedText, type CrossAppAccessStage } from '../errors.js';
 import type { FetchLike } from '../fetch-types.js';
 import { parseRetryAfter } from './retry.js';
-import { requireSecureUrl } from '../url-rules.js';
+import { reportedUrl, requireSecureUrl } from '../url-rules.js';
 
 // The fetch we were given, called as the MCP SDK's FetchLike (fetch-types.ts says what is accepted).
 export type { FetchLike };
@@ -66,7 +66,7 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
   if (response.status >= 300 && response.status < 400) {
     await discard(response);
     throw new CrossAppAccessError(
-      `${capitalize(req.what)} at ${req.url} answered with a redirect (HTTP ${response.status}); redirects are never followed for token and metadata requests.`,
+      `${capitalize(req.what)} at ${reportedUrl(req.url)} answered with a redirect (HTTP ${response.status}); redirects are never followed for token and metadata requests.`,
       { code: 'unexpected_redirect', stage: req.stage, status: response.status },
     );
   }
@@ -84,7 +84,7 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
   const body = parseJsonObject(text);
   if (response.ok) {
     if (!body) {
-      throw new CrossAppAccessError(`${capitalize(req.what)} at ${req.url} answered HTTP ${response.status} with a body that is not a JSON object.`, {
+      throw new CrossAppAccessError(`${capitalize(req.what)} at ${reportedUrl(req.url)} answered HTTP ${response.status} with a body that is not a JSON object.`, {
         code: 'invalid_response',
         stage: req.stage,
         status: response.status,
@@ -97,7 +97,7 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
 }
 
 function withContext(error: CrossAppAccessError, req: JsonRequest, status: number): CrossAppAccessError {
-  return new CrossAppAccessError(`${capitalize(req.what)} at ${req.url} answered HTTP ${status} with a body over ${req.maxBytes} bytes.`, {
+  return new CrossAppAccessError(`${capitalize(req.what)} at ${reportedUrl(req.url)} answered HTTP ${status} with a body over ${req.maxBytes} bytes.`, {
     code: error.code,
     stage: req.stage,
     status,
@@ -106,13 +106,13 @@ function withContext(error: CrossAppAccessError, req: JsonRequest, status: numbe
 
 function transportError(req: JsonRequest, cause: unknown, timeout: AbortSignal): CrossAppAccessError {
   if (req.signal?.aborted) {
-    return new CrossAppAccessError(`The request to ${req.what} at ${req.url} was aborted.`, { code: 'network_error', stage: req.stage, cause: req.signal.reason });
+    return new CrossAppAccessError(`The request to ${req.what} at ${reportedUrl(req.url)} was aborted.`, { code: 'network_error', stage: req.stage, cause: req.signal.reason });
   }
   if (timeout.aborted) {
-    return new CrossAppAccessError(`${capitalize(req.what)} at ${req.url} did not answer within ${req.timeoutMs} ms.`, { code: 'timeout', stage: req.stage });
+    return new CrossAppAccessError(`${capitalize(req.what)} at ${reportedUrl(req.url)} did not answer within ${req.timeoutMs} ms.`, { code: 'timeout', stage: req.stage });
   }
   const reason = cause instanceof Error && cause.cause instanceof Error ? cause.cause.message : String(cause);
-  return new CrossAppAccessError(`Could not reach ${req.what} at ${req.url}: ${untrustedText(reason, 200)}`, {
+  return new CrossAppAccessError(`Could not reach ${req.what} at ${reportedUrl(req.url)}: ${untrustedText(reason, 200)}`, {
     code: 'network_error',
     stage: req.stage,
     cause,
