@@ -12,14 +12,20 @@ import { inScope, requireSecureUrl, resourceScope } from '../url-rules.js';
  * spec, "Authorization Server Binding").
  */
 export class ResourceRegistry {
-  /** By resource, least recently used dropped first, so a wrapper around global fetch stays bounded. */
-  private readonly bindings = new LRUCache<string, ResourceBinding>({
-    max: MAX_LEARNED_RESOURCES,
-    dispose: (binding) => {
-      const key = scopeKey(binding.scope.origin, binding.scope.prefix);
-      if (this.byScope.get(key) === binding) this.byScope.delete(key);
-    },
-  });
+  /**
+   * By resource, least recently used dropped first, so a wrapper around global fetch stays bounded.
+   * Made on first use: lru-cache allocates its arrays up front, which would make every wrapper slow to build.
+   */
+  private lru: LRUCache<string, ResourceBinding> | undefined;
+  private get bindings(): LRUCache<string, ResourceBinding> {
+    return (this.lru ??= new LRUCache<string, ResourceBinding>({
+      max: MAX_LEARNED_RESOURCES,
+      dispose: (binding) => {
+        const key = scopeKey(binding.scope.origin, binding.scope.prefix);
+        if (this.byScope.get(key) === binding) this.byScope.delete(key);
+      },
+    }));
+  }
   /** The same bindings by origin and path prefix: a lookup costs one probe per path segment, whatever their number. */
   private readonly byScope = new Map<string, ResourceBinding>();
   private readonly pending = new Map<string, Promise<ResourceBinding>>();
