@@ -2,7 +2,7 @@ import { untilAborted } from './abort.js';
 import { fetchAdapter } from './adapters/fetch.js';
 import { ConfigurationError, CrossAppAccessError } from './errors.js';
 import type { CompatibleFetch, CrossAppAccessFetch, FetchLike } from './fetch-types.js';
-import type { ResourceBinding } from './oauth/acquire.js';
+import type { ResourceBinding } from './engine/binding.js';
 import { resolveEngineOptions, type CrossAppAccessEngineOptions, type IdTokenSource } from './options.js';
 import { describeUrl, parseUrl } from './url-rules.js';
 import type { SessionResolver } from './engine/authorize.js';

@@ -1,4 +1,4 @@
-import type { ResourceBinding } from '../oauth/acquire.js';
+import type { ResourceBinding } from './binding.js';
 import { bearerChallenge } from '../oauth/challenge.js';
 import { CrossAppAccessError } from '../errors.js';
 import { inScope } from '../url-rules.js';

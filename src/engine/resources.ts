@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { ResourceBinding } from '../oauth/acquire.js';
+import type { ResourceBinding } from './binding.js';
 import { AS_AUTH_PREFERENCE, chooseClientAuth } from '../oauth/client-auth.js';
 import type { Discovery, ProtectedResourceMetadata } from '../oauth/discovery.js';
 import { CrossAppAccessError } from '../errors.js';

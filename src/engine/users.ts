@@ -1,5 +1,5 @@
 import { CrossAppAccessError } from '../errors.js';
-import type { ResourceBinding } from '../oauth/acquire.js';
+import type { ResourceBinding } from './binding.js';
 
 /** Users an engine remembers (their ID-token identity and whether they have acquired before). */
 const MAX_USERS = 100_000;

@@ -19,31 +19,11 @@ import type { UserState } from '../engine/users.js';
 import type { Liveness } from '../engine/liveness.js';
 import { isTransient, retryEvents, withRetry } from './retry.js';
 import { renewalWindowMs, type AccessToken } from '../engine/tokens.js';
-import type { ResourceScope } from '../url-rules.js';
+import type { ResourceBinding } from '../engine/binding.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = 30;
 // A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (ID-JAG draft §4.4.3).
 const MAX_LIFETIME_SECONDS = 24 * 3600;
-
-/** A protected resource this wrapper has learned, with the authorization server that guards it. */
-export interface ResourceBinding {
-  /** The PRM `resource`, verbatim: the AS compares it exactly. */
-  readonly resource: string;
-  readonly resourceUrl: URL;
-  /** `resourceUrl`'s origin and path prefix, for the per-request check. */
-  readonly scope: ResourceScope;
-  /** Where its RFC 9728 metadata came from (normalised), or '' when it was configured. */
-  readonly metadataUrl: string;
-  /** The authorization server's validated metadata: its `issuer` is the ID-JAG audience (ID-JAG draft §4.3). */
-  readonly as: ServerMetadata;
-  readonly asAuthMethod: ClientAuthMethod;
-  readonly scopes: readonly string[] | undefined;
-  /**
-   * AS issuer + client id + resource + scope set; the user is appended per request (MCP Enterprise-Managed
-   * Authorization §5.1).
-   */
-  readonly key: string;
-}
 
 /** The authorization server's metadata as this acquisition uses it, and the client authentication chosen for it. */
 interface AuthorizationServerNow {

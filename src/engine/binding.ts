@@ -1,0 +1,23 @@
+import type { ClientAuthMethod } from '../oauth/client-auth.js';
+import type { ServerMetadata } from '../oauth/discovery.js';
+import type { ResourceScope } from '../url-rules.js';
+
+/** A protected resource this wrapper has learned, with the authorization server that guards it. */
+export interface ResourceBinding {
+  /** The PRM `resource`, verbatim: the AS compares it exactly. */
+  readonly resource: string;
+  readonly resourceUrl: URL;
+  /** `resourceUrl`'s origin and path prefix, for the per-request check. */
+  readonly scope: ResourceScope;
+  /** Where its RFC 9728 metadata came from (normalised), or '' when it was configured. */
+  readonly metadataUrl: string;
+  /** The authorization server's validated metadata: its `issuer` is the ID-JAG audience (ID-JAG draft §4.3). */
+  readonly as: ServerMetadata;
+  readonly asAuthMethod: ClientAuthMethod;
+  readonly scopes: readonly string[] | undefined;
+  /**
+   * AS issuer + client id + resource + scope set; the user is appended per request (MCP Enterprise-Managed
+   * Authorization §5.1).
+   */
+  readonly key: string;
+}
