@@ -20,6 +20,14 @@ import type { Liveness } from '../engine/liveness.js';
 import { isTransient, retryEvents, withRetry } from './retry.js';
 import { renewalWindowMs, type AccessToken } from '../engine/tokens.js';
 import type { ResourceBinding } from '../engine/binding.js';
+import {
+  isInsufficientAuthentication,
+  isRejectedSubject,
+  loginRequired,
+  reauthenticationRequired,
+  requireScopes,
+  suggestsMovedEndpoint,
+} from './acquisition-errors.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = 30;
 // A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (ID-JAG draft §4.4.3).
@@ -359,63 +367,7 @@ export class Acquirer {
   }
 }
 
-/** A step-up whose scopes were not all granted ends with a typed error, not a loop. */
-function requireScopes(granted: string | undefined, required: readonly string[], who: string, stage: 'token_exchange' | 'jwt_bearer'): void {
-  if (granted === undefined || required.length === 0) return;
-  const have = new Set(granted.split(' '));
-  const missing = required.filter((s) => !have.has(s));
-  if (missing.length > 0) {
-    throw new CrossAppAccessError(`${who} did not grant the scope${missing.length > 1 ? 's' : ''} the MCP server asked for (${missing.join(' ')}); the user or client is not entitled to ${missing.length > 1 ? 'them' : 'it'}.`, {
-      code: 'insufficient_scope',
-      stage,
-    });
-  }
-}
-
 function isExpired(exp: number | undefined, nowMs: number): boolean {
   return exp !== undefined && exp + ID_TOKEN_LEEWAY_SECONDS < nowMs / 1000;
 }
 
-/** No answer, a redirect, or 404/405/410 at the AS token endpoint: it may have moved elsewhere. */
-function suggestsMovedEndpoint(error: unknown): boolean {
-  if (!(error instanceof CrossAppAccessError) || error.stage !== 'jwt_bearer') return false;
-  if (error.code === 'network_error' || error.code === 'unexpected_redirect') return true;
-  return error.status === 404 || error.status === 405 || error.status === 410;
-}
-
-/**
- * An IdP `invalid_grant` means the subject token is expired, revoked or not for this client
- * (RFC 6749 §5.2; ID-JAG draft §4.3.4.3).
- */
-function isRejectedSubject(error: unknown): error is OAuthResponseError {
-  return error instanceof OAuthResponseError && error.stage === 'token_exchange' && error.error === 'invalid_grant';
-}
-
-/** The IdP wants a more recent (or stronger) user authentication (ID-JAG draft -04 §4.3). */
-function isInsufficientAuthentication(error: unknown): error is OAuthResponseError {
-  return error instanceof OAuthResponseError && error.stage === 'token_exchange' && error.error === 'insufficient_user_authentication';
-}
-
-function reauthenticationRequired(cause: OAuthResponseError): OAuthResponseError {
-  const within = cause.maxAge === undefined ? '' : ` within the last ${cause.maxAge} s`;
-  return new OAuthResponseError(
-    `The IdP requires the user to have authenticated more recently${within} (insufficient_user_authentication${cause.errorDescription ? `: ${cause.errorDescription}` : ''}): the user must sign in again.`,
-    {
-      code: 'insufficient_user_authentication',
-      stage: 'token_exchange',
-      status: cause.status,
-      error: cause.error,
-      errorDescription: cause.errorDescription,
-      errorUri: cause.errorUri,
-      maxAge: cause.maxAge,
-      cause,
-    },
-  );
-}
-
-function loginRequired(cause: OAuthResponseError): OAuthResponseError {
-  return new OAuthResponseError(
-    `The IdP rejected the ID token (invalid_grant${cause.errorDescription ? `: ${cause.errorDescription}` : ''}): the user must sign in again.`,
-    { code: 'login_required', stage: 'token_exchange', status: cause.status, error: cause.error, errorDescription: cause.errorDescription, errorUri: cause.errorUri, cause },
-  );
-}
