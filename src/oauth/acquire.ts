@@ -18,7 +18,8 @@ import type { IdTokenContext, IdTokenReason, IdTokenSource, ResolvedOptions } fr
 import type { UserState } from '../engine/users.js';
 import type { Liveness } from '../engine/liveness.js';
 import { isTransient, retryEvents, withRetry } from './retry.js';
-import { renewalWindowMs, type AccessToken } from '../engine/tokens.js';
+import type { AccessToken } from '../engine/tokens.js';
+import { toAccessToken } from './access-token.js';
 import type { ResourceBinding } from '../engine/binding.js';
 import {
   isInsufficientAuthentication,
@@ -30,8 +31,6 @@ import {
 } from './acquisition-errors.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = 30;
-// A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (ID-JAG draft §4.4.3).
-const MAX_LIFETIME_SECONDS = 24 * 3600;
 
 /** The authorization server's metadata as this acquisition uses it, and the client authentication chosen for it. */
 interface AuthorizationServerNow {
@@ -135,7 +134,7 @@ export class Acquirer {
       liveness,
     );
 
-    const token = await this.toAccessToken(granted.accessToken, granted.expiresIn, granted.scope);
+    const token = await toAccessToken(granted.accessToken, granted.expiresIn, granted.scope, this.options, this.now);
     this.user.acquiredBefore = true;
     this.emit({
       type: background ? 'token_renewed' : 'token_issued',
@@ -344,26 +343,6 @@ export class Acquirer {
       });
     }
     return value;
-  }
-
-  private async toAccessToken(value: string, expiresIn: number | undefined, scope: string | undefined): Promise<AccessToken> {
-    const receivedAt = this.now();
-    // No expires_in: a decodable JWT exp is advisory, else a default lifetime.
-    let lifetimeMs = expiresIn === undefined ? this.options.defaultTokenLifetimeMs : expiresIn * 1000;
-    if (expiresIn === undefined) {
-      const jwt = decodeJwt(value);
-      const exp = jwt && numericClaim(jwt.claims, 'exp');
-      if (exp !== undefined && exp * 1000 > receivedAt) lifetimeMs = exp * 1000 - receivedAt;
-    }
-    lifetimeMs = Math.min(lifetimeMs, MAX_LIFETIME_SECONDS * 1000);
-    return {
-      value,
-      receivedAt,
-      expiresAt: receivedAt + lifetimeMs,
-      renewAt: receivedAt + lifetimeMs - renewalWindowMs(lifetimeMs, this.options.renewBeforeMs),
-      scope,
-      fingerprint: await fingerprint(value),
-    };
   }
 }
 
