@@ -13,13 +13,13 @@ import {
 } from './grants.js';
 import type { FetchLike } from './http.js';
 import { checkIdJag } from './id-jag-check.js';
-import { decodeJwt, fingerprint, numericClaim, stringClaim } from './jwt.js';
-import type { IdTokenContext, IdTokenReason, IdTokenSource, ResolvedOptions } from '../options.js';
+import type { IdTokenReason, ResolvedOptions } from '../options.js';
 import type { UserState } from '../engine/users.js';
 import type { Liveness } from '../engine/liveness.js';
 import { isTransient, retryEvents, withRetry } from './retry.js';
 import type { AccessToken } from '../engine/tokens.js';
 import { toAccessToken } from './access-token.js';
+import { readSubject, type IdTokenSupplier, type Subject } from './id-token.js';
 import type { ResourceBinding } from '../engine/binding.js';
 import {
   isInsufficientAuthentication,
@@ -30,42 +30,10 @@ import {
   suggestsMovedEndpoint,
 } from './acquisition-errors.js';
 
-const ID_TOKEN_LEEWAY_SECONDS = 30;
-
 /** The authorization server's metadata as this acquisition uses it, and the client authentication chosen for it. */
 interface AuthorizationServerNow {
   readonly meta: ServerMetadata;
   readonly authMethod: ClientAuthMethod;
-}
-
-/** An ID token and the user it names (`iss` + `sub` + `tenant`, ID-JAG draft §3.1); '' for an opaque token. */
-interface Subject {
-  token: string;
-  user: string;
-}
-
-function userOf(idToken: string): { user: string; exp: number | undefined } {
-  const jwt = decodeJwt(idToken);
-  if (!jwt) return { user: '', exp: undefined };
-  const c = jwt.claims;
-  const user = JSON.stringify([stringClaim(c, 'iss') ?? '', stringClaim(c, 'sub') ?? '', stringClaim(c, 'tenant') ?? stringClaim(c, 'tid') ?? '']);
-  return { user, exp: numericClaim(c, 'exp') };
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-    (timer as { unref?: () => void }).unref?.();
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Where an acquisition reads ID tokens: the session's source, and whether it can give a new one. */
-export interface IdTokenSupplier {
-  readonly read: IdTokenSource;
-  /** True for a fixed string: asking again cannot give a new one. */
-  readonly isStatic: boolean;
 }
 
 /**
@@ -296,57 +264,9 @@ export class Acquirer {
     return this.endpoint(url, idp, method, 'idp', idp.issuer ?? url, algs);
   }
 
-  /**
-   * Reads an ID token from the app, refusing one whose `exp` has passed (RFC 7519 §4.1.4). `maxAge` goes with
-   * reason `'reauthenticate'` when the IdP named one.
-   */
-  private async subject(source: IdTokenSupplier, reason: IdTokenReason, maxAge?: number): Promise<Subject> {
-    // Only an ID token names its user and its expiry; other subjects are opaque.
-    const read = (token: string) => (this.options.subjectTokenType === 'id_token' ? userOf(token) : { user: '', exp: undefined });
-    let token = await this.readIdToken(source, reason, maxAge);
-    let parsed = read(token);
-    // An expired token is asked for once more as 'rejected', unless that (or a new sign-in) was just asked.
-    const askedForFresh = reason === 'rejected' || reason === 'reauthenticate';
-    if (isExpired(parsed.exp, this.now()) && !source.isStatic && !askedForFresh) {
-      token = await this.readIdToken(source, 'rejected');
-      parsed = read(token);
-    }
-    if (isExpired(parsed.exp, this.now())) {
-      throw new CrossAppAccessError('The ID token has expired (by its exp claim) and no fresh one was supplied: the user must sign in again.', {
-        code: 'login_required',
-        stage: 'id_token',
-      });
-    }
-    this.user.checkIdentity(parsed.user);
-    return { token, user: parsed.user };
+  /** This user's ID token, checked ({@link readSubject}). */
+  private subject(source: IdTokenSupplier, reason: IdTokenReason, maxAge?: number): Promise<Subject> {
+    return readSubject({ options: this.options, now: this.now, user: this.user }, source, reason, maxAge);
   }
 
-  private async readIdToken(source: IdTokenSupplier, reason: IdTokenReason, maxAge?: number): Promise<string> {
-    const ms = this.options.timeoutMs;
-    const signal = AbortSignal.timeout(ms);
-    const context: IdTokenContext = { reason, signal };
-    if (this.user.key !== '') context.user = this.user.key;
-    if (maxAge !== undefined) context.maxAge = maxAge;
-    let value: unknown;
-    try {
-      const work = Promise.resolve().then(() => source.read(context));
-      value = await withTimeout(work, ms, () => new CrossAppAccessError(`The idToken source did not answer within ${ms} ms.`, { code: 'timeout', stage: 'id_token' }));
-    } catch (error) {
-      if (error instanceof CrossAppAccessError) throw error;
-      // The app's own error stays as the cause; its message is not copied (it may quote a token).
-      throw new CrossAppAccessError(`The idToken source failed (reason "${reason}"); see cause.`, { code: 'id_token_unavailable', stage: 'id_token', cause: error });
-    }
-    if (typeof value !== 'string' || value.trim() === '') {
-      throw new CrossAppAccessError(`The idToken source returned ${typeof value === 'string' ? 'an empty string' : `a ${typeof value}`}, not an ID token.`, {
-        code: 'id_token_unavailable',
-        stage: 'id_token',
-      });
-    }
-    return value;
-  }
 }
-
-function isExpired(exp: number | undefined, nowMs: number): boolean {
-  return exp !== undefined && exp + ID_TOKEN_LEEWAY_SECONDS < nowMs / 1000;
-}
-
