@@ -8,7 +8,7 @@
  * is nothing to compare it with.
  */
 import { randomBytes } from 'node:crypto';
-import { resolveOptions } from '../src/options.js';
+import { resolveOptions } from '../src/options/resolve.js';
 import { Flights } from '../src/engine/flights.js';
 import type { AccessToken } from '../src/engine/tokens.js';
 import { memoryTokenStore } from '../src/stores/memory.js';

@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { withCrossAppAccess, type CrossAppAccessEvent, type CrossAppAccessOptions } from '../src/index.js';
 import { Discovery } from '../src/oauth/discovery.js';
-import { resolveOptions } from '../src/options.js';
+import { resolveOptions } from '../src/options/resolve.js';
 import { MAX_LEARNED_RESOURCES, ResourceRegistry } from '../src/engine/resources.js';
 import { NO_RETRY } from '../src/oauth/retry.js';
 import { listToolsInit, stackOptions } from './helpers/stack-options.js';

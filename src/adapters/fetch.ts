@@ -1,7 +1,8 @@
 import { authorize, type SessionResolver } from '../engine/authorize.js';
 import { Engine, type Target } from '../engine/engine.js';
 import type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, FetchLike } from '../fetch-types.js';
-import { resolveOptions, type CrossAppAccessOptions, type ResolvedWrapperOptions } from '../options.js';
+import { resolveOptions } from '../options/resolve.js';
+import type { CrossAppAccessOptions, ResolvedWrapperOptions } from '../options/types.js';
 import { parseUrl } from '../url-rules.js';
 import { requestUrl } from './body.js';
 import { FetchExchange } from './fetch-exchange.js';

@@ -7,7 +7,7 @@ import type { IdTokenSupplier } from '../oauth/id-token.js';
 import type { ResourceBinding } from './binding.js';
 import { bearerChallenge } from '../oauth/challenge.js';
 import { Discovery } from '../oauth/discovery.js';
-import type { IdTokenSource, ResolvedOptions } from '../options.js';
+import type { IdTokenSource, ResolvedOptions } from '../options/types.js';
 import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
 import { describeUrl, inScope, insecureUrlReason, parseUrl, type ResourceScope } from '../url-rules.js';

@@ -3,7 +3,8 @@ import type { ResourceBinding } from './binding.js';
 import { AS_AUTH_PREFERENCE, chooseClientAuth } from '../oauth/client-auth.js';
 import type { Discovery, ProtectedResourceMetadata } from '../oauth/discovery.js';
 import { CrossAppAccessError } from '../errors.js';
-import { normaliseScopes, type ResolvedOptions } from '../options.js';
+import { normaliseScopes } from '../options/resolve.js';
+import type { ResolvedOptions } from '../options/types.js';
 import { inScope, requireSecureUrl, resourceScope } from '../url-rules.js';
 
 /**

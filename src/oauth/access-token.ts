@@ -1,5 +1,5 @@
 import { renewalWindowMs, type AccessToken } from '../engine/tokens.js';
-import type { ResolvedOptions } from '../options.js';
+import type { ResolvedOptions } from '../options/types.js';
 import { decodeJwt, fingerprint, numericClaim } from './jwt.js';
 
 // A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (ID-JAG draft §4.4.3).

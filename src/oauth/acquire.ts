@@ -13,7 +13,7 @@ import {
 } from './grants.js';
 import type { FetchLike } from './http.js';
 import { checkIdJag } from './id-jag-check.js';
-import type { IdTokenReason, ResolvedOptions } from '../options.js';
+import type { IdTokenReason, ResolvedOptions } from '../options/types.js';
 import type { UserState } from '../engine/users.js';
 import type { Liveness } from '../engine/liveness.js';
 import { isTransient, retryEvents, withRetry } from './retry.js';

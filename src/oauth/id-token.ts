@@ -1,6 +1,6 @@
 import { CrossAppAccessError } from '../errors.js';
 import type { UserState } from '../engine/users.js';
-import type { IdTokenContext, IdTokenReason, IdTokenSource, ResolvedOptions } from '../options.js';
+import type { IdTokenContext, IdTokenReason, IdTokenSource, ResolvedOptions } from '../options/types.js';
 import { decodeJwt, numericClaim, stringClaim } from './jwt.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = 30;

@@ -1,0 +1,86 @@
+import type { z } from 'zod';
+import { ConfigurationError } from '../errors.js';
+import { NO_RETRY, type RetryPolicy } from '../oauth/retry.js';
+import type { FetchLike } from '../fetch-types.js';
+import type { TokenStore } from '../stores/token-store.js';
+import { resourceScope } from '../url-rules.js';
+import { configurationError } from './messages.js';
+import { engineSchema, schema, scopeToken } from './schema.js';
+import type { ResolvedOptions, ResolvedWrapperOptions } from './types.js';
+
+/**
+ * Retries, with an overall deadline: every attempt timing out and every wait at its longest
+ * (our rule: retries respect a total deadline).
+ */
+function retryPolicy(retry: false | { retries?: number; baseDelay?: number; maxDelay?: number } | undefined, timeoutMs: number): RetryPolicy {
+  if (retry === false) return NO_RETRY;
+  const retries = retry?.retries ?? 2;
+  const maxDelayMs = retry?.maxDelay ?? 30_000;
+  return { retries, baseDelayMs: retry?.baseDelay ?? 250, maxDelayMs, maxElapsedMs: timeoutMs * (retries + 1) + maxDelayMs * retries };
+}
+
+/** Splits, de-duplicates and sorts scopes (RFC 6749 §3.3: order does not matter); undefined for none. */
+export function normaliseScopes(scope: string | readonly string[] | undefined): string[] | undefined {
+  if (scope === undefined) return undefined;
+  const list = typeof scope === 'string' ? scope.split(' ') : scope;
+  const unique = [...new Set(list.filter((s) => s !== ''))].sort();
+  return unique.length > 0 ? unique : undefined;
+}
+
+/**
+ * Validates a one-user wrapper's options once, when it is made (nothing is validated per request).
+ * Throws a {@link ConfigurationError} naming the first bad option.
+ */
+export function resolveOptions(input: unknown): ResolvedWrapperOptions {
+  if (typeof input !== 'object' || input === null) throw new ConfigurationError('options', 'expected an object');
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw configurationError(parsed.error.issues[0], input);
+  const idToken = parsed.data.idToken;
+  return Object.freeze({
+    ...resolved(parsed.data, undefined),
+    idToken: typeof idToken === 'string' ? () => idToken : idToken,
+    idTokenIsStatic: typeof idToken === 'string',
+  });
+}
+
+/** Validates an engine's options once (see {@link resolveOptions}); an engine takes no `idToken`. */
+export function resolveEngineOptions(input: unknown): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) throw new ConfigurationError('options', 'expected an object');
+  if ('idToken' in input) {
+    throw new ConfigurationError('idToken', 'is not an engine option: give each user\'s idToken to xaa.fetch(fetch, { user, idToken }) or getAccessToken');
+  }
+  const parsed = engineSchema.safeParse(input);
+  if (!parsed.success) throw configurationError(parsed.error.issues[0], input);
+  return Object.freeze(resolved(parsed.data, parsed.data.store));
+}
+
+function resolved(o: z.infer<typeof engineSchema>, store: TokenStore | undefined): ResolvedOptions {
+  if (typeof o.scope === 'string') {
+    for (const s of o.scope.split(' ').filter(Boolean)) {
+      const token = scopeToken.safeParse(s);
+      if (!token.success) throw new ConfigurationError('scope', token.error.issues[0]?.message ?? 'expected scope tokens (RFC 6749 §3.3)');
+    }
+  }
+  return {
+    subjectTokenType: o.subjectTokenType ?? 'id_token',
+    idp: Object.freeze({ ...o.idp }),
+    client: Object.freeze({ ...o.client }),
+    scopes: normaliseScopes(o.scope),
+    resource: o.resource,
+    resourceUrl: o.resource === undefined ? undefined : new URL(o.resource),
+    resourceScope: o.resource === undefined ? undefined : resourceScope(new URL(o.resource)),
+    timeoutMs: o.timeout ?? 10_000,
+    retry: retryPolicy(o.retry, o.timeout ?? 10_000),
+    renewBeforeMs: o.renewBefore,
+    defaultTokenLifetimeMs: o.defaultTokenLifetime ?? 3_600_000,
+    maxStepUps: o.maxStepUps ?? 2,
+    maxReplayBodyBytes: o.maxReplayBodyBytes ?? 1024 * 1024,
+    maxCachedTokens: o.maxCachedTokens ?? 1000,
+    now: o.now ?? (() => Date.now()),
+    onEvent: o.onEvent,
+    checkIdJag: o.checkIdJag ?? true,
+    // Any WHATWG fetch takes the platform's RequestInit at run time, whatever its declarations say.
+    oauthFetch: o.oauthFetch as FetchLike | undefined,
+    store,
+  };
+}
