@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { privateKeyProblem, type PrivateKeyInput } from '../oauth/client-assertion.js';
+import type { ClientCredentials } from '../oauth/client-auth.js';
 import type { CrossAppAccessEvent } from '../events.js';
 import type { FetchLike } from '../fetch-types.js';
 import type { TokenStore } from '../stores/token-store.js';
 import { insecureUrlReason, parseUrl } from '../url-rules.js';
-import type { IdTokenSource } from './types.js';
+import type { CrossAppAccessOptions, IdTokenSource } from './types.js';
 
 const secureUrl = z.string().superRefine((value, ctx) => {
   const url = parseUrl(value);
