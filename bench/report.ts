@@ -426,8 +426,8 @@ both; timing uses \`performance.now()\`; nothing sleeps.
 - **Concurrency:** ${r.concurrency.clients} new v2 clients connect at once over transports sharing one wrapper or one
   provider, each calling \`whoami\`; then the authorization server revokes every token and the ${r.concurrency.clients} clients
   each call \`echo\` at once. Exchanges and grants are counted by the IdP and the authorization server.
-- **Memory:** the package's internal \`TokenStore\` (\`src/tokens.ts\`) at the default \`maxCachedTokens\`,
-  filled through \`obtain()\` with ${n0(r.memory.atDefault.keys)} distinct realistic keys and tokens; heap used after forced GC.
+- **Memory:** the package's default token store (\`memoryTokenStore\`, \`src/stores/memory.ts\`) at the default \`maxCachedTokens\`,
+  filled through the engine's single-flight (\`src/engine/flights.ts\`) with ${n0(r.memory.atDefault.keys)} distinct realistic keys and tokens; heap used after forced GC.
 - **Gateway:** N users (1, 10, 100, 1,000) × 5 MCP servers guarded by one authorization server: one
   \`CrossAppAccess\` engine whose fetch resolves the user from AsyncLocalStorage, against the SDK's
   \`CrossAppAccessProvider\` under \`withOAuth\`, one per user and server (a provider holds one token). Each
