@@ -183,7 +183,7 @@ describe('crossAppAccessInterceptor on a composed Agent', () => {
     const agent = agentFor({}, 'alice', { connections: 1 });
     expect((await post(agent, rs.resource, 'warm')).status).toBe(200);
     stack.as.revokeAll();
-    const result = await post(agent, rs.resource, 'again');
+    const result = await post(agent, rs.resource, 'again', AbortSignal.timeout(3000));
     expect(result.status).toBe(200);
     agents.splice(agents.indexOf(agent), 1);
     const closing = agent.close();
