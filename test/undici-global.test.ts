@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
 import { listToolsInit } from './helpers/stack-options.js';
+import type { OverrideResponse } from './servers/http-util.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
 
 let stack: Stack;
@@ -98,7 +99,7 @@ describe('crossAppAccessInterceptor as the global dispatcher', () => {
     // The AS's origin also serves a protected resource at its root: every AS URL is inside it.
     const root = `${stack.as.origin}/`;
     stack.as.allowedResources = [root];
-    stack.as.override = (req) => {
+    stack.as.override = (req): OverrideResponse | undefined => {
       if (req.path === '/.well-known/oauth-protected-resource') {
         return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ resource: root, authorization_servers: [stack.as.issuer] }) };
       }
