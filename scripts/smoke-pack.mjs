@@ -1,7 +1,7 @@
 // Packs the tarball, installs it in a temporary project, and runs one request through it from both
 // require() and import(), so a broken exports map or a CJS/ESM interop bug fails here, not for users.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -18,6 +18,8 @@ try {
 
   writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'smoke', private: true, type: 'module' }));
   run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', join(work, packed.filename)], work);
+  // undici is an optional peer dependency (for cross-app-access/undici only): the dev copy, no download.
+  cpSync(join(root, 'node_modules', 'undici'), join(work, 'node_modules', 'undici'), { recursive: true, dereference: true });
 
   // One request through the wrapper: a loopback server outside the resource must see no Authorization,
   // and a bad option must throw a ConfigurationError that instanceof recognises across both builds.
@@ -53,7 +55,26 @@ try {
      if (cjs.withCrossAppAccess === esm.withCrossAppAccess) throw new Error('expected separate CJS and ESM builds');
      const probe = require('./probe.cjs');
      console.log('require():', await probe(cjs, esm));
-     console.log('import():', await probe(esm, cjs));`,
+     console.log('import():', await probe(esm, cjs));
+     // The undici entry point: both builds, each accepting its own build's engine (one shared copy of
+     // the engine per format), and one request outside the resource passing through untouched.
+     const cjsUndici = require('cross-app-access/undici');
+     const esmUndici = await import('cross-app-access/undici');
+     const { Agent, request } = require('undici');
+     const http = require('node:http');
+     const server = http.createServer((req, res) => res.end(String(req.headers.authorization ?? 'none')));
+     await new Promise((r) => server.listen(0, '127.0.0.1', r));
+     const base = 'http://127.0.0.1:' + server.address().port;
+     try {
+       for (const [name, lib, undiciLib] of [['require()', cjs, cjsUndici], ['import()', esm, esmUndici]]) {
+         const xaa = new lib.CrossAppAccess({ idp: { tokenEndpoint: 'http://127.0.0.1:1/token', clientId: 'a' }, client: { clientId: 'b' }, resource: base + '/mcp' });
+         const agent = new Agent().compose(undiciLib.crossAppAccessInterceptor(xaa, { user: 'u', idToken: 'x' }));
+         const text = await (await request(base + '/public', { dispatcher: agent })).body.text();
+         await agent.close();
+         if (text !== 'none') throw new Error('undici: outside the resource a token was sent');
+         console.log(name, 'cross-app-access/undici: ok');
+       }
+     } finally { server.close(); }`,
   );
   process.stdout.write(run('node', ['check.mjs'], work));
   console.log('smoke-pack: OK');

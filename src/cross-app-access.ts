@@ -95,6 +95,23 @@ export interface InvalidateRequest {
 /** Each public engine's internals, for the adapters of this package (never exported from it). */
 const engines = new WeakMap<CrossAppAccess, Engine>();
 
+/**
+ * Where an engine made without `oauthFetch` sends its metadata and token requests: global `fetch`
+ * until an adapter routes them elsewhere (the undici interceptor does, so that, installed as the
+ * global dispatcher, it never sees the engine's own requests).
+ */
+const defaultOauthRoutes = new WeakMap<CrossAppAccess, (fetch: FetchLike) => void>();
+
+/**
+ * Sends the engine's metadata and token requests through `fetch` from now on, when its options gave
+ * no `oauthFetch` (a configured one is the application's choice and is kept). Returns whether it did.
+ */
+export function routeDefaultOauthFetch(xaa: CrossAppAccess, fetch: FetchLike): boolean {
+  const route = defaultOauthRoutes.get(xaa);
+  route?.(fetch);
+  return route !== undefined;
+}
+
 /** The engine behind a {@link CrossAppAccess}, for an adapter (the undici interceptor). */
 export function engineOf(xaa: CrossAppAccess): Engine {
   const engine = engines.get(xaa);
@@ -129,7 +146,15 @@ export class CrossAppAccess {
    */
   constructor(options: CrossAppAccessEngineOptions) {
     const resolved = resolveEngineOptions(options);
-    const oauthFetch = resolved.oauthFetch ?? ((url, init) => globalThis.fetch(url, init));
+    let oauthFetch = resolved.oauthFetch;
+    if (!oauthFetch) {
+      // Global fetch, read on every call; an adapter may route it elsewhere (routeDefaultOauthFetch).
+      let viaDefault: FetchLike = (url, init) => globalThis.fetch(url, init);
+      oauthFetch = (url, init) => viaDefault(url, init);
+      defaultOauthRoutes.set(this, (fetch) => {
+        viaDefault = fetch;
+      });
+    }
     engines.set(this, new Engine(resolved, oauthFetch));
   }
 
@@ -208,7 +233,7 @@ export class CrossAppAccess {
 }
 
 /** The per-request resolver of a {@link FetchSession}'s user; a fixed user is resolved once. */
-function sessionResolver(engine: Engine, session: FetchSession): SessionResolver {
+export function sessionResolver(engine: Engine, session: FetchSession): SessionResolver {
   const { user, idToken } = session ?? {};
   if (typeof user !== 'string' && typeof user !== 'function') {
     throw new ConfigurationError('user', 'is required: a user key (string) or a function returning the current request\'s user key');

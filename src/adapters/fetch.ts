@@ -64,7 +64,7 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
 }
 
 /** Resolves the session now; the returned resolver answers (or throws) the same every time. */
-function resolveNow(sessionFor: SessionResolver): SessionResolver {
+export function resolveNow(sessionFor: SessionResolver): SessionResolver {
   try {
     const session = sessionFor();
     return () => session;
@@ -76,7 +76,7 @@ function resolveNow(sessionFor: SessionResolver): SessionResolver {
 }
 
 /** The emitter of the request's user, for its failure event; undefined when no user is known. */
-function sessionEmit(sessionFor: SessionResolver) {
+export function sessionEmit(sessionFor: SessionResolver) {
   try {
     return sessionFor()?.emit;
   } catch {

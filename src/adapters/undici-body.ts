@@ -1,0 +1,100 @@
+import type { Dispatcher } from 'undici';
+import { untilAborted } from '../abort.js';
+
+type DispatchBody = Dispatcher.DispatchOptions['body'];
+type Headers = Dispatcher.DispatchOptions['headers'];
+
+/** A request body for the engine: what to send, and whether it can be sent again. */
+export interface PreparedBody {
+  readonly body: DispatchBody;
+  /** False for a stream past the cap (sent once, then its 401 goes back) or a body we cannot copy. */
+  readonly replayable: boolean;
+}
+
+/** Bodies undici writes afresh from the same value on every dispatch. */
+function isReplayableAsIs(body: unknown): boolean {
+  return body === null || body === undefined || typeof body === 'string' || ArrayBuffer.isView(body) || body instanceof ArrayBuffer;
+}
+
+function isAsyncIterable(body: unknown): body is AsyncIterable<Uint8Array | string> {
+  return typeof body === 'object' && body !== null && typeof (body as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+}
+
+/**
+ * Makes a dispatch body replayable: string, Buffer and Uint8Array as they are; a stream or async
+ * iterable (what Node's fetch dispatches) read into memory up to `maxBytes`. Past the cap, what was
+ * read and the rest of the stream are sent once. Anything else (FormData…) is sent once as it is.
+ */
+export async function prepareBody(body: DispatchBody, maxBytes: number, signal: AbortSignal): Promise<PreparedBody> {
+  if (isReplayableAsIs(body)) return { body, replayable: true };
+  if (!isAsyncIterable(body)) return { body, replayable: false };
+  const iterator = body[Symbol.asyncIterator]();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (true) {
+    // A stream that never ends must not outlive the caller's abort.
+    const next = await untilAborted(iterator.next(), signal).catch(async (reason: unknown) => {
+      await iterator.return?.().catch(() => undefined);
+      throw reason;
+    });
+    if (next.done) break;
+    const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
+    chunks.push(chunk);
+    size += chunk.byteLength;
+    if (size > maxBytes) return { body: rest(chunks, iterator) as unknown as DispatchBody, replayable: false };
+  }
+  return { body: Buffer.concat(chunks, size), replayable: true };
+}
+
+/** What was read, then the rest of the caller's stream: the body of a request sent once. */
+async function* rest(chunks: Uint8Array[], iterator: AsyncIterator<Uint8Array | string>): AsyncGenerator<Uint8Array | string> {
+  yield* chunks;
+  while (true) {
+    const next = await iterator.next();
+    if (next.done) return;
+    yield next.value;
+  }
+}
+
+/** Frees a caller's stream body that will never be sent. */
+export function discardBody(body: DispatchBody, reason: unknown): void {
+  const stream = body as { destroy?: (error?: unknown) => void; cancel?: (reason?: unknown) => Promise<void>; locked?: boolean } | null | undefined;
+  if (typeof stream?.destroy === 'function') stream.destroy();
+  else if (typeof stream?.cancel === 'function' && !stream.locked) stream.cancel(reason).catch(() => undefined);
+}
+
+/**
+ * The caller's headers (never modified) with `authorization` replaced by ours (RFC 6750 §2.1), or
+ * removed when `authorization` is undefined. Every form undici takes: a record, a flat
+ * `[name, value, …]` array, or an iterable of pairs.
+ */
+export function withAuthorization(headers: Headers, authorization: string | undefined): Headers {
+  if (headers === null || headers === undefined) return authorization === undefined ? headers : { authorization };
+  const flat: string[] = [];
+  const push = (name: unknown, value: unknown) => {
+    const key = String(name);
+    if (key.length === 13 && key.toLowerCase() === 'authorization') return;
+    if (Array.isArray(value)) for (const v of value) flat.push(key, String(v));
+    else if (value !== undefined) flat.push(key, String(value));
+  };
+  if (Array.isArray(headers) && (headers.length === 0 || !Array.isArray(headers[0]))) {
+    for (let i = 0; i < headers.length; i += 2) push(headers[i], headers[i + 1]);
+  } else if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const [name, value] of headers as Iterable<[string, string | string[] | undefined]>) push(name, value);
+  } else {
+    for (const [name, value] of Object.entries(headers)) push(name, value);
+  }
+  if (authorization !== undefined) flat.push('authorization', authorization);
+  return flat;
+}
+
+/** A record of response headers (undici's form: lower-case names) read as fetch's `Headers.get`. */
+export function headerReader(headers: Record<string, string | string[] | undefined>): { get(name: string): string | null } {
+  return {
+    get(name) {
+      const value = headers[name.toLowerCase()];
+      if (value === undefined) return null;
+      return Array.isArray(value) ? value.join(', ') : value;
+    },
+  };
+}

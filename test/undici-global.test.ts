@@ -1,0 +1,125 @@
+/**
+ * The undici interceptor installed with `setGlobalDispatcher`: Node's global fetch, undici.request
+ * and real MCP SDK v1 and v2 clients on plain global fetch reach the real loopback MCP server signed
+ * in, and the engine's own metadata and token requests never go through the interceptor.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Agent, getGlobalDispatcher, request, setGlobalDispatcher, type Dispatcher } from 'undici';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
+import { crossAppAccessInterceptor } from '../src/undici.js';
+import { listToolsInit } from './helpers/stack-options.js';
+import type { OverrideResponse } from './servers/http-util.js';
+import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
+
+let stack: Stack;
+let previous: Dispatcher;
+let installed: Dispatcher | undefined;
+beforeEach(async () => {
+  stack = await startStack();
+  previous = getGlobalDispatcher();
+});
+afterEach(async () => {
+  setGlobalDispatcher(previous);
+  await installed?.close();
+  installed = undefined;
+  await stack.close();
+});
+
+function engineOptions(overrides: Partial<CrossAppAccessEngineOptions> = {}): CrossAppAccessEngineOptions {
+  return {
+    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
+    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
+    ...overrides,
+  };
+}
+
+const requestContext = new AsyncLocalStorage<string>();
+
+function install(options: CrossAppAccessEngineOptions = engineOptions({ resource: stack.mcp.resource })): void {
+  installed = new Agent().compose(
+    crossAppAccessInterceptor(options, { user: () => requestContext.getStore(), idToken: ({ user }) => stack.idp.mintIdToken({ sub: user }) }),
+  );
+  setGlobalDispatcher(installed);
+}
+
+function text(result: unknown): string {
+  return (result as { content: Array<{ text: string }> }).content.map((c) => c.text).join('');
+}
+
+describe('crossAppAccessInterceptor as the global dispatcher', () => {
+  it("Node's global fetch and undici.request reach the MCP server signed in", async () => {
+    const before = await fetch(stack.mcp.url, listToolsInit());
+    await before.body?.cancel();
+    expect(before.status).toBe(401);
+    install();
+    await requestContext.run('alice', async () => {
+      const viaFetch = await fetch(stack.mcp.url, listToolsInit());
+      expect(viaFetch.status).toBe(200);
+      expect(await viaFetch.text()).toContain('whoami');
+      const init = listToolsInit(2);
+      const viaRequest = await request(stack.mcp.url, { method: 'POST', headers: init.headers as Record<string, string>, body: init.body as string });
+      expect(viaRequest.statusCode).toBe(200);
+      expect(await viaRequest.body.text()).toContain('whoami');
+    });
+    expect(stack.as.counters.grant).toBe(1);
+    expect(stack.as.leaks()).toEqual([]);
+  });
+
+  it('real MCP SDK v1 and v2 clients on plain global fetch connect, list and call tools, each as its own user', async () => {
+    install();
+    const v1 = requestContext.run('alice', async () => {
+      const client = new Client({ name: 'v1', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(stack.mcp.url)));
+      try {
+        expect((await client.listTools()).tools.map((t) => t.name)).toContain('whoami');
+        return text(await client.callTool({ name: 'whoami', arguments: {} }));
+      } finally {
+        await client.close();
+      }
+    });
+    const v2 = requestContext.run('bob', async () => {
+      const client = new ClientV2({ name: 'v2', version: '1.0.0' });
+      await client.connect(new TransportV2(new URL(stack.mcp.url)));
+      try {
+        expect((await client.listTools()).tools.map((t) => t.name)).toContain('whoami');
+        return text(await client.callTool({ name: 'whoami', arguments: {} }));
+      } finally {
+        await client.close();
+      }
+    });
+    expect(await v1).toMatch(/^sub=alice\b/);
+    expect(await v2).toMatch(/^sub=bob\b/);
+  });
+
+  it("the engine's own requests bypass it: a resource at the origin root, its authorization server on the same origin", async () => {
+    // The AS's origin also serves a protected resource at its root: every AS URL is inside it.
+    const root = `${stack.as.origin}/`;
+    stack.as.allowedResources = [root];
+    stack.as.override = (req): OverrideResponse | undefined => {
+      if (req.path === '/.well-known/oauth-protected-resource') {
+        return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ resource: root, authorization_servers: [stack.as.issuer] }) };
+      }
+      if (req.path !== '/data') return undefined;
+      const auth = String(req.headers.authorization ?? '');
+      const info = auth.startsWith('Bearer ') ? stack.as.verifyAccessToken(auth.slice(7)) : undefined;
+      if (info?.resource === root) return { status: 200, body: `sub=${info.sub}` };
+      return { status: 401, headers: { 'www-authenticate': `Bearer resource_metadata="${stack.as.origin}/.well-known/oauth-protected-resource"` }, body: '' };
+    };
+    // No `resource`: learned from the 401, so any loopback URL may carry a token.
+    install(engineOptions());
+    const answer = await requestContext.run('alice', async () => {
+      const response = await fetch(`${stack.as.origin}/data`, { signal: AbortSignal.timeout(5000) });
+      return `${response.status} ${await response.text()}`;
+    });
+    expect(answer).toBe('200 sub=alice');
+    const tokenRequests = stack.as.requests.filter((r) => r.path === new URL(stack.as.tokenEndpoint).pathname);
+    expect(tokenRequests).toHaveLength(1);
+    expect(String(tokenRequests[0]!.headers.authorization)).not.toMatch(/^Bearer/i);
+    // Metadata was fetched once each, never probed through the interceptor first.
+    expect(stack.as.requests.filter((r) => r.path === '/.well-known/oauth-protected-resource')).toHaveLength(1);
+  });
+});
