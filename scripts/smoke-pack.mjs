@@ -77,6 +77,10 @@ try {
      } finally { server.close(); }`,
   );
   process.stdout.write(run('node', ['check.mjs'], work));
+  // The bin, as a user runs it: `npx cross-app-access doctor --help` from the installed tarball.
+  const help = run('npx', ['--no-install', 'cross-app-access', 'doctor', '--help'], work);
+  if (!help.includes('Usage: cross-app-access doctor')) throw new Error('npx cross-app-access doctor --help printed no usage');
+  console.log('npx cross-app-access doctor --help: ok');
   console.log('smoke-pack: OK');
 } finally {
   rmSync(work, { recursive: true, force: true });

@@ -3,7 +3,7 @@ import { authorize } from '../engine/authorize.js';
 import type { Engine, Target } from '../engine/engine.js';
 import { ConfigurationError } from '../errors.js';
 import type { FetchLike } from '../fetch-types.js';
-import type { CrossAppAccessEngineOptions } from '../options.js';
+import type { CrossAppAccessEngineOptions } from '../options/types.js';
 import { parseUrl } from '../url-rules.js';
 import { CrossAppAccess, engineOf, routeDefaultOauthFetch, sessionResolver, type FetchSession } from '../cross-app-access.js';
 import { resolveNow, sessionEmit } from './fetch.js';
