@@ -200,6 +200,8 @@ class RedisStore implements RedisTokenStore {
     const owner = randomBytes(12).toString('base64url');
     const deadline = Date.now() + this.lockWaitMs;
     let force = false;
+    // A value that did not open is reported once, not on every look.
+    let unopened: string | undefined;
     while (true) {
       let reply: unknown;
       try {
@@ -212,7 +214,9 @@ class RedisStore implements RedisTokenStore {
         this.failed(new Error('an answer that is not the reply of this store\'s script'));
         return shared.acquire();
       }
-      const token = reply[0] === null ? undefined : this.open(key, names, reply[0] as string);
+      const value = reply[0] as string | null;
+      const token = value === null || value === unopened ? undefined : this.open(key, names, value);
+      if (value !== null && !token) unopened = value;
       const locked = reply[1] === 1;
       if (token && shared.usable(token)) {
         if (locked) this.release(names, owner);
@@ -285,7 +289,9 @@ class RedisStore implements RedisTokenStore {
     const sent = Promise.resolve().then(() => this.client.sendCommand(args));
     sent.catch(() => {});
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+      // Rejected after the next poll phase, not in the timers phase: when the event loop itself was
+      // blocked past the timeout, an answer already in the socket is read first and wins the race.
+      timer = setTimeout(() => setImmediate(() => reject(new Error(`no answer within ${this.timeoutMs} ms`))), this.timeoutMs);
     });
     try {
       const reply = await Promise.race([sent, timeout]);
