@@ -12,7 +12,8 @@ import { listToolsInit } from './helpers/stack-options.js';
 import { skipRedis, startRedisServer, startSilentServer, type RedisServer } from './servers/redis-server.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
 
-type Client = ReturnType<typeof createClient>;
+const newClient = (url: string, connectTimeout?: number) => createClient({ url, socket: { reconnectStrategy: () => 50, ...(connectTimeout ? { connectTimeout } : {}) } });
+type Client = ReturnType<typeof newClient>;
 
 const KEY1 = new Uint8Array(randomBytes(32));
 const KEY2 = randomBytes(32).toString('base64');
@@ -40,7 +41,7 @@ afterEach(async () => {
 });
 
 async function connected(url: string): Promise<Client> {
-  const client = createClient({ url, socket: { reconnectStrategy: () => 50 } });
+  const client = newClient(url);
   client.on('error', () => {});
   await client.connect();
   cleanups.push(() => client.destroy());
@@ -276,7 +277,7 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
   it('a client that never connects (a TCP server that accepts and stays silent): requests succeed in bounded time; forget() says Redis was not reached', async () => {
     const silent = await startSilentServer();
     cleanups.push(() => silent.close());
-    const client = createClient({ url: silent.url, socket: { connectTimeout: 60_000 } });
+    const client = newClient(silent.url, 60_000);
     client.on('error', () => {});
     client.connect().catch(() => {}); // not awaited, as applications often do
     cleanups.push(() => client.destroy());
