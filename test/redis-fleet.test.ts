@@ -14,6 +14,10 @@ import { startStack, type Stack } from './servers/stack.js';
 
 const script = fileURLToPath(new URL('./fixtures/fleet-client.ts', import.meta.url));
 const KEY = randomBytes(32).toString('base64');
+// What is proven here is coordination, not latency: on a CI machine with 2 cores running other test
+// files, 4 children and redis-server, a 200 ms timeout can expire on a starved event loop. The
+// timeout itself is proven in redis-store.test.ts (a frozen server, a silent one).
+const COMMAND_TIMEOUT_MS = '2000';
 
 interface Outcome {
   ok: number;
@@ -51,7 +55,7 @@ afterEach(async () => {
 
 /** Starts one process of the fleet; resolves once its Redis client is connected. */
 async function member(): Promise<Member> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, redis.url, stack.mcp.url, stack.idp.issuer, stack.idp.clientId, idToken, KEY], {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, redis.url, stack.mcp.url, stack.idp.issuer, stack.idp.clientId, idToken, KEY, COMMAND_TIMEOUT_MS], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   children.add(child);
