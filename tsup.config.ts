@@ -1,11 +1,12 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  // Two entry points sharing one copy of the engine (its private state is keyed by instance, and
-  // `instanceof` must hold across them): splitting on for both formats.
-  entry: { index: 'src/index.ts', undici: 'src/undici.ts', cli: 'src/cli/main.ts' },
+  // Entry points sharing one copy of the engine (its private state is keyed by instance, and
+  // `instanceof` must hold across them): splitting on for both formats. `undici` and `redis` are
+  // optional peers, loaded only by their own entry points (never by the core).
+  entry: { index: 'src/index.ts', undici: 'src/undici.ts', redis: 'src/redis.ts', cli: 'src/cli/main.ts' },
   splitting: true,
-  external: ['undici'],
+  external: ['undici', 'redis', /^node:/],
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

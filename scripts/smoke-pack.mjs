@@ -53,6 +53,15 @@ try {
      const esm = await import('cross-app-access');
      if (typeof cjs.withCrossAppAccess !== 'function' || typeof esm.withCrossAppAccess !== 'function') throw new Error('missing export');
      if (cjs.withCrossAppAccess === esm.withCrossAppAccess) throw new Error('expected separate CJS and ESM builds');
+     // The redis entry point loads from both builds, and neither entry loads redis: it is not installed here.
+     let installed = true;
+     try { require.resolve('redis'); } catch { installed = false; }
+     if (installed) throw new Error('redis is installed in the smoke project: the check below would prove nothing');
+     for (const redis of [require('cross-app-access/redis'), await import('cross-app-access/redis')]) {
+       let error;
+       try { redis.redisTokenStore({ client: { isReady: false, sendCommand: async () => null }, encryptionKeys: [] }); } catch (e) { error = e; }
+       if (!(error instanceof cjs.ConfigurationError) || !(error instanceof esm.ConfigurationError)) throw new Error('cross-app-access/redis: no typed ConfigurationError');
+     }
      const probe = require('./probe.cjs');
      console.log('require():', await probe(cjs, esm));
      console.log('import():', await probe(esm, cjs));

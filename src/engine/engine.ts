@@ -69,6 +69,7 @@ export class Engine {
     this.discovery = new Discovery(oauthFetch, options.timeoutMs, this.emit, this.now, options.retry);
     this.registry = new ResourceRegistry(options, this.discovery);
     this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
+    this.store.attach?.({ now: this.now, emit: this.emit });
   }
 
   /** The session of `userKey` ('' for a one-user wrapper), reading ID tokens from `idToken`. */
@@ -133,7 +134,9 @@ export class Engine {
    * waits, the acquisition's retry waits hold the process; once every caller has left, not.
    */
   acquire(binding: ResourceBinding, session: Session, key: string, signal: AbortSignal | null | undefined, requiredScopes?: readonly string[]): Promise<AccessToken> {
-    const flight = this.flights.obtain(this.flightKey(key, session), (liveness) => this.stored(key, session, session.acquirer.acquire(binding, session.source, { requiredScopes, liveness })));
+    const flight = this.flights.obtain(this.flightKey(key, session), (liveness) =>
+      this.stored(key, session, this.fromStoreOr(key, session, (t) => this.now() < t.expiresAt, () => session.acquirer.acquire(binding, session.source, { requiredScopes, liveness }))),
+    );
     const release = flight.liveness.hold();
     const waiting = untilAborted(flight.token, signal);
     waiting.then(release, release);
@@ -147,13 +150,32 @@ export class Engine {
     return token;
   }
 
+  /**
+   * A local miss. With a second level (a fleet's shared store): its token if it holds one `usable`
+   * says will do, else one acquisition across the fleet, saved there unless the user signed out
+   * meanwhile. Without one: an acquisition.
+   */
+  private fromStoreOr(key: string, session: Session, usable: (token: AccessToken) => boolean, acquire: () => Promise<AccessToken>): Promise<AccessToken> {
+    const store = this.store;
+    if (!store.obtain) return acquire();
+    return store.obtain(key, session.user.key, {
+      usable,
+      acquire: async () => {
+        const token = await acquire();
+        if (session.user.current) await store.save?.(key, token, session.user.key);
+        return token;
+      },
+    });
+  }
+
   /** Renews ahead of expiry while the current token keeps being served (RFC 6749 §5.1 `expires_in`). */
   private renewInBackground(binding: ResourceBinding, session: Session, key: string): void {
     const flightKey = this.flightKey(key, session);
     if (this.flights.has(flightKey) || this.renewalPaused(key)) return;
     const started = this.now();
     const flight = this.flights.obtain(flightKey, (liveness) =>
-      this.stored(key, session, session.acquirer.acquire(binding, session.source, { background: true, liveness })),
+      // Another process may have renewed it already: its token will do if it is not due for renewal.
+      this.stored(key, session, this.fromStoreOr(key, session, (t) => this.now() < t.renewAt, () => session.acquirer.acquire(binding, session.source, { background: true, liveness }))),
     );
     flight.token.then(
       () => this.renewalPausedUntil.delete(key),

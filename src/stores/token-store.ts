@@ -1,3 +1,5 @@
+import type { CrossAppAccessEvent } from '../events.js';
+
 /**
  * An access token as the engine keeps it. ID-JAGs, ID tokens and secrets are never stored: renewal
  * means a new ID-JAG, so IdP policy is checked again (ID-JAG draft §4.4.3).
@@ -34,12 +36,57 @@ export interface StoredToken {
  * ```
  */
 export interface TokenStore {
-  /** The token under `key`, if any; the engine checks expiry. */
+  /** The token under `key`, if any, without I/O (the warm path); the engine checks expiry. */
   get(key: string): StoredToken | undefined;
   /** Stores `token` under `key`, for `user` (the application's user key; '' for a one-user wrapper). */
   set(key: string, token: StoredToken, user: string): void;
-  /** Drops `token` if it is still the one under `key` (a compare-and-delete); says whether it did. */
+  /**
+   * Drops `token` if it is still the one under `key` (a compare-and-delete); says whether it did
+   * here. A store with a second level also drops it there, in the background, if it is still the one
+   * there (a token the fleet already replaced is left alone).
+   */
   delete(key: string, token: StoredToken): boolean;
-  /** Drops every token of `user` (sign-out). */
+  /** Drops every token of `user` (sign-out), in every level of the store. */
   deleteUser(user: string): void | Promise<void>;
+  /**
+   * Optional: a second level shared by a fleet of processes. On a local miss (and for a renewal) the
+   * engine calls this instead of acquiring directly: it answers with the fleet's token for `key` if
+   * `shared.usable` says it will do, else runs `shared.acquire` (one acquisition per key across the
+   * fleet, waiters bounded) and answers with its token. It rejects only with `acquire`'s own error:
+   * the second level failing falls back to `acquire`.
+   */
+  obtain?(key: string, user: string, shared: SharedAcquisition): Promise<StoredToken>;
+  /** Optional: writes an acquired token to the second level (never rejects; failures are reported). */
+  save?(key: string, token: StoredToken, user: string): Promise<void>;
+  /** Optional: called once by the engine that uses the store, with its clock and its event emitter. */
+  attach?(host: TokenStoreHost): void;
+}
+
+/**
+ * What the engine hands a store's {@link TokenStore.obtain}: whether a token found in the second
+ * level will do, and the acquisition to run when none does (it saves its token through
+ * {@link TokenStore.save} unless its user signed out meanwhile).
+ *
+ * @example
+ * ```ts
+ * const token = await store.obtain!(key, user, { usable: (t) => Date.now() < t.expiresAt, acquire });
+ * ```
+ */
+export interface SharedAcquisition {
+  usable(token: StoredToken): boolean;
+  acquire(): Promise<StoredToken>;
+}
+
+/**
+ * The engine, as a store sees it: its clock (epoch ms, the `now` option) and its events (a store
+ * reports its own trouble as `diagnostic` events).
+ *
+ * @example
+ * ```ts
+ * store.attach?.({ now: Date.now, emit: (event) => console.log(event.type) });
+ * ```
+ */
+export interface TokenStoreHost {
+  now(): number;
+  emit(event: CrossAppAccessEvent): void;
 }

@@ -1,0 +1,6 @@
+// The `cross-app-access/redis` entry point: a token store shared by a fleet of processes. It takes
+// the application's node-redis client; nothing here imports `redis` at run time.
+export { redisTokenStore } from './stores/redis.js';
+export type { RedisClientLike, RedisSubscriberLike, RedisTokenStore, RedisTokenStoreOptions } from './stores/redis.js';
+export type { EncryptionKey } from './stores/encryption.js';
+export type { SharedAcquisition, StoredToken, TokenStore, TokenStoreHost } from './stores/token-store.js';
