@@ -59,7 +59,7 @@ interface Member {
 }
 
 /** One "process" of the fleet: its own client (connected, unless a client is given), store and engine. */
-async function member(options: { keys?: Array<Uint8Array | string>; client?: Client; commandTimeoutMs?: number; retryAfterMs?: number } = {}): Promise<Member> {
+async function member(options: { keys?: Array<Uint8Array | string>; client?: Client; commandTimeoutMs?: number; retryAfterMs?: number; idTokenGate?: Promise<void> } = {}): Promise<Member> {
   const client = options.client ?? (await connected(redis.url));
   const store = redisTokenStore({ client, encryptionKeys: options.keys ?? [KEY1], commandTimeoutMs: options.commandTimeoutMs, retryAfterMs: options.retryAfterMs ?? 100 });
   cleanups.push(() => store.close());
@@ -71,7 +71,11 @@ async function member(options: { keys?: Array<Uint8Array | string>; client?: Cli
     store,
     onEvent: (event) => events.push(event),
   });
-  const idToken = ({ user }: { user?: string }) => stack.idp.mintIdToken({ sub: user });
+  const gate = options.idTokenGate;
+  const idToken = async ({ user }: { user?: string }) => {
+    if (gate) await gate;
+    return stack.idp.mintIdToken({ sub: user });
+  };
   return {
     xaa,
     store,
@@ -166,6 +170,21 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
     expect(stack.as.counters.grant).toBe(grants + 1);
     expect(await b.call('bob')).toBe(200);
     expect(stack.as.counters.grant).toBe(grants + 1);
+  });
+
+  it('a sign-out while another process is acquiring for that user: that acquisition keeps and saves nothing', async () => {
+    const a = await member();
+    let release!: () => void;
+    const slow = await member({ idTokenGate: new Promise<void>((resolve) => (release = resolve)) });
+    const pending = slow.call('alice');
+    await new Promise((resolve) => setTimeout(resolve, 100)); // slow holds the fleet lock, waiting on its ID token
+    await a.xaa.forget('alice');
+    release();
+    expect(await pending).toBe(200); // the request it was for is answered
+    expect(await tokenKeys()).toEqual([]); // but nothing came back into Redis
+    // Nor into the slow process: its next call acquires again.
+    expect(await slow.call('alice')).toBe(200);
+    expect(slow.acquisitions()).toBe(2);
   });
 
   it('nothing in Redis, key or value, holds a token, an ID token, a secret, a user key or a URL', async () => {

@@ -69,7 +69,7 @@ export class Engine {
     this.discovery = new Discovery(oauthFetch, options.timeoutMs, this.emit, this.now, options.retry);
     this.registry = new ResourceRegistry(options, this.discovery);
     this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
-    this.store.attach?.({ now: this.now, emit: this.emit });
+    this.store.attach?.({ now: this.now, emit: this.emit, forgetLocally: (user) => this.users.forget(user) });
   }
 
   /** The session of `userKey` ('' for a one-user wrapper), reading ID tokens from `idToken`. */

@@ -15,9 +15,12 @@ return {v, 0}`;
 
 /**
  * Saves a sealed token with a TTL equal to its remaining life, and indexes it under its user (the
- * index lives as long as the user's longest token): KEYS = token, user index; ARGV = value, TTL, id.
+ * index lives as long as the user's longest token): KEYS = token, user index, sign-out mark;
+ * ARGV = value, TTL, id. Nothing is saved while the user's sign-out mark stands: an acquisition
+ * that was under way in another process when the user signed out must not bring a token back.
  */
 export const SAVE = `
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
 if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
@@ -42,12 +45,15 @@ redis.call('PUBLISH', ARGV[2], ARGV[3])
 return 1`;
 
 /**
- * Sign-out across the fleet: every token in the user's index, the index, and a message so every
- * process drops its own copies. KEYS = index; ARGV = token-name prefix, channel, message.
+ * Sign-out across the fleet: every token in the user's index, the index, a sign-out mark that keeps
+ * acquisitions already under way from saving for a while (as long as a lock can last), and a message
+ * so every process drops its own copies. KEYS = index, sign-out mark; ARGV = token-name prefix,
+ * channel, message, mark TTL (ms).
  */
 export const FORGET = `
 local ids = redis.call('SMEMBERS', KEYS[1])
 for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
 redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return #ids`;

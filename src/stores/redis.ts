@@ -97,6 +97,8 @@ interface Names {
   readonly token: string;
   readonly lock: string;
   readonly index: string;
+  /** The user's sign-out mark: while it stands, nothing is saved for the user. */
+  readonly signedOut: string;
   readonly id: string;
   readonly user: string;
 }
@@ -180,7 +182,7 @@ class RedisStore implements RedisTokenStore {
     this.usersByHash.delete(names.user);
     if (this.closed) return;
     try {
-      await this.command(['EVAL', FORGET, '1', names.index, `${this.prefix}{${names.user}}:t:`, this.channel, `f:${names.user}`]);
+      await this.command(['EVAL', FORGET, '2', names.index, names.signedOut, `${this.prefix}{${names.user}}:t:`, this.channel, `f:${names.user}`, String(this.lockTtlMs)]);
     } catch (error) {
       this.failed(error);
       throw new CrossAppAccessError(`The user's tokens were dropped in this process, but not in Redis (${describe(error)}): other processes may use them until they expire. Call forget() again.`, {
@@ -248,7 +250,7 @@ class RedisStore implements RedisTokenStore {
     if (ttl < 1 || !this.available()) return;
     const plaintext = JSON.stringify({ v: token.value, e: token.expiresAt, r: token.renewAt, t: token.receivedAt, s: token.scope ?? null, f: token.fingerprint });
     try {
-      await this.command(['EVAL', SAVE, '2', names.token, names.index, this.ring.seal(plaintext, key, generation), String(ttl), names.id]);
+      await this.command(['EVAL', SAVE, '3', names.token, names.index, names.signedOut, this.ring.seal(plaintext, key, generation), String(ttl), names.id]);
     } catch (error) {
       this.failed(error);
     }
@@ -371,6 +373,7 @@ class RedisStore implements RedisTokenStore {
       if (user === undefined) return;
       this.usersByHash.delete(message.slice(2));
       this.local.deleteUser(user);
+      this.host.forgetLocally?.(user);
     }
   }
 
@@ -399,7 +402,7 @@ class RedisStore implements RedisTokenStore {
     const u = createHash('sha256').update(`user\u0000${user}`).digest('base64url').slice(0, 22);
     const id = createHash('sha256').update(`key\u0000${key}`).digest('base64url');
     const tag = `${this.prefix}{${u}}`;
-    return { token: `${tag}:t:${id}`, lock: `${tag}:l:${id}`, index: `${tag}:i`, id, user: u };
+    return { token: `${tag}:t:${id}`, lock: `${tag}:l:${id}`, index: `${tag}:i`, signedOut: `${tag}:f`, id, user: u };
   }
 
   private diagnostic(message: string, durationMs = 0): void {

@@ -89,4 +89,9 @@ export interface SharedAcquisition {
 export interface TokenStoreHost {
   now(): number;
   emit(event: CrossAppAccessEvent): void;
+  /**
+   * Another process signed `user` out: the engine forgets the user here too, so an acquisition
+   * under way for them keeps (and saves) nothing.
+   */
+  forgetLocally?(user: string): void;
 }
