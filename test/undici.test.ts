@@ -225,3 +225,25 @@ describe('redirects and the interceptor', () => {
     }
   });
 });
+
+describe('crossAppAccessInterceptor: 403 insufficient_scope step-up (MCP authorization spec, "Step-Up Authorization Flow")', () => {
+  it('acquires with the union of the scopes, retries once with the body, and later requests use the wider token', async () => {
+    stack.mcp.requiredScopes = ['files:write'];
+    const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource, scope: 'files:read' }));
+    const agent = new Agent().compose(crossAppAccessInterceptor(xaa, { user: 'alice', idToken: () => stack.idp.mintIdToken({ sub: 'alice' }) }));
+    agents.push(agent);
+    const call = async (id: number) => {
+      const response = await request(stack.mcp.url, { method: 'POST', headers: MCP_HEADERS, body: jsonRpc(id, 'tools/list'), dispatcher: agent });
+      const text = await response.body.text();
+      return { status: response.statusCode, text };
+    };
+    const first = await call(1);
+    expect(first.status).toBe(200);
+    expect(first.text).toContain('whoami'); // the replayed body was the tools/list request
+    expect(stack.mcp.counters.forbidden).toBe(1);
+    expect(stack.idp.requests.filter((r) => r.method === 'POST').map((r) => r.form.scope)).toEqual(['files:read', 'files:read files:write']);
+    expect((await call(2)).status).toBe(200);
+    expect(stack.mcp.counters.forbidden).toBe(1);
+    expect(stack.idp.counters.exchange).toBe(2);
+  });
+});
