@@ -29,7 +29,7 @@ function advice(error: CrossAppAccessError): string {
     case 'network_error':
       return `The ${error.stage === 'discovery' ? 'server' : where} could not be reached: check the URL and the network.`;
     default:
-      return `See the message above (${error.code}); the README's error table says what to do.`;
+      return `See the message above (${error.code}); docs/errors.md says what to do.`;
   }
 }
 
