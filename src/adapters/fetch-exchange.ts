@@ -21,6 +21,8 @@ function answerOf(response: Response, redirected: boolean, fromResource: boolean
 export class FetchExchange implements Exchange<FetchAnswer> {
   private probing: ProbeRequest | undefined;
   private request: OutgoingRequest | undefined;
+  /** The warm path's answer, already sent with `token`: the engine's first `send` continues from it. */
+  private sent: { token: string; response: Response } | undefined;
 
   constructor(
     private readonly next: FetchLike,
@@ -32,7 +34,21 @@ export class FetchExchange implements Exchange<FetchAnswer> {
     private readonly signal: AbortSignal | null | undefined,
   ) {}
 
+  /** The warm path sent `request` with `token` and got `response`, which needs the engine (a 401, 403 or redirect). */
+  continueFrom(request: OutgoingRequest, token: string, response: Response): this {
+    this.request = request;
+    this.sent = { token, response };
+    return this;
+  }
+
   async send(token: string | undefined, inResource: (url: URL) => boolean): Promise<FetchAnswer> {
+    const sent = this.sent;
+    this.sent = undefined;
+    if (sent && this.request && token === sent.token) {
+      const { response, fromResource } = await sendWithToken(this.next, this.request, token, inResource, sent.response);
+      return answerOf(response, false, fromResource);
+    }
+    if (sent) await discardBody(sent.response);
     if (token === undefined) {
       this.probing = prepareProbe(this.href, this.input, this.init, this.maxReplayBytes, this.signal);
       const response = await sendRequest(this.next, this.probing.request, undefined);

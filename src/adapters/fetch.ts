@@ -1,10 +1,11 @@
 import { authorize, type SessionResolver } from '../engine/authorize.js';
-import { Engine, type Target } from '../engine/engine.js';
+import { Engine, type Target, type WarmToken } from '../engine/engine.js';
 import type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, FetchLike } from '../fetch-types.js';
 import { resolveOptions } from '../options/resolve.js';
 import type { CrossAppAccessOptions, ResolvedWrapperOptions } from '../options/types.js';
 import { parseUrl } from '../url-rules.js';
-import { requestUrl } from './body.js';
+import { prepareRequest, requestUrl, sendRequest, type OutgoingRequest } from './body.js';
+import { followsHere, isRedirect } from './redirects.js';
 import { FetchExchange } from './fetch-exchange.js';
 
 /**
@@ -35,21 +36,36 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
     return response;
   }
 
-  return async function crossAppAccessFetch(input, init) {
-    const target = locate(input);
-    if (!target || !engine.mayCarryToken(target)) {
-      if (target && engine.options.resourceScope) return passOutside(input, init, target);
-      return next(input as string | URL, init);
+  /**
+   * A request the warm path can send at once: its resource is known, its user has a usable token,
+   * and its body needs no buffering (a `Request` or a stream body takes the engine's path).
+   */
+  function warmRequest(target: Target, input: string | URL | Request, init: RequestInit | undefined, sessionOfCall: SessionResolver): WarmRequest | undefined {
+    if (typeof input !== 'string' && !(input instanceof URL)) return undefined;
+    if (init?.body instanceof ReadableStream) return undefined;
+    let warm: WarmToken | undefined;
+    try {
+      const session = sessionOfCall();
+      warm = session && engine.warmToken(target, session);
+    } catch {
+      return undefined; // the engine's path fails and reports it
     }
+    if (!warm) return undefined;
+    const request = prepareRequest(target.url.href, input, init, engine.options.maxReplayBodyBytes, undefined);
+    // Never a promise here: only a stream body is buffered, and those take the engine's path.
+    return request instanceof Promise ? undefined : { binding: warm.binding, token: warm.token, request };
+  }
+
+  /** The engine's path: everything the warm path does not do, from the start or from the warm path's answer. */
+  async function throughEngine(target: Target, input: string | URL | Request, init: RequestInit | undefined, sessionOfCall: SessionResolver, sent?: { warm: WarmRequest; response: Response }): Promise<Response> {
     const started = engine.now();
-    // The user of this call, read once, now: never the user current when a token is needed later.
-    const sessionOfCall = resolveNow(sessionFor);
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     // The parsed URL is what was checked, so it is what is sent: a `next` that parses URLs its own way cannot disagree.
     const exchange = new FetchExchange(next, target.url.href, target.url, input, init, engine.options.maxReplayBodyBytes, signal);
+    if (sent) exchange.continueFrom(sent.warm.request, sent.warm.token.value, sent.response);
     let failure: unknown;
     try {
-      return (await authorize(engine, target, sessionOfCall, signal, exchange)).response;
+      return (await authorize(engine, target, sessionOfCall, signal, exchange, sent?.warm)).response;
     } catch (error) {
       failure = error;
       engine.reportFailure(error, started, sessionEmit(sessionOfCall) ?? engine.emit);
@@ -60,7 +76,40 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
     } finally {
       exchange.finish(failure);
     }
+  }
+
+  return function crossAppAccessFetch(input, init) {
+    try {
+      const target = locate(input);
+      if (!target || !engine.mayCarryToken(target)) {
+        if (target && engine.options.resourceScope) return passOutside(input, init, target);
+        return next(input as string | URL, init);
+      }
+      // The user of this call, read once, now: never the user current when a token is needed later.
+      const sessionOfCall = resolveNow(sessionFor);
+      const warm = warmRequest(target, input, init, sessionOfCall);
+      if (!warm) return throughEngine(target, input, init, sessionOfCall);
+      // The warm path: one send with the stored token, no promise of ours in between; the engine's
+      // loop only for an answer that needs it (a 401, a 403, a redirect to follow).
+      return sendRequest(next, warm.request, warm.token.value, followsHere(warm.request) ? 'manual' : undefined).then((response) =>
+        needsEngine(response, warm.request) ? throughEngine(target, input, init, sessionOfCall, { warm, response }) : response,
+      );
+    } catch (error) {
+      // As an async function would: a synchronous throw (a `next` that throws) becomes a rejection.
+      return Promise.reject(error);
+    }
   };
+}
+
+/** What the warm path sends: the request taken apart, with its binding and token. */
+interface WarmRequest extends WarmToken {
+  readonly request: OutgoingRequest;
+}
+
+/** An answer the engine must see: a 401 or 403 (re-acquisition, step-up), or a redirect to follow here. */
+function needsEngine(response: Response, request: OutgoingRequest): boolean {
+  const status = response.status;
+  return status === 401 || status === 403 || (followsHere(request) && (status === 0 || isRedirect(status)));
 }
 
 /** Resolves the session now; the returned resolver answers (or throws) the same every time. */

@@ -33,20 +33,22 @@ export async function sendWithToken(
   request: OutgoingRequest,
   token: string,
   inResource: (url: URL) => boolean,
+  /** The answer to this request sent already (by the warm path): followed from there. */
+  first?: Response,
 ): Promise<TokenedAnswer> {
-  const mode = request.init.redirect ?? 'follow';
-  if (mode !== 'follow') return { response: await sendRequest(next, request, token), fromResource: true };
-  let current: OutgoingRequest = { ...request, init: { ...request.init, redirect: 'manual' } };
+  if (!followsHere(request)) return { response: first ?? (await sendRequest(next, request, token)), fromResource: true };
+  let current = request;
   let carried: string | undefined = token;
+  let response = first ?? (await sendRequest(next, current, carried, 'manual'));
   for (let hops = 0; ; hops++) {
-    const response = await sendRequest(next, current, carried);
-    if (response.type === 'opaqueredirect') {
+    // An opaque redirect has status 0 (Fetch standard, "opaque-redirect filtered response").
+    if (response.status === 0 && response.type === 'opaqueredirect') {
       throw new CrossAppAccessError(
         `The MCP server answered ${describeTarget(current.url)} with a redirect this runtime does not reveal; it was not followed, so the access token could not go elsewhere.`,
         { code: 'unexpected_redirect', stage: 'request' },
       );
     }
-    const location = REDIRECT_STATUSES.has(response.status) ? response.headers.get('location') : null;
+    const location = isRedirect(response.status) ? response.headers.get('location') : null;
     if (location === null) return { response, fromResource: carried !== undefined };
     await discardBody(response);
     if (hops >= MAX_REDIRECTS) throw new TypeError('fetch failed: redirect count exceeded');
@@ -61,7 +63,17 @@ export async function sendWithToken(
       carried = undefined;
       current = { ...current, headers: withoutAuthorization(current.headers) };
     }
+    response = await sendRequest(next, current, carried, 'manual');
   }
+}
+
+/** True when redirects of `request` are followed here (its mode is `'follow'`): it is then sent with `'manual'`. */
+export function followsHere(request: OutgoingRequest): boolean {
+  return (request.init.redirect ?? 'follow') === 'follow';
+}
+
+export function isRedirect(status: number): boolean {
+  return status >= 301 && status <= 308 && REDIRECT_STATUSES.has(status);
 }
 
 /**

@@ -2,7 +2,7 @@ import type { ResourceBinding } from './binding.js';
 import { bearerChallenge } from '../oauth/challenge.js';
 import { CrossAppAccessError } from '../errors.js';
 import { inScope } from '../url-rules.js';
-import type { Answer, Engine, Session, Target } from './engine.js';
+import type { Answer, Engine, Session, Target, WarmToken } from './engine.js';
 import type { AccessToken } from './tokens.js';
 
 // A request may be authorized again at most twice (after a 401, or a step-up): 3 attempts in all
@@ -37,7 +37,10 @@ export async function authorize<A extends Answer>(
   sessionFor: SessionResolver,
   signal: AbortSignal | null | undefined,
   exchange: Exchange<A>,
+  /** What the warm path already used: the loop starts from its binding and token (the exchange holds the answer). */
+  warm?: WarmToken,
 ): Promise<A> {
+  if (warm) return authorizedLoop(engine, target, warm.binding, requireSession(sessionFor), signal, exchange, false, warm.token);
   let session: Session | undefined;
   const resolve = (): Session => (session ??= requireSession(sessionFor));
   let binding = engine.find(target) ?? (await engine.configured(optional(sessionFor), signal));
@@ -66,12 +69,13 @@ async function authorizedLoop<A extends Answer>(
   signal: AbortSignal | null | undefined,
   exchange: Exchange<A>,
   probed: boolean,
+  first?: AccessToken,
 ): Promise<A> {
   // One re-acquisition after a 401 per request (the probe's 401 already led to one), at most
   // maxStepUps step-ups, and never more than 3 authorization attempts in all.
   let reacquired = probed;
   let current = engine.forUser(binding, session);
-  let token: AccessToken = await engine.tokenFor(current, session, signal);
+  let token: AccessToken = first ?? (await engine.tokenFor(current, session, signal));
   let stepUps = 0;
   while (true) {
     const answer = await exchange.send(token.value, (url) => inScope(url.origin, url.pathname, current.scope));

@@ -23,6 +23,12 @@ const MAX_RENEWAL_PAUSES = 10_000;
 // Distinct URLs outside the configured resource reported once each, at most.
 const MAX_OUTSIDE_REPORTS = 100;
 
+/** What the warm path found: the binding a request goes with, and a usable token for it. */
+export interface WarmToken {
+  readonly binding: ResourceBinding;
+  readonly token: AccessToken;
+}
+
 /** A request's target, read once by the adapter. */
 export interface Target {
   readonly href: string;
@@ -118,6 +124,23 @@ export class Engine {
   /** The binding this user uses for `shared`: their own stepped-up one, if they stepped up. */
   forUser(shared: ResourceBinding, session: Session): ResourceBinding {
     return session.user.steppedUp.get(shared.resource) ?? shared;
+  }
+
+  /**
+   * The warm path, with no I/O and no promise: the binding (the user's own, if they stepped up) and a
+   * usable stored token for this target and user; undefined when anything else is needed.
+   */
+  warmToken(target: Target, session: Session): WarmToken | undefined {
+    const shared = this.registry.find(target.origin, target.path);
+    if (!shared) return undefined;
+    session.user.assertUsable();
+    const binding = this.forUser(shared, session);
+    const key = this.tokenKey(binding, session);
+    const token = this.store.get(key);
+    const now = this.now();
+    if (!token || now >= token.expiresAt) return undefined;
+    if (now >= token.renewAt) this.renewInBackground(binding, session, key);
+    return { binding, token };
   }
 
   /** The warm path: a usable stored token, with no I/O and no promise; else an acquisition. */
