@@ -157,3 +157,21 @@ describe('scopes_supported with resource and client.issuer both set', () => {
     }
   });
 });
+
+describe('the warm path keeps the token inside the resource whatever the caller writes for redirect', () => {
+  it.each([
+    ['no redirect member', {}],
+    ['redirect: undefined', { redirect: undefined }],
+    ["redirect: 'follow'", { redirect: 'follow' as const }],
+  ])('%s: a same-origin redirect out of the resource, on a warm token, carries no Authorization', async (_label, extra) => {
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
+    expect((await authedFetch(stack.mcp.url, listToolsInit())).status).toBe(200); // warm from here on
+    stack.mcp.override = (req) => (req.path === '/mcp' ? { status: 302, headers: { location: '/public' }, body: '' } : undefined);
+    const response = await authedFetch(stack.mcp.url, { ...listToolsInit(), ...extra });
+    expect(response.status).toBe(200);
+    expect(response.url).toBe(`${stack.mcp.origin}/public`);
+    const atPublic = stack.mcp.requests.filter((r) => r.path === '/public');
+    expect(atPublic).toHaveLength(1);
+    expect(atPublic[0]?.authorization).toBeUndefined();
+  });
+});

@@ -230,7 +230,10 @@ export function sendRequest(next: FetchLike, request: OutgoingRequest, accessTok
   // Node's fetch requires duplex: 'half' for a stream body.
   if (body instanceof ReadableStream) init = { ...request.init, headers, body, redirect: redirect ?? request.init.redirect, duplex: 'half' };
   else if (redirect === undefined) init = { ...request.init, headers, body };
-  else init = { ...request.init, headers, body, redirect };
+  // A member the spread source lacks costs microseconds after a spread, nothing before it. When the
+  // caller's init has `redirect` (even undefined), it is overridden after; else it is set first.
+  else if ('redirect' in request.init) init = { ...request.init, headers, body, redirect };
+  else init = { redirect, ...request.init, headers, body };
   return next(request.url, init);
 }
 
