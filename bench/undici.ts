@@ -7,7 +7,7 @@
  * CPU is not charged to the client), same request, a fixed number in flight, all four contenders in
  * each round (forward, then reversed order), rounds repeated; ratios of the medians and per round.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, MockAgent, request, type Dispatcher } from 'undici';
 import { CrossAppAccess } from 'cross-app-access';
 import { crossAppAccessInterceptor } from 'cross-app-access/undici';
 import type { Stack } from './contenders.js';
@@ -61,6 +61,13 @@ export interface UndiciResult {
   exchanges: number;
   grants: number;
   errors: number;
+  /**
+   * The interceptor's own cost without the network: CPU per `undici.request` on a `MockAgent` that
+   * answers at once (persisted intercept), composed with the interceptor against the MockAgent alone
+   * with the same header; alternating rounds, medians, µs. The implied ratio is for a real request
+   * costing the bare Agent's CPU per request above.
+   */
+  isolated: { calls: number; rounds: number; interceptorUsPerCall: number; bareUsPerCall: number; overheadUs: number; impliedRatio: number };
 }
 
 async function slice(send: () => Promise<void>, concurrency: number, ms: number): Promise<{ rps: number; cpuUs: number; errors: number }> {
@@ -155,6 +162,7 @@ export async function measureUndici(stack: Stack, options: UndiciOptions): Promi
         cpuUsPerRequest: round(median(samples[id].cpu), 1),
       };
     });
+    const isolated = await measureIsolated(xaa, session, resource, body, authed, median(samples.bareAgent.cpu));
     return {
       concurrency: options.concurrency,
       rounds: options.rounds,
@@ -167,9 +175,62 @@ export async function measureUndici(stack: Stack, options: UndiciOptions): Promi
       exchanges: stack.idp.counters.exchange - exchangesBefore,
       grants: stack.as.counters.grant - grantsBefore,
       errors,
+      isolated,
     };
   } finally {
     await Promise.all([intercepted.close(), bare.close()]);
     await server.close();
   }
+}
+
+async function cpuPerCall(call: () => Promise<unknown>, n: number): Promise<number> {
+  for (let i = 0; i < n / 10; i++) await call();
+  const before = process.cpuUsage();
+  for (let i = 0; i < n; i++) await call();
+  const used = process.cpuUsage(before);
+  return (used.user + used.system) / n;
+}
+
+async function measureIsolated(
+  xaa: CrossAppAccess,
+  session: { user: string; idToken: () => Promise<string> },
+  resource: string,
+  body: string,
+  authed: Record<string, string>,
+  bareHttpUs: number,
+): Promise<UndiciResult['isolated']> {
+  const mock = new MockAgent();
+  mock.disableNetConnect();
+  const url = new URL(resource);
+  mock.get(url.origin).intercept({ path: url.pathname, method: 'POST' }).reply(200, 'ok').persist();
+  const composed = mock.compose(crossAppAccessInterceptor(xaa, session));
+  const call = async (dispatcher: Dispatcher, headers: Record<string, string>) => {
+    const response = await request(resource, { method: 'POST', body, headers, dispatcher });
+    await response.body.text();
+    if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}`);
+  };
+  const json = { 'content-type': 'application/json' };
+  const calls = 20_000;
+  const rounds = 6;
+  const ours: number[] = [];
+  const bare: number[] = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      for (const who of r % 2 === 0 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const)) {
+        if (who === 'ours') ours.push(await cpuPerCall(() => call(composed, json), calls));
+        else bare.push(await cpuPerCall(() => call(mock, authed), calls));
+      }
+    }
+  } finally {
+    await mock.close();
+  }
+  const overheadUs = Math.max(0, median(ours) - median(bare));
+  return {
+    calls,
+    rounds,
+    interceptorUsPerCall: round(median(ours), 2),
+    bareUsPerCall: round(median(bare), 2),
+    overheadUs: round(overheadUs, 2),
+    impliedRatio: round(bareHttpUs / (bareHttpUs + overheadUs), 3),
+  };
 }
