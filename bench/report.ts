@@ -2,6 +2,7 @@
  * The results of one run: the tables printed on stdout, `bench/results.json`, and `BENCHMARKS.md`
  * (including the comparison with the SDK's provider, computed from the figures).
  */
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import type { ColdResult, ColdRow } from './cold.js';
 import type { ConcurrencyResult, ConcurrencyRow } from './concurrency.js';
@@ -11,6 +12,8 @@ import { formatMachine, type Machine } from './machine.js';
 import type { MemoryResult } from './memory.js';
 import { stdev } from './stats.js';
 import type { SustainedResult } from './sustained.js';
+import type { RedisColdRow, RedisResult } from './redis.js';
+import type { UndiciContender, UndiciRatio, UndiciResult } from './undici.js';
 import type { WarmResult } from './warm.js';
 
 /** One figure where the SDK's provider does better than this package. */
@@ -55,6 +58,10 @@ export interface Results {
   memory: MemoryResult;
   sustained: SustainedResult;
   gateway: GatewayResult;
+  /** The undici interceptor's warm path (issue 10). */
+  undici: UndiciResult;
+  /** The Redis token store (issue 9), or why it was skipped. */
+  redis: RedisResult;
   sdkBetter: SdkWin[];
   sdkGaps: SdkGap[];
   /** Findings about the setup (e.g. what the SDK needed to run against these servers). */
@@ -319,6 +326,112 @@ function gatewayTable(g: GatewayResult): string {
   );
 }
 
+const UNDICI_LABEL: Record<UndiciContender, string> = {
+  interceptor: '`undici.request`, Agent composed with `crossAppAccessInterceptor`, cached token',
+  bareAgent: '`undici.request`, bare `Agent`, same `Authorization` header',
+  fetchWrapper: '`xaa.fetch(fetch)` (global fetch), cached token',
+  bareFetch: 'bare global `fetch`, same `Authorization` header',
+};
+
+const ratioCells = (x: UndiciRatio) => [`**${x.ratio.toFixed(3)}**`, `median ${x.pairedMedian.toFixed(3)}, IQR ${x.pairedIqr[0].toFixed(3)}–${x.pairedIqr[1].toFixed(3)}`, `${x.cpuRatio.toFixed(3)}`];
+
+function undiciTable(u: UndiciResult): string {
+  const range = (xs: number[]) => `${n0(Math.min(...xs))}–${n0(Math.max(...xs))}`;
+  const rows: (string | number)[][] = u.rows.map((row) => [UNDICI_LABEL[row.id], n0(row.medianRps), range(row.slices), `${n0(row.usPerRequest)} µs`, `${row.cpuUsPerRequest.toFixed(0)} µs`]);
+  rows.push(['**Ratio interceptor / bare Agent**', ...ratioCells(u.interceptorVsAgent).slice(0, 2), '', `${u.interceptorVsAgent.cpuRatio.toFixed(3)} (bare CPU / ours CPU)`]);
+  rows.push(['Ratio fetch wrapper / bare fetch (reference)', ...ratioCells(u.wrapperVsFetch).slice(0, 2), '', `${u.wrapperVsFetch.cpuRatio.toFixed(3)}`]);
+  return table(['Client', 'Median req/s', 'Slices (min–max req/s), or per-round ratios', 'Wall per request (concurrency / req/s)', 'Client CPU per request'], rows);
+}
+
+function undiciIsolatedTable(u: UndiciResult): string {
+  const i = u.isolated;
+  const bare = u.rows.find((x) => x.id === 'bareAgent')!.cpuUsPerRequest;
+  return table(
+    ['`undici.request` on a `MockAgent` answering at once', 'Client CPU per call', 'Ratio implied for a real request'],
+    [
+      ['composed with `crossAppAccessInterceptor`, cached token', `${i.interceptorUsPerCall.toFixed(2)} µs`, ''],
+      ['the MockAgent alone, same `Authorization` header', `${i.bareUsPerCall.toFixed(2)} µs`, ''],
+      ['**The interceptor’s own cost**', `**${i.overheadUs.toFixed(2)} µs** per request`, `**${i.impliedRatio.toFixed(3)}** (${bare.toFixed(0)} µs / (${bare.toFixed(0)} + ${i.overheadUs.toFixed(2)}) µs)`],
+    ],
+  );
+}
+
+function undiciVerdict(u: UndiciResult): string {
+  const i = u.rows.find((x) => x.id === 'interceptor')!;
+  const a = u.rows.find((x) => x.id === 'bareAgent')!;
+  const extra = i.cpuUsPerRequest - a.cpuUsPerRequest;
+  return `The interceptor costs ${extra >= 0 ? `about ${extra.toFixed(0)} µs more` : `${(-extra).toFixed(0)} µs less (noise)`} client CPU per request than a bare Agent (${a.cpuUsPerRequest.toFixed(0)} µs); ratio of the medians ${u.interceptorVsAgent.ratio.toFixed(3)}, per-round ratios ${u.interceptorVsAgent.pairedIqr[0].toFixed(3)}–${u.interceptorVsAgent.pairedIqr[1].toFixed(3)} (IQR). A bare \`undici.request\` is cheaper than global \`fetch\` (${n0(a.medianRps)} against ${n0(u.rows.find((x) => x.id === 'bareFetch')!.medianRps)} req/s here), so the interceptor's fixed cost per request is a larger share of it than the fetch wrapper's is of fetch: the interceptor is ${u.interceptorVsWrapper.toFixed(2)}× the fetch wrapper's req/s. Acquisitions during the section: ${u.exchanges} exchange, ${u.grants} grant (the interceptor and the fetch wrapper share one engine and its token); ${u.errors} errors. Slices of ${u.sliceMs} ms on a shared 2-core machine are noisy: read the CPU per request and the paired ratios before the medians. Without the network (below: ${u.isolated.rounds} alternating rounds of ${n0(u.isolated.calls)} sequential calls, medians), the interceptor's own cost is ${u.isolated.overheadUs.toFixed(1)} µs per request, which implies a ratio of ${u.isolated.impliedRatio.toFixed(3)} against the bare Agent's ${u.rows.find((x) => x.id === 'bareAgent')!.cpuUsPerRequest.toFixed(0)} µs per real request here: ${u.isolated.impliedRatio >= 0.97 ? 'within 3 %' : 'more than 3 %, i.e. the gap in the table is the interceptor’s own cost, not only noise (the fetch wrapper’s own cost, section 1, is a few µs)'}.`;
+}
+
+const COLD_LABEL: Record<RedisColdRow['id'], string> = {
+  'memory-acquires': 'memory store: acquires',
+  'redis-acquires': 'Redis store, nothing in Redis: acquires, saves',
+  'redis-finds': 'Redis store, token already in Redis (another engine saved it)',
+};
+
+function redisTables(x: Exclude<RedisResult, { skipped: string }>): string {
+  const w = x.warm;
+  const range = (xs: number[]) => `${n0(Math.min(...xs))}–${n0(Math.max(...xs))}`;
+  const warm = table(
+    ['Engine store (`xaa.fetch(fetch)`, cached token)', 'Median req/s', 'Slices (min–max req/s)', 'Client CPU per request', 'Without the network: CPU per call'],
+    [
+      ['`redisTokenStore`', n0(w.redisMedianRps), range(w.redisSlices), `${w.redisCpuUsPerRequest.toFixed(0)} µs`, `${w.isolated.redisUsPerCall.toFixed(2)} µs`],
+      ['`memoryTokenStore`', n0(w.memoryMedianRps), range(w.memorySlices), `${w.memoryCpuUsPerRequest.toFixed(0)} µs`, `${w.isolated.memoryUsPerCall.toFixed(2)} µs`],
+      [
+        '**Ratio Redis / memory**',
+        `**${w.ratio.toFixed(3)}**`,
+        `paired: median ${w.pairedRatioMedian.toFixed(3)}, IQR ${w.pairedRatioIqr[0].toFixed(3)}–${w.pairedRatioIqr[1].toFixed(3)}`,
+        `${w.cpuRatio.toFixed(3)} (memory CPU / Redis CPU)`,
+        `${w.isolated.ratio.toFixed(3)} (memory / Redis)`,
+      ],
+    ],
+  );
+  const cold = table(
+    ['Cold call in a fresh engine', 'Token requests (IdP + AS)', 'Metadata requests', 'Redis commands', 'Median ms (± SE)', 'p90 ms', 'Runs'],
+    x.cold.rows.map((row) => [
+      COLD_LABEL[row.id],
+      `**${row.tokenRequests}**`,
+      row.metadataRequests,
+      `**${row.redisCommands}**`,
+      `${row.medianMs.toFixed(1)} ± ${row.medianSeMs.toFixed(1)}`,
+      row.p90Ms.toFixed(1),
+      `${row.runs}${row.failures ? `, ${row.failures} failed` : ''}${row.countsStable ? '' : ' (counts varied)'}`,
+    ]),
+  );
+  const list = (xs: number[]) => xs.join(', ');
+  const fleet = table(
+    ['Fleet', 'Cold calls', 'Exchanges per trial', 'Grants per trial', 'Failed calls', 'Redis commands per trial', 'Wall ms per trial'],
+    x.fleet.map((row) => [
+      row.store === 'redis' ? `${row.engines} engines, each its own Redis client and \`redisTokenStore\`` : `${row.engines} engines, each its own \`memoryTokenStore\``,
+      `${row.engines} × ${row.callsPerEngine}`,
+      `**${list(row.exchanges)}**`,
+      `**${list(row.grants)}**`,
+      list(row.failures),
+      list(row.redisCommands),
+      list(row.wallMs),
+    ]),
+  );
+  const finds = x.cold.rows.find((row) => row.id === 'redis-finds')!;
+  const acquires = x.cold.rows.find((row) => row.id === 'memory-acquires')!;
+  return [
+    `Warm path (${w.concurrency} in flight, ${w.pairs} pairs of ${w.sliceMs} ms slices, alternating; without the network: ${w.isolated.rounds} alternating rounds of ${n0(w.isolated.calls)} calls). Redis commands sent during the measured slices: **${w.redisCommands}** (over ${n0(w.requests)} requests; ${w.errors} errors).`,
+    '',
+    warm,
+    '',
+    `${Math.abs(w.ratio - w.pairedRatioMedian) > 0.03 ? `The ratio of the medians (${w.ratio.toFixed(3)}) and the median paired ratio (${w.pairedRatioMedian.toFixed(3)}) disagree: the slices are noisy on this machine. ` : ''}Without the network the Redis store's engine costs ${Math.abs(w.isolated.redisUsPerCall - w.isolated.memoryUsPerCall).toFixed(2)} µs ${w.isolated.redisUsPerCall >= w.isolated.memoryUsPerCall ? 'more' : 'less (noise)'} per call than the memory store's (its \`get\` is one more call in front of the same LRU), i.e. a ratio of ${(w.memoryCpuUsPerRequest / (w.memoryCpuUsPerRequest + Math.max(0, w.isolated.redisUsPerCall - w.isolated.memoryUsPerCall))).toFixed(3)} on a real request of ${w.memoryCpuUsPerRequest.toFixed(0)} µs client CPU; the warm path sent no command to Redis.`,
+    '',
+    `Cold call (${x.cold.rounds} rounds, rotating order, a new user each round; counts are the median per call${x.cold.rows.every((row) => row.countsStable) ? ', the same in every run' : ''}). A fresh engine that finds the token in Redis makes **${finds.tokenRequests}** token requests and **${finds.redisCommands}** Redis command(s), and takes ${finds.medianMs.toFixed(1)} ms against ${acquires.medianMs.toFixed(1)} ms for a cold call that acquires. It still makes ${finds.metadataRequests} metadata requests (${finds.metadataUrls.join('; ')}): discovery is per engine and is not shared through Redis, and this engine discovers the IdP even when it will not exchange a token. The two resource-metadata requests go to the bench's target, which answers \`ok\` to everything (a real MCP server would answer the first). The acquiring Redis row also pays the lock, the save and the store's subscriber connection (opened on its first miss, in the background, on this one event loop).`,
+    '',
+    cold,
+    '',
+    `Fleet (${x.fleet[0]!.engines} engines in this one process, each with its own Redis client and store, all calls started at once for one (user, server); a new user per trial; trials alternate which fleet goes first).`,
+    '',
+    fleet,
+    '',
+    x.diagnostics.length === 0 ? 'The stores emitted no `diagnostic` event (Redis never timed out or failed) during the section.' : `Diagnostics emitted by the stores during the section: ${x.diagnostics.map((d) => `“${d}”`).join('; ')}.`,
+  ].join('\n');
+}
+
 export function renderTables(r: Results): string {
   return [
     `## 1. Warm-path overhead (concurrency ${r.warm.concurrency}, ${r.warm.slices} × ${r.warm.sliceMs} ms slices per client, alternating)`,
@@ -354,6 +467,16 @@ export function renderTables(r: Results): string {
     gatewayTable(r.gateway),
     '',
     `The target for users 2..N is 3 requests (the token exchange, the grant, the request): discovery is per engine. The SDK is measured up to ${n0(Math.max(...r.gateway.sdkSizes))} users (its figures per user do not change with N). Heap per user: the implementation's heap with every user's tokens alive, minus after it is dropped, over N (forced GC; 100 users and more).`,
+    '',
+    `## 7. undici interceptor, warm path (concurrency ${r.undici.concurrency}, ${r.undici.rounds} rounds × 4 clients × ${r.undici.sliceMs} ms slices)`,
+    '',
+    undiciTable(r.undici),
+    '',
+    undiciVerdict(r.undici),
+    '',
+    undiciIsolatedTable(r.undici),
+    '',
+    r.redis.skipped !== undefined ? `## 8. Redis token store\n\n**Skipped:** ${r.redis.skipped}` : `## 8. Redis token store (redis-server ${r.redis.redisVersion}, on loopback)\n\n${redisTables(r.redis)}`,
   ].join('\n');
 }
 
@@ -385,6 +508,8 @@ function sdkSection(r: Results): string {
   return out.join('\n');
 }
 
+const undiciVersion = (JSON.parse(readFileSync(new URL('../node_modules/undici/package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 export function renderMarkdown(r: Results): string {
   return `# Benchmarks
 
@@ -404,7 +529,8 @@ npm run bench      # builds, then: node --expose-gc --import tsx bench/run.ts
 
 ## How it is measured
 
-Everything runs on loopback (\`127.0.0.1\`), in one process except the warm-path target, over the test servers in \`test/servers/\`: an IdP
+Everything runs on loopback (\`127.0.0.1\`), in one process except the warm-path target (a child process, used by the warm, undici and Redis sections) and
+\`redis-server\`, over the test servers in \`test/servers/\`: an IdP
 (ES256 ID tokens and ID-JAGs), an authorization server (verifies the ID-JAG's signature, \`aud\` = its issuer,
 \`client_id\`, \`resource\`, replay, and Basic client authentication) and a real MCP SDK server (stateless Streamable
 HTTP, checks the bearer token with the authorization server). The contenders are interleaved so drift affects
@@ -435,6 +561,20 @@ both; timing uses \`performance.now()\`; nothing sleeps.
 - **Sustained:** one connected v2 client per implementation, ${r.sustained.concurrency} \`echo\` tool calls in flight,
   ${r.sustained.slicesPerContender} slices of ${r.sustained.sliceMs / 1000} s each, ABBA order; calls/s = total calls / total time. The MCP
   server is the same for both and dominates the cost of a call.
+- **undici interceptor:** the warm-path target (child process), ${r.undici.body}, ${r.undici.concurrency} in flight:
+  \`undici.request\` (undici ${undiciVersion}) on \`new Agent().compose(crossAppAccessInterceptor(xaa, session))\` with the
+  token cached, against \`undici.request\` on a bare \`Agent\` sending the same \`Authorization: Bearer\` header;
+  and, for reference, \`xaa.fetch(fetch)\` against bare global \`fetch\`. One engine (\`resource\` and \`client.issuer\` set),
+  one acquisition. Each round runs one ${r.undici.sliceMs} ms slice of every client, forward then reversed order; ratios of
+  the medians, and per round.
+- **Redis store:** a real \`redis-server\` started by the bench on a free port (no persistence) and stopped at the end,
+  node-redis v6 clients, the stores' commands counted by a wrapper around each client's \`sendCommand\` (the
+  subscriber connection's SUBSCRIBE is not counted). Warm path: \`xaa.fetch(fetch)\` to the warm-path target through
+  two engines with the same options, one with \`redisTokenStore\`, one with \`memoryTokenStore\`, alternating slices.
+  Cold call: a new \`CrossAppAccess\` and a new store (standing for a new process, but sharing an already connected
+  Redis client, so connecting is not timed) making its first call; token and metadata requests counted through
+  \`oauthFetch\`. Fleet: 4 engines in one process (not 4 processes: the multi-process proof is
+  \`test/redis-fleet.test.ts\`), each with its own Redis client and store, their calls all started at once.
 
 ${renderTables(r)}
 

@@ -12,6 +12,8 @@ import { measureGateway } from './gateway.js';
 import { measureMemory } from './memory.js';
 import { compareWithSdk, renderTables, writeResults, type Results } from './report.js';
 import { measureSustained } from './sustained.js';
+import { measureRedis } from './redis.js';
+import { measureUndici } from './undici.js';
 import { measureWarm } from './warm.js';
 
 const SETTINGS = {
@@ -21,6 +23,8 @@ const SETTINGS = {
   concurrencyClients: 50,
   sustained: { concurrency: 32, slicesPerContender: 4, sliceMs: 5000 },
   gateway: { sizes: [1, 10, 100, 1000], sdkSizes: [1, 10, 100] },
+  undici: { concurrency: 16, rounds: 12, sliceMs: 250, warmupMs: 300 },
+  redis: { warm: { concurrency: 16, pairs: 16, sliceMs: 250, warmupMs: 300 }, coldRounds: 20, fleet: { engines: 4, callsPerEngine: 50, trials: 3 } },
 };
 
 const version = (path: string): string => (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string }).version;
@@ -65,6 +69,10 @@ async function main(): Promise<void> {
     const warm = await measureWarm(stack, SETTINGS.warm);
     done();
 
+    done = step('undici interceptor');
+    const undici = await measureUndici(stack, SETTINGS.undici);
+    done();
+
     done = step('cold start');
     const cold = await measureCold(stack, SETTINGS.cold.rounds, SETTINGS.cold.warmupRounds);
     done();
@@ -75,6 +83,10 @@ async function main(): Promise<void> {
 
     done = step('gateway');
     const gateway = await measureGateway(stack, SETTINGS.gateway.sizes, SETTINGS.gateway.sdkSizes);
+    done();
+
+    done = step('Redis store');
+    const redis = await measureRedis(stack, SETTINGS.redis);
     done();
 
     done = step('sustained');
@@ -102,6 +114,8 @@ async function main(): Promise<void> {
       memory,
       sustained,
       gateway,
+      undici,
+      redis,
       findings,
     };
     const results: Results = { ...partial, ...compareWithSdk(partial) };

@@ -122,7 +122,8 @@ process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();
 `;
 
-async function startWarmServer(): Promise<{ origin: string; close(): Promise<void> }> {
+/** The warm-path target in a child process (also used by the undici and Redis sections). */
+export async function startWarmServer(): Promise<{ origin: string; close(): Promise<void> }> {
   // stdin is a pipe: the server exits when it closes, also if this process dies.
   const child = spawn(process.execPath, ['-e', SERVER_SOURCE], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
