@@ -278,11 +278,9 @@ describe('authorization-server metadata (RFC 8414)', () => {
     expect(ctx.stack.as.counters.metadata).toBe(1);
     expect(ctx.stack.idp.counters.metadata).toBe(1);
     expect(ctx.stack.as.requests.filter((r) => r.method === 'GET')).toHaveLength(1);
-    // The root IdP serves only openid-configuration: one 404 probe, one hit, once for both acquisitions.
-    expect(ctx.stack.idp.requests.filter((r) => r.method === 'GET').map((r) => r.path)).toEqual([
-      '/.well-known/oauth-authorization-server',
-      '/.well-known/openid-configuration',
-    ]);
+    // The root IdP serves only openid-configuration, which an IdP's discovery tries first: one
+    // request, once for both acquisitions.
+    expect(ctx.stack.idp.requests.filter((r) => r.method === 'GET').map((r) => r.path)).toEqual(['/.well-known/openid-configuration']);
   });
 });
 
@@ -306,19 +304,19 @@ describe('IdP metadata (OIDC Discovery / RFC 8414)', () => {
     const ctx = await setup({ idp: { metadataPaths: [] } });
     await expectCaaError(call(ctx), { code: 'metadata_not_found', stage: 'discovery' }, ctx.recorder);
     expect(ctx.stack.idp.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
-      'GET /.well-known/oauth-authorization-server',
+      // OpenID Discovery first for an IdP (it issued an ID token: an OpenID Provider), then RFC 8414.
       'GET /.well-known/openid-configuration',
+      'GET /.well-known/oauth-authorization-server',
     ]);
     expectNoTokenRequests(ctx.stack);
   });
 
-  it('RFC 8414 §3.1: an IdP with a path issuer (/tenant-1) is discovered at the inserted URLs, never the root, and works', async () => {
+  it('OpenID Connect Discovery §4, RFC 8414 §3.1: an IdP with a path issuer (/tenant-1) is discovered at its own URLs, OpenID first, never the root, and works', async () => {
     const ctx = await setup({ idp: { issuerPath: '/tenant-1' } });
     expect(ctx.stack.idp.issuer).toMatch(/\/tenant-1$/);
     await expectInitializeOk(await call(ctx));
     expect(ctx.stack.idp.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
-      'GET /.well-known/oauth-authorization-server/tenant-1',
-      'GET /.well-known/openid-configuration/tenant-1',
+      'GET /tenant-1/.well-known/openid-configuration',
       'POST /tenant-1/token',
     ]);
     expect(ctx.stack.as.counters.grant).toBe(1);

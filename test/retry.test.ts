@@ -340,10 +340,18 @@ describe('metadata requests are retried', () => {
   });
 
   it('a metadata 404 is not retried (the next well-known URL is tried instead)', async () => {
+    // An IdP that serves only RFC 8414 metadata: its OpenID Discovery URL, tried first, answers 404, once.
+    const document = await (await fetch(`${stack.idp.issuer}/.well-known/openid-configuration`)).text();
+    stack.idp.reset();
+    stack.idp.override = (req) => {
+      if (req.method !== 'GET') return undefined;
+      if (req.path === '/.well-known/openid-configuration') return { status: 404, body: 'no' };
+      if (req.path === '/.well-known/oauth-authorization-server') return { status: 200, headers: { 'content-type': 'application/json' }, body: document };
+      return undefined;
+    };
     const h = client();
-    await expectOk(await h.call());
-    // The IdP serves only openid-configuration: the RFC 8414 URL answers 404, once.
-    expect(stack.idp.requests.filter((r) => r.path === '/.well-known/oauth-authorization-server')).toHaveLength(1);
+    await h.call().then((r) => r.body?.cancel());
+    expect(stack.idp.requests.filter((r) => r.path === '/.well-known/openid-configuration')).toHaveLength(1);
     expect(h.retries()).toEqual([]);
   });
 });

@@ -303,8 +303,6 @@ describe('nock: non-loopback hosts and socket resets', () => {
   it('https IdP metadata naming an http:// token endpoint → insecure_url/discovery; the ID token is never posted', async () => {
     const ctx = await setup();
     const metadata = nock('https://idp.example.test')
-      .get('/.well-known/oauth-authorization-server')
-      .reply(404, { error: 'not_found' })
       .get('/.well-known/openid-configuration')
       .reply(200, { issuer: 'https://idp.example.test', token_endpoint: 'http://idp.example.test/token' });
     const insecure = nock('http://idp.example.test').post('/token').reply(200, {});

@@ -170,7 +170,7 @@ export class Discovery {
     return this.cached(`${role} ${issuer}`, async () => {
       const what = role === 'idp' ? 'the IdP metadata' : 'the authorization server metadata';
       const issuerUrl = requireSecureUrl(issuer, role === 'idp' ? 'The IdP issuer' : `The authorization server ${issuer}`, 'discovery');
-      const fetched = await this.firstDocument(serverMetadataUrls(issuerUrl), role, what);
+      const fetched = await this.firstDocument(role === 'idp' ? idpMetadataUrls(issuerUrl) : serverMetadataUrls(issuerUrl), role, what);
       if (!fetched.found) {
         throw new CrossAppAccessError(`No metadata was found for issuer ${issuer}; tried ${fetched.tried.join(', ')}.`, {
           code: 'metadata_not_found',
@@ -264,6 +264,19 @@ export function protectedResourceUrls(target: URL, challengeUrl: string | undefi
 }
 
 /** RFC 8414 §3.1, §5; OpenID Connect Discovery §4: issuer path inserted after the well-known prefix first. */
+/**
+ * The same URLs for an IdP, OpenID Discovery's first (OpenID Connect Discovery §4: the issuer's own
+ * `/.well-known/openid-configuration`): the IdP issued an ID token, so it is an OpenID Provider, and
+ * most serve only that document; trying RFC 8414's first would cost a 404 on every cold start.
+ */
+export function idpMetadataUrls(issuer: URL): string[] {
+  const urls = serverMetadataUrls(issuer);
+  const oidc = urls.filter((u) => u.includes('/openid-configuration'));
+  // Issuer path appended (OIDC's own form) before inserted (RFC 8414's form applied to OIDC).
+  oidc.sort((a, b) => Number(b.endsWith('/openid-configuration')) - Number(a.endsWith('/openid-configuration')));
+  return [...oidc, ...urls.filter((u) => !oidc.includes(u))];
+}
+
 export function serverMetadataUrls(issuer: URL): string[] {
   const path = issuer.pathname.replace(/\/+$/, '');
   if (path === '') {
