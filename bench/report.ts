@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import type { ColdResult, ColdRow } from './cold.js';
 import type { ConcurrencyResult, ConcurrencyRow } from './concurrency.js';
 import type { GatewayResult } from './gateway.js';
+import type { GatewayThroughputResult } from './gateway-throughput.js';
 import type { Counts } from './contenders.js';
 import { formatMachine, type Machine } from './machine.js';
 import type { MemoryResult } from './memory.js';
@@ -58,6 +59,7 @@ export interface Results {
   memory: MemoryResult;
   sustained: SustainedResult;
   gateway: GatewayResult;
+  gatewayThroughput: GatewayThroughputResult;
   /** The undici interceptor's warm path (issue 10). */
   undici: UndiciResult;
   /** The Redis token store (issue 9), or why it was skipped. */
@@ -467,6 +469,19 @@ export function renderTables(r: Results): string {
     gatewayTable(r.gateway),
     '',
     `The target for users 2..N is 3 requests (the token exchange, the grant, the request): discovery is per engine. The SDK is measured up to ${n0(Math.max(...r.gateway.sdkSizes))} users (its figures per user do not change with N). Heap per user: the implementation's heap with every user's tokens alive, minus after it is dropped, over N (forced GC; 100 users and more).`,
+    '',
+    `### Gateway throughput (${n0(r.gatewayThroughput.users)} users, each with a cached token; ${r.gatewayThroughput.concurrency} requests in flight; ${r.gatewayThroughput.slices} × ${r.gatewayThroughput.sliceMs} ms slices each, alternating)`,
+    '',
+    table(
+      ['Client', 'Requests/s', 'p50 ms', 'p99 ms', 'Errors'],
+      [
+        ['one engine, user per request (AsyncLocalStorage)', n0(r.gatewayThroughput.ours.requestsPerSecond), r.gatewayThroughput.ours.p50Ms, r.gatewayThroughput.ours.p99Ms, r.gatewayThroughput.ours.errors],
+        ['bare `fetch`, same `Authorization` header', n0(r.gatewayThroughput.bare.requestsPerSecond), r.gatewayThroughput.bare.p50Ms, r.gatewayThroughput.bare.p99Ms, r.gatewayThroughput.bare.errors],
+        ['**Ratio ours / bare**', `**${r.gatewayThroughput.ratio.toFixed(3)}**`, '', '', ''],
+      ],
+    ),
+    '',
+    `Filling the ${n0(r.gatewayThroughput.users)} users' tokens made ${n0(r.gatewayThroughput.acquisitionsToFill)} acquisitions; the measurement made ${r.gatewayThroughput.acquisitionsDuring}. The target server runs in a child process; the client, the IdP and the authorization server share this one.`,
     '',
     `## 7. undici interceptor, warm path (concurrency ${r.undici.concurrency}, ${r.undici.rounds} rounds × 4 clients × ${r.undici.sliceMs} ms slices)`,
     '',

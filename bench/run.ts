@@ -9,6 +9,7 @@ import { measureConcurrency } from './concurrency.js';
 import { probeSdk, startBenchStack } from './contenders.js';
 import { describeMachine, formatMachine } from './machine.js';
 import { measureGateway } from './gateway.js';
+import { measureGatewayThroughput } from './gateway-throughput.js';
 import { measureMemory } from './memory.js';
 import { compareWithSdk, renderTables, writeResults, type Results } from './report.js';
 import { measureSustained } from './sustained.js';
@@ -23,6 +24,7 @@ const SETTINGS = {
   concurrencyClients: 50,
   sustained: { concurrency: 32, slicesPerContender: 4, sliceMs: 5000 },
   gateway: { sizes: [1, 10, 100, 1000], sdkSizes: [1, 10, 100] },
+  gatewayThroughput: { users: 1000, concurrency: 32, slices: 8, sliceMs: 500 },
   undici: { concurrency: 16, rounds: 12, sliceMs: 250, warmupMs: 300 },
   redis: { warm: { concurrency: 16, pairs: 16, sliceMs: 250, warmupMs: 300 }, coldRounds: 20, fleet: { engines: 4, callsPerEngine: 50, trials: 3 } },
 };
@@ -89,6 +91,10 @@ async function main(): Promise<void> {
     const redis = await measureRedis(stack, SETTINGS.redis);
     done();
 
+    done = step('gateway throughput (1,000 users)');
+    const gatewayThroughput = await measureGatewayThroughput(stack, SETTINGS.gatewayThroughput);
+    done();
+
     done = step('sustained');
     const sustained = await measureSustained(stack, SETTINGS.sustained.concurrency, SETTINGS.sustained.slicesPerContender, SETTINGS.sustained.sliceMs);
     done();
@@ -114,6 +120,7 @@ async function main(): Promise<void> {
       memory,
       sustained,
       gateway,
+      gatewayThroughput,
       undici,
       redis,
       findings,
