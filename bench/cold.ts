@@ -22,6 +22,7 @@ export const COLD_VARIANTS: ColdVariant[] = [
   { id: 'ours-nohint', contender: 'ours', resourceHint: false, idp: 'idp.issuer (discovered)', config: { resource: false } },
   { id: 'sdk', contender: 'sdk', resourceHint: false, idp: 'token endpoint given to requestJwtAuthorizationGrant' },
   { id: 'ours-hint-te', contender: 'ours', resourceHint: true, idp: 'idp.tokenEndpoint', config: { resource: true, idpTokenEndpoint: true } },
+  { id: 'ours-pinned', contender: 'ours', resourceHint: true, idp: 'idp.issuer (discovered); client.issuer pinned', config: { resource: true, clientIssuer: true } },
   { id: 'ours-nohint-te', contender: 'ours', resourceHint: false, idp: 'idp.tokenEndpoint', config: { resource: false, idpTokenEndpoint: true } },
 ];
 
@@ -32,6 +33,8 @@ export interface ColdRow {
   idp: string;
   /** Requests up to and including the first authenticated MCP response, by category. */
   roundTrips: Counts;
+  /** Round trips one after another before the first authenticated response (median over the runs): the critical path. */
+  criticalPath: number;
   /** True when every run made the same requests. */
   roundTripsStable: boolean;
   runs: number;
@@ -69,7 +72,7 @@ function constructionCost(stack: Stack): { ours: number; sdk: number } {
   };
 }
 
-async function coldRun(stack: Stack, variant: ColdVariant): Promise<{ ms: number; counts: Counts }> {
+async function coldRun(stack: Stack, variant: ColdVariant): Promise<{ ms: number; counts: Counts; criticalPath: number }> {
   const counting = new CountingFetch(stack);
   const started = performance.now();
   const auth = makeAuth(stack, variant.contender, counting.fetch, variant.config);
@@ -81,7 +84,7 @@ async function coldRun(stack: Stack, variant: ColdVariant): Promise<{ ms: number
   }
   const first = counting.firstAuthorized;
   if (!first) throw new Error(`${variant.id}: no authenticated MCP response`);
-  return { ms: first.at - started, counts: first.counts };
+  return { ms: first.at - started, counts: first.counts, criticalPath: first.criticalPath };
 }
 
 const sameCounts = (a: Counts, b: Counts) => (Object.keys(a) as (keyof Counts)[]).every((k) => a[k] === b[k]);
@@ -89,6 +92,7 @@ const sameCounts = (a: Counts, b: Counts) => (Object.keys(a) as (keyof Counts)[]
 export async function measureCold(stack: Stack, rounds: number, warmupRounds: number, variants = COLD_VARIANTS): Promise<ColdResult> {
   const times = new Map<string, number[]>(variants.map((v) => [v.id, []]));
   const counts = new Map<string, Counts[]>(variants.map((v) => [v.id, []]));
+  const paths = new Map<string, number[]>(variants.map((v) => [v.id, []]));
   const failures = new Map<string, number>(variants.map((v) => [v.id, 0]));
   for (let r = 0; r < warmupRounds + rounds; r++) {
     for (let i = 0; i < variants.length; i++) {
@@ -98,6 +102,7 @@ export async function measureCold(stack: Stack, rounds: number, warmupRounds: nu
         if (r >= warmupRounds) {
           times.get(variant.id)!.push(run.ms);
           counts.get(variant.id)!.push(run.counts);
+          paths.get(variant.id)!.push(run.criticalPath);
         }
       } catch (error) {
         if (r >= warmupRounds) failures.set(variant.id, failures.get(variant.id)! + 1);
@@ -120,6 +125,7 @@ export async function measureCold(stack: Stack, rounds: number, warmupRounds: nu
         resourceHint: v.resourceHint,
         idp: v.idp,
         roundTrips: c[0] ?? { mcp: 0, metadata: 0, idp: 0, as: 0, other: 0, total: 0 },
+        criticalPath: median(paths.get(v.id)!),
         roundTripsStable: c.every((x) => sameCounts(x, c[0]!)),
         runs: t.length,
         medianMs: round(median(t)),

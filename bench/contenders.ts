@@ -35,8 +35,10 @@ export function zeroCounts(): Counts {
  */
 export class CountingFetch {
   readonly counts: Counts = zeroCounts();
-  firstAuthorized: { at: number; counts: Counts } | undefined;
+  firstAuthorized: { at: number; counts: Counts; criticalPath: number } | undefined;
   readonly fetch: FetchFn;
+  /** Every request's start and end (performance.now()), for the critical path. */
+  private readonly spans: { start: number; end: number }[] = [];
 
   constructor(stack: Stack, base: FetchFn = fetch) {
     const idp = stack.idp.origin;
@@ -57,12 +59,32 @@ export class CountingFetch {
       const category = classify(url);
       this.counts[category]++;
       this.counts.total++;
+      const span = { start: performance.now(), end: Infinity };
+      this.spans.push(span);
       const response = await base(input, init);
+      span.end = performance.now();
       if (this.firstAuthorized === undefined && category === 'mcp' && method === 'POST' && response.status === 200 && url.href === mcpUrl) {
-        this.firstAuthorized = { at: performance.now(), counts: { ...this.counts } };
+        this.firstAuthorized = { at: performance.now(), counts: { ...this.counts }, criticalPath: criticalPath(this.spans, span) };
       }
       return response;
     };
+  }
+}
+
+/**
+ * The round trips one after another before `last` ended: from `last`, back through the request that
+ * ended latest before each one started. Requests made alongside (IdP discovery beside the MCP
+ * server's) do not count.
+ */
+export function criticalPath(spans: readonly { start: number; end: number }[], last: { start: number; end: number }): number {
+  let length = 1;
+  let current = last;
+  while (true) {
+    let before: { start: number; end: number } | undefined;
+    for (const span of spans) if (span.end <= current.start && (!before || span.end > before.end)) before = span;
+    if (!before) return length;
+    length++;
+    current = before;
   }
 }
 
@@ -85,6 +107,8 @@ export interface OursConfig {
   resource: boolean;
   /** Give the IdP's token endpoint instead of its issuer (skips IdP discovery, as the SDK contender is configured). */
   idpTokenEndpoint?: boolean;
+  /** Pin the authorization server (`client.issuer`): with `resource`, no discovery before its metadata. */
+  clientIssuer?: boolean;
 }
 
 /** `withCrossAppAccess` over `next`, configured like the README. */
@@ -94,7 +118,7 @@ export function makeOursFetch(stack: Stack, next: FetchFn, config: OursConfig) {
     idp: config.idpTokenEndpoint
       ? { tokenEndpoint: stack.idp.tokenEndpoint, clientId: stack.idp.clientId }
       : { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
-    client: { clientId: 'mcp-client', clientSecret: 'mcp-secret' },
+    client: { clientId: 'mcp-client', clientSecret: 'mcp-secret', ...(config.clientIssuer ? { issuer: stack.as.issuer } : {}) },
     ...(config.resource ? { resource: stack.mcp.resource } : {}),
   });
 }

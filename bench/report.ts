@@ -75,6 +75,7 @@ const LABEL: Record<string, string> = {
   'ours-hint': 'cross-app-access, `resource` set, `idp.issuer`',
   'ours-nohint': 'cross-app-access, no `resource`, `idp.issuer`',
   'ours-hint-te': 'cross-app-access, `resource` set, `idp.tokenEndpoint`',
+  'ours-pinned': 'cross-app-access, `resource` and `client.issuer` set, `idp.issuer`',
   'ours-nohint-te': 'cross-app-access, no `resource`, `idp.tokenEndpoint`',
   sdk: 'SDK `CrossAppAccessProvider`',
 };
@@ -267,6 +268,7 @@ function coldTable(c: ColdResult): string {
     r.contender === 'sdk' ? 'SDK `CrossAppAccessProvider`' : 'cross-app-access',
     r.resourceHint ? 'yes' : 'no',
     r.idp,
+    `**${r.criticalPath}**`,
     breakdown(r.roundTrips) + (r.roundTripsStable ? '' : ' (varied)'),
     `${r.medianMs.toFixed(1)} ± ${r.medianSeMs.toFixed(1)}`,
     `${r.p90Ms.toFixed(1)} ± ${r.p90SeMs.toFixed(1)}`,
@@ -274,9 +276,9 @@ function coldTable(c: ColdResult): string {
   ];
   for (const r of c.rows) {
     rows.push(row(r));
-    if (r.contender === 'sdk') rows.push(['SDK `CrossAppAccessProvider`', 'yes', 'n/a (no such option)', 'n/a (no such option)', 'n/a', 'n/a', '']);
+    if (r.contender === 'sdk') rows.push(['SDK `CrossAppAccessProvider`', 'yes', 'n/a (no such option)', 'n/a', 'n/a (no such option)', 'n/a', 'n/a', '']);
   }
-  return table(['Implementation', '`resource` hint', 'IdP configured as', 'Round trips to first authenticated response', 'Median ms (± SE)', 'p90 ms (± SE)', 'Runs'], rows);
+  return table(['Implementation', '`resource` hint', 'IdP configured as', 'Critical path (round trips one after another)', 'All requests to first authenticated response', 'Median ms (± SE)', 'p90 ms (± SE)', 'Runs'], rows);
 }
 
 function concurrencyTable(c: ConcurrencyResult): string {
