@@ -37,7 +37,7 @@ export interface WorkerUnderTest {
   /** Revokes every grant of a user (OAuthHelpers.listUserGrants + revokeGrant); their tokens stop working. */
   revokeGrants(userId: string): Promise<number>;
   /** The token endpoint's answers since the last reset, and the MCP requests that reached the handler. */
-  log(): Promise<{ token: TokenLogEntry[]; apiRequests: number }>;
+  log(): Promise<{ token: TokenLogEntry[]; apiRequests: number; unauthenticated: number }>;
   resetLog(): Promise<void>;
   /** wrangler's output so far (for failure messages). */
   output(): string;
@@ -179,7 +179,7 @@ export async function startWorker(o: { idpIssuer: string; idpJwksUri: string; ca
     resource: `${origin}/mcp`,
     createClient: (authMethod) => admin('POST', '/admin/clients', { authMethod }) as Promise<{ clientId: string; clientSecret?: string }>,
     revokeGrants: async (userId) => ((await admin('POST', '/admin/revoke', { userId })) as { revoked: number }).revoked,
-    log: () => admin('GET', '/admin/log') as Promise<{ token: TokenLogEntry[]; apiRequests: number }>,
+    log: () => admin('GET', '/admin/log') as Promise<{ token: TokenLogEntry[]; apiRequests: number; unauthenticated: number }>,
     resetLog: async () => void (await admin('POST', '/admin/log/reset')),
     output: () => output,
     close: stop,

@@ -38,6 +38,8 @@ interface TokenLogEntry {
 const tokenLog: TokenLogEntry[] = [];
 let lastInternal: { category: string; reason: string } | undefined;
 let apiRequests = 0;
+/** Requests to /mcp without credentials (answered 401 by the provider). */
+let unauthenticated = 0;
 
 const MCP_PROTOCOL_VERSION = '2025-06-18';
 
@@ -93,10 +95,11 @@ const admin = {
         return Response.json({ revoked: grants.items.length });
       }
       case 'GET /admin/log':
-        return Response.json({ token: tokenLog, apiRequests });
+        return Response.json({ token: tokenLog, apiRequests, unauthenticated });
       case 'POST /admin/log/reset':
         tokenLog.length = 0;
         apiRequests = 0;
+        unauthenticated = 0;
         return Response.json({ ok: true });
       default:
         return new Response('not found', { status: 404 });
@@ -156,7 +159,9 @@ function authMethodOf(request: Request, form: URLSearchParams): TokenLogEntry['a
 export default {
   async fetch(request: Request, env: Env, ctx: unknown): Promise<Response> {
     const oauth = providerFor(new URL(request.url).origin) as unknown as { fetch(r: Request, e: Env, c: unknown): Promise<Response> };
-    if (request.method === 'POST' && new URL(request.url).pathname === '/oauth/token') {
+    const path = new URL(request.url).pathname;
+    if (path.startsWith('/mcp') && !request.headers.has('authorization')) unauthenticated++;
+    if (request.method === 'POST' && path === '/oauth/token') {
       const form = new URLSearchParams(await request.clone().text());
       lastInternal = undefined;
       const response = await oauth.fetch(request, env, ctx);
