@@ -198,3 +198,136 @@ describe('a replayed ID-JAG', () => {
     expect(count('token_exchange')).toBe(2);
   });
 });
+
+describe('step-up (403 insufficient_scope)', () => {
+  it('the provider grants per-grant scopes: the union is requested on both legs and the write succeeds', async () => {
+    const user = newUser('grace');
+    const f = withCrossAppAccess(fetch, options(user, confidential('client_secret_basic')));
+    expect((await call(f)).scope).toEqual(['mcp:read']);
+    // RFC 6750 §3.1: 403 with scope="mcp:read mcp:write"; MCP step-up re-authorizes for it.
+    const wrote = await call(f, 'write');
+    expect(wrote.scope.sort()).toEqual(['mcp:read', 'mcp:write']);
+    expect(count('step_up')).toBe(1);
+    const exchanges = idp.requests.filter((r) => r.path === '/token');
+    expect(exchanges.map((r) => r.form.scope)).toEqual(['mcp:read', 'mcp:read mcp:write']);
+    expect(grants(await worker.log()).map((g) => g.status)).toEqual([200, 200]);
+  });
+
+  it('an IdP that does not grant the wider scope: a typed insufficient_scope error, no loop', async () => {
+    const user = newUser('heidi');
+    idp.grantScopes = (requested) => requested.filter((s) => s !== 'mcp:write');
+    const f = withCrossAppAccess(fetch, options(user, confidential('client_secret_basic')));
+    await call(f);
+    const error = await rpc(f, 'tools/call', { name: 'write' }).then(() => undefined, (e: unknown) => e);
+    expect(error).toBeInstanceOf(CrossAppAccessError);
+    expect((error as CrossAppAccessError).code).toBe('insufficient_scope');
+    expect(idp.counters.exchange).toBe(2);
+    expect(grants(await worker.log())).toHaveLength(1);
+  });
+});
+
+describe('client authentication at the provider (each client registered for one method)', () => {
+  it.each([
+    ['client_secret_basic', undefined],
+    ['client_secret_basic', 'client_secret_basic'],
+    ['client_secret_post', 'client_secret_post'],
+  ] as const)('a %s client, authMethod %s: accepted, and sent that way (RFC 6749 §2.3.1)', async (method, authMethod) => {
+    const user = newUser('ivan');
+    idp.jagClientId = clients[method].clientId;
+    const f = withCrossAppAccess(fetch, options(user, confidential(method, authMethod)));
+    expect((await call(f)).sub).toBe(user);
+    expect(grants(await worker.log())).toEqual([{ grantType: JWT_BEARER, authMethod: method, clientId: clients[method].clientId, status: 200 }]);
+  });
+
+  it('a client_secret_post client with the method chosen automatically (Basic): invalid_client naming the method and client.authMethod', async () => {
+    const user = newUser('judy');
+    idp.jagClientId = clients.client_secret_post.clientId;
+    const secret = clients.client_secret_post.clientSecret!;
+    const f = withCrossAppAccess(fetch, options(user, confidential('client_secret_post')));
+    const error = (await call(f).then(() => undefined, (e: unknown) => e)) as OAuthResponseError;
+    expect(error).toBeInstanceOf(OAuthResponseError);
+    expect(error).toMatchObject({ code: 'oauth_error', stage: 'jwt_bearer', status: 401, error: 'invalid_client' });
+    expect(error.message).toContain('"client_secret_basic" was chosen automatically');
+    expect(error.message).toContain("client.authMethod ('client_secret_post')");
+    expect(error.message).not.toContain(secret);
+    // No second try with another method: one grant request, Basic.
+    expect(grants(await worker.log()).map((g) => [g.authMethod, g.status, g.error])).toEqual([['client_secret_basic', 401, 'invalid_client']]);
+    // And the hint is right: with that option the same client succeeds.
+    const fixed = withCrossAppAccess(fetch, options(user, confidential('client_secret_post', 'client_secret_post')));
+    expect((await call(fixed)).sub).toBe(user);
+  });
+
+  it('a public client (none): refused for this grant unless the provider allows public clients, and the error says so', async () => {
+    const user = newUser('mallory');
+    idp.jagClientId = clients.none.clientId;
+    const f = withCrossAppAccess(fetch, options(user, { clientId: clients.none.clientId }));
+    const error = (await call(f).then(() => undefined, (e: unknown) => e)) as OAuthResponseError;
+    expect(error).toBeInstanceOf(OAuthResponseError);
+    expect(error).toMatchObject({ stage: 'jwt_bearer', status: 401, error: 'invalid_client' });
+    expect(error.errorDescription).toBe('Enterprise-managed authorization requires client authentication');
+    expect(error.message).toContain('requires client authentication');
+    expect(error.message).toContain('"none" was chosen automatically');
+    expect(error.message).toContain('because no client.clientSecret or client.privateKey is configured');
+    expect(grants(await worker.log()).map((g) => [g.authMethod, g.status, g.reason])).toEqual([
+      ['none', 401, 'enterprise-managed-authorization/client_authentication_required'],
+    ]);
+    // Configured explicitly, the server's own words are the message (no automatic-choice hint).
+    const explicit = withCrossAppAccess(fetch, options(user, { clientId: clients.none.clientId, authMethod: 'none' }));
+    const error2 = (await call(explicit).then(() => undefined, (e: unknown) => e)) as OAuthResponseError;
+    expect(error2.message).toContain('Enterprise-managed authorization requires client authentication');
+    expect(error2.message).not.toContain('chosen automatically');
+  });
+
+  it('a wrong secret: a typed invalid_client error, and the secret is nowhere in the message, its JSON or the events', async () => {
+    const user = newUser('oscar');
+    const wrong = `wrong+secret/${Date.now()}:x y`;
+    const f = withCrossAppAccess(fetch, options(user, { clientId: clients.client_secret_basic.clientId, clientSecret: wrong }));
+    const error = (await call(f).then(() => undefined, (e: unknown) => e)) as OAuthResponseError;
+    expect(error).toBeInstanceOf(OAuthResponseError);
+    expect(error).toMatchObject({ code: 'oauth_error', stage: 'jwt_bearer', status: 401, error: 'invalid_client' });
+    const basic = Buffer.from(`${encodeURIComponent(clients.client_secret_basic.clientId)}:${encodeURIComponent(wrong)}`).toString('base64');
+    const everything = [error.message, JSON.stringify(error), JSON.stringify(error.toJSON()), String((error.cause as Error | undefined)?.message), JSON.stringify(events)].join('\n');
+    for (const form of [wrong, encodeURIComponent(wrong), new URLSearchParams({ s: wrong }).toString().slice(2), basic]) expect(everything).not.toContain(form);
+    expect(events.some((e) => e.type === 'failure' && e.stage === 'jwt_bearer')).toBe(true);
+    // OAuth 4xx answers are not retried: one exchange, one grant request.
+    expect(idp.counters.exchange).toBe(1);
+    expect(grants(await worker.log())).toHaveLength(1);
+  });
+});
+
+describe('the gateway engine (CrossAppAccess, many users)', () => {
+  it('6 users × 5 concurrent calls: one acquisition per user, each token bound to its user; revoking one user re-acquires only theirs', async () => {
+    const context = new AsyncLocalStorage<{ user: string }>();
+    const xaa = new CrossAppAccess({
+      idp: { issuer: idp.issuer, clientId: idp.clientId },
+      client: confidential('client_secret_basic'),
+      onEvent: (event) => events.push(event),
+    });
+    const gateway = xaa.fetch(fetch, {
+      user: () => context.getStore()?.user,
+      idToken: ({ user }) => idp.mintIdToken({ sub: user! }),
+    });
+    const people = Array.from({ length: 6 }, (_, i) => newUser(`user${i}`));
+    const round = () => Promise.all(people.flatMap((user) => Array.from({ length: 5 }, () => context.run({ user }, () => call(gateway)))));
+
+    const first = await round();
+    expect(first.map((r) => r.sub)).toEqual(people.flatMap((user) => Array(5).fill(user)));
+    expect(first.every((r) => r.userId === `ent-${r.sub}`)).toBe(true);
+    expect(idp.counters.exchange).toBe(people.length);
+    expect(grants(await worker.log())).toHaveLength(people.length);
+
+    // A request without a user fails closed.
+    const anonymous = await call(gateway).then(() => undefined, (e: unknown) => e);
+    expect(anonymous).toBeInstanceOf(CrossAppAccessError);
+
+    expect(await worker.revokeGrants(`ent-${people[2]}`)).toBe(1);
+    idp.reset();
+    await worker.resetLog();
+    const mark = events.length;
+    const second = await round();
+    expect(second.map((r) => r.sub)).toEqual(people.flatMap((user) => Array(5).fill(user)));
+    expect(idp.counters.exchange).toBe(1);
+    expect(events.slice(mark).filter((e) => e.type === 'token_exchange').map((e) => (e as { user?: string }).user)).toEqual([people[2]]);
+    expect(grants(await worker.log())).toHaveLength(1);
+  });
+});
