@@ -6,12 +6,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { endProcessGroups } from './harness.js';
 import { makeThrowawayTls } from './tls.js';
 
-export default function setup(): () => void {
+export default function setup(): () => Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'xaa-interop-'));
   const tls = makeThrowawayTls(dir);
   process.env.NODE_EXTRA_CA_CERTS = tls.caFile;
   process.env.XAA_INTEROP_DIR = dir;
-  return () => rmSync(dir, { recursive: true, force: true });
+  return async () => {
+    // A wrangler left running (a test process killed before its afterAll) is ended here.
+    const left = await endProcessGroups(dir);
+    if (left > 0) console.warn(`interop teardown: ended ${left} wrangler process group(s) left running`);
+    rmSync(dir, { recursive: true, force: true });
+  };
 }

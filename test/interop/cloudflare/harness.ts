@@ -5,7 +5,7 @@
  * close() (and, failing that, this process's exit) ends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,23 +53,34 @@ function configFor(dir: string): string {
   return file;
 }
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined) return;
+/** Where each wrangler's process group id is written, for {@link endProcessGroups}. */
+export const processGroupsFile = (tmpDir: string) => join(tmpDir, 'process-groups');
+
+function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
   try {
-    process.kill(-child.pid, signal);
+    process.kill(-pgid, signal);
+    return true;
   } catch {
     // The group is gone already.
+    return false;
   }
 }
 
-function groupAlive(child: ChildProcess): boolean {
-  if (child.pid === undefined) return false;
+const killGroup = (child: ChildProcess, signal: NodeJS.Signals) => child.pid !== undefined && signalGroup(child.pid, signal);
+const groupAlive = (child: ChildProcess) => child.pid !== undefined && signalGroup(child.pid, 0);
+
+/** Ends every process group listed in `tmpDir` that is still running: SIGTERM, then SIGKILL after 3 s. */
+export async function endProcessGroups(tmpDir: string): Promise<number> {
+  let listed: number[];
   try {
-    process.kill(-child.pid, 0);
-    return true;
+    listed = readFileSync(processGroupsFile(tmpDir), 'utf8').split('\n').filter(Boolean).map(Number);
   } catch {
-    return false;
+    return 0;
   }
+  const alive = listed.filter((pgid) => signalGroup(pgid, 'SIGTERM'));
+  for (let i = 0; i < 30 && alive.some((pgid) => signalGroup(pgid, 0)); i++) await new Promise((r) => setTimeout(r, 100));
+  for (const pgid of alive) signalGroup(pgid, 'SIGKILL');
+  return alive.length;
 }
 
 export async function startWorker(o: { idpIssuer: string; idpJwksUri: string; caFile: string; tmpDir: string; startTimeoutMs?: number }): Promise<WorkerUnderTest> {
@@ -111,6 +122,9 @@ export async function startWorker(o: { idpIssuer: string; idpJwksUri: string; ca
       FORCE_COLOR: '0',
     },
   });
+  // Safety nets if close() is never reached: this process's normal exit, and the global teardown,
+  // which ends every process group listed here (a test process killed by its runner runs no handler).
+  if (child.pid !== undefined) appendFileSync(processGroupsFile(o.tmpDir), `${child.pid}\n`);
   const exitOnParentExit = () => killGroup(child, 'SIGKILL');
   process.once('exit', exitOnParentExit);
   let output = '';

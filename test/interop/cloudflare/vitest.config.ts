@@ -11,5 +11,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 30_000,
     hookTimeout: 90_000,
+    // .ci/run prints a plain 'N passed, N failed' line from it.
+    reporters: ['default', ['json', { outputFile: '.vitest/interop-results.json' }]],
   },
 });
