@@ -331,3 +331,28 @@ describe('the gateway engine (CrossAppAccess, many users)', () => {
     expect(grants(await worker.log())).toHaveLength(1);
   });
 });
+
+describe('TLS trust of the IdP (the provider accepts only https issuers and JWKS URIs)', () => {
+  it('a provider whose workerd does not trust the IdP\'s CA cannot verify the ID-JAG: the grant fails, typed', async () => {
+    const untrusting = await startWorker({ idpIssuer: idp.issuer, idpJwksUri: idp.jwksUri, caFile: undefined, tmpDir: dir });
+    try {
+      const client = await untrusting.createClient('client_secret_basic');
+      idp.jagClientId = client.clientId;
+      const user = newUser('trent');
+      const f = withCrossAppAccess(fetch, { ...options(user, { clientId: client.clientId, clientSecret: client.clientSecret! }), retry: false });
+      const response = f(untrusting.resource, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' });
+      const error = (await response.then(() => undefined, (e: unknown) => e)) as CrossAppAccessError;
+      expect(error).toBeInstanceOf(OAuthResponseError);
+      expect(error).toMatchObject({ stage: 'jwt_bearer', status: 400, error: 'invalid_grant' });
+      // Refused, then once more with a fresh ID-JAG, as for any refused ID-JAG; the TLS handshake
+      // failed, so no JWKS request reached the IdP.
+      expect((await untrusting.log()).token.map((t) => t.reason)).toEqual([
+        'enterprise-managed-authorization/jwks_fetch_failed',
+        'enterprise-managed-authorization/jwks_fetch_failed',
+      ]);
+      expect(idp.requests.some((r) => r.path === '/jwks')).toBe(false);
+    } finally {
+      await untrusting.close();
+    }
+  });
+});

@@ -83,7 +83,14 @@ export async function endProcessGroups(tmpDir: string): Promise<number> {
   return alive.length;
 }
 
-export async function startWorker(o: { idpIssuer: string; idpJwksUri: string; caFile: string; tmpDir: string; startTimeoutMs?: number }): Promise<WorkerUnderTest> {
+export async function startWorker(o: {
+  idpIssuer: string;
+  idpJwksUri: string;
+  /** The throwaway CA; `undefined` leaves workerd without it (it then cannot reach the IdP's JWKS). */
+  caFile: string | undefined;
+  tmpDir: string;
+  startTimeoutMs?: number;
+}): Promise<WorkerUnderTest> {
   const dir = join(o.tmpDir, `wrangler-${randomBytes(4).toString('hex')}`);
   mkdirSync(dir, { recursive: true });
   const adminToken = randomBytes(24).toString('base64url');
@@ -109,7 +116,7 @@ export async function startWorker(o: { idpIssuer: string; idpJwksUri: string; ca
     env: {
       ...process.env,
       // workerd trusts this CA for the IdP's JWKS (miniflare reads NODE_EXTRA_CA_CERTS into workerd's TLS trust).
-      NODE_EXTRA_CA_CERTS: o.caFile,
+      NODE_EXTRA_CA_CERTS: o.caFile ?? '',
       WRANGLER_SEND_METRICS: 'false',
       WRANGLER_SEND_ERROR_REPORTS: 'false',
       CLOUDFLARE_CF_FETCH_ENABLED: 'false',
