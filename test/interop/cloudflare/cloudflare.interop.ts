@@ -97,7 +97,13 @@ const count = (type: CrossAppAccessEvent['type']) => events.filter((e) => e.type
 describe('discovery', () => {
   it('from the 401 alone: the challenge names the path-aware PRM, whose AS issues a lower-case "bearer" token', async () => {
     const user = newUser('alice');
-    const f = withCrossAppAccess(fetch, options(user, confidential('client_secret_basic')));
+    const grantBodies: Array<Record<string, unknown>> = [];
+    const oauthFetch: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (String(input instanceof Request ? input.url : input) === `${worker.origin}/oauth/token`) grantBodies.push((await response.clone().json()) as Record<string, unknown>);
+      return response;
+    };
+    const f = withCrossAppAccess(fetch, options(user, confidential('client_secret_basic'), { oauthFetch }));
     expect(await call(f)).toEqual({ sub: user, userId: `ent-${user}`, scope: ['mcp:read'] });
 
     const log = await worker.log();
@@ -110,6 +116,9 @@ describe('discovery', () => {
     expect(exchange).toHaveLength(1);
     expect(exchange[0]!.form).toMatchObject({ audience: worker.origin, resource: worker.resource, scope: 'mcp:read' });
     expect(count('discovery')).toBeGreaterThanOrEqual(2);
+    // RFC 6749 §5.1: token_type is case-insensitive; this server writes "bearer".
+    expect(grantBodies).toHaveLength(1);
+    expect(grantBodies[0]!.token_type).toBe('bearer');
   });
 
   it('with `resource`: the first request already carries a token (no 401 round trip)', async () => {
