@@ -22,6 +22,7 @@ import { toAccessToken } from './access-token.js';
 import { readSubject, type IdTokenSupplier, type Subject } from './id-token.js';
 import type { ResourceBinding } from '../engine/binding.js';
 import {
+  autoClientAuthRejected,
   isInsufficientAuthentication,
   isRejectedSubject,
   loginRequired,
@@ -180,7 +181,11 @@ export class Acquirer {
     } catch (error) {
       // The endpoint may have moved: the next acquisition reads the AS metadata again (RFC 8414 §3).
       if (suggestsMovedEndpoint(error)) this.discovery.forget(meta.issuer, 'authorization_server');
-      throw error;
+      // An automatically chosen method refused: say which, and how to choose another. No second try
+      // with the next method: invalid_client is as often a wrong id or secret, the secret would be
+      // sent again in another form, a fresh ID-JAG would be spent, and the mismatch is a fixed
+      // registration fact that one option settles for good.
+      throw autoClientAuthRejected(error, as.authMethod, meta.authMethods, this.options.client) ?? error;
     }
     this.emit({ type: 'jwt_bearer', tokenEndpoint: meta.tokenEndpoint, resource: binding.resource, scope, durationMs: this.now() - started });
     requireScopes(granted.scope, required, 'The authorization server', 'jwt_bearer');

@@ -3,12 +3,13 @@
  * Nothing here listens on anything but 127.0.0.1.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 
 /** A running loopback server. */
 export interface StartedServer {
-  /** `http://127.0.0.1:PORT` (no trailing slash). */
+  /** `http://127.0.0.1:PORT`, or `https://HOST:PORT` with TLS (no trailing slash). */
   url: string;
   port: number;
   /** Stops listening and destroys every open (keep-alive) socket. Idempotent. */
@@ -48,9 +49,19 @@ export interface RecordedRequest {
   leaked: string[];
 }
 
-/** Starts `handler` on 127.0.0.1 with an OS-assigned port. Handler exceptions become a 500. */
-export async function startHttpServer(handler: Handler): Promise<StartedServer> {
-  const server = createServer((req, res) => {
+/**
+ * Serve over TLS: a PEM certificate (chain) and key, and the host name the URL uses (one the
+ * certificate names, RFC 9110 §4.3.4), e.g. `localhost`. It still listens on 127.0.0.1 only.
+ */
+export interface TlsServerOptions {
+  cert: string;
+  key: string;
+  hostname: string;
+}
+
+/** Starts `handler` on 127.0.0.1 with an OS-assigned port, over TLS if `tls` is given. Handler exceptions become a 500. */
+export async function startHttpServer(handler: Handler, tls?: TlsServerOptions): Promise<StartedServer> {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     Promise.resolve()
       .then(() => handler(req, res))
       .catch((err: unknown) => {
@@ -63,7 +74,8 @@ export async function startHttpServer(handler: Handler): Promise<StartedServer> 
         if (!res.headersSent) sendJson(res, 500, { error: 'server_error', error_description: String(err) });
         else res.end();
       });
-  });
+  };
+  const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, listener) : createServer(listener);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -74,7 +86,7 @@ export async function startHttpServer(handler: Handler): Promise<StartedServer> 
   const { port } = server.address() as AddressInfo;
   let closing: Promise<void> | undefined;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: tls ? `https://${tls.hostname}:${port}` : `http://127.0.0.1:${port}`,
     port,
     close() {
       closing ??= new Promise<void>((resolve) => {

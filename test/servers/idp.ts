@@ -30,6 +30,7 @@ import {
   startHttpServer,
   type OverrideHook,
   type RecordedRequest,
+  type TlsServerOptions,
 } from './http-util.js';
 import { wellKnownPaths } from './well-known.js';
 
@@ -156,6 +157,11 @@ export interface IdpOptions {
    * `insufficient_user_authentication` and this `max_age` (ID-JAG draft -04 §4.3). Default: no limit.
    */
   maxAge?: number;
+  /**
+   * Serve over https with this certificate (issuer `https://HOSTNAME:PORT`): for authorization
+   * servers that accept only https issuers and JWKS URIs. Default: plain http on 127.0.0.1.
+   */
+  tls?: TlsServerOptions;
 }
 
 export interface MintIdTokenOptions {
@@ -232,7 +238,8 @@ export interface Idp {
   readonly clientId: string;
   readonly clientSecret: string | undefined;
   readonly clientAuth: IdpClientAuth;
-  readonly jagClientId: string;
+  /** Mutable: an AS that assigns client ids at registration is known only at run time. */
+  jagClientId: string;
   /** Public JWK set (also served at `jwksUri`). */
   readonly jwks: JSONWebKeySet;
   /** Public key that verifies ID tokens and ID-JAGs. */
@@ -595,7 +602,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     sendJson(res, 404, { error: 'not_found' });
   }
 
-  const server = await startHttpServer(handle);
+  const server = await startHttpServer(handle, options.tls);
   issuer = `${server.url}${issuerPath}`;
   Object.assign(idp, {
     issuer,
