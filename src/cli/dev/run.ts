@@ -29,6 +29,20 @@ export async function runDev(argv: string[], env: NodeJS.ProcessEnv = process.en
     import('./log.js'),
     import('./banner.js'),
   ]);
+  // Listening before anything is printed: a signal right after the banner must not find the default action.
+  let removeHandlers = () => {};
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (s: NodeJS.Signals) => {
+      removeHandlers();
+      resolve(s);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    removeHandlers = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    };
+  });
   let servers;
   try {
     servers = await startDevServers({
@@ -37,20 +51,13 @@ export async function runDev(argv: string[], env: NodeJS.ProcessEnv = process.en
       ...(args.quiet ? {} : { onRequest: (name, entry) => io.stdout.write(`${formatRequest(name, entry)}\n`) }),
     });
   } catch (error) {
+    removeHandlers();
     if ((error as { code?: unknown }).code !== 'EADDRINUSE') throw error;
     io.stderr.write(`Port ${args.port}, ${args.port + 1} or ${args.port + 2} is in use: choose another --port, or --port 0 for free ones.\n`);
     return 1;
   }
   io.stdout.write(renderDevBanner(servers.config, args.user, await servers.idp.mintIdToken({ sub: args.user })));
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const stop = (s: NodeJS.Signals) => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve(s);
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  const signal = await stopSignal;
   io.stdout.write(`\n${signal}: stopping\n`);
   await servers.close();
   io.stdout.write('stopped\n');
