@@ -1,7 +1,7 @@
 // Packs the tarball, installs it in a temporary project, and runs one request through it from both
 // require() and import(), so a broken exports map or a CJS/ESM interop bug fails here, not for users.
-import { execFileSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -90,7 +90,47 @@ try {
   const help = run('npx', ['--no-install', 'cross-app-access', 'doctor', '--help'], work);
   if (!help.includes('Usage: cross-app-access doctor')) throw new Error('npx cross-app-access doctor --help printed no usage');
   console.log('npx cross-app-access doctor --help: ok');
+  // dev: its help needs nothing more; without its optional peers it says what to install (exit 2).
+  const devHelp = run('npx', ['--no-install', 'cross-app-access', 'dev', '--help'], work);
+  if (!devHelp.includes('Usage: cross-app-access dev')) throw new Error('npx cross-app-access dev --help printed no usage');
+  console.log('npx cross-app-access dev --help: ok');
+  const bare = spawnSync('npx', ['--no-install', 'cross-app-access', 'dev'], { cwd: work, encoding: 'utf8' });
+  if (bare.status !== 2 || !bare.stderr.includes('npm i -D @modelcontextprotocol/sdk jose')) {
+    throw new Error(`dev without jose and the MCP SDK: exit ${bare.status}, ${bare.stderr}`);
+  }
+  console.log('npx cross-app-access dev without its optional peers: exit 2 with the install line: ok');
+  // With them (the dev copies, linked: no download), dev starts, prints its options and stops on SIGINT.
+  mkdirSync(join(work, 'node_modules', '@modelcontextprotocol'), { recursive: true });
+  symlinkSync(join(root, 'node_modules', 'jose'), join(work, 'node_modules', 'jose'));
+  symlinkSync(join(root, 'node_modules', '@modelcontextprotocol', 'sdk'), join(work, 'node_modules', '@modelcontextprotocol', 'sdk'));
+  await devStartsAndStops(join(work, 'node_modules', '.bin', 'cross-app-access'), work);
+  console.log('npx cross-app-access dev: started, printed XAA_MCP_URL, stopped on SIGINT: ok');
   console.log('smoke-pack: OK');
 } finally {
   rmSync(work, { recursive: true, force: true });
+}
+
+/** Runs the installed bin's `dev`, waits for its options, then SIGINT: it must exit 0. */
+async function devStartsAndStops(bin, cwd) {
+  const child = spawn(bin, ['dev', '--quiet'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (err += c));
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  const deadline = Date.now() + 20_000;
+  while (!out.includes('Ctrl-C stops')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`dev did not start:\n${out}\n${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!/^export XAA_MCP_URL='http:\/\/127\.0\.0\.1:\d+\/mcp'$/m.test(out)) throw new Error(`dev printed no XAA_MCP_URL:\n${out}`);
+  child.kill('SIGINT');
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
+  if (code !== 0) {
+    child.kill('SIGKILL');
+    throw new Error(`dev did not stop cleanly on SIGINT: ${code}\n${err}`);
+  }
 }

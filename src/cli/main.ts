@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * `npx cross-app-access <command>`: `doctor` checks a real setup step by step.
+ * `npx cross-app-access <command>`: `doctor` checks a real setup step by step; `dev` runs local
+ * servers to try the package against (loaded only when asked for: it needs optional peers).
  */
 import { DOCTOR_USAGE, parseDoctorArgs, UsageError } from './doctor/args.js';
 import { renderReport } from './doctor/report.js';
@@ -11,6 +12,8 @@ const USAGE = `Usage: cross-app-access <command>
 Commands:
   doctor <mcp-url> [options]   Check an enterprise-managed authorization setup step by step
                                (cross-app-access doctor --help for its options)
+  dev [options]                Start a local IdP, authorization server and MCP server to try it
+                               (cross-app-access dev --help for its options)
 `;
 
 async function readStdin(): Promise<string> {
@@ -34,6 +37,7 @@ async function doctor(argv: string[]): Promise<number> {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === 'doctor') return doctor(rest);
+  if (command === 'dev') return (await import('./dev/run.js')).runDev(rest);
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
