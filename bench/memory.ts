@@ -9,6 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { resolveOptions } from '../src/options/resolve.js';
+import { ResourceRegistry } from '../src/engine/resources.js';
+import type { Discovery } from '../src/oauth/discovery.js';
 import { Flights } from '../src/engine/flights.js';
 import type { AccessToken } from '../src/engine/tokens.js';
 import { memoryTokenStore } from '../src/stores/memory.js';
@@ -29,6 +31,8 @@ export interface MemoryResult {
   atDefault: MemoryCase;
   unbounded: MemoryCase;
   sdk: string;
+  /** 10,000 distinct learned resources through one engine's registry: how many are kept, and the heap they hold. */
+  learned: { resources: number; kept: number; deltaBytes: number };
 }
 
 function heapUsed(): number {
@@ -76,11 +80,34 @@ async function fill(maxEntries: number, keys: number): Promise<MemoryCase> {
   return { maxEntries, keys, retained, heapBeforeBytes: before, heapAfterBytes: after, deltaBytes: after - before };
 }
 
+/**
+ * Heap held by the learned resources of one engine after it met `resources` distinct protected
+ * resources (a wrapper around global fetch in a busy process): bounded at 1,000, least recently used
+ * dropped. The authorization server's metadata comes from a stand-in (no network here: only the
+ * registry's own memory is measured).
+ */
+async function learnedResources(resources: number): Promise<{ resources: number; kept: number; deltaBytes: number }> {
+  const options = resolveOptions({ idToken: 'x', idp: { issuer: 'https://idp.example.com', clientId: 'c' }, client: { clientId: 'c', clientSecret: 's' } });
+  const as = { issuer: 'https://as.example.com', tokenEndpoint: 'https://as.example.com/token', authMethods: undefined, signingAlgs: undefined };
+  const discovery = { serverMetadata: async () => as } as unknown as Discovery;
+  const before = heapUsed();
+  let registry: ResourceRegistry | undefined = new ResourceRegistry(options, discovery);
+  for (let i = 0; i < resources; i++) {
+    const resource = `https://mcp-${i}.tools.example/team-${i % 7}/mcp`;
+    await registry.fromMetadata({ resource, authorizationServers: [as.issuer], scopesSupported: ['files.read'], url: `${resource}/prm` }, undefined);
+  }
+  const deltaBytes = heapUsed() - before;
+  const kept = registry.size;
+  registry = undefined;
+  return { resources, kept, deltaBytes };
+}
+
 export async function measureMemory(keys: number): Promise<MemoryResult> {
   const defaultMax = resolveOptions({ idToken: 'x', idp: { issuer: 'https://idp.example.com', clientId: 'c' }, client: { clientId: 'c' } }).maxCachedTokens;
   // One small run first so the code is compiled and lru-cache's allocations are not in the figures.
   await fill(defaultMax, 2000);
   const atDefault = await fill(defaultMax, keys);
   const unbounded = await fill(keys, keys);
-  return { defaultMax, atDefault, unbounded, sdk: 'n/a: CrossAppAccessProvider keeps one token per provider instance and has no keyed cache' };
+  const learned = await learnedResources(10_000);
+  return { defaultMax, atDefault, unbounded, learned, sdk: 'n/a: CrossAppAccessProvider keeps one token per provider instance and has no keyed cache' };
 }

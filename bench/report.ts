@@ -300,7 +300,7 @@ function memoryTable(m: MemoryResult): string {
       row('cross-app-access, max = keys (contrast)', m.unbounded),
       ['SDK `CrossAppAccessProvider`', 'n/a', 'n/a', '1 per provider', 'n/a', 'n/a', 'n/a (no keyed cache)'],
     ],
-  );
+  ) + `\n\nLearned resources: after ${n0(m.learned.resources)} distinct protected resources through one engine, ${n0(m.learned.kept)} are kept (least recently used dropped first), holding ${mib(m.learned.deltaBytes)} of heap; finding one costs one lookup per path segment, however many are kept.`;
 }
 
 function sustainedTable(s: SustainedResult): string {
