@@ -28,6 +28,7 @@ import { redisAvailable, startRedisServer, type RedisServer } from '../test/serv
 import type { FetchFn, Stack } from './contenders.js';
 import { bootstrapSe, median, percentile, round } from './stats.js';
 import { startWarmServer } from './warm.js';
+import { cpuPerCall, okResponse, slice } from './slice.js';
 
 export interface RedisOptions {
   warm: { concurrency: number; pairs: number; sliceMs: number; warmupMs: number };
@@ -135,36 +136,7 @@ async function connect(url: string, clients: Client[]): Promise<Client> {
 const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } });
 const init = () => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body });
 
-async function slice(send: () => Promise<Response>, concurrency: number, ms: number): Promise<{ rps: number; cpuUs: number; done: number; errors: number }> {
-  let done = 0;
-  let errors = 0;
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  const end = started + ms;
-  const loop = async () => {
-    while (performance.now() < end) {
-      try {
-        const response = await send();
-        await response.text();
-        if (response.status === 200) done++;
-        else errors++;
-      } catch {
-        errors++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, loop));
-  const used = process.cpuUsage(cpu);
-  return { rps: done / ((performance.now() - started) / 1000), cpuUs: (used.user + used.system) / Math.max(1, done), done, errors };
-}
 
-async function cpuPerCall(call: () => Promise<unknown>, n: number): Promise<number> {
-  for (let i = 0; i < n / 10; i++) await call();
-  const before = process.cpuUsage();
-  for (let i = 0; i < n; i++) await call();
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / n;
-}
 
 export async function measureRedis(stack: Stack, options: RedisOptions): Promise<RedisResult> {
   if (!redisAvailable) return { skipped: '`redis-server` is not on PATH on this machine, so the Redis section was not run (apt-get install -y redis-server).' };
@@ -229,7 +201,7 @@ export async function measureRedis(stack: Stack, options: RedisOptions): Promise
     const redisFetch = redisXaa.fetch(viaNext, warmSession);
     const memoryFetch = memoryXaa.fetch(viaNext, warmSession);
     const w = options.warm;
-    const send = { redis: () => redisFetch(resource, init()), memory: () => memoryFetch(resource, init()) };
+    const send = { redis: okResponse(() => redisFetch(resource, init())), memory: okResponse(() => memoryFetch(resource, init())) };
     await slice(send.redis, w.concurrency, w.warmupMs);
     await slice(send.memory, w.concurrency, w.warmupMs);
     await settle();

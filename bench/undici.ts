@@ -13,6 +13,7 @@ import { crossAppAccessInterceptor } from 'cross-app-access/undici';
 import type { Stack } from './contenders.js';
 import { median, percentile, round } from './stats.js';
 import { startWarmServer } from './warm.js';
+import { cpuPerCall, slice } from './slice.js';
 
 export interface UndiciOptions {
   concurrency: number;
@@ -70,27 +71,6 @@ export interface UndiciResult {
   isolated: { calls: number; rounds: number; interceptorUsPerCall: number; bareUsPerCall: number; overheadUs: number; impliedRatio: number };
 }
 
-async function slice(send: () => Promise<void>, concurrency: number, ms: number): Promise<{ rps: number; cpuUs: number; errors: number }> {
-  let done = 0;
-  let errors = 0;
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  const end = started + ms;
-  const loop = async () => {
-    while (performance.now() < end) {
-      try {
-        await send();
-        done++;
-      } catch {
-        errors++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, loop));
-  const elapsed = performance.now() - started;
-  const used = process.cpuUsage(cpu);
-  return { rps: done / (elapsed / 1000), cpuUs: (used.user + used.system) / Math.max(1, done), errors };
-}
 
 function ratioOf(a: { rps: number[]; cpu: number[] }, b: { rps: number[]; cpu: number[] }): UndiciRatio {
   const pairs = a.rps.map((x, i) => x / b.rps[i]!);
@@ -183,13 +163,6 @@ export async function measureUndici(stack: Stack, options: UndiciOptions): Promi
   }
 }
 
-async function cpuPerCall(call: () => Promise<unknown>, n: number): Promise<number> {
-  for (let i = 0; i < n / 10; i++) await call();
-  const before = process.cpuUsage();
-  for (let i = 0; i < n; i++) await call();
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / n;
-}
 
 async function measureIsolated(
   xaa: CrossAppAccess,

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { withCrossAppAccess } from 'cross-app-access';
 import type { FetchFn, Stack } from './contenders.js';
 import { median, percentile, round } from './stats.js';
+import { cpuPerCall, okResponse, slice } from './slice.js';
 
 export interface WarmOptions {
   /** Requests in flight. */
@@ -56,14 +57,6 @@ export interface WarmResult {
   isolated: { calls: number; rounds: number; oursUsPerCall: number; bareUsPerCall: number; overheadUs: number; impliedRatio: number };
 }
 
-/** CPU per call of `call`, over `n` sequential calls after a warm-up. */
-async function cpuPerCall(call: () => Promise<unknown>, n: number): Promise<number> {
-  for (let i = 0; i < n / 10; i++) await call();
-  const before = process.cpuUsage();
-  for (let i = 0; i < n; i++) await call();
-  const used = process.cpuUsage(before);
-  return (used.user + used.system) / n;
-}
 
 /**
  * The wrapper's own per-call cost, which the HTTP slices measure only through the noise of a shared
@@ -141,30 +134,6 @@ export async function startWarmServer(): Promise<{ origin: string; close(): Prom
   };
 }
 
-/** Requests/s over one slice: `concurrency` loops, each sending one request after another. */
-async function slice(send: () => Promise<Response>, concurrency: number, ms: number): Promise<{ rps: number; cpuUs: number; errors: number }> {
-  let done = 0;
-  let errors = 0;
-  const cpu = process.cpuUsage();
-  const started = performance.now();
-  const end = started + ms;
-  const loop = async () => {
-    while (performance.now() < end) {
-      try {
-        const response = await send();
-        await response.text();
-        if (response.status === 200) done++;
-        else errors++;
-      } catch {
-        errors++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, loop));
-  const elapsed = performance.now() - started;
-  const used = process.cpuUsage(cpu);
-  return { rps: done / (elapsed / 1000), cpuUs: (used.user + used.system) / done, errors };
-}
 
 export async function measureWarm(stack: Stack, options: WarmOptions): Promise<WarmResult> {
   const server = await startWarmServer();
@@ -187,9 +156,10 @@ export async function measureWarm(stack: Stack, options: WarmOptions): Promise<W
     if (!token || !stack.as.verifyAccessToken(token)) throw new Error('warm: no valid token was acquired');
 
     const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'echo', arguments: { text: 'hello' } } });
-    const sendOurs = () => ours(resource, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
-    const sendBare = () =>
-      fetch(resource, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body });
+    const sendOurs = okResponse(() => ours(resource, { method: 'POST', headers: { 'content-type': 'application/json' }, body }));
+    const sendBare = okResponse(() =>
+      fetch(resource, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body }),
+    );
 
     await slice(sendOurs, options.concurrency, options.warmupMs);
     await slice(sendBare, options.concurrency, options.warmupMs);
