@@ -31,6 +31,7 @@ export type UserSource = string | (() => string | undefined);
  * ```
  */
 export interface FetchSession {
+  /** The application's user key, or a function that returns the current request's (see {@link UserSource}). */
   user: UserSource;
   /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
   idToken: string | IdTokenSource;
@@ -47,6 +48,7 @@ export interface FetchSession {
 export interface AccessTokenRequest {
   /** The application's user key. */
   user: string;
+  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
   idToken: string | IdTokenSource;
   /** A URL the token is for (inside the resource). Give this or `resource`. */
   url?: string | URL | undefined;
@@ -67,6 +69,7 @@ export interface AccessTokenRequest {
  * ```
  */
 export interface AccessTokenResult {
+  /** The access token (send it as `Authorization: Bearer <token>`). */
   token: string;
   /** Epoch ms after which it must not be sent. */
   expiresAt: number;
@@ -85,10 +88,13 @@ export interface AccessTokenResult {
  * ```
  */
 export interface InvalidateRequest {
+  /** The application's user key the token was issued for. */
   user: string;
   /** The token the server refused: only that one is dropped (a newer one stays). */
   token: string;
+  /** A URL the token was sent to (inside the resource). Give this or `resource`. */
   url?: string | URL | undefined;
+  /** The resource identifier the token is for, exactly as its metadata writes it. Give this or `url`. */
   resource?: string | undefined;
 }
 

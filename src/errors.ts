@@ -86,7 +86,9 @@ export type CrossAppAccessErrorCode =
  * ```
  */
 export interface CrossAppAccessErrorDetails {
+  /** What went wrong: see {@link CrossAppAccessErrorCode}. */
   code: CrossAppAccessErrorCode;
+  /** Where in the flow it happened. */
   stage: CrossAppAccessStage;
   /** HTTP status, when a server answered. */
   status?: number;
@@ -100,6 +102,7 @@ export interface CrossAppAccessErrorDetails {
   retryAfter?: number;
   /** The OAuth error body's `max_age`: the most seconds since the user authenticated that the IdP accepts (ID-JAG draft -04 §4.3, RFC 9470 §3). */
   maxAge?: number;
+  /** The underlying error (a network or parse failure), set as the error's `cause`. */
   cause?: unknown;
 }
 
@@ -134,12 +137,19 @@ function kindsOf(target: Function): string[] {
 export class CrossAppAccessError extends Error {
   /** The brand `instanceof` checks; each subclass has its own. */
   static readonly kind: string = 'CrossAppAccessError';
+  /** The class name: `'CrossAppAccessError'`, or the subclass's. */
   override readonly name: string = 'CrossAppAccessError';
+  /** What went wrong, stable across versions: branch on this (see {@link CrossAppAccessErrorCode}). */
   readonly code: CrossAppAccessErrorCode;
+  /** Where in the flow it happened. */
   readonly stage: CrossAppAccessStage;
+  /** HTTP status, when a server answered. */
   readonly status: number | undefined;
+  /** The OAuth `error` code from an RFC 6749 §5.2 error body, when there was one. */
   readonly error: string | undefined;
+  /** The OAuth `error_description` (untrusted server text, length-capped). */
   readonly errorDescription: string | undefined;
+  /** The OAuth `error_uri` (untrusted server text). */
   readonly errorUri: string | undefined;
   /** Seconds the server asked to wait before trying again (`Retry-After`), when it said. */
   readonly retryAfter: number | undefined;
@@ -167,6 +177,10 @@ export class CrossAppAccessError extends Error {
     Object.defineProperty(this, brand, { value: kindsOf(new.target) });
   }
 
+  /**
+   * `instanceof` by brand rather than by prototype, so it holds when both the ESM and the CJS build
+   * are loaded (two copies of each class).
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
     if (typeof value !== 'object' || value === null) return false;
     const kinds = (value as Record<symbol, unknown>)[brand];
@@ -203,6 +217,7 @@ export class CrossAppAccessError extends Error {
  */
 export class ConfigurationError extends CrossAppAccessError {
   static override readonly kind: string = 'ConfigurationError';
+  /** `'ConfigurationError'`. */
   override readonly name: string = 'ConfigurationError';
   /** The option path, e.g. `idp.tokenEndpoint`. */
   readonly option: string;
@@ -224,6 +239,7 @@ export class ConfigurationError extends CrossAppAccessError {
  */
 export class OAuthResponseError extends CrossAppAccessError {
   static override readonly kind: string = 'OAuthResponseError';
+  /** `'OAuthResponseError'`. */
   override readonly name: string = 'OAuthResponseError';
 }
 

@@ -24,44 +24,88 @@ export type CrossAppAccessEvent = EventBody & {
   user?: string;
 };
 
-/** The events without their common fields. */
+/**
+ * The events without their common fields.
+ *
+ * @inline
+ */
 type EventBody =
   | {
+      /** A metadata document was fetched. */
       type: 'discovery';
       /** Which document: the MCP server's RFC 9728 metadata, or an RFC 8414 / OIDC document. */
       document: 'protected_resource' | 'authorization_server' | 'idp';
+      /** The URL that answered. */
       url: string;
+      /** How long the fetch took. */
       durationMs: number;
     }
-  | { type: 'token_exchange'; tokenEndpoint: string; audience: string; resource: string; scope?: string; durationMs: number }
-  | { type: 'jwt_bearer'; tokenEndpoint: string; resource: string; scope?: string; durationMs: number }
+  | {
+      /** The IdP exchanged the ID token for an ID-JAG (RFC 8693 token exchange). */
+      type: 'token_exchange';
+      /** The IdP's token endpoint. */
+      tokenEndpoint: string;
+      /** The `audience` requested: the authorization server's issuer. */
+      audience: string;
+      /** The `resource` requested: the MCP server's resource identifier. */
+      resource: string;
+      /** The scopes requested, if any. */
+      scope?: string;
+      /** How long the exchange took. */
+      durationMs: number;
+    }
+  | {
+      /** The authorization server granted an access token for the ID-JAG (RFC 7523 JWT bearer grant). */
+      type: 'jwt_bearer';
+      /** The authorization server's token endpoint. */
+      tokenEndpoint: string;
+      /** The resource the token is for. */
+      resource: string;
+      /** The scopes requested, if any. */
+      scope?: string;
+      /** How long the grant took. */
+      durationMs: number;
+    }
   | {
       /** A token acquired because none was usable (`token_issued`), or ahead of expiry in the background (`token_renewed`). */
       type: 'token_issued' | 'token_renewed';
+      /** The authorization server that issued it. */
       issuer: string;
+      /** The resource it is for. */
       resource: string;
+      /** The scope granted, when known. */
       scope?: string;
       /** Seconds until expiry, as the authorization server said (or the default lifetime). */
       expiresIn: number;
+      /** The first 8 hex digits of the token's SHA-256 (never the token). */
       fingerprint: string;
       /** Wall time of the whole acquisition: ID token, exchange and grant. */
       durationMs: number;
     }
   | {
+      /** A token was dropped because the MCP server refused it. */
       type: 'token_invalidated';
+      /** The resource it was for. */
       resource: string;
+      /** The first 8 hex digits of the token's SHA-256. */
       fingerprint: string;
+      /** Why: the MCP server answered 401. */
       reason: 'unauthorized';
       /** How long the token had been in use. */
       durationMs: number;
     }
   | {
+      /** A metadata or token request failed and is tried again. */
       type: 'retry';
+      /** Which step failed. */
       stage: CrossAppAccessStage;
       /** The attempt that failed (1 for the first). */
       attempt: number;
+      /** Retries left, counting the one about to be made. */
       retriesLeft: number;
+      /** Why the attempt failed. */
       code: CrossAppAccessErrorCode;
+      /** The HTTP status, when a server answered. */
       status?: number;
       /** How long the retry waits: the server's `Retry-After`, or jittered back-off. */
       delayMs: number;
@@ -69,7 +113,9 @@ type EventBody =
       durationMs: number;
     }
   | {
+      /** A 403 `insufficient_scope` challenge was answered with a token for more scopes. */
       type: 'step_up';
+      /** The resource the token is for. */
       resource: string;
       /** The scopes the server's 403 `insufficient_scope` challenge asked for. */
       challenged: string;
@@ -78,8 +124,26 @@ type EventBody =
       /** Wall time of acquiring the stepped-up token. */
       durationMs: number;
     }
-  | { type: 'failure'; stage: CrossAppAccessStage; code: CrossAppAccessErrorCode; message: string; durationMs: number }
-  | { type: 'diagnostic'; message: string; durationMs: number };
+  | {
+      /** A request was rejected (one event per rejected request, and per failed background renewal). */
+      type: 'failure';
+      /** Where in the flow it failed. */
+      stage: CrossAppAccessStage;
+      /** What went wrong (the thrown error's `code`). */
+      code: CrossAppAccessErrorCode;
+      /** The error's message (redacted). */
+      message: string;
+      /** How long the request took until it failed. */
+      durationMs: number;
+    }
+  | {
+      /** Something accepted leniently or worth knowing (an unusual `token_type`, an IdP that does not list token exchange…). */
+      type: 'diagnostic';
+      /** What happened, for people. */
+      message: string;
+      /** 0, or how long the step it reports on took (a store's Redis call). */
+      durationMs: number;
+    };
 
 /** The `node:diagnostics_channel` channel that receives every event. */
 export const DIAGNOSTICS_CHANNEL = 'cross-app-access';

@@ -25,12 +25,19 @@ export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Respo
  * ```
  */
 export interface FetchInit {
+  /** The HTTP method, as in `RequestInit`. */
   method?: string;
+  /** The request headers, as a record or as name/value pairs. */
   headers?: Record<string, string> | [string, string][];
+  /** The request body: a form-encoded string on token requests (a caller's own body is passed on as given). */
   body?: string | null;
+  /** Aborts the request: the caller's signal, or a metadata or token request's `timeout`. */
   signal?: AbortSignal | null;
+  /** `'manual'` on metadata and token requests (a redirect there is never followed); the caller's own on its requests. */
   redirect?: 'follow' | 'error' | 'manual';
+  /** As in `RequestInit`. */
   credentials?: 'omit' | 'same-origin' | 'include';
+  /** As in `RequestInit`. */
   cache?: 'default' | 'force-cache' | 'no-cache' | 'no-store' | 'only-if-cached' | 'reload';
 }
 
@@ -45,10 +52,22 @@ export interface FetchInit {
  * ```
  */
 export interface ResponseLike {
+  /** The HTTP status code. */
   readonly status: number;
+  /** The URL that answered (after any redirects the fetch followed). */
   readonly url: string;
-  readonly headers: { get(name: string): string | null };
-  readonly body: { cancel(reason?: unknown): Promise<void>; getReader(): unknown } | null;
+  /** The response headers. */
+  readonly headers: {
+    /** A header's value, or `null` when absent. */
+    get(name: string): string | null;
+  };
+  /** The body as a WHATWG `ReadableStream`, or `null`. */
+  readonly body: {
+    /** Discards the body (of a 401 that is retried, for instance). */
+    cancel(reason?: unknown): Promise<void>;
+    /** A reader of the body's bytes. */
+    getReader(): unknown;
+  } | null;
 }
 
 /**

@@ -1,3 +1,12 @@
+/**
+ * MCP Enterprise-Managed Authorization (Cross-App Access, ID-JAG) as a fetch wrapper: the user's ID
+ * token is exchanged at the IdP for an ID-JAG, the ID-JAG at the MCP server's authorization server
+ * for an access token, which is cached, renewed and retried. Start with {@link withCrossAppAccess}
+ * (one user) or {@link CrossAppAccess} (many users).
+ *
+ * @packageDocumentation
+ * @module cross-app-access
+ */
 // Public exports only. One-user wrappers:
 export { withCrossAppAccess, crossAppAccess } from './adapters/fetch.js';
 // The engine for many users (gateways), and where it keeps tokens:

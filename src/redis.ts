@@ -1,3 +1,10 @@
+/**
+ * `cross-app-access/redis`: {@link redisTokenStore}, a token store a fleet of processes shares
+ * through Redis (encrypted tokens, one acquisition across the fleet, fleet-wide sign-out).
+ *
+ * @packageDocumentation
+ * @module cross-app-access/redis
+ */
 // The `cross-app-access/redis` entry point: a token store shared by a fleet of processes. It takes
 // the application's node-redis client; nothing here imports `redis` at run time.
 export { redisTokenStore } from './stores/redis.js';

@@ -79,7 +79,7 @@ describe('doctor', () => {
     const report = await runDoctor(await configFor(stack, { resource: stack.mcp.resource.replace('127.0.0.1', 'localhost') }));
     const prm = step(report, 'protected-resource');
     expect(prm.status).toBe('fail');
-    expect(prm.fix).toBe(`Set resource to exactly \`${stack.mcp.resource}\` (the host differs: 127.0.0.1, not localhost).`);
+    expect(prm.fix).toBe(`Set resource to exactly \`${stack.mcp.resource}\` (the host differs: 127.0.0.1, not localhost). See docs/troubleshooting.md#resource-mismatch`);
   });
 
   it('an authorization server that does not list the ID-JAG profile', async () => {
@@ -137,7 +137,7 @@ describe('doctor', () => {
   it('a pinned client issuer that is not the one guarding the resource', async () => {
     const stack = await stackWith();
     const report = await runDoctor(await configFor(stack, { clientIssuer: `${stack.as.issuer}/` }));
-    expect(step(report, 'authorization-server').fix).toBe(`Pin client.issuer to exactly \`${stack.as.issuer}\`, without a trailing slash.`);
+    expect(step(report, 'authorization-server').fix).toBe(`Pin client.issuer to exactly \`${stack.as.issuer}\`, without a trailing slash. See docs/troubleshooting.md#wrong-authorization-server`);
   });
 
   it('without an ID token: discovery is checked, the token steps are skipped, and it does not pass', async () => {

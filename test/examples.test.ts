@@ -2,7 +2,6 @@
  * Every program in examples/ runs against `cross-app-access dev`'s servers (started in-process through
  * the same module `dev` uses), with the environment `dev` prints, and must exit 0 with its expected
  * output. The examples import the built package: run `npm run build` first (`npm test` does).
- * No `ky` example: ky is not installed in this repository.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -56,6 +55,13 @@ describe('examples/ against the dev servers', { timeout: 60_000 }, () => {
   it('global-fetch: plain fetch and an SDK client without a fetch option are signed in', async () => {
     const out = await example('global-fetch');
     expect(out).toContain('fetch tools/list: 200 whoami, echo');
+    expect(out).toContain('whoami: sub=alice');
+  });
+
+  it('ky: an instance created with the wrapped fetch lists tools and calls whoami', async () => {
+    const out = await example('ky');
+    expect(out).toContain('ky: POST /mcp 200');
+    expect(out).toContain('tools: whoami, echo');
     expect(out).toContain('whoami: sub=alice');
   });
 

@@ -25,9 +25,16 @@ export type SigningAlg = 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA';
  * ```
  */
 export interface CryptoKeyLike {
+  /** `'private'` for a signing key. */
   readonly type: string;
+  /** Whether the key material can be exported (not needed here). */
   readonly extractable: boolean;
-  readonly algorithm: { readonly name: string };
+  /** The key's algorithm. */
+  readonly algorithm: {
+    /** The algorithm name, such as `'ECDSA'`, `'RSASSA-PKCS1-v1_5'`, `'RSA-PSS'` or `'Ed25519'`. */
+    readonly name: string;
+  };
+  /** What the key may do; it must include `'sign'`. */
   readonly usages: readonly string[];
 }
 
@@ -40,24 +47,49 @@ export interface CryptoKeyLike {
  * ```
  */
 export interface JsonWebKeyLike {
+  /** Key type: `'EC'`, `'RSA'` or `'OKP'` (RFC 7517 §4.1). */
   kty?: string;
+  /** Curve of an EC or OKP key: `'P-256'`, `'P-384'`, `'Ed25519'` (RFC 7518 §6.2.1.1, RFC 8037). */
   crv?: string;
+  /** The algorithm the key is meant for (RFC 7517 §4.4). */
   alg?: string;
+  /** Public key use, `'sig'` (RFC 7517 §4.2). */
   use?: string;
+  /** Key operations, such as `['sign']` (RFC 7517 §4.3). */
   key_ops?: string[];
+  /** WebCrypto's extractable flag (W3C Web Cryptography API). */
   ext?: boolean;
+  /** EC or OKP public key: x coordinate (RFC 7518 §6.2.1.2, RFC 8037). */
   x?: string;
+  /** EC public key: y coordinate (RFC 7518 §6.2.1.3). */
   y?: string;
+  /** The private key: EC or OKP private value, or RSA private exponent (RFC 7518 §6.2.2.1, §6.3.2.1). */
   d?: string;
+  /** RSA modulus (RFC 7518 §6.3.1.1). */
   n?: string;
+  /** RSA public exponent (RFC 7518 §6.3.1.2). */
   e?: string;
+  /** RSA first prime factor (RFC 7518 §6.3.2.2). */
   p?: string;
+  /** RSA second prime factor (RFC 7518 §6.3.2.3). */
   q?: string;
+  /** RSA first factor CRT exponent (RFC 7518 §6.3.2.4). */
   dp?: string;
+  /** RSA second factor CRT exponent (RFC 7518 §6.3.2.5). */
   dq?: string;
+  /** RSA first CRT coefficient (RFC 7518 §6.3.2.6). */
   qi?: string;
+  /** Symmetric key value (RFC 7518 §6.4.1); never accepted for signing here. */
   k?: string;
-  oth?: { r?: string; d?: string; t?: string }[];
+  /** RSA other primes info (RFC 7518 §6.3.2.7). */
+  oth?: {
+    /** Prime factor. */
+    r?: string;
+    /** Factor CRT exponent. */
+    d?: string;
+    /** Factor CRT coefficient. */
+    t?: string;
+  }[];
 }
 
 /**

@@ -49,7 +49,9 @@ export type IdTokenSource = (context: IdTokenContext) => string | Promise<string
  * ```
  */
 export interface IdTokenContext {
+  /** Why a token is needed: see {@link IdTokenReason}. */
   reason: IdTokenReason;
+  /** Aborts when `timeout` runs out: pass it on to the IdP or SSO call that gets the token. */
   signal: AbortSignal;
   /** The application's user key the token is for ({@link CrossAppAccess}); absent for a one-user wrapper. */
   user?: string;
@@ -123,7 +125,9 @@ export interface CrossAppAccessOptions {
    * first exchanged at the IdP for an IdP refresh token), or an IdP `refresh_token` (ID-JAG draft §4.3, §4.5).
    */
   subjectTokenType?: SubjectTokenType | undefined;
+  /** The enterprise IdP that exchanges the ID token for an ID-JAG, and this client's registration there. */
   idp: IdpOptions;
+  /** This client's registration at the MCP server's authorization server (the JWT-bearer grant). */
   client: ClientOptions;
   /** Scopes to request (array or space-separated string, never comma-separated). Default: the server's challenge, then its metadata. */
   scope?: string | readonly string[] | undefined;
@@ -142,7 +146,17 @@ export interface CrossAppAccessOptions {
    * (honouring `Retry-After`); OAuth 4xx answers are never retried. `false` disables retries.
    * Default `{ retries: 2, baseDelay: 250, maxDelay: 30000 }` (milliseconds).
    */
-  retry?: false | { retries?: number | undefined; baseDelay?: number | undefined; maxDelay?: number | undefined } | undefined;
+  retry?:
+    | false
+    | {
+        /** How many times a failed request is tried again (not counting the first attempt). */
+        retries?: number | undefined;
+        /** Milliseconds of the first back-off; it doubles with each retry, with full jitter. */
+        baseDelay?: number | undefined;
+        /** The longest wait in milliseconds; a longer one (such as a server's `Retry-After`) ends the retries. */
+        maxDelay?: number | undefined;
+      }
+    | undefined;
   /**
    * Renew a token this many milliseconds (0, or at least 1000) before it expires, in the background
    * while it is still served. Default: max(60 s, 10 % of its lifetime), never more than half of it.

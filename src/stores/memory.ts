@@ -73,7 +73,10 @@ class MemoryTokenStore implements TokenStore {
  * const xaa = new CrossAppAccess({ ...options, store: memoryTokenStore({ max: 100_000 }) });
  * ```
  */
-export function memoryTokenStore(options: { max?: number } = {}): TokenStore & { readonly size: number } {
+export function memoryTokenStore(options: { max?: number } = {}): TokenStore & {
+  /** How many tokens it holds now. */
+  readonly size: number;
+} {
   const max = options.max ?? 1000;
   if (!Number.isInteger(max) || max < 1) throw new ConfigurationError('store.max', 'expected a positive integer');
   return new MemoryTokenStore(max);

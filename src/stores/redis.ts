@@ -19,8 +19,11 @@ import type { SharedAcquisition, StoredToken, TokenStore, TokenStoreHost } from 
  * ```
  */
 export interface RedisClientLike {
+  /** Whether the client is connected; while it is not, the store goes on without Redis (this process's tokens only). */
   readonly isReady: boolean;
+  /** Sends one raw command (`['EVALSHA', …]`, `['PUBLISH', …]`); the only way the store talks to Redis. */
   sendCommand(args: Array<string>): Promise<unknown>;
+  /** Makes the connection the store subscribes on; without it, waits poll and other processes' sign-outs reach this one's tokens only when they expire or are refused. */
   duplicate?(): RedisSubscriberLike;
 }
 
@@ -33,10 +36,15 @@ export interface RedisClientLike {
  * ```
  */
 export interface RedisSubscriberLike {
+  /** Where the store hears of the subscriber's errors (reported as one `diagnostic` event). */
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** Connects the subscriber. */
   connect(): Promise<unknown>;
+  /** Subscribes to the store's channel (`<prefix>events`). */
   subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<unknown>;
+  /** When present, called so the subscriber does not keep the process alive. */
   unref?(): void;
+  /** Ends the subscriber connection ({@link RedisTokenStore.close}). */
   destroy(): void;
 }
 
@@ -49,6 +57,7 @@ export interface RedisSubscriberLike {
  * ```
  */
 export interface RedisTokenStoreOptions {
+  /** The application's node-redis client, made (and connected, or connecting) by the application. */
   client: RedisClientLike;
   /** Namespace of every key and of the channel. Default `'xaa:'`. */
   prefix?: string;
@@ -81,6 +90,7 @@ export interface RedisTokenStoreOptions {
 export interface RedisTokenStore extends TokenStore {
   /** Tokens kept in this process. */
   readonly size: number;
+  /** Ends the store's subscriber connection and wakes any waiter; the application's client stays open. */
   close(): Promise<void>;
 }
 

@@ -73,7 +73,9 @@ export interface TokenStore {
  * ```
  */
 export interface SharedAcquisition {
+  /** Whether a token found in the store (the second level) will do: not expired (for a background renewal: not due for renewal). */
   usable(token: StoredToken): boolean;
+  /** Acquires a new token (exchange and grant) and saves it; call it when no stored token is usable. */
   acquire(): Promise<StoredToken>;
 }
 
@@ -87,7 +89,9 @@ export interface SharedAcquisition {
  * ```
  */
 export interface TokenStoreHost {
+  /** The engine's clock, in epoch milliseconds (its `now` option). */
   now(): number;
+  /** Reports an event through the engine's `onEvent` and diagnostics channels (a store's own trouble as `diagnostic`). */
   emit(event: CrossAppAccessEvent): void;
   /**
    * Another process signed `user` out: the engine forgets the user here too, so an acquisition

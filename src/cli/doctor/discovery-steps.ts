@@ -3,7 +3,7 @@ import { chooseClientAuth, AS_AUTH_PREFERENCE, IDP_AUTH_PREFERENCE, type ClientA
 import { protectedResourceUrls, serverMetadataUrls } from '../../oauth/discovery.js';
 import { MAX_METADATA_BYTES, requestJson } from '../../oauth/http.js';
 import { parseUrl, requireSecureUrl } from '../../url-rules.js';
-import { Diagnosis, type Step } from './step.js';
+import { Diagnosis, see, type Step } from './step.js';
 import type { DoctorConfig } from './types.js';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -26,14 +26,14 @@ export async function probe(config: DoctorConfig, step: Step): Promise<BearerCha
   await response.body?.cancel();
   step.note(`POST ${config.mcpUrl} without a token: HTTP ${response.status}`);
   if (response.status >= 300 && response.status < 400) {
-    throw new Diagnosis(`The MCP server redirects (to ${response.headers.get('location') ?? 'nowhere'}).`, 'Use the final URL of the MCP endpoint: tokens never follow a redirect out of the resource.');
+    throw new Diagnosis(`The MCP server redirects (to ${response.headers.get('location') ?? 'nowhere'}).`, `Use the final URL of the MCP endpoint: tokens never follow a redirect out of the resource.${see('redirects')}`);
   }
   if (response.status !== 401) {
-    throw new Diagnosis('The MCP server did not answer 401 to a request without a token.', response.ok ? 'The server does not require authorization at this URL: check that this is the protected MCP endpoint.' : `Check the URL: the server answered HTTP ${response.status}.`);
+    throw new Diagnosis('The MCP server did not answer 401 to a request without a token.', response.ok ? `The server does not require authorization at this URL: check that this is the protected MCP endpoint.${see('no-401')}` : `Check the URL: the server answered HTTP ${response.status}.${see('no-401')}`);
   }
   const challenge = bearerChallenge(response.headers);
   if (!challenge) {
-    throw new Diagnosis('The 401 has no Bearer challenge in WWW-Authenticate.', 'The MCP server must answer 401 with `WWW-Authenticate: Bearer resource_metadata="…"` (RFC 9728 §5.1); ask its operator.');
+    throw new Diagnosis('The 401 has no Bearer challenge in WWW-Authenticate.', `The MCP server must answer 401 with \`WWW-Authenticate: Bearer resource_metadata="…"\` (RFC 9728 §5.1); ask its operator.${see('no-401')}`);
   }
   step.note(`Bearer challenge: resource_metadata=${challenge.resourceMetadata ?? '(none)'}${challenge.scope ? `, scope="${challenge.scope}"` : ''}`);
   return challenge;
@@ -57,21 +57,21 @@ export async function protectedResource(config: DoctorConfig, challenge: BearerC
     const { resource, authorization_servers: servers, scopes_supported: scopes } = result.body;
     step.note(`found at ${url}`);
     if (typeof resource !== 'string' || !Array.isArray(servers) || servers.length === 0 || !servers.every((s) => typeof s === 'string')) {
-      throw new Diagnosis(`The metadata at ${url} lacks resource or authorization_servers.`, 'The MCP server publishes invalid RFC 9728 metadata; ask its operator.');
+      throw new Diagnosis(`The metadata at ${url} lacks resource or authorization_servers.`, `The MCP server publishes invalid RFC 9728 metadata; ask its operator.${see('invalid-metadata')}`);
     }
     step.note(`resource: ${resource}`);
     step.note(`authorization_servers: ${servers.join(', ')}`);
     if (Array.isArray(scopes)) step.note(`scopes_supported: ${scopes.join(' ')}`);
     if (config.resource !== undefined && config.resource !== resource) {
-      throw new Diagnosis(`The server names resource \`${resource}\`; you configured \`${config.resource}\`.`, `Set resource to exactly \`${resource}\`${difference(resource, config.resource)}.`);
+      throw new Diagnosis(`The server names resource \`${resource}\`; you configured \`${config.resource}\`.`, `Set resource to exactly \`${resource}\`${difference(resource, config.resource)}.${see('resource-mismatch')}`);
     }
     const resourceUrl = parseUrl(resource);
     if (!resourceUrl || resourceUrl.origin !== target.origin) {
-      throw new Diagnosis(`The metadata names resource \`${resource}\`, on another origin than ${target.origin}.`, 'The metadata must describe this server (RFC 9728 §3.3); ask its operator, or check that the URL is the MCP endpoint.');
+      throw new Diagnosis(`The metadata names resource \`${resource}\`, on another origin than ${target.origin}.`, `The metadata must describe this server (RFC 9728 §3.3); ask its operator, or check that the URL is the MCP endpoint.${see('resource-on-another-origin')}`);
     }
     return { resource, authorizationServers: servers as string[], scopesSupported: Array.isArray(scopes) ? (scopes as string[]) : undefined };
   }
-  throw new Diagnosis('No protected-resource metadata was found at any of those URLs.', 'The MCP server must publish RFC 9728 metadata (its 401 challenge\'s resource_metadata, or /.well-known/oauth-protected-resource); ask its operator.');
+  throw new Diagnosis('No protected-resource metadata was found at any of those URLs.', `The MCP server must publish RFC 9728 metadata (its 401 challenge's resource_metadata, or /.well-known/oauth-protected-resource); ask its operator.${see('no-metadata')}`);
 }
 
 /** What one URL's difference from another is, when it is a usual one (a slash, localhost against 127.0.0.1). */
@@ -105,16 +105,16 @@ async function serverMetadata(issuer: string, who: string, config: DoctorConfig,
     if (body.issuer !== issuer) {
       throw new Diagnosis(
         `The ${who}'s metadata names issuer \`${String(body.issuer)}\`, not \`${issuer}\`.`,
-        `The ${who}'s issuer is \`${String(body.issuer)}\`${typeof body.issuer === 'string' ? difference(body.issuer, issuer) : ''}; issuers are compared exactly (RFC 8414 §3.3): configure it exactly so, or have the ${who} publish what it is named by.`,
+        `The ${who}'s issuer is \`${String(body.issuer)}\`${typeof body.issuer === 'string' ? difference(body.issuer, issuer) : ''}; issuers are compared exactly (RFC 8414 §3.3): configure it exactly so, or have the ${who} publish what it is named by.${see('issuer-mismatch')}`,
       );
     }
-    if (typeof body.token_endpoint !== 'string') throw new Diagnosis(`The ${who}'s metadata has no token_endpoint.`, `The ${who} publishes invalid metadata; ask its operator.`);
+    if (typeof body.token_endpoint !== 'string') throw new Diagnosis(`The ${who}'s metadata has no token_endpoint.`, `The ${who} publishes invalid metadata; ask its operator.${see('invalid-metadata')}`);
     const list = (name: string) => (Array.isArray(body[name]) ? (body[name] as string[]) : undefined);
     step.note(`issuer: ${issuer} (identical)`);
     step.note(`token_endpoint: ${body.token_endpoint}`);
     return { issuer, tokenEndpoint: body.token_endpoint, authMethods: list('token_endpoint_auth_methods_supported'), signingAlgs: list('token_endpoint_auth_signing_alg_values_supported'), body };
   }
-  throw new Diagnosis(`No metadata was found for the ${who} issuer ${issuer}.`, `Check the ${who} issuer (RFC 8414 and OpenID Discovery URLs were tried)${who === 'IdP' ? ', or give --idp-token-endpoint' : ''}.`);
+  throw new Diagnosis(`No metadata was found for the ${who} issuer ${issuer}.`, `Check the ${who} issuer (RFC 8414 and OpenID Discovery URLs were tried)${who === 'IdP' ? ', or give --idp-token-endpoint' : ''}.${see('no-metadata')}`);
 }
 
 /** Step 3: the authorization server: chosen as the client would, its metadata, the ID-JAG profile, the auth method. */
@@ -124,18 +124,18 @@ export async function authorizationServer(config: DoctorConfig, found: FoundReso
     const close = found.authorizationServers.find((s) => difference(s, config.clientIssuer!) !== '');
     throw new Diagnosis(
       `The resource is guarded by ${found.authorizationServers.join(', ')}, not by the pinned ${config.clientIssuer}.`,
-      close ? `Pin client.issuer to exactly \`${close}\`${difference(close, config.clientIssuer)}.` : 'This client is registered at another authorization server than the one guarding this resource.',
+      close ? `Pin client.issuer to exactly \`${close}\`${difference(close, config.clientIssuer)}.${see('wrong-authorization-server')}` : `This client is registered at another authorization server than the one guarding this resource.${see('wrong-authorization-server')}`,
     );
   }
   const as = await serverMetadata(issuer, 'authorization server', config, step);
   const grants = as.body.grant_types_supported;
   const profiles = as.body.authorization_grant_profiles_supported;
   if (Array.isArray(profiles)) {
-    if (!profiles.includes(ID_JAG_PROFILE)) throw new Diagnosis('authorization_grant_profiles_supported does not list the ID-JAG profile.', 'This authorization server does not accept ID-JAGs (enterprise-managed authorization); ask its operator to enable the profile.');
+    if (!profiles.includes(ID_JAG_PROFILE)) throw new Diagnosis('authorization_grant_profiles_supported does not list the ID-JAG profile.', `This authorization server does not accept ID-JAGs (enterprise-managed authorization); ask its operator to enable the profile.${see('id-jag-profile-not-listed')}`);
     step.note('ID-JAG profile: listed');
   } else step.note('warning: authorization_grant_profiles_supported is absent (the ID-JAG profile is not announced; trying anyway)');
   if (Array.isArray(grants)) {
-    if (!grants.includes(JWT_BEARER)) throw new Diagnosis('grant_types_supported does not list jwt-bearer.', 'This authorization server does not accept the RFC 7523 jwt-bearer grant; ask its operator to enable it for enterprise-managed authorization.');
+    if (!grants.includes(JWT_BEARER)) throw new Diagnosis('grant_types_supported does not list jwt-bearer.', `This authorization server does not accept the RFC 7523 jwt-bearer grant; ask its operator to enable it for enterprise-managed authorization.${see('jwt-bearer-not-listed')}`);
     step.note('jwt-bearer grant: listed');
   }
   step.note(`token_endpoint_auth_methods_supported: ${as.authMethods?.join(', ') ?? '(absent: client_secret_basic)'}`);
@@ -146,7 +146,9 @@ export async function authorizationServer(config: DoctorConfig, found: FoundReso
   } catch {
     throw new Diagnosis(
       `No listed method fits this client (${config.authMethod ? `--auth-method ${config.authMethod}` : config.clientSecret ? 'a secret' : 'no secret'}).`,
-      config.authMethod ? `Set --auth-method to one the server lists (${as.authMethods?.join(', ')}), the one the client is registered with.` : 'Give the client secret in XAA_CLIENT_SECRET, or the method the client is registered with in --auth-method.',
+      config.authMethod
+        ? `Set --auth-method to one the server lists (${as.authMethods?.join(', ')}), the one the client is registered with.${see('auth-method-not-listed')}`
+        : `Give the client secret in XAA_CLIENT_SECRET, or the method the client is registered with in --auth-method.${see('auth-method-not-listed')}`,
     );
   }
   step.note(`client authentication: ${method}${config.authMethod ? '' : ' (chosen automatically; --auth-method selects another)'}`);

@@ -2,7 +2,7 @@ import type { ClientAuthMethod } from '../../oauth/client-auth.js';
 import { exchangeForIdJag, ID_TOKEN_TYPE, redeemIdJag, type TokenEndpoint } from '../../oauth/grants.js';
 import { decodeJwt, fingerprint, numericClaim, stringClaim } from '../../oauth/jwt.js';
 import { difference, initializeRequest, type FoundResource, type FoundServer } from './discovery-steps.js';
-import { Diagnosis, type Step } from './step.js';
+import { Diagnosis, see, type Step } from './step.js';
 import type { DoctorConfig } from './types.js';
 
 function endpoint(url: string, config: DoctorConfig, who: 'idp' | 'client', method: ClientAuthMethod, audience: string, algs: string[] | undefined): TokenEndpoint {
@@ -24,12 +24,12 @@ function checkClaims(idJag: string, as: FoundServer, found: FoundResource, confi
   const exp = numericClaim(c, 'exp');
   step.note(`ID-JAG claims: aud=${aud}, client_id=${clientId ?? '(none)'}, resource=${resource ?? '(none)'}, exp in ${exp === undefined ? '?' : Math.round(exp - Date.now() / 1000)} s, typ=${String(jwt.header.typ)}`);
   if (aud.replace(/\/$/, '') !== as.issuer.replace(/\/$/, '')) {
-    throw new Diagnosis(`The ID-JAG's aud is \`${aud}\`, not the authorization server \`${as.issuer}\`.`, 'The IdP must issue the ID-JAG for the audience it was asked for (the authorization server\'s issuer); check the IdP\'s configuration for this resource.');
+    throw new Diagnosis(`The ID-JAG's aud is \`${aud}\`, not the authorization server \`${as.issuer}\`.`, `The IdP must issue the ID-JAG for the audience it was asked for (the authorization server's issuer); check the IdP's configuration for this resource.${see('id-jag-audience')}`);
   }
   if (clientId !== undefined && config.clientId !== undefined && clientId !== config.clientId) {
     throw new Diagnosis(
       `The IdP's client mapping puts client_id \`${clientId}\` in the ID-JAG; this client is \`${config.clientId}\` at the authorization server.`,
-      `Map this IdP client to \`${config.clientId}\` for that authorization server at the IdP, or use \`${clientId}\` as --client-id if that is the registration.`,
+      `Map this IdP client to \`${config.clientId}\` for that authorization server at the IdP, or use \`${clientId}\` as --client-id if that is the registration.${see('client-id-mapping')}`,
     );
   }
   if (resource !== undefined && resource !== found.resource) step.note(`warning: the ID-JAG's resource \`${resource}\` is not the server's \`${found.resource}\`${difference(found.resource, resource)}`);
@@ -59,7 +59,7 @@ export async function authenticatedInitialize(config: DoctorConfig, accessToken:
   await response.body?.cancel();
   step.note(`POST ${config.mcpUrl} with the token: HTTP ${response.status}`);
   if (response.status === 401 || response.status === 403) {
-    throw new Diagnosis(`The MCP server refused the token (HTTP ${response.status}).`, 'The authorization server issued a token this MCP server does not accept: they disagree on the resource or audience; ask the operator.');
+    throw new Diagnosis(`The MCP server refused the token (HTTP ${response.status}).`, `The authorization server issued a token this MCP server does not accept: they disagree on the resource or audience; ask the operator.${see('token-refused')}`);
   }
-  if (!response.ok) throw new Diagnosis(`The MCP server answered HTTP ${response.status}.`, 'Authorization worked; the MCP request itself failed: check the server.');
+  if (!response.ok) throw new Diagnosis(`The MCP server answered HTTP ${response.status}.`, `Authorization worked; the MCP request itself failed: check the server.${see('mcp-request-failed')}`);
 }

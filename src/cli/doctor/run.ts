@@ -1,7 +1,7 @@
 import type { CrossAppAccessError } from '../../errors.js';
 import { authorizationServer, idpMetadata, probe, protectedResource } from './discovery-steps.js';
 import { authenticatedInitialize, jwtBearer, tokenExchange } from './grant-steps.js';
-import { runStep, Step } from './step.js';
+import { runStep, see, Step } from './step.js';
 import type { DoctorConfig, DoctorReport, StepResult } from './types.js';
 
 /** The likely fix for a typed error of the package, by code and OAuth error, in one sentence. */
@@ -10,24 +10,24 @@ function advice(error: CrossAppAccessError): string {
   switch (error.error ?? error.code) {
     case 'invalid_client':
       return error.stage === 'token_exchange'
-        ? 'The IdP refused this client\'s authentication: check --idp-client-id, XAA_IDP_CLIENT_SECRET and --idp-auth-method.'
-        : 'The authorization server refused this client\'s authentication: check --client-id and XAA_CLIENT_SECRET, and set --auth-method to the method the client is registered with (a server may list several but allow each client only one).';
+        ? `The IdP refused this client's authentication: check --idp-client-id, XAA_IDP_CLIENT_SECRET and --idp-auth-method.${see('invalid-client')}`
+        : `The authorization server refused this client's authentication: check --client-id and XAA_CLIENT_SECRET, and set --auth-method to the method the client is registered with (a server may list several but allow each client only one).${see('invalid-client')}`;
     case 'invalid_grant':
       return error.stage === 'token_exchange'
-        ? 'The IdP rejected the ID token: it is expired, or its aud is not this IdP client (--idp-client-id); sign in again and retry.'
-        : 'The authorization server refused the ID-JAG: it does not trust this IdP, or the ID-JAG\'s aud, client_id or resource do not match its registration.';
+        ? `The IdP rejected the ID token: it is expired, or its aud is not this IdP client (--idp-client-id); sign in again and retry.${see('id-token-rejected')}`
+        : `The authorization server refused the ID-JAG: it does not trust this IdP, or the ID-JAG's aud, client_id or resource do not match its registration.${see('id-jag-rejected')}`;
     case 'unsupported_grant_type':
-      return `The ${where} does not support this grant (token exchange at the IdP, jwt-bearer at the authorization server) for this client; ask its administrator.`;
+      return `The ${where} does not support this grant (token exchange at the IdP, jwt-bearer at the authorization server) for this client; ask its administrator.${see('unsupported-grant-type')}`;
     case 'invalid_target':
     case 'access_denied':
-      return `The ${where}'s policy does not allow this user or client to reach this resource; ask its administrator.`;
+      return `The ${where}'s policy does not allow this user or client to reach this resource; ask its administrator.${see('access-denied')}`;
     case 'invalid_scope':
-      return `The ${where} refused the scope: give --scope with scopes it allows.`;
+      return `The ${where} refused the scope: give --scope with scopes it allows.${see('invalid-scope')}`;
     case 'insecure_url':
-      return 'Use https: URLs (plain http: is allowed only on loopback).';
+      return `Use https: URLs (plain http: is allowed only on loopback).${see('insecure-url')}`;
     case 'timeout':
     case 'network_error':
-      return `The ${error.stage === 'discovery' ? 'server' : where} could not be reached: check the URL and the network.`;
+      return `The ${error.stage === 'discovery' ? 'server' : where} could not be reached: check the URL and the network.${see('unreachable')}`;
     default:
       return `See the message above (${error.code}); docs/errors.md says what to do.`;
   }

@@ -22,6 +22,9 @@ export class Step {
   }
 }
 
+/** The pointer that ends a fix: the troubleshooting page's section on it (symptom, cause, fix). */
+export const see = (section: string): string => ` See docs/troubleshooting.md#${section}`;
+
 /** A failure the doctor diagnosed: the step fails with `fix` as its advice. */
 export class Diagnosis extends Error {
   constructor(
