@@ -231,6 +231,21 @@ function isolatedTable(w: WarmResult): string {
   );
 }
 
+/** The wrapper, the floor (a wrapper that only sets the header) and the SDK's withOAuth, per input form. */
+function floorTable(w: WarmResult): string {
+  const f = w.isolated.floor;
+  const row = (label: string, k: 'string' | 'url') => [
+    label,
+    `${f[k].floorUs.toFixed(2)} µs`,
+    `${f[k].oursUs.toFixed(2)} µs (${(f[k].oursUs - f[k].floorUs >= 0 ? '+' : '')}${(f[k].oursUs - f[k].floorUs).toFixed(2)})`,
+    `${f[k].sdkUs.toFixed(2)} µs (${(f[k].sdkUs - f[k].floorUs >= 0 ? '+' : '')}${(f[k].sdkUs - f[k].floorUs).toFixed(2)})`,
+  ];
+  return table(
+    ['Input (the `next` fetch answers at once)', 'Floor: a wrapper that only sets `Authorization`', '`withCrossAppAccess` (over the floor)', 'SDK `withOAuth` + `CrossAppAccessProvider` (over the floor)'],
+    [row('string URL + headers object + string body', 'string'), row('`URL` object (what MCP transports pass)', 'url')],
+  );
+}
+
 function warmTable(w: WarmResult): string {
   const range = (xs: number[]) => `${n0(Math.min(...xs))}–${n0(Math.max(...xs))}`;
   return table(
@@ -447,6 +462,10 @@ export function renderTables(r: Results): string {
     `The same comparison without the network, so the machine's noise drops out: ${r.warm.isolated.rounds} alternating rounds of ${r.warm.isolated.calls.toLocaleString('en-US')} sequential calls each, medians.`,
     '',
     isolatedTable(r.warm),
+    '',
+    'The same calls against a minimal wrapper that only sets the header (the floor) and the MCP SDK\'s `withOAuth` over a `CrossAppAccessProvider` holding the same token, medians of the same rounds:',
+    '',
+    floorTable(r.warm),
     '',
     `## 2. Cold start (${r.cold.rounds} interleaved runs per row, after ${r.cold.warmupRounds} warm-up rounds)`,
     '',

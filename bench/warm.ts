@@ -9,6 +9,7 @@
  * process's CPU time per request, which other load on the machine disturbs much less than throughput.
  */
 import { spawn } from 'node:child_process';
+import { CrossAppAccessProvider, withOAuth } from '@modelcontextprotocol/client';
 import { withCrossAppAccess } from 'cross-app-access';
 import type { FetchFn, Stack } from './contenders.js';
 import { median, percentile, round } from './stats.js';
@@ -54,7 +55,16 @@ export interface WarmResult {
    * The wrapper's own cost, without the network: CPU per call with a `next` that answers at once,
    * through the wrapper and bare (building the same header), alternated; µs, medians over rounds.
    */
-  isolated: { calls: number; rounds: number; oursUsPerCall: number; bareUsPerCall: number; overheadUs: number; impliedRatio: number };
+  isolated: {
+    calls: number;
+    rounds: number;
+    oursUsPerCall: number;
+    bareUsPerCall: number;
+    overheadUs: number;
+    impliedRatio: number;
+    /** Against a minimal header-setting wrapper (the floor) and the SDK's withOAuth, per input form. */
+    floor: Record<'string' | 'url', { floorUs: number; oursUs: number; sdkUs: number }>;
+  };
 }
 
 
@@ -79,21 +89,43 @@ async function measureIsolated(
   const sendBare = () => stub(resource, { method: 'POST', headers: new Headers({ ...headers, authorization: `Bearer ${token}` }), body });
   const calls = 100_000;
   const rounds = 6;
-  const oursUs: number[] = [];
-  const bareUs: number[] = [];
+  // The floor: a minimal wrapper that only sets the header; the SDK: withOAuth over its
+  // CrossAppAccessProvider holding the same token. Each with a string URL and with a URL object
+  // (what MCP transports pass).
+  const authorization = `Bearer ${token}`;
+  const floor: FetchFn = (url, init) => stub(url, { ...init, headers: { ...(init?.headers as Record<string, string>), authorization } });
+  const provider = new CrossAppAccessProvider({ assertion: async () => 'unused', clientId: 'mcp-client', clientSecret: 'mcp-secret', expectedIssuer: new URL(resource).origin });
+  await provider.saveTokens({ access_token: token, token_type: 'Bearer' });
+  const sdk = withOAuth(provider, resource)(stub) as FetchFn;
+  const url = new URL(resource);
+  const form = (f: FetchFn, target: string | URL) => () => f(target, { method: 'POST', headers, body });
+  const contenders: Record<string, () => Promise<unknown>> = {
+    ours: sendOurs,
+    bare: sendBare,
+    floorString: form(floor, resource),
+    floorUrl: form(floor, url),
+    oursUrl: form(viaWrapper, url),
+    sdkString: form(sdk, resource),
+    sdkUrl: form(sdk, url),
+  };
+  const samples: Record<string, number[]> = {};
+  const names = Object.keys(contenders);
   for (let r = 0; r < rounds; r++) {
-    for (const who of r % 2 === 0 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const)) {
-      (who === 'ours' ? oursUs : bareUs).push(await cpuPerCall(who === 'ours' ? sendOurs : sendBare, calls));
-    }
+    for (const name of r % 2 === 0 ? names : [...names].reverse()) (samples[name] ??= []).push(await cpuPerCall(contenders[name]!, calls));
   }
-  const overheadUs = Math.max(0, median(oursUs) - median(bareUs));
+  const m = (name: string) => round(median(samples[name]!), 2);
+  const overheadUs = Math.max(0, median(samples.ours!) - median(samples.bare!));
   return {
     calls,
     rounds,
-    oursUsPerCall: round(median(oursUs), 2),
-    bareUsPerCall: round(median(bareUs), 2),
+    oursUsPerCall: m('ours'),
+    bareUsPerCall: m('bare'),
     overheadUs: round(overheadUs, 2),
     impliedRatio: round(bareHttpUs / (bareHttpUs + overheadUs), 3),
+    floor: {
+      string: { floorUs: m('floorString'), oursUs: m('ours'), sdkUs: m('sdkString') },
+      url: { floorUs: m('floorUrl'), oursUs: m('oursUrl'), sdkUs: m('sdkUrl') },
+    },
   };
 }
 
