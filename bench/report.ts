@@ -242,7 +242,16 @@ function floorTable(w: WarmResult): string {
   ];
   return table(
     ['Input (the `next` fetch answers at once)', 'Floor: a wrapper that only sets `Authorization`', '`withCrossAppAccess` (over the floor)', 'SDK `withOAuth` + `CrossAppAccessProvider` (over the floor)'],
-    [row('string URL + headers object + string body', 'string'), row('`URL` object (what MCP transports pass)', 'url')],
+    [
+      row('string URL + headers object + string body', 'string'),
+      row('`URL` object (what MCP transports pass)', 'url'),
+      [
+        '`URL` object, gateway: `xaa.fetch` with the user resolved per request (AsyncLocalStorage)',
+        `${w.isolated.gateway.floorUs.toFixed(2)} µs (in the same context)`,
+        `${w.isolated.gateway.oursUs.toFixed(2)} µs (${(w.isolated.gateway.oursUs - w.isolated.gateway.floorUs >= 0 ? '+' : '')}${(w.isolated.gateway.oursUs - w.isolated.gateway.floorUs).toFixed(2)})`,
+        'n/a (a provider per user)',
+      ],
+    ],
   );
 }
 

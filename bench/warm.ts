@@ -10,7 +10,8 @@
  */
 import { spawn } from 'node:child_process';
 import { CrossAppAccessProvider, withOAuth } from '@modelcontextprotocol/client';
-import { withCrossAppAccess } from 'cross-app-access';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CrossAppAccess, withCrossAppAccess } from 'cross-app-access';
 import type { FetchFn, Stack } from './contenders.js';
 import { median, percentile, round } from './stats.js';
 import { cpuPerCall, okResponse, slice } from './slice.js';
@@ -64,6 +65,8 @@ export interface WarmResult {
     impliedRatio: number;
     /** Against a minimal header-setting wrapper (the floor) and the SDK's withOAuth, per input form. */
     floor: Record<'string' | 'url', { floorUs: number; oursUs: number; sdkUs: number }>;
+    /** A gateway's fetch (one engine, user per request from AsyncLocalStorage) against the floor in the same context, URL object. */
+    gateway: { floorUs: number; oursUs: number };
   };
 }
 
@@ -79,6 +82,7 @@ async function measureIsolated(
   resource: string,
   body: string,
   bareHttpUs: number,
+  gateway: { fetch: FetchFn; run: <T>(call: () => T) => T },
 ): Promise<WarmResult['isolated']> {
   const answer = new Response('ok');
   const stub: FetchFn = async () => answer;
@@ -107,6 +111,9 @@ async function measureIsolated(
     oursUrl: form(viaWrapper, url),
     sdkString: form(sdk, resource),
     sdkUrl: form(sdk, url),
+    // The same inside the request's AsyncLocalStorage context, as a gateway runs them.
+    floorUrlInContext: () => gateway.run(form(floor, url)),
+    gatewayUrl: () => gateway.run(form(gateway.fetch, url)),
   };
   const samples: Record<string, number[]> = {};
   const names = Object.keys(contenders);
@@ -126,6 +133,7 @@ async function measureIsolated(
       string: { floorUs: m('floorString'), oursUs: m('ours'), sdkUs: m('sdkString') },
       url: { floorUs: m('floorUrl'), oursUs: m('oursUrl'), sdkUs: m('sdkUrl') },
     },
+    gateway: { floorUs: m('floorUrlInContext'), oursUs: m('gatewayUrl') },
   };
 }
 
@@ -217,6 +225,16 @@ export async function measureWarm(stack: Stack, options: WarmOptions): Promise<W
     }
     const oursMedianRps = median(oursSlices);
     const bareMedianRps = median(bareSlices);
+    // A gateway's fetch: one engine, the user resolved per request from AsyncLocalStorage.
+    const requestContext = new AsyncLocalStorage<string>();
+    const xaa = new CrossAppAccess({
+      idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
+      client: { clientId: 'mcp-client', clientSecret: 'mcp-secret', issuer: stack.as.issuer },
+      resource,
+    });
+    const idToken = () => stack.idp.mintIdToken({ sub: 'gateway-user' });
+    await xaa.getAccessToken({ user: 'gateway-user', idToken, url: resource });
+    const gatewayFetch = xaa.fetch((url, init) => next(url, init), { user: () => requestContext.getStore(), idToken }) as FetchFn;
     const isolated = await measureIsolated(
       (stub) => {
         next = stub;
@@ -226,6 +244,7 @@ export async function measureWarm(stack: Stack, options: WarmOptions): Promise<W
       resource,
       body,
       median(cpu.bare),
+      { fetch: gatewayFetch, run: (call) => requestContext.run('gateway-user', call) },
     );
     next = fetch as FetchFn;
     return {
