@@ -201,7 +201,8 @@ export async function measureRedis(stack: Stack, options: RedisOptions): Promise
     const redisFetch = redisXaa.fetch(viaNext, warmSession);
     const memoryFetch = memoryXaa.fetch(viaNext, warmSession);
     const w = options.warm;
-    const send = { redis: okResponse(() => redisFetch(resource, init())), memory: okResponse(() => memoryFetch(resource, init())) };
+    const raw = { redis: () => redisFetch(resource, init()), memory: () => memoryFetch(resource, init()) };
+    const send = { redis: okResponse(raw.redis), memory: okResponse(raw.memory) };
     await slice(send.redis, w.concurrency, w.warmupMs);
     await slice(send.memory, w.concurrency, w.warmupMs);
     await settle();
@@ -230,7 +231,7 @@ export async function measureRedis(stack: Stack, options: RedisOptions): Promise
     const isoCalls = 50_000;
     const isoRounds = 4;
     for (let r = 0; r < isoRounds; r++) {
-      for (const who of r % 2 === 0 ? (['redis', 'memory'] as const) : (['memory', 'redis'] as const)) iso[who].push(await cpuPerCall(send[who], isoCalls));
+      for (const who of r % 2 === 0 ? (['redis', 'memory'] as const) : (['memory', 'redis'] as const)) iso[who].push(await cpuPerCall(raw[who], isoCalls));
     }
     next = fetch as FetchFn;
     const warm: RedisWarm = {
