@@ -175,3 +175,24 @@ describe('the warm path keeps the token inside the resource whatever the caller 
     expect(atPublic[0]?.authorization).toBeUndefined();
   });
 });
+
+describe('a caller that changes its init after the call', () => {
+  it('adding redirect: follow while the wrapper re-acquires after a 401 does not let the retry take the token out of the resource', async () => {
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
+    expect((await authedFetch(stack.mcp.url, listToolsInit())).status).toBe(200); // warm
+    let n = 0;
+    stack.mcp.override = (req) => {
+      if (req.path !== '/mcp') return undefined;
+      n++;
+      return n === 1 ? { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: '' } : { status: 302, headers: { location: '/public' }, body: '' };
+    };
+    const init: RequestInit = listToolsInit();
+    const pending = authedFetch(stack.mcp.url, init);
+    init.redirect = 'follow'; // after the call: the retry must not read it
+    const response = await pending;
+    expect(response.status).toBe(200);
+    const atPublic = stack.mcp.requests.filter((r) => r.path === '/public');
+    expect(atPublic).toHaveLength(1);
+    expect(atPublic[0]?.authorization).toBeUndefined();
+  });
+});
