@@ -184,7 +184,8 @@ describe('a caller that changes its init after the call', () => {
     stack.mcp.override = (req) => {
       if (req.path !== '/mcp') return undefined;
       n++;
-      return n === 1 ? { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: '' } : { status: 302, headers: { location: '/public' }, body: '' };
+      const headers: Record<string, string> = n === 1 ? { 'www-authenticate': 'Bearer error="invalid_token"' } : { location: '/public' };
+      return { status: n === 1 ? 401 : 302, headers, body: '' };
     };
     const init: RequestInit = listToolsInit();
     const pending = authedFetch(stack.mcp.url, init);

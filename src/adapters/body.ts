@@ -48,8 +48,11 @@ function splitRequest(url: string, input: string | URL | Request, init: RequestI
     // body are overridden when it is sent): copying it without them here would make V8 give the copy
     // slow properties, and spreading that later costs microseconds per request.
     if (init === undefined) return { url, init: NO_INIT, headers: undefined, body: undefined, replayable: true };
-    const body = init.body;
-    return { url, init, headers: init.headers, body, replayable: body === null || body === undefined || isReplayableAsIs(body) };
+    // Fetch reads `init` once, when it is called: so does this, so a caller changing its objects
+    // afterwards changes nothing of a retry. A plain spread copy (members all present) stays fast.
+    const snapshot: RequestInit = { ...init };
+    const body = snapshot.body;
+    return { url, init: snapshot, headers: copyHeaders(snapshot.headers), body, replayable: body === null || body === undefined || isReplayableAsIs(body) };
   }
   // fetch(request, init) is fetch(new Request(request, init)) (Fetch standard, "fetch method"
   // step 2): the same constructor merges them here, so every combination of the Request's body and
@@ -68,6 +71,17 @@ function splitRequest(url: string, input: string | URL | Request, init: RequestI
     referrerPolicy: merged.referrerPolicy,
   };
   return { url: merged.url, init: rest, headers: merged.headers, body: merged.body, replayable: merged.body === null };
+}
+
+/**
+ * The caller's headers as they are now, in the same form (a plain object stays one: fetch reads those
+ * fastest). A `Headers`, a `Map` or another library's object is kept as it is: its kind is only known
+ * to the fetch beneath.
+ */
+function copyHeaders(headers: HeadersInit | undefined): HeadersInit | undefined {
+  if (Array.isArray(headers)) return headers.map(([name, value]) => [name, value] as [string, string]);
+  if (isPlainObject(headers)) return { ...(headers as Record<string, string>) };
+  return headers;
 }
 
 /**
