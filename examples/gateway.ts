@@ -24,7 +24,7 @@ const xaa = new CrossAppAccess({
 });
 const gatewayFetch = xaa.fetch(fetch, {
   user: () => requestContext.getStore()?.userId, // no user: the request fails closed
-  idToken: ({ user }) => idTokenFor(user!),
+  idToken: ({ user }) => idTokenFor(user),
 });
 
 /** One incoming gateway request, on behalf of `userId`. */

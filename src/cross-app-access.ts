@@ -4,10 +4,11 @@ import { ConfigurationError, CrossAppAccessError } from './errors.js';
 import type { CompatibleFetch, CrossAppAccessFetch, FetchLike } from './fetch-types.js';
 import type { ResourceBinding } from './engine/binding.js';
 import { resolveEngineOptions } from './options/resolve.js';
-import type { CrossAppAccessEngineOptions, IdTokenSource } from './options/types.js';
+import type { CrossAppAccessEngineOptions, IdTokenSource, UserIdTokenSource } from './options/types.js';
 import { describeUrl, parseUrl } from './url-rules.js';
 import type { SessionResolver } from './engine/authorize.js';
 import { Engine, type Session, type Target } from './engine/engine.js';
+import { requireUserKeyLength } from './engine/users.js';
 
 /**
  * Who a fetch made by {@link CrossAppAccess.fetch} acts for: a fixed user key, or a function called
@@ -34,7 +35,7 @@ export interface FetchSession {
   /** The application's user key, or a function that returns the current request's (see {@link UserSource}). */
   user: UserSource;
   /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
-  idToken: string | IdTokenSource;
+  idToken: string | UserIdTokenSource;
 }
 
 /**
@@ -49,7 +50,7 @@ export interface AccessTokenRequest {
   /** The application's user key. */
   user: string;
   /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
-  idToken: string | IdTokenSource;
+  idToken: string | UserIdTokenSource;
   /** A URL the token is for (inside the resource). Give this or `resource`. */
   url?: string | URL | undefined;
   /** The resource identifier, exactly as its metadata writes it. Give this or `url`. */
@@ -140,7 +141,7 @@ export function engineOf(xaa: CrossAppAccess): Engine {
  * const xaa = new CrossAppAccess({ idp, client, resource: 'https://mcp.example.com/mcp' });
  * const gatewayFetch = xaa.fetch(fetch, {
  *   user: () => requestContext.getStore()?.userId,
- *   idToken: ({ user, reason }) => sessions.idTokenFor(user!, { forceRefresh: reason !== 'initial' }),
+ *   idToken: ({ user, reason }) => sessions.idTokenFor(user, { forceRefresh: reason !== 'initial' }),
  * });
  * ```
  */
@@ -259,18 +260,22 @@ export function sessionResolver(engine: Engine, session: FetchSession): SessionR
   };
 }
 
-function sessionOf(engine: Engine, user: string, idToken: string | IdTokenSource, where: string): Session {
+function sessionOf(engine: Engine, user: string, idToken: string | UserIdTokenSource, where: string): Session {
   return engine.session(user, readerOf(idToken, where), typeof idToken === 'string');
 }
 
-function readerOf(idToken: string | IdTokenSource | undefined, where: string): IdTokenSource {
-  if (typeof idToken === 'function') return idToken;
+function readerOf(idToken: string | UserIdTokenSource | undefined, where: string): IdTokenSource {
+  // The engine always tells a user's source its user key.
+  if (typeof idToken === 'function') return idToken as IdTokenSource;
   if (typeof idToken === 'string' && idToken !== '') return () => idToken;
   throw new ConfigurationError('idToken', `is required by ${where}: the user's ID token, or a function returning it`);
 }
 
 function requireUser(user: unknown): string {
-  if (typeof user === 'string' && user !== '') return user;
+  if (typeof user === 'string' && user !== '') {
+    requireUserKeyLength(user);
+    return user;
+  }
   throw new CrossAppAccessError('No user key was given; nothing was done. Pass the application\'s key of the signed-in user.', { code: 'unknown_user', stage: 'request' });
 }
 

@@ -16,7 +16,7 @@ export { memoryTokenStore } from './stores/memory.js';
 export type { SharedAcquisition, StoredToken, TokenStore, TokenStoreHost } from './stores/token-store.js';
 // Types of options, fetches and credentials:
 export type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, FetchInit, FetchLike, ResponseLike } from './fetch-types.js';
-export type { CrossAppAccessEngineOptions, CrossAppAccessOptions, IdpOptions, ClientOptions, IdTokenContext, IdTokenSource, IdTokenReason } from './options/types.js';
+export type { CrossAppAccessEngineOptions, CrossAppAccessOptions, IdpOptions, ClientOptions, IdTokenContext, IdTokenSource, IdTokenReason, UserIdTokenContext, UserIdTokenSource } from './options/types.js';
 export type { ClientAuthMethod, ClientCredentials } from './oauth/client-auth.js';
 export type { CryptoKeyLike, JsonWebKeyLike, PrivateKeyInput, SigningAlg } from './oauth/client-assertion.js';
 export type { SubjectTokenType } from './oauth/grants.js';

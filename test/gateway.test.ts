@@ -43,7 +43,7 @@ const idTokenFor = (user: string) => stack.idp.mintIdToken({ sub: user });
 function gatewayFetch(xaa: CrossAppAccess): CrossAppAccessFetch {
   return xaa.fetch(fetch, {
     user: () => requestContext.getStore()?.user,
-    idToken: ({ user }) => idTokenFor(user!),
+    idToken: ({ user }) => idTokenFor(user),
   });
 }
 

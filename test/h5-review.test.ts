@@ -126,7 +126,7 @@ describe('h5: one user’s token never reaches another', () => {
       user: () => requestContext.getStore()?.user,
       idToken: async ({ user }) => {
         if (user === 'u0') await slow.promise; // u0's acquisition is the slow one: others must not join it
-        return idTokenFor(user!);
+        return idTokenFor(user);
       },
     });
     const users = Array.from({ length: 12 }, (_, i) => `u${i}`);
@@ -231,7 +231,7 @@ describe('h5: who a request is for, and failing closed', () => {
   it('the user is the one current when the call was made, even for a resource learned by this call (probe first)', async () => {
     const xaa = new CrossAppAccess(engineOptions());
     let current: string | undefined;
-    const gw = xaa.fetch(fetch, { user: () => current, idToken: ({ user }) => idTokenFor(user!) });
+    const gw = xaa.fetch(fetch, { user: () => current, idToken: ({ user }) => idTokenFor(user) });
     current = 'alice';
     const aliceCall = gw(stack.mcp.url, listToolsInit(1));
     current = 'bob';

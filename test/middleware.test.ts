@@ -108,7 +108,7 @@ describe('with a real MCP SDK client', () => {
 
   it('sends leg-2 scope and resource, and the token carries the configured scope', async () => {
     const client = await connect(withCrossAppAccess(fetch, options({ scope: ['files:write', 'files:read', 'files:read'] })));
-    expect(text(await client.callTool({ name: 'whoami', arguments: {} }))).toBe('sub=alice scopes=files:read files:write');
+    expect(text(await client.callTool({ name: 'whoami', arguments: {} }))).toBe(`sub=alice scopes=files:read files:write idp=${stack.idp.issuer}`);
     await client.close();
     const exchange = stack.idp.requests.find((r) => r.path.endsWith('/token'));
     const grant = stack.as.requests.find((r) => r.path.endsWith('/token'));

@@ -224,7 +224,7 @@ describe('fixture servers', () => {
         const { tools } = await client.listTools();
         expect(tools.map((t) => t.name).sort()).toEqual(['echo', 'whoami']);
         const who = await client.callTool({ name: 'whoami', arguments: {} });
-        expect(who.content).toEqual([{ type: 'text', text: 'sub=bob scopes=files:read' }]);
+        expect(who.content).toEqual([{ type: 'text', text: `sub=bob scopes=files:read idp=${s.idp.issuer}` }]);
         const echo = await client.callTool({ name: 'echo', arguments: { text: 'hi' } });
         expect(echo.content).toEqual([{ type: 'text', text: 'hi' }]);
       } finally {

@@ -1,6 +1,6 @@
 import type { ResourceBinding } from './binding.js';
 import { bearerChallenge } from '../oauth/challenge.js';
-import { CrossAppAccessError } from '../errors.js';
+import { ConfigurationError, CrossAppAccessError } from '../errors.js';
 import { inScope } from '../url-rules.js';
 import type { Answer, Engine, Session, Target, WarmToken } from './engine.js';
 import type { AccessToken } from './tokens.js';
@@ -121,11 +121,15 @@ function stepUpFor(engine: Engine, session: Session, answer: Answer, current: Re
   return binding && { binding, challenged: challenge.scope };
 }
 
-/** The session if a user is known; a probe does not need one yet. */
+/**
+ * The session if a user is known; a probe does not need one yet. A user key the engine refuses
+ * outright (too long) fails the request before anything is sent.
+ */
 function optional(sessionFor: SessionResolver): Session | undefined {
   try {
     return sessionFor();
-  } catch {
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw error;
     return undefined;
   }
 }

@@ -15,9 +15,6 @@ export interface ResourceBinding {
   readonly as: ServerMetadata;
   readonly asAuthMethod: ClientAuthMethod;
   readonly scopes: readonly string[] | undefined;
-  /**
-   * AS issuer + client id + resource + scope set; the user is appended per request (MCP Enterprise-Managed
-   * Authorization §5.1).
-   */
+  /** IdP + its client id + AS issuer + client id + resource + scope set; the user is appended per token. */
   readonly key: string;
 }

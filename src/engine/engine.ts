@@ -14,7 +14,7 @@ import { describeUrl, inScope, insecureUrlReason, parseUrl, type ResourceScope }
 import { Flights } from './flights.js';
 import { ResourceRegistry } from './resources.js';
 import type { AccessToken } from './tokens.js';
-import { Users, type UserState } from './users.js';
+import { requireUserKeyLength, Users, type UserState } from './users.js';
 
 // After a failed background renewal, the still-valid token is served and renewal waits this long.
 const RENEWAL_RETRY_MS = 5_000;
@@ -80,6 +80,7 @@ export class Engine {
 
   /** The session of `userKey` ('' for a one-user wrapper), reading ID tokens from `idToken`. */
   session(userKey: string, idToken: IdTokenSource, isStatic: boolean): Session {
+    requireUserKeyLength(userKey);
     const user = this.users.get(userKey);
     let own = this.perUser.get(user);
     if (!own) {
@@ -143,8 +144,12 @@ export class Engine {
     return { binding, token };
   }
 
-  /** The warm path: a usable stored token, with no I/O and no promise; else an acquisition. */
+  /**
+   * The warm path: a usable stored token, with no I/O and no promise; else an acquisition. Every
+   * token handed out passes here or {@link warmToken}: a user key refused for naming two people gets none.
+   */
   tokenFor(binding: ResourceBinding, session: Session, signal: AbortSignal | null | undefined): AccessToken | Promise<AccessToken> {
+    session.user.assertUsable();
     const key = this.tokenKey(binding, session);
     const token = this.store.get(key);
     if (!token || this.now() >= token.expiresAt) return this.acquire(binding, session, key, signal);
@@ -245,6 +250,7 @@ export class Engine {
    * (MCP authorization spec, "Step-Up Authorization Flow").
    */
   async steppedUpToken(stepped: ResourceBinding, session: Session, challenged: string, signal: AbortSignal | null | undefined): Promise<AccessToken> {
+    session.user.assertUsable();
     const started = this.now();
     const wanted = new Set(challenged.split(' '));
     const key = this.tokenKey(stepped, session);

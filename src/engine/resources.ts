@@ -117,7 +117,7 @@ export class ResourceRegistry {
     if (union.length === (base.scopes?.length ?? 0) && union.every((s) => base.scopes?.includes(s))) {
       return base === binding ? undefined : base;
     }
-    return { ...base, scopes: union, key: bindingKey(base.as.issuer, this.options.client.clientId, base.resource, union) };
+    return { ...base, scopes: union, key: bindingKey(this.options, base.as.issuer, base.resource, union) };
   }
 
   /**
@@ -163,7 +163,7 @@ export class ResourceRegistry {
       as,
       asAuthMethod,
       scopes,
-      key: bindingKey(as.issuer, this.options.client.clientId, prm.resource, scopes),
+      key: bindingKey(this.options, as.issuer, prm.resource, scopes),
     };
     this.store(binding);
     return binding;
@@ -202,11 +202,14 @@ function scopeKey(origin: string, prefix: string): string {
 }
 
 /**
- * AS issuer + client id + resource (verbatim) + normalised scope set; the user is added per token
- * (MCP Enterprise-Managed Authorization §5.1).
+ * Which tokens are interchangeable: the IdP (issuer, or token endpoint, and this client's id there),
+ * the authorization server's issuer and this client's id there, the resource (verbatim) and the
+ * normalised scope set. The user is added per token. The IdP is part of it because user keys are the
+ * application's: two enterprises' user "42" are two people, in one engine or in engines sharing a store.
  */
-function bindingKey(issuer: string, clientId: string, resource: string, scopes: readonly string[] | undefined): string {
-  return JSON.stringify([issuer, clientId, resource, scopes?.join(' ') ?? '']);
+function bindingKey(options: Pick<ResolvedOptions, 'idp' | 'client'>, asIssuer: string, resource: string, scopes: readonly string[] | undefined): string {
+  const { idp, client } = options;
+  return JSON.stringify([idp.issuer ?? idp.tokenEndpoint ?? '', idp.clientId, asIssuer, client.clientId, resource, scopes?.join(' ') ?? '']);
 }
 
 const NEVER_LEARNED = new Set(['openid', 'offline_access']);

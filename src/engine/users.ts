@@ -1,8 +1,21 @@
-import { CrossAppAccessError } from '../errors.js';
+import { ConfigurationError, CrossAppAccessError } from '../errors.js';
 import type { ResourceBinding } from './binding.js';
 
 /** Users an engine remembers (their ID-token identity and whether they have acquired before). */
 const MAX_USERS = 100_000;
+
+/**
+ * The longest user key an engine takes, in UTF-16 code units: an e-mail address, a session id or a
+ * digest of `iss` and `sub` all fit; a key that does not would be held in every index for as long
+ * as the user is remembered.
+ */
+export const MAX_USER_KEY_LENGTH = 1024;
+
+/** Refuses a user key too long to keep, before anything is sent or stored. */
+export function requireUserKeyLength(key: string): void {
+  if (key.length <= MAX_USER_KEY_LENGTH) return;
+  throw new ConfigurationError('user', `expected a user key of at most ${MAX_USER_KEY_LENGTH} characters, got ${key.length}; nothing was sent. Use a session id, or a digest of the ID token's iss and sub.`);
+}
 
 let nextId = 0;
 

@@ -27,10 +27,13 @@ export const SUBJECT_TOKEN_TYPES: Record<SubjectTokenType, string> = {
   refresh_token: REFRESH_TOKEN_TYPE,
 };
 
-/** `expires_in` (RFC 6749 §5.1) as a number or, leniently, a numeric string; anything else means absent. */
+/**
+ * `expires_in` (RFC 6749 §5.1) as a finite number or, leniently, a numeric string; anything else
+ * means absent. Zero and negative values are kept: what they mean depends on the leg.
+ */
 const expiresIn = z.unknown().transform((value) => {
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : undefined;
+  return typeof n === 'number' && Number.isFinite(n) ? n : undefined;
 }).optional();
 const optionalString = z.unknown().transform((value) => (typeof value === 'string' ? value : undefined)).optional();
 
@@ -172,8 +175,10 @@ export async function exchangeForIdJag(
   if (response.token_type !== undefined && response.token_type.toLowerCase() !== 'n_a') {
     emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.subjectToken]))}" for the ID-JAG (expected N_A); accepted.`, durationMs: 0 });
   }
-  // Any refresh_token is ignored on purpose (ID-JAG draft §4.3.4).
-  return { idJag: response.access_token, scope: response.scope, expiresIn: response.expires_in };
+  // Any refresh_token is ignored on purpose (ID-JAG draft §4.3.4). The ID-JAG is redeemed at once, so
+  // a lifetime that is not positive is only advice, and ignored.
+  const expiresIn = response.expires_in !== undefined && response.expires_in > 0 ? response.expires_in : undefined;
+  return { idJag: response.access_token, scope: response.scope, expiresIn };
 }
 
 const refreshTokenResponse = z.looseObject({
@@ -247,6 +252,14 @@ export async function redeemIdJag(
       `${capitalize(what)} issued an access token that cannot be sent in an HTTP Authorization header (it ${unsendable}); it was not used. The authorization server must issue tokens of visible ASCII characters.`,
       { code: 'invalid_response', stage: 'jwt_bearer', status },
     );
+  }
+  // A lifetime is never negative (RFC 6749 §5.1); 0 means "expired now": used once, never cached.
+  if (response.expires_in !== undefined && response.expires_in < 0) {
+    throw new CrossAppAccessError(`${capitalize(what)} issued an access token with a negative expires_in (${response.expires_in}); it was not used.`, {
+      code: 'invalid_response',
+      stage: 'jwt_bearer',
+      status,
+    });
   }
   // Any refresh_token is ignored on purpose: renewal means a new ID-JAG (ID-JAG draft §4.4.3).
   return { accessToken: response.access_token, scope: response.scope, expiresIn: response.expires_in };

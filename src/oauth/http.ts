@@ -56,9 +56,11 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
   }
 
   let response: Response;
+  // Called as a plain function: browsers and workerd refuse a fetch whose `this` is not the global.
+  const send = req.fetch;
   try {
     // Raced against the signal too, so a fetch below us that ignores `signal` cannot hang everyone.
-    response = await untilAborted(req.fetch(req.url, init), signal);
+    response = await untilAborted(send(req.url, init), signal);
   } catch (cause) {
     throw transportError(req, cause, timeout);
   }

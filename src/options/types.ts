@@ -40,12 +40,36 @@ export type IdTokenReason = 'initial' | 'renewal' | 'rejected' | 'reauthenticate
 export type IdTokenSource = (context: IdTokenContext) => string | Promise<string>;
 
 /**
+ * The `idToken` function of a user of {@link CrossAppAccess} (`xaa.fetch`, `getAccessToken`, the
+ * undici interceptor): as {@link IdTokenSource}, told the user key it is for, which is always set.
+ *
+ * @example
+ * ```ts
+ * const idToken: UserIdTokenSource = ({ user, reason }) => sessions.idTokenFor(user, { forceRefresh: reason !== 'initial' });
+ * ```
+ */
+export type UserIdTokenSource = (context: UserIdTokenContext) => string | Promise<string>;
+
+/**
+ * What a {@link UserIdTokenSource} is told: an {@link IdTokenContext} whose `user` is always set.
+ *
+ * @example
+ * ```ts
+ * const forUser = ({ user, signal }: UserIdTokenContext) => sessions.idTokenFor(user, { signal });
+ * ```
+ */
+export interface UserIdTokenContext extends IdTokenContext {
+  /** The application's user key the token is for. */
+  user: string;
+}
+
+/**
  * What an {@link IdTokenSource} is told: why a token is needed, a signal that aborts after `timeout`,
  * the user key it is for (absent for a one-user wrapper), and `maxAge` with `'reauthenticate'`.
  *
  * @example
  * ```ts
- * const idToken = ({ user, reason }: IdTokenContext) => sessions.idTokenFor(user!, { forceRefresh: reason !== 'initial' });
+ * const idToken = ({ reason, signal }: IdTokenContext) => sso.getIdToken({ forceRefresh: reason !== 'initial', signal });
  * ```
  */
 export interface IdTokenContext {
@@ -53,7 +77,7 @@ export interface IdTokenContext {
   reason: IdTokenReason;
   /** Aborts when `timeout` runs out: pass it on to the IdP or SSO call that gets the token. */
   signal: AbortSignal;
-  /** The application's user key the token is for ({@link CrossAppAccess}); absent for a one-user wrapper. */
+  /** The application's user key the token is for ({@link CrossAppAccess}; see {@link UserIdTokenContext}); absent for a one-user wrapper. */
   user?: string;
   /** Seconds, with `'reauthenticate'`, when the IdP said how recent the sign-in must be. */
   maxAge?: number;

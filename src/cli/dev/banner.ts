@@ -24,7 +24,7 @@ Options to paste into your code:
 
   const authedFetch = withCrossAppAccess(fetch, {
     // A fresh ID token for ${user} from the dev IdP (loopback only); in production, your SSO session's.
-    idToken: async () => (await (await fetch(${q(`${config.idTokenUrl}?sub=${encodeURIComponent(user)}`)})).json()).id_token,
+    idToken: async () => ((await (await fetch(${q(`${config.idTokenUrl}?sub=${encodeURIComponent(user)}`)})).json()) as { id_token: string }).id_token,
     idp: { issuer: ${q(config.idpIssuer)}, clientId: ${q(config.idpClientId)} },
     client: { clientId: ${q(config.clientId)}, clientSecret: ${q(config.clientSecret)} },
     resource: ${q(config.mcpUrl)},

@@ -43,8 +43,11 @@ export interface AsClient {
 }
 
 export interface AuthorizationServerOptions {
-  /** The IdP whose ID-JAGs this AS accepts (ID-JAG draft §4.4.1: trust is configured, not discovered). */
-  trustedIdp: { issuer: string; publicKey: CryptoKey };
+  /**
+   * The IdP (or IdPs, one per enterprise) whose ID-JAGs this AS accepts (ID-JAG draft §4.4.1: trust is
+   * configured, not discovered).
+   */
+  trustedIdp: TrustedIdp | readonly TrustedIdp[];
   clients: AsClient[];
   /** Issuer path, e.g. `/tenant-7`. Default: root. */
   issuerPath?: string;
@@ -67,9 +70,17 @@ export interface AuthorizationServerOptions {
   listen?: ListenOptions;
 }
 
+/** An IdP an authorization server accepts ID-JAGs from. */
+export interface TrustedIdp {
+  issuer: string;
+  publicKey: CryptoKey;
+}
+
 /** What an access token was issued for. */
 export interface AccessTokenInfo {
   sub: string;
+  /** The issuer of the ID-JAG it was granted for (the user's enterprise IdP); absent when issued directly. */
+  idp?: string;
   clientId: string;
   resource: string | undefined;
   scopes: string[];
@@ -287,6 +298,17 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   }
 
   /** RFC 7523 §3 / ID-JAG draft §4.4.1 assertion validation. */
+  const trustedIdps: readonly TrustedIdp[] = Array.isArray(options.trustedIdp) ? options.trustedIdp : [options.trustedIdp as TrustedIdp];
+  /** The trusted IdP an assertion names as its issuer (read, then verified with that IdP's key). */
+  function trustedIdpOf(assertion: string): TrustedIdp | undefined {
+    try {
+      const iss = decodeJwt(assertion).iss;
+      return trustedIdps.find((idp) => idp.issuer === iss);
+    } catch {
+      return undefined;
+    }
+  }
+
   async function verifyIdJag(assertion: string, clientId: string, resource: string | undefined): Promise<JWTPayload> {
     const bad = (d: string) => new GrantError(400, 'invalid_grant', d);
     let typ: string | undefined;
@@ -299,9 +321,11 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     const t = (typ ?? '').toLowerCase().replace(/^application\//, '');
     if (t !== ID_JAG_TYP) throw bad(`assertion typ must be ${ID_JAG_TYP}`);
     let payload: JWTPayload;
+    const trusted = trustedIdpOf(assertion);
+    if (!trusted) throw bad('assertion issuer is not a trusted IdP');
     try {
-      ({ payload } = await jwtVerify(assertion, options.trustedIdp.publicKey, {
-        issuer: options.trustedIdp.issuer,
+      ({ payload } = await jwtVerify(assertion, trusted.publicKey, {
+        issuer: trusted.issuer,
         audience: issuer,
         algorithms: ['ES256', 'RS256', 'PS256', 'EdDSA'],
         requiredClaims: ['sub', 'exp', 'iat', 'jti'],
@@ -341,7 +365,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     }
     const resource = typeof claims.resource === 'string' ? claims.resource : form.resource;
     const ttl = as.accessTokenTtlSeconds;
-    const token = as.issueAccessToken({ sub: claims.sub!, clientId, resource, scopes, ttlSeconds: ttl });
+    const token = as.issueAccessToken({ sub: claims.sub!, idp: claims.iss!, clientId, resource, scopes, ttlSeconds: ttl });
     sendJson(res, 200, {
       access_token: token,
       token_type: 'Bearer',

@@ -101,7 +101,8 @@ function buildMcpServer(): McpServer {
   server.registerTool('whoami', { description: 'Who the bearer token belongs to' }, (extra) => {
     const auth = extra.authInfo;
     const sub = typeof auth?.extra?.sub === 'string' ? auth.extra.sub : '';
-    return { content: [{ type: 'text', text: `sub=${sub} scopes=${(auth?.scopes ?? []).join(' ')}` }] };
+    const idp = typeof auth?.extra?.idp === 'string' ? ` idp=${auth.extra.idp}` : '';
+    return { content: [{ type: 'text', text: `sub=${sub} scopes=${(auth?.scopes ?? []).join(' ')}${idp}` }] };
   });
   server.registerTool(
     'echo',
@@ -199,7 +200,7 @@ export async function startMcpServer(options: McpServerOptions): Promise<McpTest
       scopes: info.scopes,
       expiresAt: info.expiresAt,
       resource: new URL(mcp.resource),
-      extra: { sub: info.sub },
+      extra: info.idp === undefined ? { sub: info.sub } : { sub: info.sub, idp: info.idp },
     };
   }
 

@@ -22,6 +22,8 @@ export interface StackOptions {
   idp?: IdpOptions;
   /** Passed to {@link startAuthorizationServer}; `trustedIdp` is filled in. Default client: {@link DEFAULT_AS_CLIENT}. */
   as?: Partial<Omit<AuthorizationServerOptions, 'trustedIdp'>>;
+  /** Other IdPs (other enterprises), started by the caller, whose ID-JAGs the AS accepts too. */
+  moreIdps?: readonly Idp[];
   /** Passed to {@link startMcpServer}; `authorizationServer` is filled in. */
   mcp?: Omit<McpServerOptions, 'authorizationServer'>;
   /**
@@ -48,7 +50,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const as = await startAuthorizationServer({
       clients: [DEFAULT_AS_CLIENT],
       ...options.as,
-      trustedIdp: { issuer: idp.issuer, publicKey: idp.publicKey },
+      trustedIdp: [idp, ...(options.moreIdps ?? [])].map(({ issuer, publicKey }) => ({ issuer, publicKey })),
     });
     started.push(as);
     const mcp = await startMcpServer({ ...options.mcp, authorizationServer: as });
