@@ -77,6 +77,21 @@ export function isWithinResource(target: URL, resource: URL): boolean {
   return inScope(target.origin, target.pathname, resourceScope(resource));
 }
 
+/**
+ * `target` as it would be inside `scope` but for its loopback host's spelling (`localhost` against
+ * `127.0.0.1` or `[::1]`, same scheme, port and path), spelled as `scope` spells it; else undefined.
+ * Such a URL names the same server as the resource, but not the same resource (RFC 8707 §2 compares
+ * URIs, not addresses), so it never gets a token: the caller is told how to spell it.
+ */
+export function respelledLoopback(target: URL, scope: ResourceScope): URL | undefined {
+  const resource = parseUrl(scope.origin);
+  if (!resource || target.origin === scope.origin || !isLoopbackHost(target.hostname) || !isLoopbackHost(resource.hostname)) return undefined;
+  if (target.protocol !== resource.protocol || target.port !== resource.port) return undefined;
+  const respelled = new URL(target.href);
+  respelled.hostname = resource.hostname;
+  return inScope(respelled.origin, respelled.pathname, scope) ? respelled : undefined;
+}
+
 /** A URL for messages and events: origin and path, never the query or fragment (they may carry a caller's secrets). */
 export function describeUrl(url: URL): string {
   return `${url.origin}${url.pathname}`;

@@ -5,7 +5,7 @@
  * Real loopback servers throughout.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { withCrossAppAccess, type CrossAppAccessEvent, type CrossAppAccessOptions } from '../src/index.js';
+import { CrossAppAccessError, withCrossAppAccess, type CrossAppAccessEvent, type CrossAppAccessOptions } from '../src/index.js';
 import { Discovery } from '../src/oauth/discovery.js';
 import { resolveOptions } from '../src/options/resolve.js';
 import { MAX_LEARNED_RESOURCES, ResourceRegistry } from '../src/engine/resources.js';
@@ -101,15 +101,16 @@ describe('a server that cannot be learned gets its 401 back (no resource configu
 });
 
 describe('a 401 outside the configured resource is explained', () => {
-  it('localhost against 127.0.0.1: the 401 comes back, no token is sent, one diagnostic names both', async () => {
-    const events: CrossAppAccessEvent[] = [];
+  it('localhost against 127.0.0.1: a resource_mismatch error naming the URL to call; no token is sent', async () => {
     const configured = stack.mcp.resource.replace('127.0.0.1', 'localhost');
-    const authedFetch = withCrossAppAccess(fetch, options({ resource: configured, onEvent: (e) => events.push(e) }));
-    for (let i = 0; i < 3; i++) expect((await authedFetch(stack.mcp.url, listToolsInit())).status).toBe(401);
-    const diagnostics = diagnosticsOf(events);
-    expect(diagnostics).toHaveLength(1);
-    expect(diagnostics[0]).toContain(stack.mcp.url);
-    expect(diagnostics[0]).toContain(configured);
+    const authedFetch = withCrossAppAccess(fetch, options({ resource: configured }));
+    for (let i = 0; i < 2; i++) {
+      const error = await authedFetch(stack.mcp.url, listToolsInit()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CrossAppAccessError);
+      expect(error).toMatchObject({ code: 'resource_mismatch', stage: 'request', status: 401 });
+      expect((error as Error).message).toContain(`Call ${configured}`);
+      expect((error as Error).message).toContain(stack.mcp.url);
+    }
     expect(stack.mcp.requests.filter((r) => r.authorization !== undefined)).toEqual([]);
   });
 

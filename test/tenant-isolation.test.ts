@@ -63,7 +63,7 @@ describe('the same user key at two IdPs', () => {
 
   describe.skipIf(skipRedis)('engines sharing Redis with the default prefix', () => {
     let redis: RedisServer;
-    const clients: ReturnType<typeof createClient>[] = [];
+    const clients: Array<{ close(): Promise<unknown> }> = [];
     beforeAll(async () => {
       redis = await startRedisServer();
     });

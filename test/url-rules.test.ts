@@ -1,7 +1,7 @@
 /** Where secrets and tokens may go (https except on loopback; RFC 6749 §2.3.1; RFC 8707 §2; RFC 9728 §3.3). */
 import { describe, expect, it } from 'vitest';
 import { CrossAppAccessError } from '../src/errors.js';
-import { insecureUrlReason, isLoopbackHost, isWithinResource, requireSecureUrl } from '../src/url-rules.js';
+import { insecureUrlReason, isLoopbackHost, isWithinResource, requireSecureUrl, resourceScope, respelledLoopback } from '../src/url-rules.js';
 
 const within = (target: string, resource: string) => isWithinResource(new URL(target), new URL(resource));
 
@@ -145,5 +145,29 @@ describe('isWithinResource (RFC 8707 §2; RFC 9728 §3.3)', () => {
   it('loopback resources compare the port', () => {
     expect(within('http://localhost:3000/mcp', 'http://localhost:3000/mcp')).toBe(true);
     expect(within('http://localhost:3001/mcp', 'http://localhost:3000/mcp')).toBe(false);
+  });
+});
+
+describe('respelledLoopback: a URL outside the resource only by its loopback host spelling', () => {
+  const scope = resourceScope(new URL('http://127.0.0.1:3000/mcp'));
+  const respelled = (url: string) => respelledLoopback(new URL(url), scope)?.href;
+  it.each([
+    ['http://localhost:3000/mcp', 'http://127.0.0.1:3000/mcp'],
+    ['http://[::1]:3000/mcp', 'http://127.0.0.1:3000/mcp'],
+    ['http://localhost:3000/mcp/sub?x=1', 'http://127.0.0.1:3000/mcp/sub?x=1'],
+  ])('%s is %s', (url, expected) => {
+    expect(respelled(url)).toBe(expected);
+  });
+  it.each([
+    'http://127.0.0.1:3000/mcp', // inside: not a mistake
+    'http://localhost:3001/mcp', // another port: another server
+    'https://localhost:3000/mcp', // another scheme
+    'http://localhost:3000/other', // outside the path even when respelled
+    'http://example.com:3000/mcp', // not loopback
+  ])('%s is not', (url) => {
+    expect(respelled(url)).toBeUndefined();
+  });
+  it('a resource on a non-loopback host never matches', () => {
+    expect(respelledLoopback(new URL('http://localhost/mcp'), resourceScope(new URL('https://mcp.example.com/mcp')))).toBeUndefined();
   });
 });

@@ -32,8 +32,10 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
 
   async function passOutside(input: string | URL | Request, init: RequestInit | undefined, target: Target): Promise<Response> {
     const response = await next(input as string | URL, init);
-    engine.noticeOutside(response.status, response.headers, target);
-    return response;
+    const mistake = engine.noticeOutside(response.status, response.headers, target);
+    if (!mistake) return response;
+    await response.body?.cancel().catch(() => undefined);
+    throw mistake;
   }
 
   /**

@@ -10,7 +10,7 @@ import { Discovery } from '../oauth/discovery.js';
 import type { IdTokenSource, ResolvedOptions } from '../options/types.js';
 import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
-import { describeUrl, inScope, insecureUrlReason, parseUrl, type ResourceScope } from '../url-rules.js';
+import { describeUrl, inScope, insecureUrlReason, parseUrl, respelledLoopback } from '../url-rules.js';
 import { Flights } from './flights.js';
 import { ResourceRegistry } from './resources.js';
 import type { AccessToken } from './tokens.js';
@@ -306,16 +306,26 @@ export class Engine {
   /**
    * A request outside the configured resource answered 401 with a Bearer challenge: the most common
    * misconfiguration (`localhost` against `127.0.0.1`, a path outside the resource). No token was
-   * sent, rightly; a diagnostic says why, once per URL.
+   * sent, rightly. When the URL differs from the resource only by its loopback host's spelling, the
+   * answer is a typed error naming the URL to call (an opaque 401 hides it); otherwise a diagnostic
+   * says why, once per URL, and the 401 goes back as it came.
    */
-  noticeOutside(status: number, headers: { get(name: string): string | null }, target: Target): void {
-    const scope = this.options.resourceScope as ResourceScope | undefined;
-    if (status !== 401 || !scope || this.outsideReported.size >= MAX_OUTSIDE_REPORTS) return;
+  noticeOutside(status: number, headers: { get(name: string): string | null }, target: Target): CrossAppAccessError | undefined {
+    const scope = this.options.resourceScope;
+    if (status !== 401 || !scope || !bearerChallenge(headers)) return undefined;
     const where = describeUrl(target.url);
-    if (this.outsideReported.has(where) || !bearerChallenge(headers)) return;
+    const respelled = respelledLoopback(target.url, scope);
+    if (respelled) {
+      return new CrossAppAccessError(
+        `A request to ${where} was answered 401, and no token was sent: the configured resource is ${this.options.resource}, which spells the host ${respelled.hostname}. Call ${describeUrl(respelled)} (the URL a token is for), or set resource to the URL the client calls.`,
+        { code: 'resource_mismatch', stage: 'request', status },
+      );
+    }
+    if (this.outsideReported.size >= MAX_OUTSIDE_REPORTS || this.outsideReported.has(where)) return undefined;
     this.outsideReported.add(where);
     const why = target.origin !== scope.origin ? `its origin is not ${scope.origin}` : `its path is not at or below ${scope.prefix || '/'}`;
     this.diagnostic(`A request to ${where} was answered 401 with a Bearer challenge, but it is outside the configured resource ${this.options.resource} (${why}), so no token was sent. Set resource exactly as the client calls the server.`);
+    return undefined;
   }
 
   reportFailure(error: unknown, started: number, emit: (event: CrossAppAccessEvent) => void = this.emit): void {
