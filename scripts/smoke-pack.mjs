@@ -8,9 +8,11 @@ import { join, resolve } from 'node:path';
 const root = resolve(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'cross-app-access-smoke-'));
 const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+/** `npm pack --json`'s report; the prepare script's own output, if any, comes before it. */
+const packReport = (out) => JSON.parse(out.slice(out.search(/^\[/m)))[0];
 
 try {
-  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], root))[0];
+  const packed = packReport(run('npm', ['pack', '--json', '--pack-destination', work], root));
   const files = packed.files.map((f) => f.path);
   const unexpected = files.filter((f) => !/^(dist\/|package\.json$|README\.md$|LICENSE$)/.test(f));
   if (unexpected.length > 0) throw new Error(`unexpected files in the tarball: ${unexpected.join(', ')}`);
@@ -105,6 +107,8 @@ try {
   symlinkSync(join(root, 'node_modules', '@modelcontextprotocol', 'sdk'), join(work, 'node_modules', '@modelcontextprotocol', 'sdk'));
   await devStartsAndStops(join(work, 'node_modules', '.bin', 'cross-app-access'), work);
   console.log('npx cross-app-access dev: started, printed XAA_MCP_URL, stopped on SIGINT: ok');
+  freshClonePacksDist(join(work, 'clone'));
+  console.log('a fresh clone (no dist/) packs a built dist/ (prepare), as an install from git does: ok');
   console.log('smoke-pack: OK');
 } finally {
   rmSync(work, { recursive: true, force: true });
@@ -133,4 +137,16 @@ async function devStartsAndStops(bin, cwd) {
     child.kill('SIGKILL');
     throw new Error(`dev did not stop cleanly on SIGINT: ${code}\n${err}`);
   }
+}
+
+/** The tracked files only (as a fresh clone has them: no dist/), the dev dependencies linked: `npm pack` must build. */
+function freshClonePacksDist(clone) {
+  mkdirSync(clone);
+  const tracked = run('git', ['ls-files', '-z'], root).split('\0').filter(Boolean);
+  for (const file of tracked) cpSync(join(root, file), join(clone, file), { recursive: true });
+  symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'));
+  const packed = packReport(run('npm', ['pack', '--dry-run', '--json'], clone));
+  const built = ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/cli.js', 'dist/undici.js', 'dist/redis.js'];
+  const missing = built.filter((f) => !packed.files.some((p) => p.path === f));
+  if (missing.length > 0) throw new Error(`npm pack of a fresh clone misses ${missing.join(', ')}: is the prepare script there?`);
 }
