@@ -1,4 +1,4 @@
-import { ConfigurationError, CrossAppAccessError } from '../errors.js';
+import { ConfigurationError, CrossAppAccessError, type OAuthResponseError } from '../errors.js';
 import type { ResourceBinding } from './binding.js';
 
 /** Users an engine remembers (their ID-token identity and whether they have acquired before). */
@@ -35,6 +35,11 @@ export class UserState {
   private identity: string | undefined;
   /** Set once an ID token named someone else: this key is refused until it is forgotten. */
   private mixedUp = false;
+  /**
+   * The last subject token the IdP refused (`invalid_grant`), by fingerprint, with its error: it is
+   * never sent again; every acquisition that reads it fails at once with that error.
+   */
+  refusedSubject: { readonly fingerprint: string; readonly error: OAuthResponseError } | undefined;
   /** Whether a token was acquired before (the `idToken` reason is then 'renewal'). */
   acquiredBefore = false;
   /** False once forgotten (or evicted): an acquisition that started before does not store its token. */

@@ -13,6 +13,7 @@ import {
 } from './grants.js';
 import type { FetchLike } from './http.js';
 import { checkIdJag } from './id-jag-check.js';
+import { fingerprint } from './jwt.js';
 import type { IdTokenReason, ResolvedOptions } from '../options/types.js';
 import type { UserState } from '../engine/users.js';
 import type { Liveness } from '../engine/liveness.js';
@@ -134,7 +135,7 @@ export class Acquirer {
     let jag: IdJagResponse | undefined;
     while (!jag) {
       try {
-        jag = await this.exchange(idp, binding, subject.token, scope);
+        jag = await this.exchangeUnlessRefused(idp, binding, subject.token, scope);
       } catch (error) {
         if (isRejectedSubject(error)) {
           if (source.isStatic || once.idTokenRefreshed) throw loginRequired(error);
@@ -208,6 +209,23 @@ export class Acquirer {
       timeoutMs: this.options.timeoutMs,
       assertion: { audience, supportedAlgs, now: this.now, option },
     };
+  }
+
+  /**
+   * Leg 1, unless the IdP already refused this very subject token (`invalid_grant`, RFC 6749 §5.2):
+   * it is not sent again, so a user whose sign-in the IdP ended costs the IdP nothing per request
+   * until the application supplies another one. The refusal is remembered by fingerprint, per user.
+   */
+  private async exchangeUnlessRefused(idp: TokenEndpoint, binding: ResourceBinding, subjectToken: string, scope: string | undefined): Promise<IdJagResponse> {
+    const print = await fingerprint(subjectToken);
+    const refused = this.user.refusedSubject;
+    if (refused?.fingerprint === print) throw refused.error;
+    try {
+      return await this.exchange(idp, binding, subjectToken, scope);
+    } catch (error) {
+      if (isRejectedSubject(error)) this.user.refusedSubject = { fingerprint: print, error };
+      throw error;
+    }
   }
 
   private async exchange(idp: TokenEndpoint, binding: ResourceBinding, subjectToken: string, scope: string | undefined): Promise<IdJagResponse> {
