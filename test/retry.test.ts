@@ -137,7 +137,8 @@ async function expectRepeatedAt(waitMs: number, sent: () => number, alsoJustBefo
   expect(sent()).toBe(1);
   alsoJustBefore?.();
   await vi.advanceTimersByTimeAsync(1);
-  await turns();
+  // The repeat is real I/O after the timer (hashing, a socket): wait for it, a bounded number of turns.
+  for (let i = 0; i < 1000 && sent() < 2; i++) await turns(1);
   expect(sent()).toBe(2);
 }
 
@@ -431,9 +432,10 @@ describe('Retry-After is honoured (fake timers)', () => {
 
   it('429 with Retry-After: 1 → the retry waits exactly 1000 ms, then succeeds', async () => {
     stack.idp.override = failTokenPosts(1, page(429, { 'retry-after': '1' }));
-    // Only setTimeout/clearTimeout: sockets, setImmediate and AbortSignal.timeout stay real.
+    // Only setTimeout/clearTimeout and Date: sockets, setImmediate and AbortSignal.timeout stay real.
     // Faked after the stack started; p-retry and src/retry.ts read the global setTimeout at call time.
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    // Date with them: the endpoint's Retry-After hold ends by the wall clock, which the wait advances.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const h = clientAwaitingRetry();
     const pending = start(h);
     const event = await h.retried; // the 429 has been answered and the wait scheduled
@@ -475,7 +477,7 @@ describe('Retry-After is honoured (fake timers)', () => {
 
   it('Retry-After: 120 with maxDelay 200000 → waited for (120 s of fake time), then retried', async () => {
     stack.idp.override = failTokenPosts(1, page(429, { 'retry-after': '120' }));
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const h = clientAwaitingRetry({ retry: { maxDelay: 200_000 } });
     const pending = start(h);
     expect(await h.retried).toMatchObject({ status: 429, delayMs: 120_000 });
@@ -487,7 +489,7 @@ describe('Retry-After is honoured (fake timers)', () => {
   it('a metadata 503 with Retry-After: 1 waits 1000 ms too', async () => {
     const url = '/.well-known/oauth-authorization-server';
     stack.as.override = failGets(url, 1, page(503, { 'retry-after': '1' }));
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const h = clientAwaitingRetry();
     const pending = start(h);
     expect(await h.retried).toMatchObject({ stage: 'discovery', status: 503, delayMs: 1000 });

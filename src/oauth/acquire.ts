@@ -208,6 +208,7 @@ export class Acquirer {
       method,
       timeoutMs: this.options.timeoutMs,
       assertion: { audience, supportedAlgs, now: this.now, option },
+      holds: this.discovery.holds,
     };
   }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { CrossAppAccessError, capitalize } from '../errors.js';
 import type { CrossAppAccessEvent } from '../events.js';
 import { LRUCache } from 'lru-cache';
+import { EndpointHolds } from './endpoint-holds.js';
 import { MAX_METADATA_BYTES, requestJson, type FetchLike, type JsonResult } from './http.js';
 import { retryEvents, withRetry, type RetryPolicy } from './retry.js';
 import { isWithinResource, parseUrl, reportedUrl, requireSecureUrl } from '../url-rules.js';
@@ -66,6 +67,8 @@ export class Discovery {
     private readonly emit: (event: CrossAppAccessEvent) => void,
     private readonly now: () => number,
     private readonly retry: RetryPolicy,
+    /** Endpoints that asked to be left alone (`Retry-After`), shared with the engine's token requests. */
+    readonly holds: EndpointHolds = new EndpointHolds(),
   ) {}
 
   private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
@@ -83,7 +86,7 @@ export class Discovery {
 
   /** One metadata GET; 5xx and 429 are errors here so that they are retried. */
   private async fetchDocument(url: string, what: string): Promise<JsonResult> {
-    const result = await requestJson({ fetch: this.fetch, url, what, stage: 'discovery', timeoutMs: this.timeoutMs, maxBytes: MAX_METADATA_BYTES });
+    const result = await requestJson({ fetch: this.fetch, url, what, stage: 'discovery', timeoutMs: this.timeoutMs, maxBytes: MAX_METADATA_BYTES, holds: this.holds });
     if (!result.ok && (result.status >= 500 || result.status === 429)) {
       throw new CrossAppAccessError(`${capitalize(what)} at ${reportedUrl(url)} answered HTTP ${result.status}.`, {
         code: 'http_error',

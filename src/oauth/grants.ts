@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { applyClientAuth, formEncodeCredential, type AssertionContext, type ClientAuthMethod, type ClientCredentials } from './client-auth.js';
 import { CrossAppAccessError, capitalize, untrustedText, type CrossAppAccessStage } from '../errors.js';
 import type { CrossAppAccessEvent } from '../events.js';
+import type { EndpointHolds } from './endpoint-holds.js';
 import { MAX_TOKEN_RESPONSE_BYTES, httpErrorFrom, oauthErrorFrom, requestJson, type FetchLike } from './http.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -59,6 +60,8 @@ export interface TokenEndpoint {
   timeoutMs: number;
   /** For `private_key_jwt`: the assertion's audience, the server's algorithms, the clock, the option path. */
   assertion: AssertionContext;
+  /** The engine's endpoints that asked callers to wait (`Retry-After`). */
+  holds?: EndpointHolds | undefined;
 }
 
 /**
@@ -92,6 +95,7 @@ async function tokenRequest(
     maxBytes: MAX_TOKEN_RESPONSE_BYTES,
     form,
     headers,
+    ...(endpoint.holds ? { holds: endpoint.holds } : {}),
   });
   // An `error` member makes it an error even on a 2xx (RFC 6749 §5.2).
   const oauthError = oauthErrorFrom(result, what, stage, secrets);

@@ -1,6 +1,7 @@
 import { untilAborted } from '../abort.js';
 import { CrossAppAccessError, OAuthResponseError, capitalize, untrustedText, type CrossAppAccessStage } from '../errors.js';
 import type { FetchLike } from '../fetch-types.js';
+import type { EndpointHolds } from './endpoint-holds.js';
 import { parseRetryAfter } from './retry.js';
 import { reportedUrl, requireSecureUrl } from '../url-rules.js';
 
@@ -23,6 +24,8 @@ export interface JsonRequest {
   form?: URLSearchParams;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** Endpoints that asked to be left alone (`Retry-After`): checked before sending, updated from the answer. */
+  holds?: EndpointHolds;
 }
 
 /** A 2xx JSON object, or a non-2xx answer whose body we may have parsed. */
@@ -44,6 +47,7 @@ export type JsonResult =
  */
 export async function requestJson(req: JsonRequest): Promise<JsonResult> {
   requireSecureUrl(req.url, capitalize(req.what), req.stage);
+  req.holds?.check(req.url, req.what, req.stage);
   const timeout = AbortSignal.timeout(req.timeoutMs);
   const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
@@ -95,6 +99,7 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
     return { ok: true, status: response.status, body };
   }
   const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
+  req.holds?.note(req.url, response.status, retryAfterMs);
   return { ok: false, status: response.status, body, retryAfter: retryAfterMs === undefined ? undefined : retryAfterMs / 1000 };
 }
 
