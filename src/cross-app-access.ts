@@ -36,6 +36,18 @@ export interface FetchSession {
   user: UserSource;
   /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
   idToken: string | UserIdTokenSource;
+  /**
+   * With several IdPs: the issuer of the IdP of the request's user (one of `idp`), fixed or read on
+   * every request like `user`. Users are then kept per IdP (the same key at two IdPs is two users),
+   * and an ID token from another IdP is refused. Without it, each user's IdP is the one their first ID
+   * token names, and user keys must be unique across enterprises (e.g. `${tenant}:${userId}`).
+   *
+   * @example
+   * ```ts
+   * const session: FetchSession = { user: () => ctx.getStore()?.userId, idp: () => ctx.getStore()?.idpIssuer, idToken };
+   * ```
+   */
+  idp?: string | (() => string | undefined) | undefined;
 }
 
 /**
@@ -57,6 +69,8 @@ export interface AccessTokenRequest {
   resource?: string | undefined;
   /** Aborts this caller's wait (never an acquisition others share). */
   signal?: AbortSignal | undefined;
+  /** With several IdPs: the issuer of the user's IdP, as {@link FetchSession.idp}. */
+  idp?: string | undefined;
 }
 
 /**
@@ -97,6 +111,8 @@ export interface InvalidateRequest {
   url?: string | URL | undefined;
   /** The resource identifier the token is for, exactly as its metadata writes it. Give this or `url`. */
   resource?: string | undefined;
+  /** With several IdPs: the issuer of the user's IdP, as {@link FetchSession.idp}. */
+  idp?: string | undefined;
 }
 
 /** Each public engine's internals, for the adapters of this package (never exported from it). */
@@ -195,7 +211,7 @@ export class CrossAppAccess {
    */
   async getAccessToken(request: AccessTokenRequest): Promise<AccessTokenResult> {
     const engine = engineOf(this);
-    const session = sessionOf(engine, requireUser(request.user), request.idToken, 'getAccessToken');
+    const session = engine.session(requireUser(request.user), readerOf(request.idToken, 'getAccessToken'), typeof request.idToken === 'string', request.idp);
     const binding = await untilAborted(bindingFor(engine, session, request), request.signal);
     const token = await engine.tokenFor(binding, session, request.signal);
     return { token: token.value, expiresAt: token.expiresAt, scope: token.scope, resource: binding.resource };
@@ -216,7 +232,8 @@ export class CrossAppAccess {
     const user = requireUser(request.user);
     const binding = knownBinding(engine, request);
     if (!binding) return false;
-    const session = engine.session(user, () => '', true);
+    const session = engine.session(user, () => '', true, request.idp);
+    if (!session.user.idp) return false;
     const key = engine.tokenKey(binding, session);
     const stored = engine.store.get(key);
     if (!stored || stored.value !== request.token) return false;
@@ -239,29 +256,31 @@ export class CrossAppAccess {
   }
 }
 
-/** The per-request resolver of a {@link FetchSession}'s user; a fixed user is resolved once. */
+/** The per-request resolver of a {@link FetchSession}'s user (and IdP); a fixed user is resolved once. */
 export function sessionResolver(engine: Engine, session: FetchSession): SessionResolver {
-  const { user, idToken } = session ?? {};
+  const { user, idToken, idp } = session ?? {};
   if (typeof user !== 'string' && typeof user !== 'function') {
     throw new ConfigurationError('user', 'is required: a user key (string) or a function returning the current request\'s user key');
   }
+  if (idp !== undefined && typeof idp !== 'string' && typeof idp !== 'function') {
+    throw new ConfigurationError('idp', 'expected the issuer of one of the engine\'s IdPs, or a function returning the current request\'s');
+  }
   const read = readerOf(idToken, 'fetch');
   const isStatic = typeof idToken === 'string';
-  if (typeof user === 'string') {
+  if (typeof user === 'string' && typeof idp !== 'function') {
     const key = requireUser(user);
-    let fixed = engine.session(key, read, isStatic);
+    let fixed = engine.session(key, read, isStatic, idp);
     // Resolved again once the user was forgotten (sign-out), so the key starts afresh.
-    return () => (fixed.user.current ? fixed : (fixed = engine.session(key, read, isStatic)));
+    return () => (fixed.user.current ? fixed : (fixed = engine.session(key, read, isStatic, idp)));
   }
   return () => {
-    const key = user();
+    const key = typeof user === 'string' ? user : user();
     if (typeof key !== 'string' || key === '') return undefined;
-    return engine.session(key, read, isStatic);
+    const issuer = typeof idp === 'function' ? idp() : idp;
+    // A request whose IdP cannot be told fails closed, as one with no user does.
+    if (typeof idp === 'function' && (typeof issuer !== 'string' || issuer === '')) return undefined;
+    return engine.session(key, read, isStatic, issuer);
   };
-}
-
-function sessionOf(engine: Engine, user: string, idToken: string | UserIdTokenSource, where: string): Session {
-  return engine.session(user, readerOf(idToken, where), typeof idToken === 'string');
 }
 
 function readerOf(idToken: string | UserIdTokenSource | undefined, where: string): IdTokenSource {
@@ -286,7 +305,8 @@ function targetOf(engine: Engine, request: { url?: string | URL | undefined; res
   if (!url) throw new ConfigurationError(request.url !== undefined ? 'url' : 'resource', 'expected an absolute URL (give url or resource)');
   const target = { href: url.href, url, origin: url.origin, path: url.pathname };
   if (!engine.mayCarryToken(target)) {
-    const why = engine.options.resourceScope ? `it is outside the configured resource ${engine.options.resource}` : 'it is not https (nor loopback), or has credentials in it';
+    const configured = engine.options.resources.map((r) => r.resource);
+    const why = configured.length > 0 ? `it is outside the configured resource ${configured.join(', ')}` : 'it is not https (nor loopback), or has credentials in it';
     throw new CrossAppAccessError(`No token is given for ${describeUrl(url)}: ${why}.`, { code: 'invalid_option', stage: 'request' });
   }
   return target;
@@ -306,9 +326,9 @@ async function bindingFor(engine: Engine, session: Session, request: AccessToken
   const known = knownBinding(engine, request);
   if (known) return known;
   const target = targetOf(engine, request);
-  const configured = await engine.configured(session, request.signal);
+  const configured = await engine.configured(target, session, request.signal);
   if (configured && engine.find(target) === configured) return configured;
-  const expected = request.resource ?? engine.options.resource;
+  const expected = request.resource ?? engine.configuredFor(target)?.resource;
   const prm = await engine.discovery.protectedResource(target.url, undefined, expected);
   session.acquirer.prefetchIdp();
   return engine.registry.fromMetadata(prm, undefined);

@@ -24,7 +24,10 @@ export type CrossAppAccessStage =
  * - `invalid_metadata`: a metadata document lacks a required member or has a wrong type.
  * - `issuer_mismatch`: metadata `issuer` is not identical to the issuer it was fetched for (RFC 8414 §3.3).
  * - `resource_mismatch`: protected-resource metadata names another resource (RFC 9728 §3.3).
- * - `issuer_not_allowed`: the resource names an authorization server the client credentials are not bound to.
+ * - `issuer_not_allowed`: the resource names an authorization server where this client holds no registration
+ *   (for the user's IdP, when registrations name their IdP); nothing was sent.
+ * - `idp_not_allowed`: with a list of IdPs, an ID token whose `iss` is none of them (or that names no
+ *   issuer); it was not sent anywhere.
  * - `unsupported_profile`: the authorization server does not support the ID-JAG / jwt-bearer grant.
  * - `unsupported_auth_method`: the configured client authentication method is not offered by the server.
  * - `insufficient_scope`: a step-up's challenged scope was not granted by the IdP or the authorization server.
@@ -59,6 +62,7 @@ export type CrossAppAccessErrorCode =
   | 'issuer_mismatch'
   | 'resource_mismatch'
   | 'issuer_not_allowed'
+  | 'idp_not_allowed'
   | 'unsupported_profile'
   | 'unsupported_auth_method'
   | 'insufficient_scope'

@@ -415,7 +415,7 @@ describe('withCrossAppAccess / crossAppAccess: mistakes that look valid', () => 
   it.each<[string, string | string[], string]>([
     ['a comma-separated string', 'files:read,files:write', 'scope'],
     ['a string with ", "', 'files:read, files:write', 'scope'],
-    ['an array entry with a comma', ['files:read,files:write'], 'scope.0'],
+    ['an array entry with a comma', ['files:read,files:write'], 'scope[0]'],
   ])('scope as %s is refused, saying space-separated', (_name, scope, option) => {
     const error = configError(withChange((o) => (o.scope = scope)));
     expect(error.option).toBe(option);
@@ -432,5 +432,57 @@ describe('withCrossAppAccess / crossAppAccess: mistakes that look valid', () => 
   it('oauthFetch must be a function; a fetch is accepted', () => {
     expect(configError(withChange((o) => (o.oauthFetch = 'fetch'))).option).toBe('oauthFetch');
     accepted(withChange((o) => (o.oauthFetch = fetch)));
+  });
+});
+
+describe('lists: idp, client and resource take one or a list', () => {
+  const idpA = { issuer: 'https://acme.example', clientId: 'gw' };
+  const idpB = { issuer: 'https://globex.example', clientId: 'gw-9' };
+  const asA = { issuer: 'https://auth-a.example', clientId: 'gw-a', clientSecret: 's' };
+  const asB = { issuer: 'https://auth-b.example', clientId: 'gw-b', clientSecret: 's' };
+
+  it('lists of IdPs, registrations and resources are accepted', () => {
+    accepted(withChange((o) => {
+      o.idp = [idpA, idpB] as never;
+      o.client = [asA, asB, { ...asB, idp: idpB.issuer, clientId: 'gw-b-globex' }] as never;
+      o.resource = ['https://mcp-a.example/mcp', 'https://mcp-b.example/mcp'];
+    }));
+  });
+
+  it('an entry is checked as a single one is, named by its index', () => {
+    expect(configError(withChange((o) => (o.idp = [idpA, { issuer: 'https://globex.example' }] as never))).option).toBe('idp[1].clientId');
+    expect(configError(withChange((o) => (o.client = [asA, { ...asB, clientSecret: '' }] as never))).option).toBe('client[1].clientSecret');
+    expect(configError(withChange((o) => (o.resource = ['https://mcp.example/mcp', 'http://mcp.example/mcp']))).option).toBe('resource[1]');
+    const misspelt = configError(withChange((o) => (o.client = [asA, { ...asB, clientSecrett: 's' }] as never)));
+    expect(misspelt.option).toBe('client[1].clientSecrett');
+    expect(misspelt.message).toContain('did you mean clientSecret?');
+  });
+
+  it('in a list of IdPs each needs its issuer (ID tokens are routed by iss), none twice', () => {
+    expect(configError(withChange((o) => (o.idp = [idpA, { tokenEndpoint: 'https://globex.example/token', clientId: 'x' }] as never))).option).toBe('idp[1].issuer');
+    expect(configError(withChange((o) => (o.idp = [idpA, { ...idpA, clientId: 'other' }] as never))).message).toMatch(/appears twice/);
+  });
+
+  it('in a list of registrations each names its authorization server; an idp must be a listed IdP; no pair twice', () => {
+    expect(configError(withChange((o) => (o.client = [asA, { clientId: 'x', clientSecret: 's' }] as never))).option).toBe('client[1].issuer');
+    expect(configError(withChange((o) => (o.client = [asA, { ...asA }] as never))).message).toMatch(/a second time/);
+    const unknownIdp = configError(withChange((o) => {
+      o.idp = [idpA, idpB] as never;
+      o.client = [{ ...asA, idp: 'https://initech.example' }] as never;
+    }));
+    expect(unknownIdp.option).toBe('client[0].idp');
+  });
+
+  it('empty lists, a resource listed twice, and a list of IdPs with a subject token that names no issuer are refused', () => {
+    expect(configError(withChange((o) => (o.idp = [] as never))).option).toBe('idp');
+    expect(configError(withChange((o) => (o.client = [] as never))).option).toBe('client');
+    expect(configError(withChange((o) => (o.resource = []))).option).toBe('resource');
+    expect(configError(withChange((o) => (o.resource = ['https://mcp.example/mcp', 'https://mcp.example/mcp']))).message).toMatch(/twice/);
+    const saml = configError(withChange((o) => {
+      o.idp = [idpA, idpB] as never;
+      o.subjectTokenType = 'saml2';
+    }));
+    expect(saml.option).toBe('idp');
+    expect(saml.message).toMatch(/one engine per IdP/);
   });
 });

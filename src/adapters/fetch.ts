@@ -84,7 +84,7 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
     try {
       const target = locate(input);
       if (!target || !engine.mayCarryToken(target)) {
-        if (target && engine.options.resourceScope) return passOutside(input, init, target);
+        if (target && engine.options.resources.length > 0) return passOutside(input, init, target);
         return next(input as string | URL, init);
       }
       // The user of this call, read once, now: never the user current when a token is needed later.

@@ -75,7 +75,7 @@ export function crossAppAccessInterceptor(
     function crossAppAccessDispatch(opts, handler) {
       const target = locate(opts);
       if (!target || !engine.mayCarryToken(target)) {
-        if (target && engine.options.resourceScope) return dispatch(opts, new OutsideNotice(handler, engine, target));
+        if (target && engine.options.resources.length > 0) return dispatch(opts, new OutsideNotice(handler, engine, target));
         return dispatch(opts, handler);
       }
       const started = engine.now();

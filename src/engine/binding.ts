@@ -1,4 +1,4 @@
-import type { ClientAuthMethod } from '../oauth/client-auth.js';
+import type { ResolvedIdp } from '../options/types.js';
 import type { ServerMetadata } from '../oauth/discovery.js';
 import type { ResourceScope } from '../url-rules.js';
 
@@ -13,8 +13,9 @@ export interface ResourceBinding {
   readonly metadataUrl: string;
   /** The authorization server's validated metadata: its `issuer` is the ID-JAG audience (ID-JAG draft §4.3). */
   readonly as: ServerMetadata;
-  readonly asAuthMethod: ClientAuthMethod;
   readonly scopes: readonly string[] | undefined;
-  /** IdP + its client id + AS issuer + client id + resource + scope set; the user is appended per token. */
+  /** AS issuer + resource + scope set; the IdP and the registration are added per user, the user per token. */
   readonly key: string;
+  /** IdP → the cache partition of its users' tokens (built once, by the registry). */
+  readonly partitions: Map<ResolvedIdp, string>;
 }

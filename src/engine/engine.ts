@@ -1,5 +1,5 @@
 import { untilAborted } from '../abort.js';
-import { CrossAppAccessError } from '../errors.js';
+import { CrossAppAccessError, untrustedText } from '../errors.js';
 import { makeEmitter, type CrossAppAccessEvent } from '../events.js';
 import type { FetchLike } from '../fetch-types.js';
 import { Acquirer } from '../oauth/acquire.js';
@@ -7,7 +7,7 @@ import type { IdTokenSupplier } from '../oauth/id-token.js';
 import type { ResourceBinding } from './binding.js';
 import { bearerChallenge } from '../oauth/challenge.js';
 import { Discovery } from '../oauth/discovery.js';
-import type { IdTokenSource, ResolvedOptions } from '../options/types.js';
+import type { ConfiguredResource, IdTokenSource, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
 import { describeUrl, inScope, insecureUrlReason, parseUrl, respelledLoopback } from '../url-rules.js';
@@ -79,26 +79,49 @@ export class Engine {
   }
 
   /** The session of `userKey` ('' for a one-user wrapper), reading ID tokens from `idToken`. */
-  session(userKey: string, idToken: IdTokenSource, isStatic: boolean): Session {
+  session(userKey: string, idToken: IdTokenSource, isStatic: boolean, idpIssuer?: string): Session {
     requireUserKeyLength(userKey);
-    const user = this.users.get(userKey);
+    const named = idpIssuer === undefined ? undefined : this.idpNamed(idpIssuer);
+    const user = this.users.get(userKey, named?.issuer);
+    // Named by the application, else the engine's only one; else learned from the user's first ID token (Acquirer.bindIdp).
+    user.idp ??= named ?? (this.options.idps.length === 1 ? this.options.idps[0] : undefined);
     let own = this.perUser.get(user);
     if (!own) {
       const emit = userKey === '' ? this.emit : (event: CrossAppAccessEvent) => this.emit({ ...event, user: userKey });
-      own = { acquirer: new Acquirer(this.options, this.oauthFetch, this.discovery, emit, this.now, user), emit };
+      own = { acquirer: new Acquirer(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations), emit };
       this.perUser.set(user, own);
     }
     return { user, source: { read: idToken, isStatic }, acquirer: own.acquirer, emit: own.emit };
   }
 
+  /** The configured IdP with this issuer, which the application named for a request; else `idp_not_allowed`. */
+  private idpNamed(issuer: string): ResolvedIdp {
+    const idp = this.options.idps.find((candidate) => candidate.issuer === issuer);
+    if (idp) return idp;
+    throw new CrossAppAccessError(`The request names the IdP ${untrustedText(issuer, 200)}, which is not one of the IdPs configured; nothing was sent.`, {
+      code: 'idp_not_allowed',
+      stage: 'request',
+    });
+  }
+
   /**
-   * Whether a URL may carry a token at all: inside the configured resource, or, without one, any URL
+   * Whether a URL may carry a token at all: inside a configured resource, or, without any, any URL
    * a token may go to (not plain http off loopback, no credentials in it) (RFC 8707 §2; RFC 6750 §5.3).
    */
   mayCarryToken(target: Target): boolean {
-    const scope = this.options.resourceScope;
-    if (scope) return inScope(target.origin, target.path, scope);
-    return insecureUrlReason(target.url) === undefined;
+    const resources = this.options.resources;
+    if (resources.length === 0) return insecureUrlReason(target.url) === undefined;
+    for (const configured of resources) if (inScope(target.origin, target.path, configured.scope)) return true;
+    return false;
+  }
+
+  /** The configured resource that covers `target` (the most specific, when they nest); else undefined. */
+  configuredFor(target: Target): ConfiguredResource | undefined {
+    let best: ConfiguredResource | undefined;
+    for (const configured of this.options.resources) {
+      if (inScope(target.origin, target.path, configured.scope) && (!best || configured.scope.prefix.length > best.scope.prefix.length)) best = configured;
+    }
+    return best;
   }
 
   /** The learned (or configured) resource that covers `target`, without I/O; else undefined. */
@@ -106,15 +129,22 @@ export class Engine {
     return this.registry.find(target.origin, target.path);
   }
 
-  /** The configured resource's binding (discovered once), or undefined when none is configured or found. */
-  async configured(session: Session | undefined, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
-    if (this.options.resource === undefined) return undefined;
+  /** The binding of the configured resource covering `target` (discovered once), or undefined when none is configured or found. */
+  async configured(target: Target, session: Session | undefined, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+    const configured = this.configuredFor(target);
+    if (configured === undefined) return undefined;
     session?.acquirer.prefetchIdp();
-    return untilAborted(this.registry.forConfiguredResource(), signal);
+    return untilAborted(this.registry.forConfiguredResource(configured), signal);
   }
 
+  /**
+   * The cache key of this user's token for `binding`: the partition of the user's IdP and the
+   * registration serving them, and the user key. Only once the user's IdP is known.
+   */
   tokenKey(binding: ResourceBinding, session: Session): string {
-    return `${binding.key}\u0000${session.user.key}`;
+    const idp = session.user.idp;
+    if (!idp) throw new Error('cross-app-access: internal error: a token key before the user\'s IdP was known');
+    return `${this.registry.partition(binding, idp)}\u0000${session.user.key}`;
   }
 
   /** Acquisitions are per user state, not per key text: after `forget`, the key's next holder never joins the last one's. */
@@ -133,7 +163,7 @@ export class Engine {
    */
   warmToken(target: Target, session: Session): WarmToken | undefined {
     const shared = this.registry.find(target.origin, target.path);
-    if (!shared) return undefined;
+    if (!shared || !session.user.idp) return undefined;
     session.user.assertUsable();
     const binding = this.forUser(shared, session);
     const key = this.tokenKey(binding, session);
@@ -150,11 +180,18 @@ export class Engine {
    */
   tokenFor(binding: ResourceBinding, session: Session, signal: AbortSignal | null | undefined): AccessToken | Promise<AccessToken> {
     session.user.assertUsable();
+    if (!session.user.idp) return this.tokenAfterIdp(binding, session, signal);
     const key = this.tokenKey(binding, session);
     const token = this.store.get(key);
     if (!token || this.now() >= token.expiresAt) return this.acquire(binding, session, key, signal);
     if (this.now() >= token.renewAt) this.renewInBackground(binding, session, key);
     return token;
+  }
+
+  /** A user whose IdP is not known yet (several IdPs): their first ID token names it, then as {@link tokenFor}. */
+  private async tokenAfterIdp(binding: ResourceBinding, session: Session, signal: AbortSignal | null | undefined): Promise<AccessToken> {
+    await untilAborted(session.acquirer.bindIdp(session.source), signal);
+    return this.tokenFor(binding, session, signal);
   }
 
   /**
@@ -274,12 +311,12 @@ export class Engine {
       return undefined;
     }
     try {
-      const prm = await untilAborted(this.discovery.protectedResource(target.url, challenge.resourceMetadata, this.options.resource), signal);
+      const prm = await untilAborted(this.discovery.protectedResource(target.url, challenge.resourceMetadata, this.configuredFor(target)?.resource), signal);
       // It is one of ours: the IdP's metadata can be fetched alongside the authorization server's.
       session?.acquirer.prefetchIdp();
       return await untilAborted(this.registry.fromMetadata(prm, challenge.scope), signal);
     } catch (error) {
-      if (this.options.resource !== undefined || signal?.aborted || !(error instanceof CrossAppAccessError) || error.stage !== 'discovery') throw error;
+      if (this.options.resources.length > 0 || signal?.aborted || !(error instanceof CrossAppAccessError) || error.stage !== 'discovery') throw error;
       this.diagnostic(`A request to ${describeUrl(target.url)} was answered 401 with a Bearer challenge, but its authorization could not be discovered (${error.code}: ${error.message}); the 401 was returned as it came.`);
       return undefined;
     }
@@ -294,7 +331,7 @@ export class Engine {
     const url = challenge?.resourceMetadata === undefined ? undefined : parseUrl(challenge.resourceMetadata);
     if (!url || url.href === current.metadataUrl) return undefined;
     try {
-      const prm = await untilAborted(this.discovery.protectedResource(target.url, url.href, this.options.resource), signal);
+      const prm = await untilAborted(this.discovery.protectedResource(target.url, url.href, this.configuredFor(target)?.resource), signal);
       if (prm.resource === current.resource) return undefined;
       return await untilAborted(this.registry.fromMetadata(prm, challenge?.scope), signal);
     } catch (error) {
@@ -311,20 +348,23 @@ export class Engine {
    * says why, once per URL, and the 401 goes back as it came.
    */
   noticeOutside(status: number, headers: { get(name: string): string | null }, target: Target): CrossAppAccessError | undefined {
-    const scope = this.options.resourceScope;
-    if (status !== 401 || !scope || !bearerChallenge(headers)) return undefined;
+    const resources = this.options.resources;
+    if (status !== 401 || resources.length === 0 || !bearerChallenge(headers)) return undefined;
     const where = describeUrl(target.url);
-    const respelled = respelledLoopback(target.url, scope);
-    if (respelled) {
+    for (const configured of resources) {
+      const respelled = respelledLoopback(target.url, configured.scope);
+      if (!respelled) continue;
       return new CrossAppAccessError(
-        `A request to ${where} was answered 401, and no token was sent: the configured resource is ${this.options.resource}, which spells the host ${respelled.hostname}. Call ${describeUrl(respelled)} (the URL a token is for), or set resource to the URL the client calls.`,
+        `A request to ${where} was answered 401, and no token was sent: the configured resource is ${configured.resource}, which spells the host ${respelled.hostname}. Call ${describeUrl(respelled)} (the URL a token is for), or set resource to the URL the client calls.`,
         { code: 'resource_mismatch', stage: 'request', status },
       );
     }
     if (this.outsideReported.size >= MAX_OUTSIDE_REPORTS || this.outsideReported.has(where)) return undefined;
     this.outsideReported.add(where);
-    const why = target.origin !== scope.origin ? `its origin is not ${scope.origin}` : `its path is not at or below ${scope.prefix || '/'}`;
-    this.diagnostic(`A request to ${where} was answered 401 with a Bearer challenge, but it is outside the configured resource ${this.options.resource} (${why}), so no token was sent. Set resource exactly as the client calls the server.`);
+    const sameOrigin = resources.find((configured) => configured.scope.origin === target.origin);
+    const why = sameOrigin ? `its path is not at or below ${sameOrigin.scope.prefix || '/'}` : `its origin is not ${resources.map((r) => r.scope.origin).join(' nor ')}`;
+    const named = resources.map((r) => r.resource).join(', ');
+    this.diagnostic(`A request to ${where} was answered 401 with a Bearer challenge, but it is outside the configured resource ${named} (${why}), so no token was sent. Set resource exactly as the client calls the server.`);
     return undefined;
   }
 

@@ -4,13 +4,13 @@ import { AS_AUTH_PREFERENCE, chooseClientAuth } from '../oauth/client-auth.js';
 import type { Discovery, ProtectedResourceMetadata } from '../oauth/discovery.js';
 import { CrossAppAccessError } from '../errors.js';
 import { normaliseScopes } from '../options/resolve.js';
-import type { ResolvedOptions } from '../options/types.js';
+import type { ConfiguredResource, ResolvedIdp, ResolvedOptions } from '../options/types.js';
+import { Registrations } from './registrations.js';
 import { inScope, requireSecureUrl, resourceScope } from '../url-rules.js';
 
 /**
- * The protected resources this wrapper has learned, each bound to its authorization server.
- * Client credentials are bound to one AS issuer for the life of the wrapper (MCP authorization
- * spec, "Authorization Server Binding").
+ * The protected resources this engine has learned, each bound to its authorization server, and the
+ * client's registrations there (see {@link Registrations}).
  */
 export class ResourceRegistry {
   /**
@@ -30,14 +30,29 @@ export class ResourceRegistry {
   /** The same bindings by origin and path prefix: a lookup costs one probe per path segment, whatever their number. */
   private readonly byScope = new Map<string, ResourceBinding>();
   private readonly pending = new Map<string, Promise<ResourceBinding>>();
-  /** `client.issuer`, or the first AS the credentials were used with. */
-  private boundIssuer: string | undefined;
+  /** This client's registrations: which one serves which authorization server (and IdP). */
+  readonly registrations: Registrations;
 
   constructor(
     private readonly options: ResolvedOptions,
     private readonly discovery: Discovery,
   ) {
-    this.boundIssuer = options.client.issuer;
+    this.registrations = new Registrations(options.clients);
+  }
+
+  /**
+   * The cache partition of `binding`'s tokens for the users of `idp`: the IdP and this client's id
+   * there, the registration serving them at the authorization server, and the binding's own key.
+   * Built once per (binding, IdP): the warm path only looks it up.
+   */
+  partition(binding: ResourceBinding, idp: ResolvedIdp): string {
+    let partition = binding.partitions.get(idp);
+    if (partition === undefined) {
+      const client = this.registrations.for(binding.as.issuer, idp, binding.resource);
+      partition = `${JSON.stringify([idp.partition, client.issuer ?? '', client.clientId])}\u0000${binding.key}`;
+      binding.partitions.set(idp, partition);
+    }
+    return partition;
   }
 
   /** The most specific learned resource that covers the target's origin and path, if any (RFC 8707 §2). */
@@ -68,22 +83,22 @@ export class ResourceRegistry {
   }
 
   /**
-   * With `resource` configured: its binding, from its well-known metadata, or straight from
-   * `client.issuer` when both are set (no discovery). Undefined when no metadata is found there, so the
-   * caller falls back to the server's 401 challenge.
+   * A configured resource's binding, from its well-known metadata, or straight from the one
+   * registration's `issuer` when there is one registration and it names its issuer (no discovery).
+   * Undefined when no metadata is found there, so the caller falls back to the server's 401 challenge.
    */
-  async forConfiguredResource(): Promise<ResourceBinding | undefined> {
-    const { resource, resourceUrl, client } = this.options;
-    if (resource === undefined || resourceUrl === undefined) return undefined;
-    if (client.issuer !== undefined) {
+  async forConfiguredResource(configured: ConfiguredResource): Promise<ResourceBinding | undefined> {
+    const { resource, url } = configured;
+    const pinned = this.options.clients.length === 1 ? this.options.clients[0]!.issuer : undefined;
+    if (pinned !== undefined) {
       // Both pinned: the authorization server's metadata is fetched at once, and the resource's own
       // metadata alongside only for its scopes_supported (RFC 9728 §2), so the requested scope does
       // not change when the issuer is pinned. It is not on the critical path, and may be absent.
-      const scopesSupported = this.options.scopes === undefined ? this.configuredScopesSupported(resourceUrl, resource) : Promise.resolve(undefined);
-      return this.fromMetadata({ resource, authorizationServers: [client.issuer], scopesSupported, url: '' }, undefined);
+      const scopesSupported = this.options.scopes === undefined ? this.configuredScopesSupported(url, resource) : Promise.resolve(undefined);
+      return this.fromMetadata({ resource, authorizationServers: [pinned], scopesSupported, url: '' }, undefined);
     }
     try {
-      return await this.fromMetadata(await this.discovery.protectedResource(resourceUrl, undefined, resource), undefined);
+      return await this.fromMetadata(await this.discovery.protectedResource(url, undefined, resource), undefined);
     } catch (error) {
       if (error instanceof CrossAppAccessError && error.code === 'metadata_not_found') return undefined;
       throw error;
@@ -117,7 +132,7 @@ export class ResourceRegistry {
     if (union.length === (base.scopes?.length ?? 0) && union.every((s) => base.scopes?.includes(s))) {
       return base === binding ? undefined : base;
     }
-    return { ...base, scopes: union, key: bindingKey(this.options, base.as.issuer, base.resource, union) };
+    return { ...base, scopes: union, key: bindingKey(base.as.issuer, base.resource, union), partitions: new Map() };
   }
 
   /**
@@ -146,10 +161,13 @@ export class ResourceRegistry {
     const issuer = this.chooseIssuer(prm);
     const [as, scopesSupported] = await Promise.all([this.discovery.serverMetadata(issuer, 'authorization_server'), prm.scopesSupported]);
     // Bind on first use only once the AS metadata has validated, to its metadata issuer
-    // (MCP Enterprise-Managed Authorization §4).
-    this.boundIssuer ??= as.issuer;
-    if (this.boundIssuer !== as.issuer) throw this.notAllowed(prm, this.boundIssuer);
-    const asAuthMethod = chooseClientAuth(this.options.client, as.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${as.issuer}`, 'discovery');
+    // (MCP authorization spec, "Authorization Server Binding").
+    this.registrations.bind(as.issuer);
+    const registered = this.registrations.at(as.issuer);
+    if (registered.length === 0) throw this.notAllowed(prm);
+    // Each registration's method is chosen per acquisition; one the server cannot take is a
+    // configuration error now, before any ID token is read.
+    for (const client of registered) chooseClientAuth(client, as.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${as.issuer}`, 'discovery');
     // Scope: configured, else the challenge's, else everything the PRM lists (MCP authorization spec,
     // "Scope Selection Strategy"), never
     // adding openid or offline_access ourselves (ID-JAG draft §4.4.3).
@@ -161,29 +179,25 @@ export class ResourceRegistry {
       scope: resourceScope(resourceUrl),
       metadataUrl: prm.url,
       as,
-      asAuthMethod,
       scopes,
-      key: bindingKey(this.options, as.issuer, prm.resource, scopes),
+      key: bindingKey(as.issuer, prm.resource, scopes),
+      partitions: new Map(),
     };
     this.store(binding);
     return binding;
   }
 
-  /** RFC 9728 §7.6: the client chooses; the pinned or first-bound issuer must be listed; else the first entry. */
+  /** RFC 9728 §7.6: the client chooses, among the authorization servers it is registered at. */
   private chooseIssuer(prm: ProtectedResourceMetadata | PinnedResource): string {
-    const pinned = this.boundIssuer;
-    if (pinned === undefined) {
-      const first = prm.authorizationServers[0] as string;
-      requireSecureUrl(first, `The authorization server ${first}`, 'discovery');
-      return first;
-    }
-    if (!prm.authorizationServers.includes(pinned)) throw this.notAllowed(prm, pinned);
-    return pinned;
+    const chosen = this.registrations.choose(prm.authorizationServers);
+    if (chosen === undefined) throw this.notAllowed(prm);
+    requireSecureUrl(chosen, `The authorization server ${chosen}`, 'discovery');
+    return chosen;
   }
 
-  private notAllowed(prm: ProtectedResourceMetadata | PinnedResource, pinned: string): CrossAppAccessError {
+  private notAllowed(prm: ProtectedResourceMetadata | PinnedResource): CrossAppAccessError {
     return new CrossAppAccessError(
-      `The resource ${prm.resource} is guarded by ${prm.authorizationServers.join(', ')}, but the client credentials are bound to ${pinned}; nothing was sent there. Use a separate wrapper (and client) for that authorization server.`,
+      `The resource ${prm.resource} is guarded by ${prm.authorizationServers.join(', ')}, but this client is registered at ${this.registrations.describe()}; nothing was sent there. Add a client registration for that authorization server (client: [...]).`,
       { code: 'issuer_not_allowed', stage: 'discovery' },
     );
   }
@@ -202,14 +216,12 @@ function scopeKey(origin: string, prefix: string): string {
 }
 
 /**
- * Which tokens are interchangeable: the IdP (issuer, or token endpoint, and this client's id there),
- * the authorization server's issuer and this client's id there, the resource (verbatim) and the
- * normalised scope set. The user is added per token. The IdP is part of it because user keys are the
- * application's: two enterprises' user "42" are two people, in one engine or in engines sharing a store.
+ * A resource's tokens at one authorization server: its issuer, the resource (verbatim) and the
+ * normalised scope set. The IdP and the registration are added per user ({@link ResourceRegistry.partition}),
+ * the user per token.
  */
-function bindingKey(options: Pick<ResolvedOptions, 'idp' | 'client'>, asIssuer: string, resource: string, scopes: readonly string[] | undefined): string {
-  const { idp, client } = options;
-  return JSON.stringify([idp.issuer ?? idp.tokenEndpoint ?? '', idp.clientId, asIssuer, client.clientId, resource, scopes?.join(' ') ?? '']);
+function bindingKey(asIssuer: string, resource: string, scopes: readonly string[] | undefined): string {
+  return JSON.stringify([asIssuer, resource, scopes?.join(' ') ?? '']);
 }
 
 const NEVER_LEARNED = new Set(['openid', 'offline_access']);

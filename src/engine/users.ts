@@ -1,4 +1,5 @@
 import { ConfigurationError, CrossAppAccessError, type OAuthResponseError } from '../errors.js';
+import type { ResolvedIdp } from '../options/types.js';
 import type { ResourceBinding } from './binding.js';
 
 /** Users an engine remembers (their ID-token identity and whether they have acquired before). */
@@ -40,6 +41,13 @@ export class UserState {
    * never sent again; every acquisition that reads it fails at once with that error.
    */
   refusedSubject: { readonly fingerprint: string; readonly error: OAuthResponseError } | undefined;
+  /**
+   * The IdP this user's ID tokens come from: the engine's only one, or, with a list, the one whose
+   * issuer the first ID token named. Undefined until then.
+   */
+  idp: ResolvedIdp | undefined;
+  /** While the first ID token is read to learn the IdP: concurrent requests of the user share it. */
+  idpBinding: Promise<void> | undefined;
   /** Whether a token was acquired before (the `idToken` reason is then 'renewal'). */
   acquiredBefore = false;
   /** False once forgotten (or evicted): an acquisition that started before does not store its token. */
@@ -70,6 +78,11 @@ export class UserState {
     if (!current || (current.scopes ?? []).every((s) => stepped.scopes?.includes(s))) this.steppedUp.set(stepped.resource, stepped);
   }
 
+  /** Whether an ID token has bound this key to someone yet. */
+  get hasIdentity(): boolean {
+    return this.identity !== undefined;
+  }
+
   /** Throws if an ID token for another user was seen under this key. */
   assertUsable(): void {
     if (this.mixedUp) throw userMixedUp(this.key);
@@ -88,11 +101,36 @@ function userMixedUp(key: string): CrossAppAccessError {
 }
 
 /**
- * The users of one engine, by the application's key; the least recently seen are forgotten past a
- * bound. A Map in recency order rather than lru-cache, which would allocate its arrays for the
- * whole bound up front (megabytes, for users who may never come).
+ * The users of one engine, by the application's key, and, when the application names each request's
+ * IdP, by that IdP too (one key at two IdPs is two users: a map of its own per IdP, so no key can be
+ * spelled to collide with another). The least recently seen are forgotten past a bound.
  */
 export class Users {
+  /** Users whose IdP the application does not name (the engine's only one, or learned from their ID tokens). */
+  private readonly plain = new RecentUsers();
+  /** IdP issuer → its users, where the application names each request's IdP. */
+  private readonly byIdp = new Map<string, RecentUsers>();
+
+  get(key: string, idp?: string): UserState {
+    if (idp === undefined) return this.plain.get(key);
+    let users = this.byIdp.get(idp);
+    if (!users) this.byIdp.set(idp, (users = new RecentUsers()));
+    return users.get(key);
+  }
+
+  /** Sign-out: the key starts afresh, at every IdP; acquisitions under way for it keep nothing. */
+  forget(key: string): void {
+    this.plain.drop(key);
+    for (const users of this.byIdp.values()) users.drop(key);
+  }
+}
+
+/**
+ * Users by key in recency order, the least recently seen dropped past a bound. A Map rather than
+ * lru-cache, which would allocate its arrays for the whole bound up front (megabytes, for users who
+ * may never come).
+ */
+class RecentUsers {
   private readonly states = new Map<string, UserState>();
 
   get(key: string): UserState {
@@ -109,13 +147,8 @@ export class Users {
     return fresh;
   }
 
-  /** Sign-out: the key starts afresh; acquisitions under way for it keep nothing. */
-  forget(key: string): void {
-    this.drop(key);
-  }
-
   /** A state dropped is no longer current: whoever holds it resolves the key again. */
-  private drop(key: string): void {
+  drop(key: string): void {
     const state = this.states.get(key);
     if (!state) return;
     state.current = false;

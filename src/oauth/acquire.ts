@@ -1,6 +1,6 @@
 import { AS_AUTH_PREFERENCE, chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from './client-auth.js';
 import type { Discovery, ServerMetadata } from './discovery.js';
-import { CrossAppAccessError, OAuthResponseError } from '../errors.js';
+import { CrossAppAccessError, OAuthResponseError, untrustedText } from '../errors.js';
 import type { CrossAppAccessEvent } from '../events.js';
 import {
   SUBJECT_TOKEN_TYPES,
@@ -14,7 +14,8 @@ import {
 import type { FetchLike } from './http.js';
 import { checkIdJag } from './id-jag-check.js';
 import { fingerprint } from './jwt.js';
-import type { IdTokenReason, ResolvedOptions } from '../options/types.js';
+import type { ClientOptions, IdTokenReason, ResolvedIdp, ResolvedOptions } from '../options/types.js';
+import type { Registrations } from '../engine/registrations.js';
 import type { UserState } from '../engine/users.js';
 import type { Liveness } from '../engine/liveness.js';
 import { isTransient, retryEvents, withRetry } from './retry.js';
@@ -54,7 +55,38 @@ export class Acquirer {
     private readonly emit: (event: CrossAppAccessEvent) => void,
     private readonly now: () => number,
     private readonly user: UserState,
+    private readonly registrations: Registrations,
   ) {}
+
+  /** The ID token read to learn the user's IdP, kept for the acquisition that follows. */
+  private preRead: Subject | undefined;
+
+  /**
+   * Learns which of the engine's IdPs this user's ID tokens come from, by reading one (once, shared
+   * by the user's concurrent requests): the IdP whose `issuer` equals its `iss`. An ID token from any
+   * other IdP is refused before it is sent anywhere.
+   */
+  bindIdp(source: IdTokenSupplier): Promise<void> {
+    if (this.user.idp) return Promise.resolve();
+    const binding = (this.user.idpBinding ??= this.readAndBindIdp(source).finally(() => {
+      if (this.user.idpBinding === binding) this.user.idpBinding = undefined;
+    }));
+    return binding;
+  }
+
+  private async readAndBindIdp(source: IdTokenSupplier): Promise<void> {
+    // readSubject refuses an ID token from an IdP not listed, before anything is bound or sent.
+    const subject = await this.subject(source, this.user.acquiredBefore ? 'renewal' : 'initial');
+    this.user.idp ??= this.options.idps.find((candidate) => candidate.issuer === subject.issuer);
+    this.preRead = subject;
+  }
+
+  /** The user's IdP: bound by {@link bindIdp} before any acquisition. */
+  private get idp(): ResolvedIdp {
+    const idp = this.user.idp;
+    if (!idp) throw new Error('cross-app-access: internal error: an acquisition started before the user\'s IdP was known');
+    return idp;
+  }
 
   /**
    * One acquisition for `binding`. `requiredScopes` (a step-up's challenged scopes) must all be
@@ -68,11 +100,14 @@ export class Acquirer {
     { requiredScopes = [], background = false, liveness }: { requiredScopes?: readonly string[]; background?: boolean; liveness?: Liveness } = {},
   ): Promise<AccessToken> {
     const started = this.now();
+    const client = this.registrations.for(binding.as.issuer, this.idp, binding.resource);
+    const preRead = this.preRead;
+    this.preRead = undefined;
     // The IdP's and the AS's metadata and the app's ID token are independent: read them at once.
     const [idp, as, firstSubject] = await Promise.all([
       this.idpEndpoint(),
-      this.authorizationServer(binding),
-      this.subject(source, this.user.acquiredBefore ? 'renewal' : 'initial'),
+      this.authorizationServer(binding, client),
+      preRead ?? this.subject(source, this.user.acquiredBefore ? 'renewal' : 'initial'),
     ]);
     let subject = firstSubject;
     const scope = binding.scopes?.join(' ');
@@ -83,19 +118,19 @@ export class Acquirer {
     // multiply across layers.
     const granted = await withRetry(
       async () => {
-        const first = await this.idJag(idp, binding, source, subject, scope, requiredScopes, once);
+        const first = await this.idJag(idp, binding, client, source, subject, scope, requiredScopes, once);
         subject = first.subject;
         try {
-          return await this.grant(binding, as, first.jag, scope, requiredScopes);
+          return await this.grant(binding, client, as, first.jag, scope, requiredScopes);
         } catch (error) {
           // The AS refused the ID-JAG (expired, replayed, a claim mismatch): both legs once more, with
           // a new ID-JAG, since a spent one is never re-sent (MCP Enterprise-Managed Authorization §7.4.2).
           const refused = error instanceof OAuthResponseError && error.stage === 'jwt_bearer' && error.error === 'invalid_grant';
           if (!refused || once.grantRepeated) throw error;
           once.grantRepeated = true;
-          const second = await this.idJag(idp, binding, source, subject, scope, requiredScopes, once);
+          const second = await this.idJag(idp, binding, client, source, subject, scope, requiredScopes, once);
           subject = second.subject;
-          return this.grant(binding, as, second.jag, scope, requiredScopes);
+          return this.grant(binding, client, as, second.jag, scope, requiredScopes);
         }
       },
       this.options.retry,
@@ -126,6 +161,7 @@ export class Acquirer {
   private async idJag(
     idp: TokenEndpoint,
     binding: ResourceBinding,
+    client: Readonly<ClientOptions>,
     source: IdTokenSupplier,
     subject: Subject,
     scope: string | undefined,
@@ -152,7 +188,7 @@ export class Acquirer {
       }
     }
     if (this.options.checkIdJag) {
-      checkIdJag(jag.idJag, { issuer: binding.as.issuer, clientId: this.options.client.clientId, resource: binding.resource, nowMs: this.now() }, this.emit);
+      checkIdJag(jag.idJag, { issuer: binding.as.issuer, clientId: client.clientId, resource: binding.resource, nowMs: this.now() }, this.emit);
     }
     requireScopes(jag.scope, required, 'The IdP', 'token_exchange');
     return { jag, subject };
@@ -164,6 +200,7 @@ export class Acquirer {
    */
   private async grant(
     binding: ResourceBinding,
+    client: Readonly<ClientOptions>,
     as: AuthorizationServerNow,
     jag: IdJagResponse,
     requested: string | undefined,
@@ -176,7 +213,7 @@ export class Acquirer {
     try {
       granted = await redeemIdJag(
         // A client assertion's audience is the AS's issuer (RFC 7523 §3).
-        this.endpoint(meta.tokenEndpoint, this.options.client, as.authMethod, 'client', meta.issuer, meta.signingAlgs),
+        this.endpoint(meta.tokenEndpoint, client, as.authMethod, 'client', meta.issuer, meta.signingAlgs),
         { assertion: jag.idJag, resource: binding.resource, scope },
       );
     } catch (error) {
@@ -186,7 +223,7 @@ export class Acquirer {
       // with the next method: invalid_client is as often a wrong id or secret, the secret would be
       // sent again in another form, a fresh ID-JAG would be spent, and the mismatch is a fixed
       // registration fact that one option settles for good.
-      throw autoClientAuthRejected(error, as.authMethod, meta.authMethods, this.options.client) ?? error;
+      throw autoClientAuthRejected(error, as.authMethod, meta.authMethods, client) ?? error;
     }
     this.emit({ type: 'jwt_bearer', tokenEndpoint: meta.tokenEndpoint, resource: binding.resource, scope, durationMs: this.now() - started });
     requireScopes(granted.scope, required, 'The authorization server', 'jwt_bearer');
@@ -248,7 +285,7 @@ export class Acquirer {
    * not the copy the binding captured: an AS may move its token endpoint or change its methods
    * (RFC 8414 §3). If it cannot be read for a transient reason, the captured copy is used.
    */
-  private async authorizationServer(binding: ResourceBinding): Promise<AuthorizationServerNow> {
+  private async authorizationServer(binding: ResourceBinding, client: Readonly<ClientOptions>): Promise<AuthorizationServerNow> {
     let meta: ServerMetadata;
     try {
       meta = await this.discovery.serverMetadata(binding.as.issuer, 'authorization_server');
@@ -257,8 +294,7 @@ export class Acquirer {
       this.emit({ type: 'diagnostic', message: `The metadata of the authorization server ${binding.as.issuer} could not be read again (${error.code}); the copy read earlier is used.`, durationMs: 0 });
       meta = binding.as;
     }
-    if (meta === binding.as) return { meta, authMethod: binding.asAuthMethod };
-    const authMethod = chooseClientAuth(this.options.client, meta.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${meta.issuer}`, 'discovery');
+    const authMethod = chooseClientAuth(client, meta.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${meta.issuer}`, 'discovery');
     return { meta, authMethod };
   }
 
@@ -267,13 +303,13 @@ export class Acquirer {
    * authorization server's; its failure is reported by the acquisition that needs it.
    */
   prefetchIdp(): void {
-    const { issuer, tokenEndpoint } = this.options.idp;
-    if (tokenEndpoint === undefined && issuer !== undefined) this.discovery.serverMetadata(issuer, 'idp').catch(() => undefined);
+    const idp = this.user.idp ?? (this.options.idps.length === 1 ? this.options.idps[0] : undefined);
+    if (idp?.tokenEndpoint === undefined && idp?.issuer !== undefined) this.discovery.serverMetadata(idp.issuer, 'idp').catch(() => undefined);
   }
 
   /** The IdP token endpoint: configured, or discovered from the issuer once and cached (ID-JAG draft §7.1). */
   private async idpEndpoint(): Promise<TokenEndpoint> {
-    const idp = this.options.idp;
+    const idp = this.idp;
     let url = idp.tokenEndpoint;
     let supported: string[] | undefined;
     let algs: string[] | undefined;
@@ -288,9 +324,15 @@ export class Acquirer {
     return this.endpoint(url, idp, method, 'idp', idp.issuer ?? url, algs);
   }
 
-  /** This user's ID token, checked ({@link readSubject}). */
+  /**
+   * This user's ID token, checked ({@link readSubject}); with several IdPs, one from the user's own
+   * IdP only (once it is known): an ID token naming another is not sent anywhere.
+   */
   private subject(source: IdTokenSupplier, reason: IdTokenReason, maxAge?: number): Promise<Subject> {
-    return readSubject({ options: this.options, now: this.now, user: this.user }, source, reason, maxAge);
+    const idps = this.options.idps;
+    const issuers = idps.length < 2 ? undefined : this.user.idp?.issuer !== undefined ? [this.user.idp.issuer] : idps.map((idp) => idp.issuer ?? '');
+    return readSubject({ options: this.options, now: this.now, user: this.user, issuers }, source, reason, maxAge);
   }
+
 
 }

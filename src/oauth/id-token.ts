@@ -1,4 +1,4 @@
-import { CrossAppAccessError } from '../errors.js';
+import { CrossAppAccessError, untrustedText } from '../errors.js';
 import type { UserState } from '../engine/users.js';
 import type { IdTokenContext, IdTokenReason, IdTokenSource, ResolvedOptions } from '../options/types.js';
 import { decodeJwt, numericClaim, stringClaim } from './jwt.js';
@@ -9,14 +9,25 @@ const ID_TOKEN_LEEWAY_SECONDS = 30;
 export interface Subject {
   token: string;
   user: string;
+  /** The ID token's `iss`, read, not verified (the IdP verifies it); undefined for an opaque token. */
+  issuer: string | undefined;
 }
 
-function userOf(idToken: string): { user: string; exp: number | undefined } {
+interface Parsed {
+  user: string;
+  issuer: string | undefined;
+  exp: number | undefined;
+}
+
+const OPAQUE: Parsed = { user: '', issuer: undefined, exp: undefined };
+
+function userOf(idToken: string): Parsed {
   const jwt = decodeJwt(idToken);
-  if (!jwt) return { user: '', exp: undefined };
+  if (!jwt) return OPAQUE;
   const c = jwt.claims;
-  const user = JSON.stringify([stringClaim(c, 'iss') ?? '', stringClaim(c, 'sub') ?? '', stringClaim(c, 'tenant') ?? stringClaim(c, 'tid') ?? '']);
-  return { user, exp: numericClaim(c, 'exp') };
+  const issuer = stringClaim(c, 'iss');
+  const user = JSON.stringify([issuer ?? '', stringClaim(c, 'sub') ?? '', stringClaim(c, 'tenant') ?? stringClaim(c, 'tid') ?? '']);
+  return { user, issuer, exp: numericClaim(c, 'exp') };
 }
 
 function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
@@ -40,6 +51,8 @@ export interface IdTokenReading {
   readonly options: Pick<ResolvedOptions, 'subjectTokenType' | 'timeoutMs'>;
   readonly now: () => number;
   readonly user: UserState;
+  /** With several IdPs, the issuers the ID token may name (the user's IdP, once known); else undefined. */
+  readonly issuers?: readonly string[] | undefined;
 }
 
 /**
@@ -48,7 +61,7 @@ export interface IdTokenReading {
  */
 export async function readSubject(reading: IdTokenReading, source: IdTokenSupplier, reason: IdTokenReason, maxAge?: number): Promise<Subject> {
   // Only an ID token names its user and its expiry; other subjects are opaque.
-  const read = (token: string) => (reading.options.subjectTokenType === 'id_token' ? userOf(token) : { user: '', exp: undefined });
+  const read = (token: string): Parsed => (reading.options.subjectTokenType === 'id_token' ? userOf(token) : OPAQUE);
   let token = await readIdToken(reading, source, reason, maxAge);
   let parsed = read(token);
   // An expired token is asked for once more as 'rejected', unless that (or a new sign-in) was just asked.
@@ -63,8 +76,18 @@ export async function readSubject(reading: IdTokenReading, source: IdTokenSuppli
       stage: 'id_token',
     });
   }
+  // Checked before the identity is bound: a token from another IdP must not claim the key.
+  const allowed = reading.issuers;
+  if (allowed !== undefined && (parsed.issuer === undefined || !allowed.includes(parsed.issuer))) {
+    // A key that already names someone: another IdP's token under it is a session mix-up, refused
+    // (and the key with it) as any other (user_mismatch).
+    if (reading.user.hasIdentity) reading.user.checkIdentity(parsed.user);
+    const named = parsed.issuer === undefined ? 'names no issuer (iss)' : `was issued by ${untrustedText(parsed.issuer, 200)}`;
+    const expected = allowed.length === 1 ? `this user's IdP is ${allowed[0]}` : `it is not one of the IdPs configured (${allowed.join(', ')})`;
+    throw new CrossAppAccessError(`The ID token ${named}, but ${expected}; it was not sent anywhere.`, { code: 'idp_not_allowed', stage: 'id_token' });
+  }
   reading.user.checkIdentity(parsed.user);
-  return { token, user: parsed.user };
+  return { token, user: parsed.user, issuer: parsed.issuer };
 }
 
 async function readIdToken(reading: IdTokenReading, source: IdTokenSupplier, reason: IdTokenReason, maxAge?: number): Promise<string> {

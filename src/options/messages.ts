@@ -11,16 +11,22 @@ export function configurationError(issue: z.core.$ZodIssue | undefined, input: o
   const path = issue.path.map(String);
   if (issue.code === 'unrecognized_keys') {
     const key = String(issue.keys[0]).slice(0, 60);
-    const suggestion = closestKey(key, KNOWN_KEYS[path.join('.')] ?? []);
-    return new ConfigurationError([...path, key].join('.'), `unknown option${suggestion ? ` (did you mean ${suggestion}?)` : ''}`);
+    // `idp.1` knows what `idp` knows: list indexes are not part of the option's name.
+    const suggestion = closestKey(key, KNOWN_KEYS[path.filter((p) => !/^\d+$/.test(p)).join('.')] ?? []);
+    return new ConfigurationError(optionName([...path, key]), `unknown option${suggestion ? ` (did you mean ${suggestion}?)` : ''}`);
   }
-  const option = path.length > 0 ? path.join('.') : 'options';
+  const option = path.length > 0 ? optionName(path) : 'options';
   const missing = (issue.code === 'invalid_type' || issue.code === 'invalid_union') && valueAt(input, path) === undefined;
   if (missing) {
     const expected = issue.code === 'invalid_type' ? ` (expected ${article(issue.expected)})` : ` (${issue.message})`;
     return new ConfigurationError(option, `is required${expected}`);
   }
   return new ConfigurationError(option, issue.message);
+}
+
+/** `['idp', '1', 'clientId']` as `idp[1].clientId`. */
+function optionName(path: readonly string[]): string {
+  return path.reduce((name, segment) => (/^\d+$/.test(segment) ? `${name}[${segment}]` : name ? `${name}.${segment}` : segment), '');
 }
 
 function valueAt(input: object, path: readonly string[]): unknown {

@@ -61,14 +61,23 @@ function resolved(o: z.infer<typeof engineSchema>, store: TokenStore | undefined
       if (!token.success) throw new ConfigurationError('scope', token.error.issues[0]?.message ?? 'expected scope tokens (RFC 6749 §3.3)');
     }
   }
+  const subjectTokenType = o.subjectTokenType ?? 'id_token';
+  if (o.idp.length > 1 && subjectTokenType !== 'id_token') {
+    throw new ConfigurationError('idp', `is a list, which routes each ID token to its IdP by its iss claim; a ${subjectTokenType} subject token names no issuer: use one engine per IdP`);
+  }
+  const issuers = new Set(o.idp.map((idp) => idp.issuer));
+  o.client.forEach((client, i) => {
+    if (client.idp !== undefined && !issuers.has(client.idp)) throw new ConfigurationError(`client[${i}].idp`, 'must be the issuer of one of the IdPs in idp');
+  });
   return {
-    subjectTokenType: o.subjectTokenType ?? 'id_token',
-    idp: Object.freeze({ ...o.idp }),
-    client: Object.freeze({ ...o.client }),
+    subjectTokenType,
+    idps: Object.freeze(o.idp.map((idp) => Object.freeze({ ...idp, partition: JSON.stringify([idp.issuer ?? idp.tokenEndpoint, idp.clientId]) }))),
+    clients: Object.freeze(o.client.map((client) => Object.freeze({ ...client }))),
     scopes: normaliseScopes(o.scope),
-    resource: o.resource,
-    resourceUrl: o.resource === undefined ? undefined : new URL(o.resource),
-    resourceScope: o.resource === undefined ? undefined : resourceScope(new URL(o.resource)),
+    resources: Object.freeze((o.resource ?? []).map((resource) => {
+      const url = new URL(resource);
+      return Object.freeze({ resource, url, scope: resourceScope(url) });
+    })),
     timeoutMs: o.timeout ?? 10_000,
     retry: retryPolicy(o.retry, o.timeout ?? 10_000),
     renewBeforeMs: o.renewBefore,

@@ -87,6 +87,7 @@ const idpSchema = z.strictObject({
 const clientSchema = z.strictObject({
   ...credentialFields,
   issuer: secureUrl.optional(),
+  idp: secureUrl.optional(),
 });
 const retrySchema = z.strictObject({
   retries: z.number().int().min(0).max(10).optional(),
@@ -94,30 +95,82 @@ const retrySchema = z.strictObject({
   maxDelay: z.number().int().min(0).max(600_000).optional(),
 });
 
+/** One IdP: an issuer (discovered) or a token endpoint, and this client's credentials there. */
+const idpEntry = idpSchema.superRefine((value, ctx) => {
+  if (value.issuer === undefined && value.tokenEndpoint === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'needs issuer (discovered) or tokenEndpoint' });
+  }
+  // Both given: one would silently win. The issuer only matters for discovery (RFC 8414 §3).
+  if (value.issuer !== undefined && value.tokenEndpoint !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'has both issuer and tokenEndpoint: keep issuer to discover the token endpoint from the IdP metadata, or tokenEndpoint to skip discovery',
+    });
+  }
+  credentialsRule(value, ctx);
+});
+const clientEntry = clientSchema.superRefine(credentialsRule);
+
+/**
+ * One entry, or a non-empty list of them, validated entry by entry (each issue keeps its own path,
+ * `idp[1].clientId`), and always read as a list.
+ */
+function oneOrList<T extends z.ZodType>(entry: T, what: string) {
+  return z.unknown().transform((value, ctx): z.output<T>[] => {
+    const list: unknown[] = Array.isArray(value) ? value : [value];
+    if (list.length === 0) {
+      ctx.addIssue({ code: 'custom', message: `expected ${what}, or a non-empty list of them` });
+      return z.NEVER;
+    }
+    const parsed: z.output<T>[] = [];
+    list.forEach((item, i) => {
+      const result = entry.safeParse(item);
+      if (result.success) parsed.push(result.data);
+      else for (const issue of result.error.issues) ctx.addIssue({ ...(issue as object), path: Array.isArray(value) ? [i, ...issue.path] : issue.path } as never);
+    });
+    return parsed;
+  });
+}
+
+/** With several IdPs, an ID token is routed by its `iss`: each needs an issuer, none twice. */
+function idpListRule(idps: readonly { issuer?: string | undefined }[], ctx: z.RefinementCtx): void {
+  if (idps.length < 2) return;
+  const seen = new Set<string>();
+  idps.forEach((idp, i) => {
+    if (idp.issuer === undefined) ctx.addIssue({ code: 'custom', path: [i, 'issuer'], message: 'is required in a list of IdPs: an ID token goes to the IdP whose issuer equals its iss claim' });
+    else if (seen.has(idp.issuer)) ctx.addIssue({ code: 'custom', path: [i, 'issuer'], message: 'appears twice in the list of IdPs' });
+    else seen.add(idp.issuer);
+  });
+}
+
+/** With several registrations, each names its authorization server (and maybe its IdP), no pair twice. */
+function clientListRule(clients: readonly { issuer?: string | undefined; idp?: string | undefined }[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  clients.forEach((client, i) => {
+    if (clients.length > 1 && client.issuer === undefined) {
+      ctx.addIssue({ code: 'custom', path: [i, 'issuer'], message: "is required in a list of registrations: a resource is served with the registration of the authorization server its metadata names" });
+      return;
+    }
+    const pair = JSON.stringify([client.issuer, client.idp]);
+    if (seen.has(pair)) ctx.addIssue({ code: 'custom', path: [i], message: `registers ${client.issuer}${client.idp ? ` for ${client.idp}` : ''} a second time` });
+    seen.add(pair);
+  });
+}
+
 /** A one-user wrapper's options ({@link CrossAppAccessOptions}). */
 export const schema = z.strictObject({
   idToken: z.union([nonEmpty, z.custom<IdTokenSource>((v) => typeof v === 'function')], {
     error: 'expected a non-empty string or a function',
   }),
   subjectTokenType: z.enum(['id_token', 'saml2', 'refresh_token']).optional(),
-  idp: idpSchema.superRefine((value, ctx) => {
-    if (value.issuer === undefined && value.tokenEndpoint === undefined) {
-      ctx.addIssue({ code: 'custom', message: 'needs issuer (discovered) or tokenEndpoint' });
-    }
-    // Both given: one would silently win. The issuer only matters for discovery (RFC 8414 §3).
-    if (value.issuer !== undefined && value.tokenEndpoint !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'has both issuer and tokenEndpoint: keep issuer to discover the token endpoint from the IdP metadata, or tokenEndpoint to skip discovery',
-      });
-    }
-    credentialsRule(value, ctx);
-  }),
-  client: clientSchema.superRefine(credentialsRule),
+  idp: oneOrList(idpEntry, 'an IdP ({ issuer or tokenEndpoint, clientId, … })').superRefine(idpListRule),
+  client: oneOrList(clientEntry, 'a client registration ({ clientId, … })').superRefine(clientListRule),
   scope: z
     .union([z.string(), z.array(scopeToken)], { error: 'expected a space-separated string or an array of scope tokens' })
     .optional(),
-  resource: secureUrl.optional(),
+  resource: oneOrList(secureUrl, 'a resource URL').superRefine((resources, ctx) => {
+    if (new Set(resources).size !== resources.length) ctx.addIssue({ code: 'custom', message: 'lists a resource twice' });
+  }).optional(),
   timeout: milliseconds(100, 600_000).optional(),
   retry: z.union([z.literal(false), retrySchema], { error: 'expected false or { retries, baseDelay, maxDelay }' }).optional(),
   renewBefore: milliseconds(1000, 86_400_000, { allowZero: true }).optional(),

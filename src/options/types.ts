@@ -121,9 +121,14 @@ export interface ClientOptions extends ClientCredentials {
   /**
    * Pins these credentials to this authorization-server issuer. Without it they bind, for the life of
    * the wrapper, to the first authorization server they are used with (MCP authorization spec,
-   * "Authorization Server Binding").
+   * "Authorization Server Binding"). Required in a list of registrations.
    */
   issuer?: string | undefined;
+  /**
+   * For an authorization server that registered this client once per enterprise: the issuer of the
+   * IdP (one of `idp`) whose users this registration serves. Without it, it serves every IdP's users.
+   */
+  idp?: string | undefined;
 }
 
 /**
@@ -149,17 +154,47 @@ export interface CrossAppAccessOptions {
    * first exchanged at the IdP for an IdP refresh token), or an IdP `refresh_token` (ID-JAG draft §4.3, §4.5).
    */
   subjectTokenType?: SubjectTokenType | undefined;
-  /** The enterprise IdP that exchanges the ID token for an ID-JAG, and this client's registration there. */
-  idp: IdpOptions;
-  /** This client's registration at the MCP server's authorization server (the JWT-bearer grant). */
-  client: ClientOptions;
+  /**
+   * The enterprise IdP that exchanges the ID token for an ID-JAG, and this client's registration
+   * there; or a list of them (one per enterprise), each with its `issuer`: each user's ID token then
+   * goes to the IdP whose `issuer` equals its `iss` claim (read, not verified: the IdP verifies it),
+   * and an ID token from an IdP not listed is refused (`idp_not_allowed`) before it is sent anywhere.
+   * A list takes ID tokens only (`subjectTokenType` `'id_token'`): other subject tokens do not name
+   * their issuer.
+   *
+   * @example
+   * ```ts
+   * const idp: CrossAppAccessEngineOptions['idp'] = [
+   *   { issuer: 'https://acme.okta.com', clientId: 'gw', clientSecret: process.env.ACME_IDP_SECRET },
+   *   { issuer: 'https://login.globex.example', clientId: 'gw-9', privateKey: globexKey },
+   * ];
+   * ```
+   */
+  idp: IdpOptions | readonly IdpOptions[];
+  /**
+   * This client's registration at the MCP server's authorization server (the JWT-bearer grant); or a
+   * list of them, one per authorization server, each naming its `issuer` (and, for a server that
+   * registered the client once per enterprise, its `idp`). A resource is served with the registration
+   * of the authorization server its RFC 9728 metadata names; one whose authorization server holds no
+   * registration fails closed with `issuer_not_allowed` before anything is sent.
+   *
+   * @example
+   * ```ts
+   * const client: CrossAppAccessEngineOptions['client'] = [
+   *   { issuer: 'https://auth.notion.example', clientId: 'gw-notion', clientSecret: process.env.NOTION_SECRET },
+   *   { issuer: 'https://auth.linear.example', clientId: 'gw-linear', privateKey: linearKey },
+   * ];
+   * ```
+   */
+  client: ClientOptions | readonly ClientOptions[];
   /** Scopes to request (array or space-separated string, never comma-separated). Default: the server's challenge, then its metadata. */
   scope?: string | readonly string[] | undefined;
   /**
-   * The MCP server's resource identifier (e.g. `https://mcp.example.com/mcp`). Skips the first 401
-   * round trip, and limits where tokens may go to URLs inside it.
+   * The MCP server's resource identifier (e.g. `https://mcp.example.com/mcp`), or a list of them.
+   * Skips the first 401 round trip, and limits where tokens may go to URLs inside one of them; a
+   * request elsewhere passes through untouched.
    */
-  resource?: string | undefined;
+  resource?: string | readonly string[] | undefined;
   /**
    * Timeout in milliseconds (at least 100) for each metadata and token request, body included, and
    * for `idToken`. Default 10000.
@@ -237,12 +272,13 @@ export interface CrossAppAccessEngineOptions extends Omit<CrossAppAccessOptions,
 /** Engine options after validation: immutable, normalised, with defaults applied. */
 export interface ResolvedOptions {
   readonly subjectTokenType: SubjectTokenType;
-  readonly idp: Readonly<IdpOptions>;
-  readonly client: Readonly<ClientOptions>;
+  /** At least one. */
+  readonly idps: readonly ResolvedIdp[];
+  /** At least one. */
+  readonly clients: readonly Readonly<ClientOptions>[];
   readonly scopes: readonly string[] | undefined;
-  readonly resource: string | undefined;
-  readonly resourceUrl: URL | undefined;
-  readonly resourceScope: ResourceScope | undefined;
+  /** The configured resources; empty when they are learned from 401s. */
+  readonly resources: readonly ConfiguredResource[];
   readonly timeoutMs: number;
   readonly retry: RetryPolicy;
   readonly renewBeforeMs: number | undefined;
@@ -257,6 +293,19 @@ export interface ResolvedOptions {
   readonly oauthFetch: FetchLike | undefined;
   /** Where tokens live; undefined means a memory store of `maxCachedTokens`. */
   readonly store: TokenStore | undefined;
+}
+
+/** An IdP after validation, with the partition of the cache its users' tokens live in. */
+export interface ResolvedIdp extends Readonly<IdpOptions> {
+  /** Its issuer (or token endpoint) and this client's id there: part of every cache key of its users. */
+  readonly partition: string;
+}
+
+/** A configured resource: its identifier verbatim, parsed, and the URLs it covers. */
+export interface ConfiguredResource {
+  readonly resource: string;
+  readonly url: URL;
+  readonly scope: ResourceScope;
 }
 
 /** A one-user wrapper's options after validation: the engine's, and its ID-token source. */

@@ -34,6 +34,7 @@ const idp: AllUndefined<IdpOptions> = {
 };
 const client: AllUndefined<ClientOptions> = {
   issuer: undefined,
+  idp: undefined,
   clientSecret: undefined,
   authMethod: undefined,
   privateKey: undefined,

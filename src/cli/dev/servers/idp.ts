@@ -138,8 +138,12 @@ export interface IdpOptions {
   clientAuth?: IdpClientAuth;
   /** Secret for `client_secret_post`/`client_secret_basic`. Default `idp-secret`. */
   clientSecret?: string;
-  /** The client's id at the AS, written into the ID-JAG `client_id` claim. Default `mcp-client`. */
-  jagClientId?: string;
+  /**
+   * The client's id at the AS, written into the ID-JAG `client_id` claim: one for every audience, or
+   * the id registered at each audience (authorization server issuer), as an IdP that knows each
+   * server's registration does. Default `mcp-client`.
+   */
+  jagClientId?: string | ((audience: string) => string);
   /** Narrows the requested scopes (ID-JAG draft §4.3.4). Default: grant what was requested. */
   grantScopes?: (requested: string[]) => string[];
   /** ID-JAG lifetime in seconds. Default 300. */
@@ -248,7 +252,7 @@ export interface Idp {
   readonly clientSecret: string | undefined;
   readonly clientAuth: IdpClientAuth;
   /** Mutable: an AS that assigns client ids at registration is known only at run time. */
-  jagClientId: string;
+  jagClientId: string | ((audience: string) => string);
   /** Public JWK set (also served at `jwksUri`). */
   readonly jwks: JSONWebKeySet;
   /** Public key that verifies ID tokens and ID-JAGs. */
@@ -536,7 +540,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
         iss: issuer,
         sub,
         aud: form.audience,
-        client_id: idp.jagClientId,
+        client_id: typeof idp.jagClientId === 'function' ? idp.jagClientId(form.audience ?? '') : idp.jagClientId,
         resource: form.resource,
         ...(granted.length > 0 ? { scope: granted.join(' ') } : {}),
         jti: randomUUID(),
