@@ -22,8 +22,14 @@ export class Step {
   }
 }
 
+/**
+ * Where the troubleshooting page is read: the repository's (package.json `repository`), as a URL,
+ * since the npm package ships no docs/.
+ */
+export const TROUBLESHOOTING_URL = 'https://github.com/cross-app-access/cross-app-access/blob/main/docs/troubleshooting.md';
+
 /** The pointer that ends a fix: the troubleshooting page's section on it (symptom, cause, fix). */
-export const see = (section: string): string => ` See docs/troubleshooting.md#${section}`;
+export const see = (section: string): string => ` See ${TROUBLESHOOTING_URL}#${section}`;
 
 /** A failure the doctor diagnosed: the step fails with `fix` as its advice. */
 export class Diagnosis extends Error {
