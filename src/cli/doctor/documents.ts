@@ -13,7 +13,7 @@ export async function firstDocument(urls: string[], who: string, config: DoctorC
   for (const url of urls) {
     let result: Awaited<ReturnType<typeof requestJson>>;
     try {
-      result = await reaching(url, who, config.timeoutMs, () => requestJson({ fetch, url, what: `the ${who}`, stage: 'discovery', timeoutMs: config.timeoutMs, maxBytes: MAX_METADATA_BYTES }));
+      result = await reaching(url, who, config.timeoutMs, () => requestJson({ fetch, url, what: who, stage: 'discovery', timeoutMs: config.timeoutMs, maxBytes: MAX_METADATA_BYTES }));
     } catch (error) {
       if (error instanceof CrossAppAccessError && (error.code === 'invalid_response' || error.code === 'unexpected_redirect')) {
         step.note(`${url}: ${error.code === 'invalid_response' ? 'not a JSON object' : 'a redirect'}`);
@@ -26,7 +26,7 @@ export async function firstDocument(urls: string[], who: string, config: DoctorC
       return { url, body: result.body };
     }
     if (result.status >= 500 || result.status === 429) {
-      throw new Diagnosis(`${url} answered HTTP ${result.status}.`, `The ${who} is failing or overloaded: try again later, or ask its operator.${see('unreachable')}`);
+      throw new Diagnosis(`${url} answered HTTP ${result.status}.`, `The server of ${who} is failing or overloaded: try again later, or ask its operator.${see('unreachable')}`);
     }
     step.note(`${url}: HTTP ${result.status}`);
   }

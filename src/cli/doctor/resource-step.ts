@@ -49,7 +49,7 @@ function notCovering(resource: string, mcpUrl: string, error: CrossAppAccessErro
 /** Step 2: the protected-resource metadata (RFC 9728 §3), where it was found, and its `resource`. */
 export async function protectedResource(config: DoctorConfig, challenge: BearerChallenge, step: Step): Promise<FoundResource> {
   const target = requireSecureUrl(config.mcpUrl, 'The MCP server URL', 'discovery');
-  const found = await firstDocument(protectedResourceUrls(target, challenge.resourceMetadata), 'protected-resource metadata', config, step);
+  const found = await firstDocument(protectedResourceUrls(target, challenge.resourceMetadata), 'the protected-resource metadata', config, step);
   if (!found) {
     throw new Diagnosis('No protected-resource metadata was found at any of those URLs.', `The MCP server must publish RFC 9728 metadata (its 401 challenge's resource_metadata, or /.well-known/oauth-protected-resource); ask its operator.${see('no-metadata')}`);
   }

@@ -30,7 +30,7 @@ export interface FoundIdp {
 /** RFC 8414 / OpenID Discovery metadata of `issuer`, at the library's URLs, with the issuer compared exactly (RFC 8414 §3.3). */
 async function serverMetadata(issuer: string, who: 'authorization server' | 'IdP', config: DoctorConfig, step: Step): Promise<FoundServer> {
   const issuerUrl = requireSecureUrl(issuer, `The ${who} issuer`, 'discovery');
-  const found = await firstDocument(who === 'IdP' ? idpMetadataUrls(issuerUrl) : serverMetadataUrls(issuerUrl), `${who} metadata`, config, step);
+  const found = await firstDocument(who === 'IdP' ? idpMetadataUrls(issuerUrl) : serverMetadataUrls(issuerUrl), `the ${who} metadata`, config, step);
   if (!found) {
     throw new Diagnosis(`No metadata was found for the ${who} issuer ${issuer}.`, `Check the ${who} issuer (RFC 8414 and OpenID Discovery URLs were tried)${who === 'IdP' ? ', or give --idp-token-endpoint' : ''}.${see('no-metadata')}`);
   }
