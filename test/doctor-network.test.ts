@@ -48,6 +48,13 @@ describe('doctor: a server it cannot reach', () => {
     expect(text).toContain('failed (ERR_SSL_WRONG_VERSION_NUMBER)');
   }, 30_000);
 
+  it('a port fetch never connects to (a "bad port" of the Fetch standard): said so, with the port', async () => {
+    const report = await runDoctor({ mcpUrl: 'http://127.0.0.1:1/mcp', idpIssuer: 'http://127.0.0.1:1', timeoutMs: 5_000 });
+    expect(step(report, 'probe').details).toEqual(['Could not reach the MCP server: fetch never connects to port 1 (a "bad port" of the Fetch standard).']);
+    expect(step(report, 'idp').details).toEqual(['Could not reach the IdP metadata: fetch never connects to port 1 (a "bad port" of the Fetch standard).']);
+    expect(JSON.stringify(report)).not.toContain('bug in the doctor');
+  });
+
   it('an IdP that is down: named at the IdP step, not "no usable answer"', async () => {
     const stack = await stackWith();
     const port = await closedPort();

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { runDoctor } from '../src/cli/doctor/run.js';
 import { TROUBLESHOOTING_URL } from '../src/cli/doctor/step.js';
+import type { OverrideResponse } from '../src/cli/dev/servers/http-util.js';
 import { configFor, stackWith, step } from './helpers/doctor.js';
 
 describe('doctor: the resource covers the URL', () => {
@@ -15,7 +16,7 @@ describe('doctor: the resource covers the URL', () => {
     const stack = await stackWith({ mcp: { path: '/a/mcp' } });
     const tenantB = `${stack.mcp.origin}/b/mcp`;
     const tenantBMetadata = `${stack.mcp.origin}/.well-known/oauth-protected-resource/b/mcp`;
-    stack.mcp.override = (req) => {
+    stack.mcp.override = (req): OverrideResponse | undefined => {
       if (req.path === '/.well-known/oauth-protected-resource/b/mcp') {
         return { status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ resource: stack.mcp.resource, authorization_servers: [stack.as.issuer] }) };
       }

@@ -27,12 +27,15 @@ const TLS = /^(ERR_SSL_|ERR_TLS_|EPROTO$|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZER
  */
 export function networkFailure(error: unknown, url: string, who: string, timeoutMs: number): Diagnosis | undefined {
   const code = error instanceof CrossAppAccessError && error.code === 'timeout' ? 'TIMEOUT' : causeCode(error);
-  const isTransport = code !== undefined && (error instanceof TypeError || (error instanceof CrossAppAccessError && (error.code === 'network_error' || error.code === 'timeout')) || code === 'TIMEOUT');
-  if (!isTransport) return undefined;
+  const fetchFailed = (error instanceof TypeError && error.message === 'fetch failed') || (error instanceof CrossAppAccessError && error.code === 'network_error');
+  if (!fetchFailed && code !== 'TIMEOUT') return undefined;
   const parsed = parseUrl(url);
   const host = parsed?.hostname ?? url;
   const port = parsed ? parsed.port || (parsed.protocol === 'https:' ? '443' : '80') : '?';
   const where = `${host} port ${port}`;
+  if (lowestMessage(error) === 'bad port') {
+    return new Diagnosis(`Could not reach ${who}: fetch never connects to port ${port} (a "bad port" of the Fetch standard).`, `Serve it on another port than ${port}.${see('unreachable')}`);
+  }
   if (code === 'ECONNREFUSED') {
     return new Diagnosis(`Could not reach ${who}: connection refused (ECONNREFUSED) at ${where}.`, `Nothing listens on ${where}: check that the server is running and the URL's host and port (${parsed?.origin ?? url}).${see('unreachable')}`);
   }
@@ -48,6 +51,7 @@ export function networkFailure(error: unknown, url: string, who: string, timeout
         : `Node does not trust the server's certificate, or it does not match ${host}: for a private CA, set NODE_EXTRA_CA_CERTS.${see('unreachable')}`,
     );
   }
+  if (code === undefined) return new Diagnosis(`Could not reach ${who} at ${where}: ${lowestMessage(error)}.`, `Check the URL and the network (firewall, proxy).${see('unreachable')}`);
   if (code === 'TIMEOUT') {
     return new Diagnosis(`${who} at ${where} did not answer within ${timeoutMs} ms.`, `Check the URL and the network (firewall, proxy); a slow server needs a larger --timeout.${see('unreachable')}`);
   }
