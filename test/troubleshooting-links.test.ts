@@ -28,6 +28,8 @@ describe('docs/troubleshooting.md', () => {
     const repository = pkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
     expect(TROUBLESHOOTING_URL).toBe(`${repository}/blob/main/docs/troubleshooting.md`);
     expect(see('unreachable')).toBe(` See ${repository}/blob/main/docs/troubleshooting.md#unreachable`);
+    const doctorSources = readdirSync(doctorDir).map((file) => readFileSync(join(doctorDir, file), 'utf8')).join('\n');
+    expect(doctorSources).not.toMatch(/[^/]docs\/[a-z-]+\.md/); // every docs page by URL
   });
 
   it('links within the page resolve', () => {

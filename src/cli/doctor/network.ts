@@ -36,6 +36,7 @@ export function networkFailure(error: unknown, url: string, who: string, timeout
   if (lowestMessage(error) === 'bad port') {
     return new Diagnosis(`Could not reach ${who}: fetch never connects to port ${port} (a "bad port" of the Fetch standard).`, `Serve it on another port than ${port}.${see('unreachable')}`);
   }
+  if (code === undefined) return new Diagnosis(`Could not reach ${who} at ${where}: ${lowestMessage(error)}.`, `Check the URL and the network (firewall, proxy).${see('unreachable')}`);
   if (code === 'ECONNREFUSED') {
     return new Diagnosis(`Could not reach ${who}: connection refused (ECONNREFUSED) at ${where}.`, `Nothing listens on ${where}: check that the server is running and the URL's host and port (${parsed?.origin ?? url}).${see('unreachable')}`);
   }
@@ -51,7 +52,6 @@ export function networkFailure(error: unknown, url: string, who: string, timeout
         : `Node does not trust the server's certificate, or it does not match ${host}: for a private CA, set NODE_EXTRA_CA_CERTS.${see('unreachable')}`,
     );
   }
-  if (code === undefined) return new Diagnosis(`Could not reach ${who} at ${where}: ${lowestMessage(error)}.`, `Check the URL and the network (firewall, proxy).${see('unreachable')}`);
   if (code === 'TIMEOUT') {
     return new Diagnosis(`${who} at ${where} did not answer within ${timeoutMs} ms.`, `Check the URL and the network (firewall, proxy); a slow server needs a larger --timeout.${see('unreachable')}`);
   }

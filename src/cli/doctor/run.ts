@@ -3,7 +3,7 @@ import { authenticatedInitialize, jwtBearer, tokenExchange } from './grant-steps
 import { probe } from './probe-step.js';
 import { protectedResource } from './resource-step.js';
 import { authorizationServer, idpMetadata } from './server-steps.js';
-import { runStep, see, Step } from './step.js';
+import { DOCS_URL, runStep, see, Step } from './step.js';
 import type { DoctorConfig, DoctorReport, StepResult } from './types.js';
 
 /** The likely fix for a typed error of the package, by code and OAuth error, in one sentence. */
@@ -35,7 +35,7 @@ function advice(error: CrossAppAccessError): string {
     case 'network_error':
       return `The ${error.stage === 'discovery' ? 'server' : where} could not be reached: check the URL and the network.${see('unreachable')}`;
     default:
-      return `See the message above (${error.code}); docs/errors.md says what to do.`;
+      return `See the message above (${error.code}); ${DOCS_URL}/errors.md says what to do.`;
   }
 }
 
