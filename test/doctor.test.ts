@@ -2,42 +2,12 @@
  * `cross-app-access doctor` against the real loopback IdP, authorization server and MCP SDK server,
  * once set up right and once per usual misconfiguration: each is diagnosed by name, with its fix.
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runDoctor } from '../src/cli/doctor/run.js';
-import type { DoctorConfig, DoctorReport } from '../src/cli/doctor/types.js';
-import { DEFAULT_AS_CLIENT, startStack, type Stack, type StackOptions } from './servers/stack.js';
-
-const stacks: Stack[] = [];
-afterEach(async () => {
-  await Promise.all(stacks.splice(0).map((s) => s.close()));
-});
-
-async function stackWith(options: StackOptions = {}): Promise<Stack> {
-  const stack = await startStack(options);
-  stacks.push(stack);
-  return stack;
-}
-
-async function configFor(stack: Stack, overrides: Partial<DoctorConfig> = {}): Promise<DoctorConfig> {
-  return {
-    mcpUrl: stack.mcp.url,
-    idpIssuer: stack.idp.issuer,
-    idpClientId: stack.idp.clientId,
-    clientId: DEFAULT_AS_CLIENT.clientId,
-    clientSecret: DEFAULT_AS_CLIENT.clientSecret,
-    idToken: await stack.idp.mintIdToken(),
-    timeoutMs: 5_000,
-    ...overrides,
-  };
-}
-
-function step(report: DoctorReport, id: string) {
-  const found = report.steps.find((s) => s.id === id);
-  if (!found) throw new Error(`no step ${id} in ${report.steps.map((s) => s.id).join(', ')}`);
-  return found;
-}
+import { TROUBLESHOOTING_URL } from '../src/cli/doctor/step.js';
+import type { DoctorReport } from '../src/cli/doctor/types.js';
+import { cli, configFor, stackWith, step } from './helpers/doctor.js';
+import { DEFAULT_AS_CLIENT } from './servers/stack.js';
 
 describe('doctor', () => {
   it('a working setup: every step passes, through one authenticated MCP request, with tokens only as fingerprints', async () => {
@@ -79,7 +49,7 @@ describe('doctor', () => {
     const report = await runDoctor(await configFor(stack, { resource: stack.mcp.resource.replace('127.0.0.1', 'localhost') }));
     const prm = step(report, 'protected-resource');
     expect(prm.status).toBe('fail');
-    expect(prm.fix).toBe(`Set resource to exactly \`${stack.mcp.resource}\` (the host differs: 127.0.0.1, not localhost). See docs/troubleshooting.md#resource-mismatch`);
+    expect(prm.fix).toBe(`Set resource to exactly \`${stack.mcp.resource}\` (the host differs: 127.0.0.1, not localhost). See ${TROUBLESHOOTING_URL}#resource-mismatch`);
   });
 
   it('an authorization server that does not list the ID-JAG profile', async () => {
@@ -137,7 +107,7 @@ describe('doctor', () => {
   it('a pinned client issuer that is not the one guarding the resource', async () => {
     const stack = await stackWith();
     const report = await runDoctor(await configFor(stack, { clientIssuer: `${stack.as.issuer}/` }));
-    expect(step(report, 'authorization-server').fix).toBe(`Pin client.issuer to exactly \`${stack.as.issuer}\`, without a trailing slash. See docs/troubleshooting.md#wrong-authorization-server`);
+    expect(step(report, 'authorization-server').fix).toBe(`Pin client.issuer to exactly \`${stack.as.issuer}\`, without a trailing slash. See ${TROUBLESHOOTING_URL}#wrong-authorization-server`);
   });
 
   it('without an ID token: discovery is checked, the token steps are skipped, and it does not pass', async () => {
@@ -149,17 +119,6 @@ describe('doctor', () => {
 });
 
 describe('doctor on the command line', () => {
-  const main = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-  function cli(args: string[], env: Record<string, string>, stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.stdin.end(stdin);
-    return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
-  }
-
   it('reads secrets from the environment and the ID token from stdin, prints JSON, exits 0 only when everything passed', async () => {
     const stack = await stackWith();
     const idToken = await stack.idp.mintIdToken();

@@ -1,10 +1,12 @@
 /**
  * Every doctor fix ends with a link to a section of docs/troubleshooting.md (`see('…')` in
- * src/cli/doctor/): each section it names must exist there, by the anchor GitHub gives its heading.
+ * src/cli/doctor/): each section it names must exist there, by the anchor GitHub gives its heading,
+ * and the link is the repository's URL (the npm package ships no docs/).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { see, TROUBLESHOOTING_URL } from '../src/cli/doctor/step.js';
 import { repoRoot } from './helpers/node-process.js';
 
 /** GitHub's heading anchor: lower case, punctuation other than `-` and `_` dropped, spaces as `-`. */
@@ -19,6 +21,15 @@ describe('docs/troubleshooting.md', () => {
   it('has a section for every section a doctor fix links to', () => {
     expect(linked.size).toBeGreaterThan(15);
     expect([...linked].filter((anchor) => !anchors.has(anchor))).toEqual([]);
+  });
+
+  it('links by URL to the page in the repository package.json names (the npm package ships no docs/)', () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { repository: { url: string } };
+    const repository = pkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
+    expect(TROUBLESHOOTING_URL).toBe(`${repository}/blob/main/docs/troubleshooting.md`);
+    expect(see('unreachable')).toBe(` See ${repository}/blob/main/docs/troubleshooting.md#unreachable`);
+    const doctorSources = readdirSync(doctorDir).map((file) => readFileSync(join(doctorDir, file), 'utf8')).join('\n');
+    expect(doctorSources).not.toMatch(/[^/]docs\/[a-z-]+\.md/); // every docs page by URL
   });
 
   it('links within the page resolve', () => {

@@ -6,6 +6,7 @@
 import { DOCTOR_USAGE, parseDoctorArgs, UsageError } from './doctor/args.js';
 import { renderReport } from './doctor/report.js';
 import { runDoctor } from './doctor/run.js';
+import { terminalSafeJson } from './doctor/terminal.js';
 
 const USAGE = `Usage: cross-app-access <command>
 
@@ -30,7 +31,7 @@ async function doctor(argv: string[]): Promise<number> {
   }
   if (idTokenFromStdin) config.idToken = (await readStdin()) || undefined;
   const report = await runDoctor(config);
-  process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${renderReport(report, process.stdout.isTTY === true)}\n`);
+  process.stdout.write(json ? `${terminalSafeJson(report)}\n` : `${renderReport(report, process.stdout.isTTY === true)}\n`);
   return report.ok ? 0 : 1;
 }
 

@@ -227,8 +227,14 @@ function invalidMetadata(what: string, url: string, error: z.ZodError): CrossApp
   });
 }
 
-/** RFC 9728 §3.3: the document must describe the server it came from. */
-function checkResource(resource: string, target: URL, configured: string | undefined, from: string): void {
+/**
+ * RFC 9728 §3.3: the document must describe the server it came from (or the configured resource);
+ * throws `resource_mismatch`. Exported for `cross-app-access doctor`, which applies the same rule.
+ *
+ * @example
+ * checkResource(prm.resource, new URL('https://mcp.example.com/mcp'), undefined, prmUrl);
+ */
+export function checkResource(resource: string, target: URL, configured: string | undefined, from: string): void {
   if (configured !== undefined) {
     if (resource !== configured) {
       throw new CrossAppAccessError(

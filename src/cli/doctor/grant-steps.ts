@@ -1,7 +1,10 @@
 import type { ClientAuthMethod } from '../../oauth/client-auth.js';
 import { exchangeForIdJag, ID_TOKEN_TYPE, redeemIdJag, type TokenEndpoint } from '../../oauth/grants.js';
 import { decodeJwt, fingerprint, numericClaim, stringClaim } from '../../oauth/jwt.js';
-import { difference, initializeRequest, type FoundResource, type FoundServer } from './discovery-steps.js';
+import { reaching } from './network.js';
+import { postInitialize } from './probe-step.js';
+import { difference, type FoundResource } from './resource-step.js';
+import type { FoundIdp, FoundServer } from './server-steps.js';
 import { Diagnosis, see, type Step } from './step.js';
 import type { DoctorConfig } from './types.js';
 
@@ -36,10 +39,11 @@ function checkClaims(idJag: string, as: FoundServer, found: FoundResource, confi
 }
 
 /** Step 5: the RFC 8693 exchange at the IdP, and the ID-JAG it issued (claims checked, never shown). */
-export async function tokenExchange(config: DoctorConfig, idp: { tokenEndpoint: string; method: ClientAuthMethod; issuer: string | undefined; signingAlgs: string[] | undefined }, as: FoundServer, found: FoundResource, step: Step): Promise<string> {
+export async function tokenExchange(config: DoctorConfig, idp: FoundIdp, as: FoundServer, found: FoundResource, step: Step): Promise<string> {
   const scope = config.scope ?? found.scopesSupported?.filter((s) => s !== 'openid' && s !== 'offline_access').join(' ');
   const audience = idp.issuer ?? idp.tokenEndpoint;
-  const jag = await exchangeForIdJag(endpoint(idp.tokenEndpoint, config, 'idp', idp.method, audience, idp.signingAlgs), { subjectToken: config.idToken ?? '', subjectTokenType: ID_TOKEN_TYPE, audience: as.issuer, resource: found.resource, scope: scope || undefined }, () => undefined);
+  const params = { subjectToken: config.idToken ?? '', subjectTokenType: ID_TOKEN_TYPE, audience: as.issuer, resource: found.resource, scope: scope || undefined };
+  const jag = await reaching(idp.tokenEndpoint, 'the IdP token endpoint', config.timeoutMs, () => exchangeForIdJag(endpoint(idp.tokenEndpoint, config, 'idp', idp.method, audience, idp.signingAlgs), params, () => undefined));
   step.note(`ID-JAG issued (fingerprint ${await fingerprint(jag.idJag)})${jag.scope ? `, scope "${jag.scope}"` : ''}`);
   checkClaims(jag.idJag, as, found, config, step);
   return jag.idJag;
@@ -47,16 +51,15 @@ export async function tokenExchange(config: DoctorConfig, idp: { tokenEndpoint: 
 
 /** Step 6: the RFC 7523 jwt-bearer grant at the authorization server. */
 export async function jwtBearer(config: DoctorConfig, as: FoundServer & { method: ClientAuthMethod }, found: FoundResource, idJag: string, step: Step): Promise<string> {
-  const granted = await redeemIdJag(endpoint(as.tokenEndpoint, config, 'client', as.method, as.issuer, as.signingAlgs), { assertion: idJag, resource: found.resource, scope: config.scope });
+  const params = { assertion: idJag, resource: found.resource, scope: config.scope };
+  const granted = await reaching(as.tokenEndpoint, 'the authorization server token endpoint', config.timeoutMs, () => redeemIdJag(endpoint(as.tokenEndpoint, config, 'client', as.method, as.issuer, as.signingAlgs), params));
   step.note(`access token issued (fingerprint ${await fingerprint(granted.accessToken)}), expires_in ${granted.expiresIn ?? '(not given)'}${granted.scope ? `, scope "${granted.scope}"` : ''}`);
   return granted.accessToken;
 }
 
 /** Step 7: one authenticated MCP `initialize` (RFC 6750 §2.1). */
 export async function authenticatedInitialize(config: DoctorConfig, accessToken: string, step: Step): Promise<void> {
-  const request = initializeRequest();
-  const response = await fetch(config.mcpUrl, { ...request, headers: { ...request.headers, authorization: `Bearer ${accessToken}` }, redirect: 'manual', signal: AbortSignal.timeout(config.timeoutMs) });
-  await response.body?.cancel();
+  const response = await postInitialize(config, { authorization: `Bearer ${accessToken}` });
   step.note(`POST ${config.mcpUrl} with the token: HTTP ${response.status}`);
   if (response.status === 401 || response.status === 403) {
     throw new Diagnosis(`The MCP server refused the token (HTTP ${response.status}).`, `The authorization server issued a token this MCP server does not accept: they disagree on the resource or audience; ask the operator.${see('token-refused')}`);

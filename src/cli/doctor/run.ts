@@ -1,7 +1,9 @@
 import type { CrossAppAccessError } from '../../errors.js';
-import { authorizationServer, idpMetadata, probe, protectedResource } from './discovery-steps.js';
 import { authenticatedInitialize, jwtBearer, tokenExchange } from './grant-steps.js';
-import { runStep, see, Step } from './step.js';
+import { probe } from './probe-step.js';
+import { protectedResource } from './resource-step.js';
+import { authorizationServer, idpMetadata } from './server-steps.js';
+import { DOCS_URL, runStep, see, Step } from './step.js';
 import type { DoctorConfig, DoctorReport, StepResult } from './types.js';
 
 /** The likely fix for a typed error of the package, by code and OAuth error, in one sentence. */
@@ -23,13 +25,17 @@ function advice(error: CrossAppAccessError): string {
       return `The ${where}'s policy does not allow this user or client to reach this resource; ask its administrator.${see('access-denied')}`;
     case 'invalid_scope':
       return `The ${where} refused the scope: give --scope with scopes it allows.${see('invalid-scope')}`;
+    case 'resource_mismatch':
+      return `The metadata describes another resource than this URL, so no token for it may be sent here (RFC 9728 §3.3).${see('resource-mismatch')}`;
+    case 'unsupported_auth_method':
+      return `No client authentication method fits: set --${error.stage === 'token_exchange' ? 'idp-' : ''}auth-method to the one the client is registered with, or give its secret (${error.stage === 'token_exchange' ? 'XAA_IDP_CLIENT_SECRET' : 'XAA_CLIENT_SECRET'}).${see('auth-method-not-listed')}`;
     case 'insecure_url':
       return `Use https: URLs (plain http: is allowed only on loopback).${see('insecure-url')}`;
     case 'timeout':
     case 'network_error':
       return `The ${error.stage === 'discovery' ? 'server' : where} could not be reached: check the URL and the network.${see('unreachable')}`;
     default:
-      return `See the message above (${error.code}); docs/errors.md says what to do.`;
+      return `See the message above (${error.code}); ${DOCS_URL}/errors.md says what to do.`;
   }
 }
 
@@ -46,7 +52,7 @@ export async function runDoctor(config: DoctorConfig): Promise<DoctorReport> {
   const challenge = await run('probe', 'MCP server answers 401 with a Bearer challenge', (s) => probe(config, s));
   const found = challenge && (await run('protected-resource', 'Protected-resource metadata (RFC 9728)', (s) => protectedResource(config, challenge, s)));
   const as = found && (await run('authorization-server', 'Authorization-server metadata (RFC 8414)', (s) => authorizationServer(config, found, s)));
-  const idp = await run('idp', 'IdP metadata and token endpoint', (s) => idpMetadata(config, s));
+  const idp = await run('idp', 'IdP metadata and token endpoint', (s) => idpMetadata(config, { found, as }, s));
   if (!found || !as || !idp) steps.push(skipped('token-exchange', 'Token exchange at the IdP (RFC 8693)', 'skipped: an earlier step failed'));
   else if (config.idToken === undefined) steps.push(skipped('token-exchange', 'Token exchange at the IdP (RFC 8693)', 'skipped: no ID token (XAA_ID_TOKEN, or --id-token-stdin)'));
   else {

@@ -22,8 +22,16 @@ export class Step {
   }
 }
 
+/**
+ * Where the troubleshooting page is read: the repository's (package.json `repository`), as a URL,
+ * since the npm package ships no docs/.
+ */
+export const DOCS_URL = 'https://github.com/cross-app-access/cross-app-access/blob/main/docs';
+export const TROUBLESHOOTING_URL = `${DOCS_URL}/troubleshooting.md`;
+const ISSUES_URL = 'https://github.com/cross-app-access/cross-app-access/issues';
+
 /** The pointer that ends a fix: the troubleshooting page's section on it (symptom, cause, fix). */
-export const see = (section: string): string => ` See docs/troubleshooting.md#${section}`;
+export const see = (section: string): string => ` See ${TROUBLESHOOTING_URL}#${section}`;
 
 /** A failure the doctor diagnosed: the step fails with `fix` as its advice. */
 export class Diagnosis extends Error {
@@ -50,6 +58,6 @@ export async function runStep<T>(step: Step, work: (step: Step) => Promise<T>, a
       return { result: step.end('fail', adviceFor(error)) };
     }
     step.note(`unexpected: ${error instanceof Error ? error.message : String(error)}`);
-    return { result: step.end('fail', 'This looks like a bug in the doctor: please report it with this output.') };
+    return { result: step.end('fail', `This looks like a bug in the doctor: please report it with this output at ${ISSUES_URL}.`) };
   }
 }
