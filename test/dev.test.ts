@@ -11,7 +11,8 @@ import { runDoctor } from '../src/cli/doctor/run.js';
 import { parseExports } from '../src/cli/dev/env.js';
 import { formatRequest } from '../src/cli/dev/log.js';
 import { startDevServers } from '../src/cli/dev/start.js';
-import { withCrossAppAccess } from '../src/index.js';
+import { CrossAppAccess, withCrossAppAccess } from '../src/index.js';
+import type { DevGatewayConfig } from '../src/cli/dev/gateway.js';
 import { runNode, startNode, type NodeProcess } from './helpers/node-process.js';
 import { startIdp } from './servers/idp.js';
 
@@ -97,6 +98,37 @@ describe('cross-app-access dev (child process)', { timeout: 40_000 }, () => {
     }
   });
 
+  it('--idps 2 --servers 3: one engine\'s options with lists, which reach every server as each enterprise\'s user', async () => {
+    const dev = startDev('--idps', '2', '--servers', '3', '--quiet');
+    await dev.waitFor(READY);
+    const out = dev.stdout();
+    const gateway = JSON.parse(parseExports(out).XAA_GATEWAY!) as DevGatewayConfig;
+    expect(gateway.idps).toHaveLength(2);
+    expect(gateway.servers).toHaveLength(3);
+    // The pasteable options name the same values.
+    for (const server of gateway.servers) expect(out).toContain(`{ issuer: '${server.asIssuer}', clientId: '${server.clientId}', clientSecret: '${server.clientSecret}' }`);
+    for (const idp of gateway.idps) expect(out).toContain(`{ issuer: '${idp.issuer}', clientId: '${idp.clientId}' }`);
+    const xaa = new CrossAppAccess({
+      idp: gateway.idps.map(({ issuer, clientId }) => ({ issuer, clientId })),
+      client: gateway.servers.map(({ asIssuer, clientId, clientSecret }) => ({ issuer: asIssuer, clientId, clientSecret })),
+      resource: gateway.servers.map((server) => server.mcpUrl),
+    });
+    for (const [e, idp] of gateway.idps.entries()) {
+      const idToken = async () => ((await (await fetch(`${idp.idTokenUrl}?sub=carol`)).json()) as { id_token: string }).id_token;
+      for (const server of gateway.servers) {
+        const response = await xaa.fetch(fetch, { user: `${e}:carol`, idToken })(server.mcpUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
+        });
+        expect(response.status).toBe(200);
+        expect(await response.text()).toContain(`idp=${idp.issuer}`);
+      }
+    }
+    dev.child.kill('SIGINT');
+    expect(await dev.exited).toBe(0);
+  });
+
   it('--help prints the usage (exit 0); a bad option is a usage error (exit 2)', async () => {
     const help = await runNode(['src/cli/main.ts', 'dev', '--help']);
     expect(help.code).toBe(0);
@@ -104,6 +136,9 @@ describe('cross-app-access dev (child process)', { timeout: 40_000 }, () => {
     const bad = await runNode(['src/cli/main.ts', 'dev', '--port', 'x']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--port must be an integer');
+    const tooMany = await runNode(['src/cli/main.ts', 'dev', '--servers', '10']);
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toContain('--servers must be an integer from 1 to 9');
   });
 });
 

@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { devEnvironment } from '../src/cli/dev/env.js';
 import { startDevServers, type DevServers } from '../src/cli/dev/start.js';
+import { startDevGateway, type DevGateway } from '../src/cli/dev/gateway.js';
+import { devGatewayEnvironment } from '../src/cli/dev/gateway-banner.js';
 import { runNode } from './helpers/node-process.js';
 import { skipRedis, startRedisServer, type RedisServer } from './servers/redis-server.js';
 
@@ -76,6 +78,35 @@ describe('examples/ against the dev servers', { timeout: 60_000 }, () => {
     const out = await example('undici-global');
     expect(out).toContain('MCP SDK on global fetch: sub=alice');
     expect(out).toContain('undici.request tools/list: 200 whoami listed');
+  });
+
+  describe('gateway-many: dev --idps 2 --servers 3', () => {
+    let gateway: DevGateway;
+    beforeAll(async () => {
+      gateway = await startDevGateway({ idps: 2, servers: 3 });
+    });
+    afterAll(() => gateway?.close());
+
+    it('each enterprise\'s users reach every server with their own token; one grant per (user, server) with that server\'s registration; clients reused', async () => {
+      const { code, stdout, stderr } = await runNode(['examples/gateway-many.ts'], devGatewayEnvironment(gateway.config));
+      expect(code, `gateway-many failed:\n${stdout}\n${stderr}`).toBe(0);
+      for (let e = 0; e < 2; e++) {
+        for (const sub of ['alice', 'bob']) {
+          for (let s = 1; s <= 3; s++) {
+            for (const round of [1, 2]) expect(stdout).toMatch(new RegExp(`round ${round}: enterprise ${e + 1} ${sub} @ server ${s}: sub=${sub} .*idp=${gateway.idps[e]!.issuer}$`, 'm'));
+          }
+        }
+      }
+      // Four users (two per enterprise) at each server: four grants there, each with that server's registration.
+      gateway.authorizationServers.forEach((as, j) => {
+        const grants = as.requests.filter((r) => r.method === 'POST');
+        expect(grants).toHaveLength(4);
+        for (const grant of grants) expect(Buffer.from(String(grant.headers.authorization).slice(6), 'base64').toString()).toMatch(new RegExp(`^dev-mcp-client-${j + 1}:`));
+      });
+      for (const idp of gateway.idps) expect(idp.requests.filter((r) => r.method === 'POST')).toHaveLength(6);
+      // The second round reused each user's connected client: one tools/call each, no new initialize.
+      for (const mcp of gateway.mcpServers) expect(mcp.requests.filter((r) => r.method === 'POST').length).toBe(4 * 2 + 4 * 2);
+    });
   });
 
   describe.skipIf(skipRedis)('redis-fleet', () => {

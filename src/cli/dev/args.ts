@@ -11,8 +11,12 @@ the options to paste into your code (and the same as environment variables, with
 logs each request they receive (tokens as fingerprints, secrets never). Ctrl-C stops them.
 
 Options:
-  --port <n>     IdP on n, authorization server on n+1, MCP server on n+2 (default 0: free ports)
+  --port <n>     IdP on n, authorization server on n+1, MCP server on n+2 (default 0: free ports);
+                 with --idps/--servers, the IdPs from n, then the authorization servers, then the MCP servers
   --user <sub>   The user of the printed ID token (default alice)
+  --idps <n>     A whole gateway's shape: n IdPs (one per enterprise; default 1, at most 9)...
+  --servers <m>  ...and m MCP servers, each behind its own authorization server with its own
+                 registration of the gateway (default 1, at most 9); prints one engine's options with lists
   --quiet        Do not log requests
   -h, --help     This text
 
@@ -28,6 +32,9 @@ export interface DevArgs {
   quiet: boolean;
   help: boolean;
   clientSecret: string | undefined;
+  /** IdPs and MCP servers: both 1 is the one-server shape. */
+  idps: number;
+  servers: number;
 }
 
 /** Parses `dev`'s argv; throws {@link UsageError} on a bad value. */
@@ -38,6 +45,8 @@ export function parseDevArgs(argv: string[], env: NodeJS.ProcessEnv): DevArgs {
       port: { type: 'string' },
       user: { type: 'string' },
       quiet: { type: 'boolean' },
+      idps: { type: 'string' },
+      servers: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -47,5 +56,12 @@ export function parseDevArgs(argv: string[], env: NodeJS.ProcessEnv): DevArgs {
   if (!Number.isInteger(port) || port < 0 || port > 65533) throw new UsageError('--port must be an integer from 0 to 65533.');
   const user = values.user ?? 'alice';
   if (user === '' || user.length > 256) throw new UsageError('--user must be 1 to 256 characters.');
-  return { port, user, quiet: values.quiet === true, help: values.help === true, clientSecret: env.XAA_DEV_CLIENT_SECRET || undefined };
+  const count = (value: string | undefined, name: string) => {
+    const n = value === undefined ? 1 : Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 9) throw new UsageError(`--${name} must be an integer from 1 to 9.`);
+    return n;
+  };
+  const idps = count(values.idps, 'idps');
+  const servers = count(values.servers, 'servers');
+  return { port, user, quiet: values.quiet === true, help: values.help === true, clientSecret: env.XAA_DEV_CLIENT_SECRET || undefined, idps, servers };
 }

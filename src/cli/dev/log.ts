@@ -39,7 +39,7 @@ function authorization(header: string | undefined): string | undefined {
 }
 
 /** The log line for one request (no trailing newline). */
-export function formatRequest(server: DevServerName, entry: RequestLogEntry, now = new Date()): string {
+export function formatRequest(server: DevServerName | string, entry: RequestLogEntry, now = new Date()): string {
   const fields: string[] = [];
   const auth = authorization(entry.authorization);
   if (auth) fields.push(auth);

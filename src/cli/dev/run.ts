@@ -24,11 +24,14 @@ export async function runDev(argv: string[], env: NodeJS.ProcessEnv = process.en
     return 2;
   }
   // Only now: these import jose and the MCP SDK.
-  const [{ startDevServers }, { formatRequest }, { renderDevBanner }] = await Promise.all([
+  const [{ startDevServers }, { formatRequest }, { renderDevBanner }, { startDevGateway }, { renderDevGatewayBanner }] = await Promise.all([
     import('./start.js'),
     import('./log.js'),
     import('./banner.js'),
+    import('./gateway.js'),
+    import('./gateway-banner.js'),
   ]);
+  const gatewayShape = args.idps > 1 || args.servers > 1;
   // Listening before anything is printed: a signal right after the banner must not find the default action.
   let removeHandlers = () => {};
   const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
@@ -43,20 +46,25 @@ export async function runDev(argv: string[], env: NodeJS.ProcessEnv = process.en
       process.off('SIGTERM', stop);
     };
   });
-  let servers;
+  const onRequest = args.quiet ? {} : { onRequest: (name: string, entry: Parameters<typeof formatRequest>[1]) => io.stdout.write(`${formatRequest(name, entry)}\n`) };
+  let servers: { close(): Promise<void> };
   try {
-    servers = await startDevServers({
-      port: args.port,
-      clientSecret: args.clientSecret,
-      ...(args.quiet ? {} : { onRequest: (name, entry) => io.stdout.write(`${formatRequest(name, entry)}\n`) }),
-    });
+    if (gatewayShape) {
+      const gateway = await startDevGateway({ idps: args.idps, servers: args.servers, port: args.port, ...onRequest });
+      servers = gateway;
+      io.stdout.write(renderDevGatewayBanner(gateway.config));
+    } else {
+      const one = await startDevServers({ port: args.port, clientSecret: args.clientSecret, ...onRequest });
+      servers = one;
+      io.stdout.write(renderDevBanner(one.config, args.user, await one.idp.mintIdToken({ sub: args.user })));
+    }
   } catch (error) {
     removeHandlers();
     if ((error as { code?: unknown }).code !== 'EADDRINUSE') throw error;
-    io.stderr.write(`Port ${args.port}, ${args.port + 1} or ${args.port + 2} is in use: choose another --port, or --port 0 for free ones.\n`);
+    const ports = gatewayShape ? `A port from ${args.port} to ${args.port + args.idps + 2 * args.servers - 1}` : `Port ${args.port}, ${args.port + 1} or ${args.port + 2}`;
+    io.stderr.write(`${ports} is in use: choose another --port, or --port 0 for free ones.\n`);
     return 1;
   }
-  io.stdout.write(renderDevBanner(servers.config, args.user, await servers.idp.mintIdToken({ sub: args.user })));
   const signal = await stopSignal;
   io.stdout.write(`\n${signal}: stopping\n`);
   await servers.close();
