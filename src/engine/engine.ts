@@ -59,8 +59,6 @@ export class Engine {
   readonly store: TokenStore;
   readonly flights = new Flights();
   readonly users = new Users();
-  /** Each user's acquirer and event emitter (which adds the user key to every event). */
-  private readonly perUser = new WeakMap<UserState, { acquirer: Acquirer; emit: (event: CrossAppAccessEvent) => void }>();
   /** Token key → epoch ms before which a failed background renewal is not tried again. */
   private readonly renewalPausedUntil = new Map<string, number>();
   private readonly outsideReported = new Set<string>();
@@ -85,13 +83,12 @@ export class Engine {
     const user = this.users.get(userKey, named?.issuer);
     // Named by the application, else the engine's only one; else learned from the user's first ID token (Acquirer.bindIdp).
     user.idp ??= named ?? (this.options.idps.length === 1 ? this.options.idps[0] : undefined);
-    let own = this.perUser.get(user);
-    if (!own) {
-      const emit = userKey === '' ? this.emit : (event: CrossAppAccessEvent) => this.emit({ ...event, user: userKey });
-      own = { acquirer: new Acquirer(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations), emit };
-      this.perUser.set(user, own);
-    }
-    return { user, source: { read: idToken, isStatic }, acquirer: own.acquirer, emit: own.emit };
+    // The warm path asks for the same user's session again and again: made once per user and source.
+    const known = user.session;
+    if (known?.source.read === idToken && known.source.isStatic === isStatic) return known;
+    const emit = known?.emit ?? (userKey === '' ? this.emit : (event: CrossAppAccessEvent) => this.emit({ ...event, user: userKey }));
+    const acquirer = known?.acquirer ?? new Acquirer(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations);
+    return (user.session = { user, source: { read: idToken, isStatic }, acquirer, emit });
   }
 
   /** The configured IdP with this issuer, which the application named for a request; else `idp_not_allowed`. */
@@ -142,9 +139,12 @@ export class Engine {
    * registration serving them, and the user key. Only once the user's IdP is known.
    */
   tokenKey(binding: ResourceBinding, session: Session): string {
-    const idp = session.user.idp;
-    if (!idp) throw new Error('cross-app-access: internal error: a token key before the user\'s IdP was known');
-    return `${this.registry.partition(binding, idp)}\u0000${session.user.key}`;
+    const user = session.user;
+    if (!user.idp) throw new Error('cross-app-access: internal error: a token key before the user\'s IdP was known');
+    const partition = this.registry.partition(binding, user.idp);
+    // The same string object each time: its hash is computed once, not on every lookup.
+    if (user.lastKey?.partition !== partition) user.lastKey = { partition, key: `${partition}\u0000${user.key}` };
+    return user.lastKey.key;
   }
 
   /** Acquisitions are per user state, not per key text: after `forget`, the key's next holder never joins the last one's. */

@@ -1,6 +1,7 @@
 import { ConfigurationError, CrossAppAccessError, type OAuthResponseError } from '../errors.js';
 import type { ResolvedIdp } from '../options/types.js';
 import type { ResourceBinding } from './binding.js';
+import type { Session } from './engine.js';
 
 /** Users an engine remembers (their ID-token identity and whether they have acquired before). */
 const MAX_USERS = 100_000;
@@ -48,6 +49,12 @@ export class UserState {
   idp: ResolvedIdp | undefined;
   /** While the first ID token is read to learn the IdP: concurrent requests of the user share it. */
   idpBinding: Promise<void> | undefined;
+  /** This user's last session (its acquirer and events), reused while its ID-token source is the same. */
+  session: Session | undefined;
+  /** The token key last built for this user, and the cache partition it is for. */
+  lastKey: { readonly partition: string; readonly key: string } | undefined;
+  /** Seen since the bound was last enforced: spared once when the least recent users are dropped. */
+  touched = false;
   /** Whether a token was acquired before (the `idToken` reason is then 'renewal'). */
   acquiredBefore = false;
   /** False once forgotten (or evicted): an acquisition that started before does not store its token. */
@@ -126,9 +133,10 @@ export class Users {
 }
 
 /**
- * Users by key in recency order, the least recently seen dropped past a bound. A Map rather than
- * lru-cache, which would allocate its arrays for the whole bound up front (megabytes, for users who
- * may never come).
+ * Users by key, the least recently seen dropped past a bound: a second-chance (CLOCK) order, so a
+ * user seen again is only marked, not moved (a Map reordered on every request costs three lookups in
+ * a table of up to 100,000 users). A Map rather than lru-cache, which would allocate its arrays for
+ * the whole bound up front (megabytes, for users who may never come).
  */
 class RecentUsers {
   private readonly states = new Map<string, UserState>();
@@ -136,15 +144,26 @@ class RecentUsers {
   get(key: string): UserState {
     const state = this.states.get(key);
     if (state) {
-      // Most recently seen last.
-      this.states.delete(key);
-      this.states.set(key, state);
+      state.touched = true;
       return state;
     }
     const fresh = new UserState(key);
     this.states.set(key, fresh);
-    if (this.states.size > MAX_USERS) this.drop(this.states.keys().next().value as string);
+    if (this.states.size > MAX_USERS) this.dropLeastRecent(fresh);
     return fresh;
+  }
+
+  /** Drops the oldest user not seen since it was last spared (never `added`); those seen go to the back, unmarked. */
+  private dropLeastRecent(added: UserState): void {
+    for (const [key, state] of this.states) {
+      if (!state.touched && state !== added) {
+        this.drop(key);
+        return;
+      }
+      state.touched = false;
+      this.states.delete(key);
+      this.states.set(key, state);
+    }
   }
 
   /** A state dropped is no longer current: whoever holds it resolves the key again. */
