@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ConfigurationError, CrossAppAccessError } from '../errors.js';
 import { KeyRing, generationPrefix, type EncryptionKey } from './encryption.js';
-import { memoryTokenStore } from './memory.js';
+import { MemoryTokenStore, checkedMax } from './memory.js';
 import { DELETE_IF_GENERATION, FORGET, GET_OR_LOCK, RELEASE, SAVE } from './redis-scripts.js';
 import type { SharedAcquisition, StoredToken, TokenStore, TokenStoreHost } from './token-store.js';
 
@@ -114,7 +114,7 @@ interface Names {
 }
 
 class RedisStore implements RedisTokenStore {
-  private readonly local;
+  private readonly local: MemoryTokenStore;
   private readonly ring: KeyRing;
   private readonly client: RedisClientLike;
   private readonly prefix: string;
@@ -127,8 +127,13 @@ class RedisStore implements RedisTokenStore {
   private readonly known = new WeakMap<StoredToken, Known>();
   /** Cache key → the generation a 401 refused: never taken from Redis again. */
   private readonly rejected = new Map<string, string>();
-  /** User hash → user key, for sign-outs announced by other processes. */
+  /**
+   * User hash → user key, for sign-outs announced by other processes: exactly the users this
+   * process holds tokens for (kept in step with the LRU) or is obtaining one for, however many.
+   */
   private readonly usersByHash = new Map<string, string>();
+  /** User hash → how many of `obtain` are under way for that user. */
+  private readonly obtaining = new Map<string, number>();
   /** Token name → waiters for another process's acquisition. */
   private readonly waiters = new Map<string, Set<() => void>>();
   /** Since when Redis has been failing (epoch ms), or undefined while it answers. */
@@ -144,7 +149,10 @@ class RedisStore implements RedisTokenStore {
       throw new ConfigurationError('client', 'expected a client of the redis package (createClient())');
     }
     this.ring = new KeyRing(options.encryptionKeys);
-    this.local = memoryTokenStore({ max: options.max ?? 1000 });
+    this.local = new MemoryTokenStore(checkedMax(options.max, 'max'), {
+      added: (user) => this.usersByHash.set(this.userHash(user), user),
+      removed: (user) => this.unlist(user),
+    });
     this.client = options.client;
     this.prefix = options.prefix ?? 'xaa:';
     if (typeof this.prefix !== 'string') throw new ConfigurationError('prefix', 'expected a string');
@@ -189,7 +197,6 @@ class RedisStore implements RedisTokenStore {
   async deleteUser(user: string): Promise<void> {
     this.local.deleteUser(user);
     const names = this.namesOf('', user);
-    this.usersByHash.delete(names.user);
     if (this.closed) return;
     try {
       await this.command(['EVAL', FORGET, '2', names.index, names.signedOut, `${this.prefix}{${names.user}}:t:`, this.channel, `f:${names.user}`, String(this.lockTtlMs)]);
@@ -206,7 +213,22 @@ class RedisStore implements RedisTokenStore {
   /** A local miss: the fleet's token, or one acquisition across the fleet (see {@link TokenStore.obtain}). */
   async obtain(key: string, user: string, shared: SharedAcquisition): Promise<StoredToken> {
     const names = this.namesOf(key, user);
-    remember(this.usersByHash, names.user, user);
+    // Listed while under way: a sign-out meanwhile must reach the acquisition (it keeps nothing).
+    this.usersByHash.set(names.user, user);
+    this.obtaining.set(names.user, (this.obtaining.get(names.user) ?? 0) + 1);
+    try {
+      return await this.sharedOrAcquired(key, names, shared);
+    } finally {
+      const left = (this.obtaining.get(names.user) ?? 1) - 1;
+      if (left > 0) this.obtaining.set(names.user, left);
+      else {
+        this.obtaining.delete(names.user);
+        this.unlist(user);
+      }
+    }
+  }
+
+  private async sharedOrAcquired(key: string, names: Names, shared: SharedAcquisition): Promise<StoredToken> {
     if (!this.available()) return shared.acquire();
     this.listen();
     const owner = randomBytes(12).toString('base64url');
@@ -381,10 +403,15 @@ class RedisStore implements RedisTokenStore {
     } else if (message.startsWith('f:')) {
       const user = this.usersByHash.get(message.slice(2));
       if (user === undefined) return;
-      this.usersByHash.delete(message.slice(2));
       this.local.deleteUser(user);
       this.host.forgetLocally?.(user);
     }
+  }
+
+  /** Drops `user` from the sign-out index once it holds no token of theirs and obtains none. */
+  private unlist(user: string): void {
+    const hash = this.userHash(user);
+    if (!this.obtaining.has(hash) && !this.local.holds(user)) this.usersByHash.delete(hash);
   }
 
   private waitFor(name: string, ms: number): Promise<void> {
@@ -409,10 +436,15 @@ class RedisStore implements RedisTokenStore {
    * user key, a URL or a scope. The braces are a Cluster hash tag: one user's keys share a slot.
    */
   private namesOf(key: string, user: string): Names {
-    const u = createHash('sha256').update(`user\u0000${user}`).digest('base64url').slice(0, 22);
+    const u = this.userHash(user);
     const id = createHash('sha256').update(`key\u0000${key}`).digest('base64url');
     const tag = `${this.prefix}{${u}}`;
     return { token: `${tag}:t:${id}`, lock: `${tag}:l:${id}`, index: `${tag}:i`, signedOut: `${tag}:f`, id, user: u };
+  }
+
+  /** The user's part of every name: `{<user hash>}`. */
+  private userHash(user: string): string {
+    return createHash('sha256').update(`user\u0000${user}`).digest('base64url').slice(0, 22);
   }
 
   private diagnostic(message: string, durationMs = 0): void {
