@@ -12,6 +12,7 @@ import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
 import { describeUrl, inScope, insecureUrlReason, parseUrl, type ResourceScope } from '../url-rules.js';
 import { Flights } from './flights.js';
+import { meets, noteAcquired, noteTaken, type Need } from './replacement.js';
 import { ResourceRegistry } from './resources.js';
 import type { AccessToken } from './tokens.js';
 import { Users, type UserState } from './users.js';
@@ -153,12 +154,14 @@ export class Engine {
   }
 
   /**
-   * One shared acquisition per token key; this caller may stop waiting, it goes on. While a caller
+   * One shared acquisition per token key (and `need`: the retry after a 401 needs a token received
+   * after a point, see replacement.ts); this caller may stop waiting, it goes on. While a caller
    * waits, the acquisition's retry waits hold the process; once every caller has left, not.
    */
-  acquire(binding: ResourceBinding, session: Session, key: string, signal: AbortSignal | null | undefined, requiredScopes?: readonly string[]): Promise<AccessToken> {
-    const flight = this.flights.obtain(this.flightKey(key, session), (liveness) =>
-      this.stored(key, session, this.fromStoreOr(key, session, (t) => this.now() < t.expiresAt, () => session.acquirer.acquire(binding, session.source, { requiredScopes, liveness }))),
+  acquire(binding: ResourceBinding, session: Session, key: string, signal: AbortSignal | null | undefined, requiredScopes?: readonly string[], need?: Need): Promise<AccessToken> {
+    const flightKey = need ? `${this.flightKey(key, session)}\u0000${need.flight}` : this.flightKey(key, session);
+    const flight = this.flights.obtain(flightKey, (liveness) =>
+      this.stored(key, session, this.fromStoreOr(key, session, (t) => meets(t, need, this.now()), () => session.acquirer.acquire(binding, session.source, { requiredScopes, liveness }))),
     );
     const release = flight.liveness.hold();
     const waiting = untilAborted(flight.token, signal);
@@ -178,17 +181,26 @@ export class Engine {
    * says will do, else one acquisition across the fleet, saved there unless the user signed out
    * meanwhile. Without one: an acquisition.
    */
-  private fromStoreOr(key: string, session: Session, usable: (token: AccessToken) => boolean, acquire: () => Promise<AccessToken>): Promise<AccessToken> {
+  private async fromStoreOr(key: string, session: Session, usable: (token: AccessToken) => boolean, acquire: () => Promise<AccessToken>): Promise<AccessToken> {
     const store = this.store;
-    if (!store.obtain) return acquire();
-    return store.obtain(key, session.user.key, {
+    const acquired = async () => {
+      const token = await acquire();
+      noteAcquired(token);
+      return token;
+    };
+    if (!store.obtain) return acquired();
+    let acquiredIt = false;
+    const token = await store.obtain(key, session.user.key, {
       usable,
       acquire: async () => {
-        const token = await acquire();
+        acquiredIt = true;
+        const token = await acquired();
         if (session.user.current) await store.save?.(key, token, session.user.key);
         return token;
       },
     });
+    if (!acquiredIt) noteTaken(token);
+    return token;
   }
 
   /** Renews ahead of expiry while the current token keeps being served (RFC 6749 §5.1 `expires_in`). */
