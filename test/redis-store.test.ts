@@ -3,7 +3,7 @@
  * each with its own store and its own Redis client) against a real `redis-server` and the real
  * loopback IdP, authorization server and MCP server. The multi-process proof is redis-fleet.test.ts.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigurationError } from '../src/index.js';
 import { redisTokenStore } from '../src/redis.js';
@@ -144,28 +144,39 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
     for (const value of values) expect(value).toMatch(/^x1\.[\w-]+\.[\w-]{12}\.[\w-]{16}\.[\w-]+$/);
   });
 
-  it('key rotation: a new first key keeps the old entries readable; a ring without the old key acquires again, with a diagnostic', async () => {
-    const old = await member({ keys: [KEY1] });
+  it('key rotation (namingKey set, as docs/fleets.md says): a new first key keeps the old entries readable; a ring without the old key acquires again, with a diagnostic', async () => {
+    const namingKey = randomBytes(32).toString('base64');
+    const old = await member({ keys: [KEY1], namingKey });
     await old.call();
-    const rotated = await member({ keys: [KEY2, KEY1] });
+    const rotated = await member({ keys: [KEY2, KEY1], namingKey });
     expect(await rotated.call()).toBe(200);
     expect(rotated.acquisitions()).toBe(0);
-    const stranger = await member({ keys: [KEY2] });
+    const stranger = await member({ keys: [KEY2], namingKey });
     expect(await stranger.call()).toBe(200);
     expect(stranger.acquisitions()).toBe(1);
     expect(stranger.diagnostics().join('\n')).toMatch(/could not be decrypted \(sealed with a key that is not in encryptionKeys\)/);
     // What it wrote is sealed with KEY2: the rotated ring reads it, the old ring does not.
-    const later = await member({ keys: [KEY2, KEY1] });
+    const later = await member({ keys: [KEY2, KEY1], namingKey });
     expect(await later.call()).toBe(200);
     expect(later.acquisitions()).toBe(0);
+  });
+
+  it('key rotation without namingKey: the names are derived from the first key, so the rotated ring looks elsewhere (a cold start, no diagnostic) and never reads the old entries', async () => {
+    const old = await member({ keys: [KEY1] });
+    await old.call();
+    const rotated = await member({ keys: [KEY2, KEY1] });
+    expect(await rotated.call()).toBe(200);
+    expect(rotated.acquisitions()).toBe(1);
+    expect(rotated.diagnostics()).toEqual([]);
+    expect(await tokenKeys()).toHaveLength(2);
   });
 
   it('a value with a bad tag, or moved under another user\'s key, does not decrypt: acquired again, with a diagnostic, never used', async () => {
     const a = await member();
     await a.call('alice');
+    const [aliceKey] = await tokenKeys();
     await a.call('bob');
-    const [aliceKey] = await keysOf('alice');
-    const [bobKey] = await keysOf('bob');
+    const [bobKey] = (await tokenKeys()).filter((k) => k !== aliceKey);
     // Bob's entry replaced by Alice's ciphertext: the associated data (the cache key) does not match.
     await fleet.raw.set(bobKey!, (await fleet.raw.get(aliceKey!))!, { PX: 60_000 });
     const b = await member();
@@ -268,9 +279,3 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
     expect(made([KEY1, KEY2, randomBytes(32).toString('base64url')])).not.toThrow();
   });
 });
-
-/** The Redis names of `user`'s tokens: the store hashes the user key into a hash tag (see redis.ts). */
-async function keysOf(user: string): Promise<string[]> {
-  const u = createHash('sha256').update(`user\u0000${user}`).digest('base64url').slice(0, 22);
-  return fleet.raw.keys(`xaa:{${u}}:t:*`);
-}

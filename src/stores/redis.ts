@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ConfigurationError, CrossAppAccessError } from '../errors.js';
 import { KeyRing, generationPrefix, type EncryptionKey } from './encryption.js';
 import { MemoryTokenStore, checkedMax } from './memory.js';
+import { Namer } from './naming.js';
 import { DELETE_IF_GENERATION, FORGET, GET_OR_LOCK, RELEASE, SAVE } from './redis-scripts.js';
 import type { SharedAcquisition, StoredToken, TokenStore, TokenStoreHost } from './token-store.js';
 
@@ -63,9 +64,17 @@ export interface RedisTokenStoreOptions {
   prefix?: string;
   /**
    * AES-256-GCM keys, each 32 bytes (a `Uint8Array`, or base64): the first encrypts, all decrypt.
-   * To rotate, put the new key first and keep the old ones until their tokens have expired.
+   * To rotate, put the new key first and keep the old ones until their tokens have expired (set
+   * `namingKey` first, or the rotation renames every key).
    */
   encryptionKeys: readonly EncryptionKey[];
+  /**
+   * The secret Redis names are derived from (HMAC-SHA256): 32 bytes, a `Uint8Array` or base64, the
+   * same in every process of the fleet, and never rotated with the encryption keys. Default: derived
+   * from the first encryption key, so rotating that key renames every key (a cold start: each token
+   * is acquired once more; nothing leaks).
+   */
+  namingKey?: EncryptionKey | undefined;
   /** Tokens kept in this process (the warm path's LRU). Default 1000. */
   max?: number;
   /** How long any one Redis call may take before the store goes on without it. Default 200 ms. */
@@ -116,6 +125,7 @@ interface Names {
 class RedisStore implements RedisTokenStore {
   private readonly local: MemoryTokenStore;
   private readonly ring: KeyRing;
+  private readonly namer: Namer;
   private readonly client: RedisClientLike;
   private readonly prefix: string;
   private readonly channel: string;
@@ -149,8 +159,9 @@ class RedisStore implements RedisTokenStore {
       throw new ConfigurationError('client', 'expected a client of the redis package (createClient())');
     }
     this.ring = new KeyRing(options.encryptionKeys);
+    this.namer = new Namer(options.namingKey, this.ring);
     this.local = new MemoryTokenStore(checkedMax(options.max, 'max'), {
-      added: (user) => this.usersByHash.set(this.userHash(user), user),
+      added: (user) => this.usersByHash.set(this.namer.user(user), user),
       removed: (user) => this.unlist(user),
     });
     this.client = options.client;
@@ -410,7 +421,7 @@ class RedisStore implements RedisTokenStore {
 
   /** Drops `user` from the sign-out index once it holds no token of theirs and obtains none. */
   private unlist(user: string): void {
-    const hash = this.userHash(user);
+    const hash = this.namer.user(user);
     if (!this.obtaining.has(hash) && !this.local.holds(user)) this.usersByHash.delete(hash);
   }
 
@@ -432,19 +443,15 @@ class RedisStore implements RedisTokenStore {
 
   /**
    * Redis names: `<prefix>{<user hash>}:t:<key hash>` (token), `…:l:<key hash>` (lock),
-   * `<prefix>{<user hash>}:i` (the user's index). SHA-256 hashes: a name never holds a token, a
-   * user key, a URL or a scope. The braces are a Cluster hash tag: one user's keys share a slot.
+   * `<prefix>{<user hash>}:i` (the user's index), `…:f` (the sign-out mark). Keyed hashes (see
+   * naming.ts): a name never holds a token, a user key, a URL or a scope, nor a hash anyone could
+   * compute from them. The braces are a Cluster hash tag: one user's keys share a slot.
    */
   private namesOf(key: string, user: string): Names {
-    const u = this.userHash(user);
-    const id = createHash('sha256').update(`key\u0000${key}`).digest('base64url');
+    const u = this.namer.user(user);
+    const id = this.namer.key(key);
     const tag = `${this.prefix}{${u}}`;
     return { token: `${tag}:t:${id}`, lock: `${tag}:l:${id}`, index: `${tag}:i`, signedOut: `${tag}:f`, id, user: u };
-  }
-
-  /** The user's part of every name: `{<user hash>}`. */
-  private userHash(user: string): string {
-    return createHash('sha256').update(`user\u0000${user}`).digest('base64url').slice(0, 22);
   }
 
   private diagnostic(message: string, durationMs = 0): void {

@@ -165,12 +165,14 @@ function tapped(client: Client, onMessage: (message: string) => void): RedisClie
  * What a member's subscriber received, for `onMessage`: `reached(raw, marker)` publishes a marker
  * and resolves once the member has handled it, and so every message published before it.
  */
-export function messageTap(channel = 'xaa:events'): { onMessage(message: string): void; reached(raw: Client, marker: string): Promise<void> } {
+export function messageTap(channel = 'xaa:events'): { onMessage(message: string): void; reached(raw: Client, marker: string): Promise<void>; received(): string[] } {
   const seen = new Set<string>();
+  const log: string[] = [];
   const waiting = new Map<string, () => void>();
   return {
     onMessage(message) {
       seen.add(message);
+      log.push(message);
       waiting.get(message)?.();
     },
     async reached(raw, marker) {
@@ -179,5 +181,6 @@ export function messageTap(channel = 'xaa:events'): { onMessage(message: string)
       if (!seen.has(marker)) await arrived;
       waiting.delete(marker);
     },
+    received: () => [...log],
   };
 }
