@@ -57,4 +57,30 @@ describe.skipIf(skipRedis)('fleet-wide sign-out in a process serving more than 1
     expect(second).not.toBe(first);
     expect(stack.as.verifyAccessToken(second)?.sub).toBe('person-b');
   }, 120_000);
+
+  it('events: a token taken from the shared store is token_shared; forget() is signed_out here, and in the other process once its message arrives; no event carries a token', async () => {
+    const { stack } = fleet;
+    const one = await fleet.member();
+    const tap = messageTap();
+    const two = await fleet.member({ onMessage: tap.onMessage });
+    expect(await one.call('alice')).toBe(200);
+    const token = await one.token('alice');
+    expect(await two.call('alice')).toBe(200);
+    const fingerprint = one.events.find((e) => e.type === 'token_issued')!.fingerprint;
+    expect(two.events.filter((e) => e.type === 'token_shared')).toEqual([
+      { type: 'token_shared', user: 'alice', resource: stack.mcp.resource, fingerprint, expiresIn: expect.any(Number), durationMs: expect.any(Number) },
+    ]);
+    expect(one.events.filter((e) => e.type === 'token_shared')).toEqual([]);
+
+    await one.xaa.forget('alice');
+    await one.xaa.forget('nobody'); // forget ran, whether or not there was anything to drop
+    await tap.reached(fleet.raw, 'after the sign-outs');
+    expect(one.events.filter((e) => e.type === 'signed_out')).toEqual([
+      { type: 'signed_out', by: 'this_process', user: 'alice', durationMs: expect.any(Number) },
+      { type: 'signed_out', by: 'this_process', user: 'nobody', durationMs: expect.any(Number) },
+    ]);
+    // Process 2 held tokens for alice only.
+    expect(two.events.filter((e) => e.type === 'signed_out')).toEqual([{ type: 'signed_out', by: 'another_process', user: 'alice', durationMs: 0 }]);
+    for (const event of [...one.events, ...two.events]) expect(JSON.stringify(event)).not.toContain(token);
+  });
 });
