@@ -254,6 +254,17 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
     expect(a.store.size).toBe(1); // alice's token dropped here all the same
   });
 
+  it('an option given as undefined means its default (a value read from process.env)', async () => {
+    const defaults = { prefix: undefined, max: undefined, commandTimeoutMs: undefined, lockTtlMs: undefined, lockWaitMs: undefined, retryAfterMs: undefined, namingKey: undefined };
+    const a = await member(defaults);
+    expect(await a.call()).toBe(200);
+    expect(await tokenKeys()).toHaveLength(1); // under the default prefix, xaa:
+    // Default naming too: a process with no such options finds the token under the same name.
+    const b = await member();
+    expect(await b.call()).toBe(200);
+    expect(b.acquisitions()).toBe(0);
+  });
+
   it('configuration errors are typed: an empty key list, a key that is not 32 bytes, a bad option', async () => {
     const client = fleet.raw;
     const made = (keys: unknown, more: object = {}) => () => redisTokenStore({ client, encryptionKeys: keys as never, ...more });

@@ -50,7 +50,8 @@ export interface RedisSubscriberLike {
 }
 
 /**
- * Options of {@link redisTokenStore}.
+ * Options of {@link redisTokenStore}. Every optional option may be `undefined` (e.g. read from
+ * `process.env`), which means its default.
  *
  * @example
  * ```ts
@@ -61,7 +62,7 @@ export interface RedisTokenStoreOptions {
   /** The application's node-redis client, made (and connected, or connecting) by the application. */
   client: RedisClientLike;
   /** Namespace of every key and of the channel. Default `'xaa:'`. */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * AES-256-GCM keys, each 32 bytes (a `Uint8Array`, or base64): the first encrypts, all decrypt.
    * To rotate, put the new key first and keep the old ones until their tokens have expired (set
@@ -76,15 +77,15 @@ export interface RedisTokenStoreOptions {
    */
   namingKey?: EncryptionKey | undefined;
   /** Tokens kept in this process (the warm path's LRU). Default 1000. */
-  max?: number;
+  max?: number | undefined;
   /** How long any one Redis call may take before the store goes on without it. Default 200 ms. */
-  commandTimeoutMs?: number;
+  commandTimeoutMs?: number | undefined;
   /** How long the fleet lock lasts if its holder dies. Default 15 s. */
-  lockTtlMs?: number;
+  lockTtlMs?: number | undefined;
   /** How long a process waits for another's acquisition before acquiring itself. Default 5 s. */
-  lockWaitMs?: number;
+  lockWaitMs?: number | undefined;
   /** After a Redis failure, how long the store goes without Redis before trying it again. Default 1 s. */
-  retryAfterMs?: number;
+  retryAfterMs?: number | undefined;
 }
 
 /**
