@@ -466,12 +466,14 @@ class RedisStore implements RedisTokenStore {
  * LRU serves it. On a local miss Redis is read (one round trip); one process acquires per key while
  * the others wait (a `SET NX PX` lock, woken by pub/sub, bounded by `lockWaitMs`); the token is
  * written with a TTL equal to its remaining life, encrypted with AES-256-GCM (the cache key as
- * associated data); a 401 deletes it only if it is still that token (compare-and-delete); `forget`
- * removes a user's tokens from Redis and from every process. Redis failing (down, slow beyond
+ * associated data), under a name that is an HMAC (`namingKey`); a 401 deletes it only if it is still
+ * that token (compare-and-delete); `forget` removes a user's tokens from Redis and from every process
+ * that holds tokens for the user. Redis failing (down, slow beyond
  * `commandTimeoutMs`, answering garbage, a value that does not decrypt) never fails a request: the
  * process acquires on its own, emits a `diagnostic` event, and uses Redis again once it answers.
  *
- * Throws a {@link ConfigurationError} for an empty key list or a key that is not 32 bytes.
+ * Throws a {@link ConfigurationError} for an empty key list, or an encryption or naming key that is
+ * not 32 bytes.
  *
  * @example
  * ```ts
@@ -484,7 +486,7 @@ class RedisStore implements RedisTokenStore {
  * await client.connect();
  * const xaa = new CrossAppAccess({
  *   ...options,
- *   store: redisTokenStore({ client, prefix: 'xaa:', encryptionKeys: [process.env.XAA_TOKEN_KEY!] }),
+ *   store: redisTokenStore({ client, prefix: 'xaa:', encryptionKeys: [process.env.XAA_TOKEN_KEY!], namingKey: process.env.XAA_NAMING_KEY }),
  * });
  * ```
  */
