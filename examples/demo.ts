@@ -27,6 +27,10 @@ function describe(event: CrossAppAccessEvent): [string, string] {
         event.type === 'token_issued' ? 'access token issued' : 'access token renewed',
         `sha256:${event.fingerprint}…, expires in ${event.expiresIn} s, acquired in ${event.durationMs} ms`,
       ];
+    case 'token_shared':
+      return ['token from the store', `sha256:${event.fingerprint}…, expires in ${event.expiresIn} s, another process acquired it`];
+    case 'signed_out':
+      return ['signed out', event.by === 'this_process' ? 'forget() here' : 'forget() in another process'];
     case 'token_invalidated':
       return ['token invalidated', `sha256:${event.fingerprint}… (${event.reason})`];
     case 'retry':

@@ -21,16 +21,19 @@ const store = redisTokenStore({
   prefix: 'xaa:',
   // The first key encrypts; keep the previous ones after it until their tokens have expired.
   encryptionKeys: [env('XAA_TOKEN_KEY'), ...(process.env.XAA_TOKEN_KEY_PREVIOUS ? [process.env.XAA_TOKEN_KEY_PREVIOUS] : [])],
+  // Key names are HMACs under this secret; set it before rotating XAA_TOKEN_KEY (unset: derived from it).
+  namingKey: process.env.XAA_NAMING_KEY,
 });
 
-let acquired = false;
+let source = 'no token needed';
 const xaa = new CrossAppAccess({
   idp: { issuer: env('XAA_IDP_ISSUER'), clientId: env('XAA_IDP_CLIENT_ID') },
   client: { clientId: env('XAA_CLIENT_ID'), clientSecret: env('XAA_CLIENT_SECRET') },
   resource: env('XAA_MCP_URL'),
   store,
   onEvent: (event) => {
-    if (event.type === 'token_issued') acquired = true;
+    if (event.type === 'token_issued') source = 'token acquired';
+    if (event.type === 'token_shared') source = 'token from the store'; // another process acquired it
     if (event.type === 'diagnostic') console.log('diagnostic:', event.message);
   },
 });
@@ -42,7 +45,7 @@ const response = await authedFetch(env('XAA_MCP_URL'), {
   body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
 });
 await response.body?.cancel();
-console.log(`tools/list ${response.status}, ${acquired ? 'token acquired' : 'token from the store'}`);
+console.log(`tools/list ${response.status}, ${source}`);
 
 await store.close();
 client.destroy();

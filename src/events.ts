@@ -83,6 +83,33 @@ type EventBody =
       durationMs: number;
     }
   | {
+      /**
+       * A token another process of the fleet acquired was taken from the shared store (the second
+       * level, e.g. Redis) on a local miss: no acquisition was made.
+       */
+      type: 'token_shared';
+      /** The resource it is for. */
+      resource: string;
+      /** Seconds until it expires. */
+      expiresIn: number;
+      /** The first 8 hex digits of the token's SHA-256 (never the token). */
+      fingerprint: string;
+      /** How long the store took to answer (including any wait for another process's acquisition). */
+      durationMs: number;
+    }
+  | {
+      /**
+       * A user was signed out (`forget`): their tokens are dropped and their key starts afresh. With a
+       * shared store, once in the process that called `forget` and once in each other process that
+       * held tokens for the user, when the sign-out reaches it.
+       */
+      type: 'signed_out';
+      /** Where `forget` was called: here, or in another process of the fleet (its message reached this one). */
+      by: 'this_process' | 'another_process';
+      /** How long `forget` took (dropping the user's tokens from the shared store too); 0 for another process's. */
+      durationMs: number;
+    }
+  | {
       /** A token was dropped because the MCP server refused it. */
       type: 'token_invalidated';
       /** The resource it was for. */

@@ -4,13 +4,12 @@
  * process: one acquisition per (user, server) for the whole fleet, again after a revocation, and a
  * process started after a warm-up serves its first call with no acquisition.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { skipRedis, startRedisServer, type RedisServer } from './servers/redis-server.js';
-import { startStack, type Stack } from './servers/stack.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { useFleetProcesses } from './helpers/fleet-process.js';
+import { useRedisFleet } from './helpers/redis-fleet.js';
+import { skipRedis } from './servers/redis-server.js';
 
 const script = fileURLToPath(new URL('./fixtures/fleet-client.ts', import.meta.url));
 const KEY = randomBytes(32).toString('base64');
@@ -32,52 +31,18 @@ interface Member {
   exit(): Promise<void>;
 }
 
-let redis: RedisServer;
-let stack: Stack;
+const redisFleet = useRedisFleet();
+const start = useFleetProcesses();
 let idToken: string;
-const children = new Set<ChildProcess>();
-
-beforeAll(async () => {
-  if (!skipRedis) redis = await startRedisServer();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
 beforeEach(async () => {
-  stack = await startStack();
-  idToken = await stack.idp.mintIdToken({ sub: 'alice', expiresInSeconds: 3600 });
-});
-afterEach(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  children.clear();
-  await stack.close();
+  idToken = await redisFleet.stack.idp.mintIdToken({ sub: 'alice', expiresInSeconds: 3600 });
 });
 
 /** Starts one process of the fleet; resolves once its Redis client is connected. */
 async function member(): Promise<Member> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, redis.url, stack.mcp.url, stack.idp.issuer, stack.idp.clientId, idToken, KEY, COMMAND_TIMEOUT_MS], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  children.add(child);
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const next = async (): Promise<string> => {
-    const { value, done } = await lines.next();
-    if (done) throw new Error(`fleet member exited (${child.exitCode})`);
-    return value as string;
-  };
-  expect(await next()).toBe('ready');
-  return {
-    run: async (n) => {
-      child.stdin!.write(`go ${n}\n`);
-      return JSON.parse(await next()) as Outcome;
-    },
-    exit: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.stdin!.write('exit\n');
-      await exited;
-      children.delete(child);
-    },
-  };
+  const { stack, redis } = redisFleet;
+  const child = await start(script, [redis.url, stack.mcp.url, stack.idp.issuer, stack.idp.clientId, idToken, KEY, COMMAND_TIMEOUT_MS]);
+  return { run: (n) => child.ask<Outcome>(`go ${n}`), exit: () => child.exit() };
 }
 
 describe.skipIf(skipRedis)('a fleet of processes sharing tokens through Redis', () => {
@@ -85,16 +50,16 @@ describe.skipIf(skipRedis)('a fleet of processes sharing tokens through Redis', 
     const fleet = await Promise.all([member(), member(), member(), member()]);
     const cold = await Promise.all(fleet.map((m) => m.run(50)));
     expect(cold.map((o) => o.ok)).toEqual([50, 50, 50, 50]);
-    expect(stack.idp.counters.exchange).toBe(1);
-    expect(stack.as.counters.grant).toBe(1);
+    expect(redisFleet.stack.idp.counters.exchange).toBe(1);
+    expect(redisFleet.stack.as.counters.grant).toBe(1);
     expect(cold.reduce((sum, o) => sum + o.issued, 0)).toBe(1);
     expect(cold.flatMap((o) => o.diagnostics)).toEqual([]);
 
-    stack.as.revokeAll(); // every process holds a token the MCP server now refuses
+    redisFleet.stack.as.revokeAll(); // every process holds a token the MCP server now refuses
     const revoked = await Promise.all(fleet.map((m) => m.run(50)));
     expect(revoked.map((o) => o.ok)).toEqual([50, 50, 50, 50]);
-    expect(stack.idp.counters.exchange).toBe(2);
-    expect(stack.as.counters.grant).toBe(2);
+    expect(redisFleet.stack.idp.counters.exchange).toBe(2);
+    expect(redisFleet.stack.as.counters.grant).toBe(2);
     expect(revoked.reduce((sum, o) => sum + o.issued, 0)).toBe(1);
     await Promise.all(fleet.map((m) => m.exit()));
   }, 60_000);
@@ -106,8 +71,8 @@ describe.skipIf(skipRedis)('a fleet of processes sharing tokens through Redis', 
     const restarted = await member();
     const outcome = await restarted.run(1);
     expect(outcome).toMatchObject({ ok: 1, exchanges: 0, issued: 0 });
-    expect(stack.idp.counters.exchange).toBe(1);
-    expect(stack.as.counters.grant).toBe(1);
+    expect(redisFleet.stack.idp.counters.exchange).toBe(1);
+    expect(redisFleet.stack.as.counters.grant).toBe(1);
     await restarted.exit();
   }, 30_000);
 });

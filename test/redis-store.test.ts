@@ -3,98 +3,28 @@
  * each with its own store and its own Redis client) against a real `redis-server` and the real
  * loopback IdP, authorization server and MCP server. The multi-process proof is redis-fleet.test.ts.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createClient } from 'redis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ConfigurationError, CrossAppAccess, type CrossAppAccessEvent } from '../src/index.js';
-import { redisTokenStore, type RedisTokenStore } from '../src/redis.js';
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { ConfigurationError } from '../src/index.js';
+import { redisTokenStore } from '../src/redis.js';
+import { KEY1, newClient, useRedisFleet } from './helpers/redis-fleet.js';
 import { listToolsInit } from './helpers/stack-options.js';
-import { skipRedis, startRedisServer, startSilentServer, type RedisServer } from './servers/redis-server.js';
-import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
+import { skipRedis, startSilentServer } from './servers/redis-server.js';
+import { DEFAULT_AS_CLIENT } from './servers/stack.js';
 
-const newClient = (url: string, connectTimeout?: number) => createClient({ url, socket: { reconnectStrategy: () => 50, ...(connectTimeout ? { connectTimeout } : {}) } });
-type Client = ReturnType<typeof newClient>;
-
-const KEY1 = new Uint8Array(randomBytes(32));
 const KEY2 = randomBytes(32).toString('base64');
 
-let redis: RedisServer;
-let stack: Stack;
-let raw: Client;
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
-
-beforeAll(async () => {
-  if (!skipRedis) redis = await startRedisServer();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-beforeEach(async () => {
-  stack = await startStack();
-  if (skipRedis) return;
-  raw = await connected(redis.url);
-  await raw.flushAll();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => {});
-  await stack.close();
-});
-
-async function connected(url: string): Promise<Client> {
-  const client = newClient(url);
-  client.on('error', () => {});
-  await client.connect();
-  cleanups.push(() => client.destroy());
-  return client;
-}
-
-interface Member {
-  xaa: CrossAppAccess;
-  store: RedisTokenStore;
-  events: CrossAppAccessEvent[];
-  call(user?: string): Promise<number>;
-  token(user?: string): Promise<string>;
-  diagnostics(): string[];
-  acquisitions(): number;
-}
-
-/** One "process" of the fleet: its own client (connected, unless a client is given), store and engine. */
-async function member(options: { keys?: Array<Uint8Array | string>; client?: Client; commandTimeoutMs?: number; retryAfterMs?: number; idTokenGate?: Promise<void> } = {}): Promise<Member> {
-  const client = options.client ?? (await connected(redis.url));
-  const store = redisTokenStore({ client, encryptionKeys: options.keys ?? [KEY1], commandTimeoutMs: options.commandTimeoutMs, retryAfterMs: options.retryAfterMs ?? 100 });
-  cleanups.push(() => store.close());
-  const events: CrossAppAccessEvent[] = [];
-  const xaa = new CrossAppAccess({
-    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
-    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
-    resource: stack.mcp.url,
-    store,
-    onEvent: (event) => events.push(event),
-  });
-  const gate = options.idTokenGate;
-  const idToken = async ({ user }: { user?: string }) => {
-    if (gate) await gate;
-    return stack.idp.mintIdToken({ sub: user });
-  };
-  return {
-    xaa,
-    store,
-    events,
-    call: async (user = 'alice') => (await xaa.fetch(fetch, { user, idToken })(stack.mcp.url, listToolsInit())).status,
-    token: async (user = 'alice') => (await xaa.getAccessToken({ user, idToken, url: stack.mcp.url })).token,
-    diagnostics: () => events.filter((e) => e.type === 'diagnostic').map((e) => (e as { message: string }).message),
-    acquisitions: () => events.filter((e) => e.type === 'token_issued' || e.type === 'token_renewed').length,
-  };
-}
+const fleet = useRedisFleet();
+const { member } = fleet;
 
 async function everything(): Promise<string[]> {
   const texts: string[] = [];
-  for await (const keys of raw.scanIterator({ MATCH: '*', COUNT: 100 })) {
+  for await (const keys of fleet.raw.scanIterator({ MATCH: '*', COUNT: 100 })) {
     for (const key of keys) {
       texts.push(key);
-      const type = await raw.type(key);
-      if (type === 'string') texts.push((await raw.get(key)) ?? '');
-      else if (type === 'set') texts.push(...(await raw.sMembers(key)));
+      const type = await fleet.raw.type(key);
+      if (type === 'string') texts.push((await fleet.raw.get(key)) ?? '');
+      else if (type === 'set') texts.push(...(await fleet.raw.sMembers(key)));
       else texts.push(`<${type}>`);
     }
   }
@@ -102,7 +32,7 @@ async function everything(): Promise<string[]> {
 }
 
 async function tokenKeys(): Promise<string[]> {
-  return (await raw.keys('xaa:*')).filter((k) => k.includes(':t:'));
+  return (await fleet.raw.keys('xaa:*')).filter((k) => k.includes(':t:'));
 }
 
 describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => {
@@ -110,21 +40,21 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
     const a = await member();
     const b = await member();
     expect(await a.call()).toBe(200);
-    expect(stack.idp.counters.exchange).toBe(1);
+    expect(fleet.stack.idp.counters.exchange).toBe(1);
     expect(await tokenKeys()).toHaveLength(1);
     expect(await b.call()).toBe(200);
     expect(b.acquisitions()).toBe(0);
-    expect(stack.idp.counters.exchange).toBe(1);
-    expect(stack.as.counters.grant).toBe(1);
+    expect(fleet.stack.idp.counters.exchange).toBe(1);
+    expect(fleet.stack.as.counters.grant).toBe(1);
     // Warm: Redis frozen, the next 20 calls are served from the process's LRU as fast as ever.
-    redis.freeze();
+    fleet.redis.freeze();
     try {
       const started = Date.now();
       for (let i = 0; i < 20; i++) expect(await b.call()).toBe(200);
       expect(Date.now() - started).toBeLessThan(2_000);
       expect(b.diagnostics()).toEqual([]);
     } finally {
-      redis.thaw();
+      fleet.redis.thaw();
     }
   });
 
@@ -132,8 +62,8 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
     const [a, b] = await Promise.all([member(), member()]);
     const statuses = await Promise.all([...Array.from({ length: 20 }, () => a.call()), ...Array.from({ length: 20 }, () => b.call())]);
     expect(statuses.every((s) => s === 200)).toBe(true);
-    expect(stack.idp.counters.exchange).toBe(1);
-    expect(stack.as.counters.grant).toBe(1);
+    expect(fleet.stack.idp.counters.exchange).toBe(1);
+    expect(fleet.stack.as.counters.grant).toBe(1);
     expect(a.acquisitions() + b.acquisitions()).toBe(1);
   });
 
@@ -142,13 +72,13 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
     const b = await member();
     await a.call();
     await b.call();
-    expect(stack.as.counters.grant).toBe(1);
-    stack.as.revokeAll();
+    expect(fleet.stack.as.counters.grant).toBe(1);
+    fleet.stack.as.revokeAll();
     expect(await a.call()).toBe(200); // 401, compare-and-delete, one acquisition
-    expect(stack.as.counters.grant).toBe(2);
+    expect(fleet.stack.as.counters.grant).toBe(2);
     expect(await b.call()).toBe(200); // 401 for a token the fleet replaced: no acquisition
-    expect(stack.as.counters.grant).toBe(2);
-    expect(stack.idp.counters.exchange).toBe(2);
+    expect(fleet.stack.as.counters.grant).toBe(2);
+    expect(fleet.stack.idp.counters.exchange).toBe(2);
     expect(b.events.filter((e) => e.type === 'token_invalidated')).toHaveLength(1);
     expect(await a.token()).toBe(await b.token());
   });
@@ -164,13 +94,13 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
     await a.xaa.forget('alice');
     expect(await tokenKeys()).toHaveLength(1);
     // Bob's token and index, and alice's sign-out mark (it expires with the lock TTL).
-    expect((await raw.keys('xaa:*')).map((k) => k.replace(/\{[^}]*\}/, '{u}').replace(/:t:.*/, ':t:…')).sort()).toEqual(['xaa:{u}:f', 'xaa:{u}:i', 'xaa:{u}:t:…']);
+    expect((await fleet.raw.keys('xaa:*')).map((k) => k.replace(/\{[^}]*\}/, '{u}').replace(/:t:.*/, ':t:…')).sort()).toEqual(['xaa:{u}:f', 'xaa:{u}:i', 'xaa:{u}:t:…']);
     await expect.poll(() => b.store.size).toBe(1); // the sign-out message reached b
-    const grants = stack.as.counters.grant;
+    const grants = fleet.stack.as.counters.grant;
     expect(await b.call('alice')).toBe(200);
-    expect(stack.as.counters.grant).toBe(grants + 1);
+    expect(fleet.stack.as.counters.grant).toBe(grants + 1);
     expect(await b.call('bob')).toBe(200);
-    expect(stack.as.counters.grant).toBe(grants + 1);
+    expect(fleet.stack.as.counters.grant).toBe(grants + 1);
   });
 
   it('a sign-out while another process is acquiring for that user: that acquisition keeps and saves nothing', async () => {
@@ -194,69 +124,80 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
     const xaaFetch = a.xaa.fetch(fetch, {
       user: 'alice@example.com',
       idToken: async () => {
-        const idToken = await stack.idp.mintIdToken({ sub: 'alice@example.com' });
+        const idToken = await fleet.stack.idp.mintIdToken({ sub: 'alice@example.com' });
         idTokens.push(idToken);
         return idToken;
       },
     });
-    expect((await xaaFetch(stack.mcp.url, listToolsInit())).status).toBe(200);
-    stack.as.revokeAll();
-    expect((await xaaFetch(stack.mcp.url, listToolsInit())).status).toBe(200);
-    const tokens = stack.mcp.requests.map((r) => r.authorization?.replace(/^Bearer /, '')).filter((t): t is string => !!t);
+    expect((await xaaFetch(fleet.stack.mcp.url, listToolsInit())).status).toBe(200);
+    fleet.stack.as.revokeAll();
+    expect((await xaaFetch(fleet.stack.mcp.url, listToolsInit())).status).toBe(200);
+    const tokens = fleet.stack.mcp.requests.map((r) => r.authorization?.replace(/^Bearer /, '')).filter((t): t is string => !!t);
     expect(new Set(tokens).size).toBe(2);
-    const secrets = [...tokens, ...idTokens, DEFAULT_AS_CLIENT.clientSecret!, 'alice@example.com', stack.mcp.url, stack.as.issuer, stack.mcp.url.replace(/^http:\/\//, '')];
+    const secrets = [...tokens, ...idTokens, DEFAULT_AS_CLIENT.clientSecret!, 'alice@example.com', fleet.stack.mcp.url, fleet.stack.as.issuer, fleet.stack.mcp.url.replace(/^http:\/\//, '')];
     const stored = await everything();
     expect(stored.length).toBeGreaterThanOrEqual(3); // a token, the user's index (and its member)
     for (const text of stored) for (const secret of secrets) expect(text).not.toContain(secret);
     // Each token part of a JWT ID token is base64url: no 16-character run of one appears either.
     for (const text of stored) for (const idToken of idTokens) expect(text).not.toContain(idToken.split('.')[1]!.slice(0, 16));
-    const values = await Promise.all((await tokenKeys()).map((k) => raw.get(k)));
+    const values = await Promise.all((await tokenKeys()).map((k) => fleet.raw.get(k)));
     for (const value of values) expect(value).toMatch(/^x1\.[\w-]+\.[\w-]{12}\.[\w-]{16}\.[\w-]+$/);
   });
 
-  it('key rotation: a new first key keeps the old entries readable; a ring without the old key acquires again, with a diagnostic', async () => {
-    const old = await member({ keys: [KEY1] });
+  it('key rotation (namingKey set, as docs/fleets.md says): a new first key keeps the old entries readable; a ring without the old key acquires again, with a diagnostic', async () => {
+    const namingKey = randomBytes(32).toString('base64');
+    const old = await member({ keys: [KEY1], namingKey });
     await old.call();
-    const rotated = await member({ keys: [KEY2, KEY1] });
+    const rotated = await member({ keys: [KEY2, KEY1], namingKey });
     expect(await rotated.call()).toBe(200);
     expect(rotated.acquisitions()).toBe(0);
-    const stranger = await member({ keys: [KEY2] });
+    const stranger = await member({ keys: [KEY2], namingKey });
     expect(await stranger.call()).toBe(200);
     expect(stranger.acquisitions()).toBe(1);
     expect(stranger.diagnostics().join('\n')).toMatch(/could not be decrypted \(sealed with a key that is not in encryptionKeys\)/);
     // What it wrote is sealed with KEY2: the rotated ring reads it, the old ring does not.
-    const later = await member({ keys: [KEY2, KEY1] });
+    const later = await member({ keys: [KEY2, KEY1], namingKey });
     expect(await later.call()).toBe(200);
     expect(later.acquisitions()).toBe(0);
+  });
+
+  it('key rotation without namingKey: the names are derived from the first key, so the rotated ring looks elsewhere (a cold start, no diagnostic) and never reads the old entries', async () => {
+    const old = await member({ keys: [KEY1] });
+    await old.call();
+    const rotated = await member({ keys: [KEY2, KEY1] });
+    expect(await rotated.call()).toBe(200);
+    expect(rotated.acquisitions()).toBe(1);
+    expect(rotated.diagnostics()).toEqual([]);
+    expect(await tokenKeys()).toHaveLength(2);
   });
 
   it('a value with a bad tag, or moved under another user\'s key, does not decrypt: acquired again, with a diagnostic, never used', async () => {
     const a = await member();
     await a.call('alice');
+    const [aliceKey] = await tokenKeys();
     await a.call('bob');
-    const [aliceKey] = await keysOf('alice');
-    const [bobKey] = await keysOf('bob');
+    const [bobKey] = (await tokenKeys()).filter((k) => k !== aliceKey);
     // Bob's entry replaced by Alice's ciphertext: the associated data (the cache key) does not match.
-    await raw.set(bobKey!, (await raw.get(aliceKey!))!, { PX: 60_000 });
+    await fleet.raw.set(bobKey!, (await fleet.raw.get(aliceKey!))!, { PX: 60_000 });
     const b = await member();
     expect(await b.call('bob')).toBe(200);
     expect(b.acquisitions()).toBe(1);
     expect(b.diagnostics().join('\n')).toMatch(/could not be decrypted/);
-    const bobSent = stack.mcp.requests.at(-1)!.authorization;
+    const bobSent = fleet.stack.mcp.requests.at(-1)!.authorization;
     const aliceToken = await a.token('alice');
     expect(bobSent).not.toBe(`Bearer ${aliceToken}`);
     // A flipped bit in Alice's ciphertext: the GCM tag fails.
     // (Not the last character: in base64 its low bits may be padding, so changing it may change nothing.)
-    const value = (await raw.get(aliceKey!))!;
+    const value = (await fleet.raw.get(aliceKey!))!;
     const at = value.length - 8;
     const flipped = value[at] === 'A' ? 'B' : 'A';
-    await raw.set(aliceKey!, value.slice(0, at) + flipped + value.slice(at + 1), { PX: 60_000 });
+    await fleet.raw.set(aliceKey!, value.slice(0, at) + flipped + value.slice(at + 1), { PX: 60_000 });
     const c = await member();
     expect(await c.call('alice')).toBe(200);
     expect(c.acquisitions()).toBe(1);
     expect(c.diagnostics().join('\n')).toMatch(/could not be decrypted \(Unsupported state or unable to authenticate data\)/);
     // Garbage that is not a sealed value at all.
-    await raw.set(aliceKey!, 'garbage', { PX: 60_000 });
+    await fleet.raw.set(aliceKey!, 'garbage', { PX: 60_000 });
     const d = await member();
     expect(await d.call('alice')).toBe(200);
     expect(d.acquisitions()).toBe(1);
@@ -266,12 +207,12 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
   it('Redis killed mid-run, then restarted: every request succeeds, a diagnostic each way, Redis used again after', async () => {
     const a = await member();
     expect(await a.call('u0')).toBe(200);
-    await redis.kill();
+    await fleet.redis.kill();
     const started = Date.now();
     for (let i = 1; i <= 5; i++) expect(await a.call(`u${i}`)).toBe(200);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(a.diagnostics().filter((m) => /^Redis failed/.test(m))).toHaveLength(1);
-    await redis.start();
+    await fleet.redis.start();
     await expect.poll(async () => (await a.call(`late${Date.now()}`), a.diagnostics().some((m) => /^Redis answers again/.test(m))), { timeout: 10_000, interval: 200 }).toBe(true);
     // Used again: a token acquired now is in Redis, and another process takes it from there.
     expect(await a.call('after')).toBe(200);
@@ -283,7 +224,7 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
   it('Redis frozen mid-run (accepts, never answers): cold calls succeed within the command timeout, with a diagnostic', async () => {
     const a = await member({ commandTimeoutMs: 150 });
     expect(await a.call('u0')).toBe(200);
-    redis.freeze();
+    fleet.redis.freeze();
     try {
       const started = Date.now();
       const statuses = await Promise.all(['u1', 'u2', 'u3'].map((u) => a.call(u)));
@@ -292,29 +233,40 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
       expect(await a.call('u4')).toBe(200);
       expect(a.diagnostics().join('\n')).toMatch(/Redis failed \(no answer within 150 ms\)/);
     } finally {
-      redis.thaw();
+      fleet.redis.thaw();
     }
   });
 
   it('a client that never connects (a TCP server that accepts and stays silent): requests succeed in bounded time; forget() says Redis was not reached', async () => {
     const silent = await startSilentServer();
-    cleanups.push(() => silent.close());
+    fleet.onCleanup(() => silent.close());
     const client = newClient(silent.url, 60_000);
     client.on('error', () => {});
     client.connect().catch(() => {}); // not awaited, as applications often do
-    cleanups.push(() => client.destroy());
+    fleet.onCleanup(() => client.destroy());
     const a = await member({ client });
     const started = Date.now();
     expect(await Promise.all([a.call('alice'), a.call('alice'), a.call('bob')])).toEqual([200, 200, 200]);
     expect(Date.now() - started).toBeLessThan(3_000);
-    expect(stack.idp.counters.exchange).toBe(2);
+    expect(fleet.stack.idp.counters.exchange).toBe(2);
     expect(a.diagnostics().join('\n')).toMatch(/Redis failed \(the client is not connected/);
     await expect(a.xaa.forget('alice')).rejects.toMatchObject({ code: 'network_error' });
     expect(a.store.size).toBe(1); // alice's token dropped here all the same
   });
 
+  it('an option given as undefined means its default (a value read from process.env)', async () => {
+    const defaults = { prefix: undefined, max: undefined, commandTimeoutMs: undefined, lockTtlMs: undefined, lockWaitMs: undefined, retryAfterMs: undefined, namingKey: undefined };
+    const a = await member(defaults);
+    expect(await a.call()).toBe(200);
+    expect(await tokenKeys()).toHaveLength(1); // under the default prefix, xaa:
+    // Default naming too: a process with no such options finds the token under the same name.
+    const b = await member();
+    expect(await b.call()).toBe(200);
+    expect(b.acquisitions()).toBe(0);
+  });
+
   it('configuration errors are typed: an empty key list, a key that is not 32 bytes, a bad option', async () => {
-    const client = raw;
+    const client = fleet.raw;
     const made = (keys: unknown, more: object = {}) => () => redisTokenStore({ client, encryptionKeys: keys as never, ...more });
     for (const [keys, option] of [
       [[], 'encryptionKeys'],
@@ -338,9 +290,3 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
     expect(made([KEY1, KEY2, randomBytes(32).toString('base64url')])).not.toThrow();
   });
 });
-
-/** The Redis names of `user`'s tokens: the store hashes the user key into a hash tag (see redis.ts). */
-async function keysOf(user: string): Promise<string[]> {
-  const u = createHash('sha256').update(`user\u0000${user}`).digest('base64url').slice(0, 22);
-  return raw.keys(`xaa:{${u}}:t:*`);
-}

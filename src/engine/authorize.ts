@@ -3,6 +3,7 @@ import { bearerChallenge } from '../oauth/challenge.js';
 import { ConfigurationError, CrossAppAccessError } from '../errors.js';
 import { inScope } from '../url-rules.js';
 import type { Answer, Engine, Session, Target, WarmToken } from './engine.js';
+import { acquiredAfter, obtainToken, receivedAfter } from './replacement.js';
 import type { AccessToken } from './tokens.js';
 
 // A request may be authorized again at most twice (after a 401, or a step-up): 3 attempts in all
@@ -60,7 +61,11 @@ export async function authorize<A extends Answer>(
   return authorizedLoop(engine, target, binding, resolve(), signal, exchange, probed);
 }
 
-/** Sends with a token; on 401 or 403, re-acquires or steps up within the per-request budget. */
+/**
+ * Sends with a token; on 401 or 403, re-acquires or steps up within the per-request budget. After a
+ * 401 the retry carries a token that can be expected to work: one received after the refused one;
+ * if that one came from a store and is refused too, one acquired after that refusal.
+ */
 async function authorizedLoop<A extends Answer>(
   engine: Engine,
   target: Target,
@@ -71,24 +76,35 @@ async function authorizedLoop<A extends Answer>(
   probed: boolean,
   first?: AccessToken,
 ): Promise<A> {
-  // One re-acquisition after a 401 per request (the probe's 401 already led to one), at most
-  // maxStepUps step-ups, and never more than 3 authorization attempts in all.
-  let reacquired = probed;
+  // Requests sent with (or, the probe, before) a token: never more than 1 + MAX_REAUTHORIZATIONS.
+  let sent = probed ? 1 : 0;
+  // Whether a 401 already led to a new token (the probe's did).
+  let replaced = probed;
   let current = engine.forUser(binding, session);
-  let token: AccessToken = first ?? (await engine.tokenFor(current, session, signal));
+  // `fresh`: acquired for this request after the last refusal, so a 401 for it is the server's answer.
+  let { token, fresh } = first ? { token: first, fresh: false } : await obtainToken(engine, current, session, signal);
   let stepUps = 0;
   while (true) {
     const answer = await exchange.send(token.value, (url) => inScope(url.origin, url.pathname, current.scope));
+    sent++;
     // An answer from outside the resource (a redirect led there) is not the resource's: as it came.
     if (!answer.fromResource) return answer;
     if (answer.status === 401) {
-      if (reacquired || stepUps >= MAX_REAUTHORIZATIONS || !(await exchange.replayable())) {
-        // A token stored before this request is dropped; one this request just got stays, so a
-        // server rejecting every token costs one acquisition per request, not two.
-        if (!reacquired) engine.dropRejected(current, session, token);
+      const refusedAt = engine.now();
+      if ((replaced && fresh) || sent > MAX_REAUTHORIZATIONS || !(await exchange.replayable())) {
+        // A token from a store is dropped; one this request just acquired stays, so a server
+        // refusing every token costs one acquisition per request, not two.
+        if (!(replaced && fresh)) engine.dropRejected(current, session, token);
         return answer;
       }
-      reacquired = true;
+      if (replaced) {
+        // The replacement came from a store and is refused too: one acquisition after this refusal.
+        engine.dropRejected(current, session, token);
+        await answer.discard();
+        ({ token, fresh } = await obtainToken(engine, current, session, signal, acquiredAfter(token, refusedAt)));
+        continue;
+      }
+      replaced = true;
       // A challenge naming other metadata: the URL belongs to another resource now. The token is
       // still good for `current` unless the move made `current` stale.
       const moved = await releasing(answer, engine.elsewhere(answer, current, target, signal));
@@ -97,17 +113,20 @@ async function authorizedLoop<A extends Answer>(
         if (moved) session.user.steppedUp.delete(current.resource);
       }
       await answer.discard();
-      current = moved ?? current;
-      token = await engine.tokenFor(current, session, signal);
+      ({ token, fresh } = moved
+        ? await obtainToken(engine, (current = moved), session, signal)
+        : await obtainToken(engine, current, session, signal, receivedAfter(token)));
       continue;
     }
-    const stepped = answer.status === 403 && stepUps < engine.options.maxStepUps && stepUps + (reacquired ? 1 : 0) < MAX_REAUTHORIZATIONS
+    const stepped = answer.status === 403 && stepUps < engine.options.maxStepUps && sent <= MAX_REAUTHORIZATIONS
       ? stepUpFor(engine, session, answer, current, token)
       : undefined;
     if (!stepped || !(await exchange.replayable())) return answer;
     stepUps++;
     await answer.discard();
     token = await engine.steppedUpToken(stepped.binding, session, stepped.challenged, signal);
+    // A 401 for it next is answered as for any token from a store: a replacement received after it.
+    fresh = false;
     session.user.adopt(stepped.binding);
     current = stepped.binding;
   }

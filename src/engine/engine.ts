@@ -12,6 +12,7 @@ import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
 import { describeUrl, inScope, insecureUrlReason, parseUrl, respelledLoopback } from '../url-rules.js';
 import { Flights } from './flights.js';
+import { meets, noteAcquired, noteTaken, type Need } from './replacement.js';
 import { ResourceRegistry } from './resources.js';
 import type { AccessToken } from './tokens.js';
 import { requireUserKeyLength, Users, type UserState } from './users.js';
@@ -73,7 +74,7 @@ export class Engine {
     this.discovery = new Discovery(oauthFetch, options.timeoutMs, this.emit, this.now, options.retry);
     this.registry = new ResourceRegistry(options, this.discovery);
     this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
-    this.store.attach?.({ now: this.now, emit: this.emit, forgetLocally: (user) => this.users.forget(user) });
+    this.store.attach?.({ now: this.now, emit: this.emit, forgetLocally: (user) => this.forgotten(user) });
   }
 
   /** The session of `userKey` ('' for a one-user wrapper), reading ID tokens from `idToken`. */
@@ -195,12 +196,14 @@ export class Engine {
   }
 
   /**
-   * One shared acquisition per token key; this caller may stop waiting, it goes on. While a caller
+   * One shared acquisition per token key (and `need`: the retry after a 401 needs a token received
+   * after a point, see replacement.ts); this caller may stop waiting, it goes on. While a caller
    * waits, the acquisition's retry waits hold the process; once every caller has left, not.
    */
-  acquire(binding: ResourceBinding, session: Session, key: string, signal: AbortSignal | null | undefined, requiredScopes?: readonly string[]): Promise<AccessToken> {
-    const flight = this.flights.obtain(this.flightKey(key, session), (liveness) =>
-      this.stored(key, session, this.fromStoreOr(key, session, (t) => this.now() < t.expiresAt, () => session.acquirer.acquire(binding, session.source, { requiredScopes, liveness }))),
+  acquire(binding: ResourceBinding, session: Session, key: string, signal: AbortSignal | null | undefined, requiredScopes?: readonly string[], need?: Need): Promise<AccessToken> {
+    const flightKey = need ? `${this.flightKey(key, session)}\u0000${need.flight}` : this.flightKey(key, session);
+    const flight = this.flights.obtain(flightKey, (liveness) =>
+      this.stored(key, session, this.fromStoreOr(binding, key, session, (t) => meets(t, need, this.now()), () => session.acquirer.acquire(binding, session.source, { requiredScopes, liveness }))),
     );
     const release = flight.liveness.hold();
     const waiting = untilAborted(flight.token, signal);
@@ -220,17 +223,31 @@ export class Engine {
    * says will do, else one acquisition across the fleet, saved there unless the user signed out
    * meanwhile. Without one: an acquisition.
    */
-  private fromStoreOr(key: string, session: Session, usable: (token: AccessToken) => boolean, acquire: () => Promise<AccessToken>): Promise<AccessToken> {
+  private async fromStoreOr(binding: ResourceBinding, key: string, session: Session, usable: (token: AccessToken) => boolean, acquire: () => Promise<AccessToken>): Promise<AccessToken> {
     const store = this.store;
-    if (!store.obtain) return acquire();
-    return store.obtain(key, session.user.key, {
+    const acquired = async () => {
+      const token = await acquire();
+      noteAcquired(token);
+      return token;
+    };
+    if (!store.obtain) return acquired();
+    const started = this.now();
+    let acquiredIt = false;
+    const token = await store.obtain(key, session.user.key, {
       usable,
       acquire: async () => {
-        const token = await acquire();
+        acquiredIt = true;
+        const token = await acquired();
         if (session.user.current) await store.save?.(key, token, session.user.key);
         return token;
       },
     });
+    if (!acquiredIt) {
+      noteTaken(token);
+      const now = this.now();
+      session.emit({ type: 'token_shared', resource: binding.resource, expiresIn: Math.round((token.expiresAt - now) / 1000), fingerprint: token.fingerprint, durationMs: now - started });
+    }
+    return token;
   }
 
   /** Renews ahead of expiry while the current token keeps being served (RFC 6749 §5.1 `expires_in`). */
@@ -240,7 +257,7 @@ export class Engine {
     const started = this.now();
     const flight = this.flights.obtain(flightKey, (liveness) =>
       // Another process may have renewed it already: its token will do if it is not due for renewal.
-      this.stored(key, session, this.fromStoreOr(key, session, (t) => this.now() < t.renewAt, () => session.acquirer.acquire(binding, session.source, { background: true, liveness }))),
+      this.stored(key, session, this.fromStoreOr(binding, key, session, (t) => this.now() < t.renewAt, () => session.acquirer.acquire(binding, session.source, { background: true, liveness }))),
     );
     flight.token.then(
       () => this.renewalPausedUntil.delete(key),
@@ -269,10 +286,27 @@ export class Engine {
 
   /** Sign-out: the user's tokens, pauses and state go; acquisitions under way keep nothing. */
   async forget(userKey: string): Promise<void> {
+    const started = this.now();
+    this.forgetHere(userKey);
+    try {
+      await this.store.deleteUser(userKey);
+    } finally {
+      // Signed out here even when the shared store could not be reached (the caller gets that error).
+      this.emit({ type: 'signed_out', by: 'this_process', user: userKey, durationMs: this.now() - started });
+    }
+  }
+
+  /** The user's renewal pauses and state (the identity its ID tokens named) go. */
+  private forgetHere(userKey: string): void {
     const suffix = `\u0000${userKey}`;
     for (const key of this.renewalPausedUntil.keys()) if (key.endsWith(suffix)) this.renewalPausedUntil.delete(key);
     this.users.forget(userKey);
-    await this.store.deleteUser(userKey);
+  }
+
+  /** Another process signed `user` out: the key starts afresh here too (the store dropped its tokens). */
+  private forgotten(user: string): void {
+    this.forgetHere(user);
+    this.emit({ type: 'signed_out', by: 'another_process', user, durationMs: 0 });
   }
 
   /** A 401 for `rejected`: drop it if it is still the stored one (a straggler's 401 drops nothing). */

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes } from 'node:crypto';
 import { ConfigurationError } from '../errors.js';
 
 /**
@@ -36,14 +36,16 @@ export class KeyRing {
       throw new ConfigurationError(option, 'expected a non-empty list of 32-byte keys (Uint8Array or base64); the first one encrypts, all of them decrypt');
     }
     this.keys = keys.map((key, i) => {
-      const bytes = keyBytes(key);
-      if (bytes?.length !== 32) {
-        throw new ConfigurationError(`${option}[${i}]`, `expected 32 bytes for AES-256-GCM (a Uint8Array, or base64 of 32 bytes); got ${bytes === undefined ? 'neither' : `${bytes.length} bytes`}`);
-      }
+      const bytes = secretBytes(key, `${option}[${i}]`, 'AES-256-GCM');
       // 12 base64url characters of SHA-256 over a label and the key: names the key, reveals nothing of it.
       const id = createHash('sha256').update('cross-app-access key id\u0000').update(bytes).digest('base64url').slice(0, 12);
       return { id, bytes };
     });
+  }
+
+  /** A 32-byte secret derived from the first key for `label` (HMAC-SHA256): never the key itself. */
+  derive(label: string): Buffer {
+    return createHmac('sha256', this.keys[0]!.bytes).update(label).digest();
   }
 
   /** Seals `plaintext` for `context` (the cache key) as generation `generation`. */
@@ -81,6 +83,15 @@ export function generationPrefix(generation: string): string {
 
 function associatedData(generation: string, keyId: string, context: string): Buffer {
   return Buffer.from(`${VERSION}\u0000${generation}\u0000${keyId}\u0000${context}`, 'utf8');
+}
+
+/** The 32 bytes of a key given as a Uint8Array or base64; a ConfigurationError naming `option` otherwise. */
+export function secretBytes(key: unknown, option: string, use: string): Buffer {
+  const bytes = keyBytes(key);
+  if (bytes?.length !== 32) {
+    throw new ConfigurationError(option, `expected 32 bytes for ${use} (a Uint8Array, or base64 of 32 bytes); got ${bytes === undefined ? 'neither' : `${bytes.length} bytes`}`);
+  }
+  return bytes;
 }
 
 function keyBytes(key: unknown): Buffer | undefined {

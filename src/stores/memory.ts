@@ -3,10 +3,20 @@ import { ConfigurationError } from '../errors.js';
 import type { StoredToken, TokenStore } from './token-store.js';
 
 /**
+ * Told when the store comes to hold a token of a user it held none of, and when it drops a user's
+ * last token (evicted, refused or signed out). Internal: the Redis store keeps the users it must
+ * reach with other processes' sign-outs in step with these.
+ */
+export interface HeldUsersListener {
+  added(user: string): void;
+  removed(user: string): void;
+}
+
+/**
  * A {@link TokenStore} in this process's memory: at most `max` tokens, least recently used dropped
  * first, with an index by user so a sign-out costs one lookup.
  */
-class MemoryTokenStore implements TokenStore {
+export class MemoryTokenStore implements TokenStore {
   // Made on first use: lru-cache allocates its arrays up front, and a one-user wrapper may never need it.
   private lru: LRUCache<string, StoredToken> | undefined;
   /** User → the keys of that user's tokens; kept in step with the LRU by its dispose hook. */
@@ -14,7 +24,10 @@ class MemoryTokenStore implements TokenStore {
   /** Key → user, for the dispose hook. */
   private readonly userOf = new Map<string, string>();
 
-  constructor(private readonly max: number) {}
+  constructor(
+    private readonly max: number,
+    private readonly listener?: HeldUsersListener,
+  ) {}
 
   private get tokens(): LRUCache<string, StoredToken> {
     return (this.lru ??= new LRUCache<string, StoredToken>({
@@ -35,7 +48,10 @@ class MemoryTokenStore implements TokenStore {
     this.tokens.set(key, token);
     this.userOf.set(key, user);
     let keys = this.byUser.get(user);
-    if (!keys) this.byUser.set(user, (keys = new Set()));
+    if (!keys) {
+      this.byUser.set(user, (keys = new Set()));
+      this.listener?.added(user);
+    }
     keys.add(key);
   }
 
@@ -46,8 +62,13 @@ class MemoryTokenStore implements TokenStore {
   }
 
   deleteUser(user: string): void {
+    // Each deletion unindexes its key (the dispose hook); the last one drops the user.
     for (const key of [...(this.byUser.get(user) ?? [])]) this.lru?.delete(key);
-    this.byUser.delete(user);
+  }
+
+  /** Whether it holds any token of `user`. */
+  holds(user: string): boolean {
+    return this.byUser.has(user);
   }
 
   get size(): number {
@@ -60,7 +81,9 @@ class MemoryTokenStore implements TokenStore {
     this.userOf.delete(key);
     const keys = this.byUser.get(user);
     keys?.delete(key);
-    if (keys?.size === 0) this.byUser.delete(user);
+    if (keys?.size !== 0) return;
+    this.byUser.delete(user);
+    this.listener?.removed(user);
   }
 }
 
@@ -73,11 +96,16 @@ class MemoryTokenStore implements TokenStore {
  * const xaa = new CrossAppAccess({ ...options, store: memoryTokenStore({ max: 100_000 }) });
  * ```
  */
-export function memoryTokenStore(options: { max?: number } = {}): TokenStore & {
+export function memoryTokenStore(options: { max?: number | undefined } = {}): TokenStore & {
   /** How many tokens it holds now. */
   readonly size: number;
 } {
-  const max = options.max ?? 1000;
-  if (!Number.isInteger(max) || max < 1) throw new ConfigurationError('store.max', 'expected a positive integer');
-  return new MemoryTokenStore(max);
+  return new MemoryTokenStore(checkedMax(options.max, 'store.max'));
+}
+
+/** A positive integer bound on tokens kept; undefined means the default, 1000. */
+export function checkedMax(max: number | undefined, option: string): number {
+  if (max === undefined) return 1000;
+  if (!Number.isInteger(max) || max < 1) throw new ConfigurationError(option, 'expected a positive integer');
+  return max;
 }

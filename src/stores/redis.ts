@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ConfigurationError, CrossAppAccessError } from '../errors.js';
 import { KeyRing, generationPrefix, type EncryptionKey } from './encryption.js';
-import { memoryTokenStore } from './memory.js';
+import { MemoryTokenStore, checkedMax } from './memory.js';
+import { Namer } from './naming.js';
 import { DELETE_IF_GENERATION, FORGET, GET_OR_LOCK, RELEASE, SAVE } from './redis-scripts.js';
 import type { SharedAcquisition, StoredToken, TokenStore, TokenStoreHost } from './token-store.js';
 
@@ -49,7 +50,8 @@ export interface RedisSubscriberLike {
 }
 
 /**
- * Options of {@link redisTokenStore}.
+ * Options of {@link redisTokenStore}. Every optional option may be `undefined` (e.g. read from
+ * `process.env`), which means its default.
  *
  * @example
  * ```ts
@@ -60,22 +62,30 @@ export interface RedisTokenStoreOptions {
   /** The application's node-redis client, made (and connected, or connecting) by the application. */
   client: RedisClientLike;
   /** Namespace of every key and of the channel. Default `'xaa:'`. */
-  prefix?: string;
+  prefix?: string | undefined;
   /**
    * AES-256-GCM keys, each 32 bytes (a `Uint8Array`, or base64): the first encrypts, all decrypt.
-   * To rotate, put the new key first and keep the old ones until their tokens have expired.
+   * To rotate, put the new key first and keep the old ones until their tokens have expired (set
+   * `namingKey` first, or the rotation renames every key).
    */
   encryptionKeys: readonly EncryptionKey[];
+  /**
+   * The secret Redis names are derived from (HMAC-SHA256): 32 bytes, a `Uint8Array` or base64, the
+   * same in every process of the fleet, and never rotated with the encryption keys. Default: derived
+   * from the first encryption key, so rotating that key renames every key (a cold start: each token
+   * is acquired once more; nothing leaks).
+   */
+  namingKey?: EncryptionKey | undefined;
   /** Tokens kept in this process (the warm path's LRU). Default 1000. */
-  max?: number;
+  max?: number | undefined;
   /** How long any one Redis call may take before the store goes on without it. Default 200 ms. */
-  commandTimeoutMs?: number;
+  commandTimeoutMs?: number | undefined;
   /** How long the fleet lock lasts if its holder dies. Default 15 s. */
-  lockTtlMs?: number;
+  lockTtlMs?: number | undefined;
   /** How long a process waits for another's acquisition before acquiring itself. Default 5 s. */
-  lockWaitMs?: number;
+  lockWaitMs?: number | undefined;
   /** After a Redis failure, how long the store goes without Redis before trying it again. Default 1 s. */
-  retryAfterMs?: number;
+  retryAfterMs?: number | undefined;
 }
 
 /**
@@ -114,8 +124,9 @@ interface Names {
 }
 
 class RedisStore implements RedisTokenStore {
-  private readonly local;
+  private readonly local: MemoryTokenStore;
   private readonly ring: KeyRing;
+  private readonly namer: Namer;
   private readonly client: RedisClientLike;
   private readonly prefix: string;
   private readonly channel: string;
@@ -127,8 +138,13 @@ class RedisStore implements RedisTokenStore {
   private readonly known = new WeakMap<StoredToken, Known>();
   /** Cache key → the generation a 401 refused: never taken from Redis again. */
   private readonly rejected = new Map<string, string>();
-  /** User hash → user key, for sign-outs announced by other processes. */
+  /**
+   * User hash → user key, for sign-outs announced by other processes: exactly the users this
+   * process holds tokens for (kept in step with the LRU) or is obtaining one for, however many.
+   */
   private readonly usersByHash = new Map<string, string>();
+  /** User hash → how many of `obtain` are under way for that user. */
+  private readonly obtaining = new Map<string, number>();
   /** Token name → waiters for another process's acquisition. */
   private readonly waiters = new Map<string, Set<() => void>>();
   /** Since when Redis has been failing (epoch ms), or undefined while it answers. */
@@ -144,7 +160,11 @@ class RedisStore implements RedisTokenStore {
       throw new ConfigurationError('client', 'expected a client of the redis package (createClient())');
     }
     this.ring = new KeyRing(options.encryptionKeys);
-    this.local = memoryTokenStore({ max: options.max ?? 1000 });
+    this.namer = new Namer(options.namingKey, this.ring);
+    this.local = new MemoryTokenStore(checkedMax(options.max, 'max'), {
+      added: (user) => this.usersByHash.set(this.namer.user(user), user),
+      removed: (user) => this.unlist(user),
+    });
     this.client = options.client;
     this.prefix = options.prefix ?? 'xaa:';
     if (typeof this.prefix !== 'string') throw new ConfigurationError('prefix', 'expected a string');
@@ -189,7 +209,6 @@ class RedisStore implements RedisTokenStore {
   async deleteUser(user: string): Promise<void> {
     this.local.deleteUser(user);
     const names = this.namesOf('', user);
-    this.usersByHash.delete(names.user);
     if (this.closed) return;
     try {
       await this.command(['EVAL', FORGET, '2', names.index, names.signedOut, `${this.prefix}{${names.user}}:t:`, this.channel, `f:${names.user}`, String(this.lockTtlMs)]);
@@ -206,7 +225,22 @@ class RedisStore implements RedisTokenStore {
   /** A local miss: the fleet's token, or one acquisition across the fleet (see {@link TokenStore.obtain}). */
   async obtain(key: string, user: string, shared: SharedAcquisition): Promise<StoredToken> {
     const names = this.namesOf(key, user);
-    remember(this.usersByHash, names.user, user);
+    // Listed while under way: a sign-out meanwhile must reach the acquisition (it keeps nothing).
+    this.usersByHash.set(names.user, user);
+    this.obtaining.set(names.user, (this.obtaining.get(names.user) ?? 0) + 1);
+    try {
+      return await this.sharedOrAcquired(key, names, shared);
+    } finally {
+      const left = (this.obtaining.get(names.user) ?? 1) - 1;
+      if (left > 0) this.obtaining.set(names.user, left);
+      else {
+        this.obtaining.delete(names.user);
+        this.unlist(user);
+      }
+    }
+  }
+
+  private async sharedOrAcquired(key: string, names: Names, shared: SharedAcquisition): Promise<StoredToken> {
     if (!this.available()) return shared.acquire();
     this.listen();
     const owner = randomBytes(12).toString('base64url');
@@ -381,10 +415,15 @@ class RedisStore implements RedisTokenStore {
     } else if (message.startsWith('f:')) {
       const user = this.usersByHash.get(message.slice(2));
       if (user === undefined) return;
-      this.usersByHash.delete(message.slice(2));
       this.local.deleteUser(user);
       this.host.forgetLocally?.(user);
     }
+  }
+
+  /** Drops `user` from the sign-out index once it holds no token of theirs and obtains none. */
+  private unlist(user: string): void {
+    const hash = this.namer.user(user);
+    if (!this.obtaining.has(hash) && !this.local.holds(user)) this.usersByHash.delete(hash);
   }
 
   private waitFor(name: string, ms: number): Promise<void> {
@@ -405,12 +444,13 @@ class RedisStore implements RedisTokenStore {
 
   /**
    * Redis names: `<prefix>{<user hash>}:t:<key hash>` (token), `…:l:<key hash>` (lock),
-   * `<prefix>{<user hash>}:i` (the user's index). SHA-256 hashes: a name never holds a token, a
-   * user key, a URL or a scope. The braces are a Cluster hash tag: one user's keys share a slot.
+   * `<prefix>{<user hash>}:i` (the user's index), `…:f` (the sign-out mark). Keyed hashes (see
+   * naming.ts): a name never holds a token, a user key, a URL or a scope, nor a hash anyone could
+   * compute from them. The braces are a Cluster hash tag: one user's keys share a slot.
    */
   private namesOf(key: string, user: string): Names {
-    const u = createHash('sha256').update(`user\u0000${user}`).digest('base64url').slice(0, 22);
-    const id = createHash('sha256').update(`key\u0000${key}`).digest('base64url');
+    const u = this.namer.user(user);
+    const id = this.namer.key(key);
     const tag = `${this.prefix}{${u}}`;
     return { token: `${tag}:t:${id}`, lock: `${tag}:l:${id}`, index: `${tag}:i`, signedOut: `${tag}:f`, id, user: u };
   }
@@ -426,12 +466,14 @@ class RedisStore implements RedisTokenStore {
  * LRU serves it. On a local miss Redis is read (one round trip); one process acquires per key while
  * the others wait (a `SET NX PX` lock, woken by pub/sub, bounded by `lockWaitMs`); the token is
  * written with a TTL equal to its remaining life, encrypted with AES-256-GCM (the cache key as
- * associated data); a 401 deletes it only if it is still that token (compare-and-delete); `forget`
- * removes a user's tokens from Redis and from every process. Redis failing (down, slow beyond
+ * associated data), under a name that is an HMAC (`namingKey`); a 401 deletes it only if it is still
+ * that token (compare-and-delete); `forget` removes a user's tokens from Redis and from every process
+ * that holds tokens for the user. Redis failing (down, slow beyond
  * `commandTimeoutMs`, answering garbage, a value that does not decrypt) never fails a request: the
  * process acquires on its own, emits a `diagnostic` event, and uses Redis again once it answers.
  *
- * Throws a {@link ConfigurationError} for an empty key list or a key that is not 32 bytes.
+ * Throws a {@link ConfigurationError} for an empty key list, or an encryption or naming key that is
+ * not 32 bytes.
  *
  * @example
  * ```ts
@@ -444,7 +486,7 @@ class RedisStore implements RedisTokenStore {
  * await client.connect();
  * const xaa = new CrossAppAccess({
  *   ...options,
- *   store: redisTokenStore({ client, prefix: 'xaa:', encryptionKeys: [process.env.XAA_TOKEN_KEY!] }),
+ *   store: redisTokenStore({ client, prefix: 'xaa:', encryptionKeys: [process.env.XAA_TOKEN_KEY!], namingKey: process.env.XAA_NAMING_KEY }),
  * });
  * ```
  */
