@@ -191,8 +191,13 @@ export class Engine {
 
   /** A user whose IdP is not known yet (several IdPs): their first ID token names it, then as {@link tokenFor}. */
   private async tokenAfterIdp(binding: ResourceBinding, session: Session, signal: AbortSignal | null | undefined): Promise<AccessToken> {
-    await untilAborted(session.acquirer.bindIdp(session.source), signal);
+    await this.knowIdp(session, signal);
     return this.tokenFor(binding, session, signal);
+  }
+
+  /** Learns the user's IdP when it is not known yet (several IdPs): their first ID token names it. */
+  async knowIdp(session: Session, signal: AbortSignal | null | undefined): Promise<void> {
+    if (!session.user.idp) await untilAborted(session.acquirer.bindIdp(session.source), signal);
   }
 
   /**

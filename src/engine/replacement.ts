@@ -70,6 +70,8 @@ export interface Obtained {
  * requests with the same need).
  */
 export async function obtainToken(engine: Engine, binding: ResourceBinding, session: Session, signal: AbortSignal | null | undefined, need?: Need): Promise<Obtained> {
+  // The token key names the user's IdP: with several IdPs, the user's first ID token tells it.
+  await engine.knowIdp(session, signal);
   const key = engine.tokenKey(binding, session);
   const local = engine.store.get(key);
   if (!need) {

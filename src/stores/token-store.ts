@@ -25,8 +25,8 @@ export interface StoredToken {
 }
 
 /**
- * Where an engine keeps access tokens, by cache key (authorization-server issuer, client id,
- * resource, scope set and user) and by user. The default is in memory ({@link memoryTokenStore});
+ * Where an engine keeps access tokens, by cache key (the IdP and the client id there, the
+ * authorization server and the client id there, the resource, the scope set, and the user) and by user. The default is in memory ({@link memoryTokenStore});
  * a shared store (`cross-app-access/redis`) lets a fleet of processes share them. `get` is
  * synchronous because the warm path does no I/O.
  *
