@@ -64,7 +64,7 @@ function idTokenOf(iss: string, sub: string): string {
 }
 
 /** An engine whose `users` users all hold a cached token, and its per-request fetch over `next`. */
-async function filledEngine(users: string[], idps: number, registrations: number, next: typeof fetch, current: { user: string }) {
+export async function filledEngine(users: string[], idps: number, registrations: number, next: typeof fetch, current: { user: string }) {
   const xaa = new CrossAppAccess(engineOptions(idps, registrations, users.length));
   const idpIssuers = Array.from({ length: idps }, (_, i) => `https://idp${i}.bench.example`);
   const idpOf = (user: string) => idpIssuers[user.length % idps]!;

@@ -110,7 +110,7 @@ async function authorizedLoop<A extends Answer>(
       const moved = await releasing(answer, engine.elsewhere(answer, current, target, signal));
       if (!moved || engine.registry.moved(current, moved)) {
         engine.dropRejected(current, session, token);
-        if (moved) session.user.steppedUp.delete(current.resource);
+        if (moved) session.user.forgetStepUp(current.resource);
       }
       await answer.discard();
       ({ token, fresh } = moved
@@ -136,7 +136,7 @@ async function authorizedLoop<A extends Answer>(
 function stepUpFor(engine: Engine, session: Session, answer: Answer, current: ResourceBinding, token: AccessToken): { binding: ResourceBinding; challenged: string } | undefined {
   const challenge = bearerChallenge(answer.headers);
   if (challenge?.error !== 'insufficient_scope' || !challenge.scope) return undefined;
-  const binding = engine.registry.stepUp(current, session.user.steppedUp.get(current.resource), challenge.scope, token.scope);
+  const binding = engine.registry.stepUp(current, session.user.steppedUp(current.resource), challenge.scope, token.scope);
   return binding && { binding, challenged: challenge.scope };
 }
 

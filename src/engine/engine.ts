@@ -155,7 +155,7 @@ export class Engine {
 
   /** The binding this user uses for `shared`: their own stepped-up one, if they stepped up. */
   forUser(shared: ResourceBinding, session: Session): ResourceBinding {
-    return session.user.steppedUp.get(shared.resource) ?? shared;
+    return session.user.steppedUp(shared.resource) ?? shared;
   }
 
   /**

@@ -32,7 +32,7 @@ export class UserState {
    * Resources this user stepped up (403 `insufficient_scope`), with their wider scopes: one user's
    * step-up never changes what another asks for.
    */
-  readonly steppedUp = new Map<string, ResourceBinding>();
+  private stepped: Map<string, ResourceBinding> | undefined;
   /** `iss` + `sub` (+ `tenant`) of the first ID token seen under this key. */
   private identity: string | undefined;
   /** Set once an ID token named someone else: this key is refused until it is forgotten. */
@@ -81,8 +81,18 @@ export class UserState {
    * a step-up refused by the IdP must not spoil the resource for requests that need less.
    */
   adopt(stepped: ResourceBinding): void {
-    const current = this.steppedUp.get(stepped.resource);
-    if (!current || (current.scopes ?? []).every((s) => stepped.scopes?.includes(s))) this.steppedUp.set(stepped.resource, stepped);
+    const current = this.stepped?.get(stepped.resource);
+    if (!current || (current.scopes ?? []).every((s) => stepped.scopes?.includes(s))) (this.stepped ??= new Map()).set(stepped.resource, stepped);
+  }
+
+  /** This user's stepped-up binding for `resource`, if they stepped up (most users never do: no Map is made for them). */
+  steppedUp(resource: string): ResourceBinding | undefined {
+    return this.stepped?.get(resource);
+  }
+
+  /** Forgets a stepped-up binding that no longer describes its URLs. */
+  forgetStepUp(resource: string): void {
+    this.stepped?.delete(resource);
   }
 
   /** Whether an ID token has bound this key to someone yet. */
