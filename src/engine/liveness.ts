@@ -33,10 +33,3 @@ export class Liveness {
     });
   }
 }
-
-/** A liveness held for good: for waits whose callers are not tracked (metadata requests). */
-export function alwaysHeld(): Liveness {
-  const liveness = new Liveness();
-  liveness.hold();
-  return liveness;
-}

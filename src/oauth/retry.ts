@@ -1,7 +1,6 @@
 import pRetry from 'p-retry';
 import { CrossAppAccessError, withAttempts } from '../errors.js';
 import type { CrossAppAccessEvent } from '../events.js';
-import { alwaysHeld, type Liveness } from '../engine/liveness.js';
 
 /** How transient failures of metadata and token requests are retried (our rule; `Retry-After` is honoured). */
 export interface RetryPolicy {
@@ -45,6 +44,11 @@ export function parseRetryAfter(value: string | null, nowMs: number): number | u
 }
 
 
+/** A wait that keeps the process alive, for work whose callers are not tracked (metadata requests). */
+function heldSleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 export interface RetryObserver {
   (info: { attempt: number; retriesLeft: number; delayMs: number; durationMs: number; error: CrossAppAccessError }): void;
 }
@@ -66,7 +70,8 @@ export function withRetry<T>(
   policy: RetryPolicy,
   onRetry: RetryObserver,
   retryable: (error: unknown) => error is CrossAppAccessError = isTransient,
-  liveness: Liveness = alwaysHeld(),
+  /** How a wait between attempts is made (the engine's keeps the process alive only while a caller waits). */
+  sleep: (ms: number) => Promise<void> = heldSleep,
 ): Promise<T> {
   if (policy.retries === 0) return attempt();
   const delays = new WeakMap<object, number>();
@@ -97,8 +102,7 @@ export function withRetry<T>(
       delays.set(error, delayMs);
       if (delayMs > policy.maxDelayMs) return;
       onRetry({ attempt: attemptNumber, retriesLeft, delayMs, durationMs: Math.round(performance.now() - startedAt), error });
-      // Holds the process only while a caller waits on this work (see Liveness).
-      await liveness.sleep(delayMs);
+      await sleep(delayMs);
     },
   });
   // The final failure says how often and how long it was tried; code, stage, status and cause stay.

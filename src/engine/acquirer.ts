@@ -1,5 +1,5 @@
-import { AS_AUTH_PREFERENCE, chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from './client-auth.js';
-import type { Discovery, ServerMetadata } from './discovery.js';
+import { AS_AUTH_PREFERENCE, chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from '../oauth/client-auth.js';
+import type { Discovery, ServerMetadata } from '../oauth/discovery.js';
 import { CrossAppAccessError, OAuthResponseError, untrustedText } from '../errors.js';
 import type { CrossAppAccessEvent } from '../events.js';
 import {
@@ -10,19 +10,19 @@ import {
   type AccessTokenResponse,
   type IdJagResponse,
   type TokenEndpoint,
-} from './grants.js';
-import type { FetchLike } from './http.js';
-import { checkIdJag } from './id-jag-check.js';
-import { fingerprint } from './jwt.js';
+} from '../oauth/grants.js';
+import type { FetchLike } from '../oauth/http.js';
+import { checkIdJag } from '../oauth/id-jag-check.js';
+import { fingerprint } from '../oauth/jwt.js';
 import type { ClientOptions, IdTokenReason, ResolvedIdp, ResolvedOptions } from '../options/types.js';
-import type { Registrations } from '../engine/registrations.js';
-import type { UserState } from '../engine/users.js';
-import type { Liveness } from '../engine/liveness.js';
-import { isTransient, retryEvents, withRetry } from './retry.js';
-import type { AccessToken } from '../engine/tokens.js';
+import type { Registrations } from './registrations.js';
+import type { UserState } from './users.js';
+import type { Liveness } from './liveness.js';
+import { isTransient, retryEvents, withRetry } from '../oauth/retry.js';
+import type { AccessToken } from './tokens.js';
 import { toAccessToken } from './access-token.js';
 import { readSubject, type IdTokenSupplier, type Subject } from './id-token.js';
-import type { ResourceBinding } from '../engine/binding.js';
+import type { ResourceBinding } from './binding.js';
 import {
   autoClientAuthRejected,
   isInsufficientAuthentication,
@@ -31,7 +31,7 @@ import {
   reauthenticationRequired,
   requireScopes,
   suggestsMovedEndpoint,
-} from './acquisition-errors.js';
+} from '../oauth/acquisition-errors.js';
 
 /** The authorization server's metadata as this acquisition uses it, and the client authentication chosen for it. */
 interface AuthorizationServerNow {
@@ -136,7 +136,8 @@ export class Acquirer {
       this.options.retry,
       retryEvents(this.emit),
       (error): error is CrossAppAccessError => isTransient(error) && (error.stage === 'token_exchange' || error.stage === 'jwt_bearer'),
-      liveness,
+      // Its waits hold the process only while a caller waits on this acquisition (see Liveness).
+      liveness && ((ms) => liveness.sleep(ms)),
     );
 
     const token = await toAccessToken(granted.accessToken, granted.expiresIn, granted.scope, this.options, this.now);

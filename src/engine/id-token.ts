@@ -1,7 +1,7 @@
 import { CrossAppAccessError, untrustedText } from '../errors.js';
-import type { UserState } from '../engine/users.js';
+import type { UserState } from './users.js';
 import type { IdTokenContext, IdTokenReason, IdTokenSource, ResolvedOptions } from '../options/types.js';
-import { decodeJwt, numericClaim, stringClaim } from './jwt.js';
+import { decodeJwt, numericClaim, stringClaim } from '../oauth/jwt.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = 30;
 
