@@ -231,14 +231,7 @@ export class CrossAppAccess {
     const engine = engineOf(this);
     const user = requireUser(request.user);
     const binding = knownBinding(engine, request);
-    if (!binding) return false;
-    const session = engine.session(user, () => '', true, request.idp);
-    if (!session.user.idp) return false;
-    const key = engine.tokenKey(binding, session);
-    const stored = engine.store.get(key);
-    if (!stored || stored.value !== request.token) return false;
-    engine.dropRejected(binding, session, stored);
-    return true;
+    return binding !== undefined && engine.invalidate(binding, user, request.idp, request.token);
   }
 
   /**
@@ -323,13 +316,5 @@ function knownBinding(engine: Engine, request: { url?: string | URL | undefined;
  * RFC 9728 metadata at its well-known URL (there is no 401 to learn from here).
  */
 async function bindingFor(engine: Engine, session: Session, request: AccessTokenRequest): Promise<ResourceBinding> {
-  const known = knownBinding(engine, request);
-  if (known) return known;
-  const target = targetOf(engine, request);
-  const configured = await engine.configured(target, session, request.signal);
-  if (configured && engine.find(target) === configured) return configured;
-  const expected = request.resource ?? engine.configuredFor(target)?.resource;
-  const prm = await engine.discovery.protectedResource(target.url, undefined, expected);
-  session.acquirer.prefetchIdp();
-  return engine.registry.fromMetadata(prm, undefined);
+  return knownBinding(engine, request) ?? engine.bindingAt(targetOf(engine, request), session, request.resource, request.signal);
 }

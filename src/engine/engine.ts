@@ -140,7 +140,10 @@ export class Engine {
    * registration serving them, and the user key. Only once the user's IdP is known.
    */
   tokenKey(binding: ResourceBinding, session: Session): string {
-    const user = session.user;
+    return this.keyOf(binding, session.user);
+  }
+
+  private keyOf(binding: ResourceBinding, user: UserState): string {
     if (!user.idp) throw new Error('cross-app-access: internal error: a token key before the user\'s IdP was known');
     const partition = this.registry.partition(binding, user.idp);
     // The same string object each time: its hash is computed once, not on every lookup.
@@ -312,6 +315,32 @@ export class Engine {
   private forgotten(user: string): void {
     this.forgetHere(user);
     this.emit({ type: 'signed_out', by: 'another_process', user, durationMs: 0 });
+  }
+
+  /**
+   * A caller that is not an adapter saw a 401 for `value` (`invalidate`): drops it if it is still the
+   * stored token of that user (a token already replaced is left alone). Says whether it did.
+   */
+  invalidate(binding: ResourceBinding, userKey: string, idpIssuer: string | undefined, value: string): boolean {
+    const user = this.users.peek(userKey, idpIssuer === undefined ? undefined : this.idpNamed(idpIssuer).issuer);
+    if (!user?.idp) return false;
+    const key = this.keyOf(binding, user);
+    const stored = this.store.get(key);
+    if (stored?.value !== value || !this.store.delete(key, stored)) return false;
+    (user.session?.emit ?? this.emit)({ type: 'token_invalidated', resource: binding.resource, fingerprint: stored.fingerprint, reason: 'unauthorized', durationMs: this.now() - stored.receivedAt });
+    return true;
+  }
+
+  /**
+   * The binding for a target with no 401 to learn from (`getAccessToken`): learned or configured,
+   * else from the server's RFC 9728 metadata at its well-known URL.
+   */
+  async bindingAt(target: Target, session: Session, expectedResource: string | undefined, signal: AbortSignal | null | undefined): Promise<ResourceBinding> {
+    const configured = await this.configured(target, session, signal);
+    if (configured && this.find(target) === configured) return configured;
+    const prm = await untilAborted(this.discovery.protectedResource(target.url, undefined, expectedResource ?? this.configuredFor(target)?.resource), signal);
+    session.acquirer.prefetchIdp();
+    return untilAborted(this.registry.fromMetadata(prm, undefined), signal);
   }
 
   /** A 401 for `rejected`: drop it if it is still the stored one (a straggler's 401 drops nothing). */

@@ -135,6 +135,11 @@ export class Users {
     return users.get(key);
   }
 
+  /** The user known under `key` (and `idp`), without making one or marking it seen. */
+  peek(key: string, idp?: string): UserState | undefined {
+    return idp === undefined ? this.plain.peek(key) : this.byIdp.get(idp)?.peek(key);
+  }
+
   /** Sign-out: the key starts afresh, at every IdP; acquisitions under way for it keep nothing. */
   forget(key: string): void {
     this.plain.drop(key);
@@ -161,6 +166,10 @@ class RecentUsers {
     this.states.set(key, fresh);
     if (this.states.size > MAX_USERS) this.dropLeastRecent(fresh);
     return fresh;
+  }
+
+  peek(key: string): UserState | undefined {
+    return this.states.get(key);
   }
 
   /** Drops the oldest user not seen since it was last spared (never `added`); those seen go to the back, unmarked. */
