@@ -1,6 +1,6 @@
 import { AS_AUTH_PREFERENCE, chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from '../oauth/client-auth.js';
 import type { Discovery, ServerMetadata } from '../oauth/discovery.js';
-import { CrossAppAccessError, OAuthResponseError, untrustedText } from '../errors.js';
+import { CrossAppAccessError, OAuthResponseError } from '../errors.js';
 import type { CrossAppAccessEvent } from '../events.js';
 import {
   SUBJECT_TOKEN_TYPES,

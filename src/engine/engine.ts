@@ -5,24 +5,18 @@ import type { FetchLike } from '../fetch-types.js';
 import { Acquirer } from './acquirer.js';
 import type { IdTokenSupplier } from './id-token.js';
 import type { ResourceBinding } from './binding.js';
-import { bearerChallenge } from '../oauth/challenge.js';
 import { Discovery } from '../oauth/discovery.js';
 import type { ConfiguredResource, IdTokenSource, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
-import { describeUrl, inScope, insecureUrlReason, parseUrl, respelledLoopback } from '../url-rules.js';
+import { inScope, insecureUrlReason } from '../url-rules.js';
 import { Flights } from './flights.js';
+import { ResourceLearning } from './learning.js';
+import { RenewalPauses } from './renewal-pauses.js';
 import { meets, noteAcquired, noteTaken, type Need } from './replacement.js';
 import { ResourceRegistry } from './resources.js';
 import type { AccessToken } from './tokens.js';
 import { requireUserKeyLength, Users, type UserState } from './users.js';
-
-// After a failed background renewal, the still-valid token is served and renewal waits this long.
-const RENEWAL_RETRY_MS = 5_000;
-// Failed renewals remembered (to pause their retries), at most.
-const MAX_RENEWAL_PAUSES = 10_000;
-// Distinct URLs outside the configured resource reported once each, at most.
-const MAX_OUTSIDE_REPORTS = 100;
 
 /** What the warm path found: the binding a request goes with, and a usable token for it. */
 export interface WarmToken {
@@ -61,8 +55,8 @@ export class Engine {
   readonly flights = new Flights();
   readonly users = new Users();
   /** Token key → epoch ms before which a failed background renewal is not tried again. */
-  private readonly renewalPausedUntil = new Map<string, number>();
-  private readonly outsideReported = new Set<string>();
+  private readonly renewalPauses: RenewalPauses;
+  private readonly learning: ResourceLearning;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -75,6 +69,8 @@ export class Engine {
     this.registry = new ResourceRegistry(options, this.discovery);
     this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
     this.store.attach?.({ now: this.now, emit: this.emit, forgetLocally: (user) => this.forgotten(user) });
+    this.renewalPauses = new RenewalPauses(this.now);
+    this.learning = new ResourceLearning(options, this.discovery, this.registry, this.emit, (target) => this.configuredFor(target));
   }
 
   /** The session of `userKey` ('' for a one-user wrapper), reading ID tokens from `idToken`. */
@@ -261,35 +257,19 @@ export class Engine {
   /** Renews ahead of expiry while the current token keeps being served (RFC 6749 §5.1 `expires_in`). */
   private renewInBackground(binding: ResourceBinding, session: Session, key: string): void {
     const flightKey = this.flightKey(key, session);
-    if (this.flights.has(flightKey) || this.renewalPaused(key)) return;
+    if (this.flights.has(flightKey) || this.renewalPauses.paused(key)) return;
     const started = this.now();
     const flight = this.flights.obtain(flightKey, (liveness) =>
       // Another process may have renewed it already: its token will do if it is not due for renewal.
       this.stored(key, session, this.fromStoreOr(binding, key, session, (t) => this.now() < t.renewAt, () => session.acquirer.acquire(binding, session.source, { background: true, liveness }))),
     );
     flight.token.then(
-      () => this.renewalPausedUntil.delete(key),
+      () => this.renewalPauses.clear(key),
       (error: unknown) => {
-        this.pauseRenewal(key);
+        this.renewalPauses.pause(key);
         this.reportFailure(error, started, session.emit);
       },
     );
-  }
-
-  /** True while a failed renewal's pause lasts; a pause that has passed is forgotten here. */
-  private renewalPaused(key: string): boolean {
-    const until = this.renewalPausedUntil.get(key);
-    if (until === undefined) return false;
-    if (until > this.now()) return true;
-    this.renewalPausedUntil.delete(key);
-    return false;
-  }
-
-  /** Pauses renewal for `key`; bounded, oldest pauses dropped first (they only save requests). */
-  private pauseRenewal(key: string): void {
-    this.renewalPausedUntil.delete(key);
-    this.renewalPausedUntil.set(key, this.now() + RENEWAL_RETRY_MS);
-    if (this.renewalPausedUntil.size > MAX_RENEWAL_PAUSES) this.renewalPausedUntil.delete(this.renewalPausedUntil.keys().next().value as string);
   }
 
   /** Sign-out: the user's tokens, pauses and state go; acquisitions under way keep nothing. */
@@ -306,8 +286,7 @@ export class Engine {
 
   /** The user's renewal pauses and state (the identity its ID tokens named) go. */
   private forgetHere(userKey: string): void {
-    const suffix = `\u0000${userKey}`;
-    for (const key of this.renewalPausedUntil.keys()) if (key.endsWith(suffix)) this.renewalPausedUntil.delete(key);
+    this.renewalPauses.forgetUser(userKey);
     this.users.forget(userKey);
   }
 
@@ -365,85 +344,25 @@ export class Engine {
     return token;
   }
 
-  /**
-   * An unauthenticated request answered 401 with a Bearer challenge: learn its resource (RFC 9728
-   * §5.1). Undefined when there is nothing to learn: no challenge; an answer that came through a
-   * redirect (it speaks for wherever the redirect pointed, RFC 9728 §3.3); or, without `resource`, a
-   * discovery failure (the server is not known to be ours: its 401 goes back, with the reason).
-   */
-  async learn(answer: Answer, target: Target, session: Session | undefined, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
-    const challenge = answer.status === 401 ? bearerChallenge(answer.headers) : undefined;
-    if (!challenge) return undefined;
-    if (answer.redirected) {
-      this.diagnostic(`A request to ${describeUrl(target.url)} was redirected and answered 401 with a Bearer challenge elsewhere; nothing was learned from it and the 401 was returned as it came.`);
-      return undefined;
-    }
-    try {
-      const prm = await untilAborted(this.discovery.protectedResource(target.url, challenge.resourceMetadata, this.configuredFor(target)?.resource), signal);
-      // It is one of ours: the IdP's metadata can be fetched alongside the authorization server's.
-      session?.acquirer.prefetchIdp();
-      return await untilAborted(this.registry.fromMetadata(prm, challenge.scope), signal);
-    } catch (error) {
-      if (this.options.resources.length > 0 || signal?.aborted || !(error instanceof CrossAppAccessError) || error.stage !== 'discovery') throw error;
-      this.diagnostic(`A request to ${describeUrl(target.url)} was answered 401 with a Bearer challenge, but its authorization could not be discovered (${error.code}: ${error.message}); the 401 was returned as it came.`);
-      return undefined;
-    }
+  /** An unauthenticated request answered 401 with a Bearer challenge: its resource, learned (see {@link ResourceLearning.learn}). */
+  learn(answer: Answer, target: Target, session: Session | undefined, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+    return this.learning.learn(answer, target, session, signal);
   }
 
-  /**
-   * The resource a 401's challenge points to when it is not `current`'s (RFC 9728 §5.1, discovered
-   * again); undefined when it is the same, or when its metadata cannot be used.
-   */
-  async elsewhere(answer: Answer, current: ResourceBinding, target: Target, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
-    const challenge = bearerChallenge(answer.headers);
-    const url = challenge?.resourceMetadata === undefined ? undefined : parseUrl(challenge.resourceMetadata);
-    if (!url || url.href === current.metadataUrl) return undefined;
-    try {
-      const prm = await untilAborted(this.discovery.protectedResource(target.url, url.href, this.configuredFor(target)?.resource), signal);
-      if (prm.resource === current.resource) return undefined;
-      return await untilAborted(this.registry.fromMetadata(prm, challenge?.scope), signal);
-    } catch (error) {
-      if (signal?.aborted) throw error;
-      return undefined;
-    }
+  /** The resource a 401's challenge points to when it is not `current`'s (see {@link ResourceLearning.elsewhere}). */
+  elsewhere(answer: Answer, current: ResourceBinding, target: Target, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+    return this.learning.elsewhere(answer, current, target, signal);
   }
 
-  /**
-   * A request outside the configured resource answered 401 with a Bearer challenge: the most common
-   * misconfiguration (`localhost` against `127.0.0.1`, a path outside the resource). No token was
-   * sent, rightly. When the URL differs from the resource only by its loopback host's spelling, the
-   * answer is a typed error naming the URL to call (an opaque 401 hides it); otherwise a diagnostic
-   * says why, once per URL, and the 401 goes back as it came.
-   */
+  /** A request outside the configured resources answered 401 (see {@link ResourceLearning.noticeOutside}). */
   noticeOutside(status: number, headers: { get(name: string): string | null }, target: Target): CrossAppAccessError | undefined {
-    const resources = this.options.resources;
-    if (status !== 401 || resources.length === 0 || !bearerChallenge(headers)) return undefined;
-    const where = describeUrl(target.url);
-    for (const configured of resources) {
-      const respelled = respelledLoopback(target.url, configured.scope);
-      if (!respelled) continue;
-      return new CrossAppAccessError(
-        `A request to ${where} was answered 401, and no token was sent: the configured resource is ${configured.resource}, which spells the host ${respelled.hostname}. Call ${describeUrl(respelled)} (the URL a token is for), or set resource to the URL the client calls.`,
-        { code: 'resource_mismatch', stage: 'request', status },
-      );
-    }
-    if (this.outsideReported.size >= MAX_OUTSIDE_REPORTS || this.outsideReported.has(where)) return undefined;
-    this.outsideReported.add(where);
-    const sameOrigin = resources.find((configured) => configured.scope.origin === target.origin);
-    const why = sameOrigin ? `its path is not at or below ${sameOrigin.scope.prefix || '/'}` : `its origin is not ${resources.map((r) => r.scope.origin).join(' nor ')}`;
-    const named = resources.map((r) => r.resource).join(', ');
-    this.diagnostic(`A request to ${where} was answered 401 with a Bearer challenge, but it is outside the configured resource ${named} (${why}), so no token was sent. Set resource exactly as the client calls the server.`);
-    return undefined;
+    return this.learning.noticeOutside(status, headers, target);
   }
 
   reportFailure(error: unknown, started: number, emit: (event: CrossAppAccessEvent) => void = this.emit): void {
     if (error instanceof CrossAppAccessError) {
       emit({ type: 'failure', stage: error.stage, code: error.code, message: error.message, durationMs: this.now() - started });
     }
-  }
-
-  private diagnostic(message: string): void {
-    this.emit({ type: 'diagnostic', message, durationMs: 0 });
   }
 }
 

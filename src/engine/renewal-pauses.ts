@@ -1,0 +1,42 @@
+// After a failed background renewal, the still-valid token is served and renewal waits this long.
+const RENEWAL_RETRY_MS = 5_000;
+// Failed renewals remembered (to pause their retries), at most.
+const MAX_RENEWAL_PAUSES = 10_000;
+
+/**
+ * Token keys whose background renewal failed, and until when it is not tried again: the
+ * still-valid token keeps being served meanwhile. Bounded; the oldest pauses go first (they only
+ * save requests).
+ */
+export class RenewalPauses {
+  private readonly until = new Map<string, number>();
+
+  constructor(private readonly now: () => number) {}
+
+  /** True while `key`'s pause lasts; a pause that has passed is forgotten here. */
+  paused(key: string): boolean {
+    const until = this.until.get(key);
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.until.delete(key);
+    return false;
+  }
+
+  /** Pauses renewal for `key`. */
+  pause(key: string): void {
+    this.until.delete(key);
+    this.until.set(key, this.now() + RENEWAL_RETRY_MS);
+    if (this.until.size > MAX_RENEWAL_PAUSES) this.until.delete(this.until.keys().next().value as string);
+  }
+
+  /** A renewal of `key` succeeded. */
+  clear(key: string): void {
+    this.until.delete(key);
+  }
+
+  /** Sign-out: every pause of the user's tokens (keys end with NUL and the user key) goes. */
+  forgetUser(userKey: string): void {
+    const suffix = `\u0000${userKey}`;
+    for (const key of this.until.keys()) if (key.endsWith(suffix)) this.until.delete(key);
+  }
+}
