@@ -1,108 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigurationError, CrossAppAccessError } from '../errors.js';
-import { KeyRing, generationPrefix, type EncryptionKey } from './encryption.js';
+import { KeyRing, generationPrefix } from './encryption.js';
 import { MemoryTokenStore, checkedMax } from './memory.js';
 import { Namer } from './naming.js';
 import { DELETE_IF_GENERATION, FORGET, GET_OR_LOCK, RELEASE, SAVE } from './redis-scripts.js';
-import type { SharedAcquisition, StoredToken, TokenStore, TokenStoreHost } from './token-store.js';
+import { RedisChannel } from './redis-channel.js';
+import { RedisLink, describeRedisError } from './redis-link.js';
+import type { RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
+import type { SharedAcquisition, StoredToken, TokenStoreHost } from './token-store.js';
 
-/**
- * What {@link redisTokenStore} needs of a Redis client: a client of the `redis` package (node-redis
- * v6), made and connected (or still connecting) by the application, so TLS, auth, Sentinel or
- * Cluster are its choice. Only `sendCommand` is used for commands; `duplicate` makes the one
- * connection the store subscribes on (wake-ups and fleet-wide sign-out).
- *
- * @example
- * ```ts
- * import { createClient } from 'redis';
- * const client: RedisClientLike = createClient({ url: process.env.REDIS_URL });
- * client.connect().catch(() => {}); // need not be awaited
- * ```
- */
-export interface RedisClientLike {
-  /** Whether the client is connected; while it is not, the store goes on without Redis (this process's tokens only). */
-  readonly isReady: boolean;
-  /** Sends one raw command (`['EVALSHA', …]`, `['PUBLISH', …]`); the only way the store talks to Redis. */
-  sendCommand(args: Array<string>): Promise<unknown>;
-  /** Makes the connection the store subscribes on; without it, waits poll and other processes' sign-outs reach this one's tokens only when they expire or are refused. */
-  duplicate?(): RedisSubscriberLike;
-}
-
-/**
- * The subscriber connection the store makes with {@link RedisClientLike.duplicate}.
- *
- * @example
- * ```ts
- * const subscriber: RedisSubscriberLike = client.duplicate();
- * ```
- */
-export interface RedisSubscriberLike {
-  /** Where the store hears of the subscriber's errors (reported as one `diagnostic` event). */
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  /** Connects the subscriber. */
-  connect(): Promise<unknown>;
-  /** Subscribes to the store's channel (`<prefix>events`). */
-  subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<unknown>;
-  /** When present, called so the subscriber does not keep the process alive. */
-  unref?(): void;
-  /** Ends the subscriber connection ({@link RedisTokenStore.close}). */
-  destroy(): void;
-}
-
-/**
- * Options of {@link redisTokenStore}. Every optional option may be `undefined` (e.g. read from
- * `process.env`), which means its default.
- *
- * @example
- * ```ts
- * const options: RedisTokenStoreOptions = { client, prefix: 'xaa:', encryptionKeys: [process.env.XAA_TOKEN_KEY!] };
- * ```
- */
-export interface RedisTokenStoreOptions {
-  /** The application's node-redis client, made (and connected, or connecting) by the application. */
-  client: RedisClientLike;
-  /** Namespace of every key and of the channel. Default `'xaa:'`. */
-  prefix?: string | undefined;
-  /**
-   * AES-256-GCM keys, each 32 bytes (a `Uint8Array`, or base64): the first encrypts, all decrypt.
-   * To rotate, put the new key first and keep the old ones until their tokens have expired (set
-   * `namingKey` first, or the rotation renames every key).
-   */
-  encryptionKeys: readonly EncryptionKey[];
-  /**
-   * The secret Redis names are derived from (HMAC-SHA256): 32 bytes, a `Uint8Array` or base64, the
-   * same in every process of the fleet, and never rotated with the encryption keys. Default: derived
-   * from the first encryption key, so rotating that key renames every key (a cold start: each token
-   * is acquired once more; nothing leaks).
-   */
-  namingKey?: EncryptionKey | undefined;
-  /** Tokens kept in this process (the warm path's LRU). Default 1000. */
-  max?: number | undefined;
-  /** How long any one Redis call may take before the store goes on without it. Default 200 ms. */
-  commandTimeoutMs?: number | undefined;
-  /** How long the fleet lock lasts if its holder dies. Default 15 s. */
-  lockTtlMs?: number | undefined;
-  /** How long a process waits for another's acquisition before acquiring itself. Default 5 s. */
-  lockWaitMs?: number | undefined;
-  /** After a Redis failure, how long the store goes without Redis before trying it again. Default 1 s. */
-  retryAfterMs?: number | undefined;
-}
-
-/**
- * A {@link TokenStore} from {@link redisTokenStore}, plus `close()` (ends its subscriber
- * connection; the application's client stays the application's).
- *
- * @example
- * ```ts
- * process.on('SIGTERM', () => store.close());
- * ```
- */
-export interface RedisTokenStore extends TokenStore {
-  /** Tokens kept in this process. */
-  readonly size: number;
-  /** Ends the store's subscriber connection and wakes any waiter; the application's client stays open. */
-  close(): Promise<void>;
-}
+export type { RedisClientLike, RedisSubscriberLike, RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
 
 const MAX_REMEMBERED = 10_000;
 
@@ -127,13 +34,11 @@ class RedisStore implements RedisTokenStore {
   private readonly local: MemoryTokenStore;
   private readonly ring: KeyRing;
   private readonly namer: Namer;
-  private readonly client: RedisClientLike;
   private readonly prefix: string;
-  private readonly channel: string;
-  private readonly timeoutMs: number;
+  private readonly link: RedisLink;
+  private readonly channel: RedisChannel;
   private readonly lockTtlMs: number;
   private readonly lockWaitMs: number;
-  private readonly retryAfterMs: number;
   private host: TokenStoreHost = { now: Date.now, emit: () => {} };
   private readonly known = new WeakMap<StoredToken, Known>();
   /** Cache key → the generation a 401 refused: never taken from Redis again. */
@@ -145,15 +50,6 @@ class RedisStore implements RedisTokenStore {
   private readonly usersByHash = new Map<string, string>();
   /** User hash → how many of `obtain` are under way for that user. */
   private readonly obtaining = new Map<string, number>();
-  /** Token name → waiters for another process's acquisition. */
-  private readonly waiters = new Map<string, Set<() => void>>();
-  /** Since when Redis has been failing (epoch ms), or undefined while it answers. */
-  private downSince: number | undefined;
-  private retryAt = 0;
-  private subscriber: RedisSubscriberLike | undefined;
-  private subscribed = false;
-  private subscriberTrouble = false;
-  private closed = false;
 
   constructor(options: RedisTokenStoreOptions) {
     if (typeof options?.client?.sendCommand !== 'function') {
@@ -165,14 +61,13 @@ class RedisStore implements RedisTokenStore {
       added: (user) => this.usersByHash.set(this.namer.user(user), user),
       removed: (user) => this.unlist(user),
     });
-    this.client = options.client;
     this.prefix = options.prefix ?? 'xaa:';
     if (typeof this.prefix !== 'string') throw new ConfigurationError('prefix', 'expected a string');
-    this.channel = `${this.prefix}events`;
-    this.timeoutMs = positive(options.commandTimeoutMs, 200, 'commandTimeoutMs');
+    const report = (message: string, durationMs = 0) => this.host.emit({ type: 'diagnostic', message, durationMs });
+    this.link = new RedisLink(options.client, positive(options.commandTimeoutMs, 200, 'commandTimeoutMs'), positive(options.retryAfterMs, 1_000, 'retryAfterMs'), report);
+    this.channel = new RedisChannel(options.client, `${this.prefix}events`, (hash) => this.signedOutElsewhere(hash), report);
     this.lockTtlMs = positive(options.lockTtlMs, 15_000, 'lockTtlMs');
     this.lockWaitMs = positive(options.lockWaitMs, 5_000, 'lockWaitMs');
-    this.retryAfterMs = positive(options.retryAfterMs, 1_000, 'retryAfterMs');
   }
 
   get size(): number {
@@ -198,9 +93,7 @@ class RedisStore implements RedisTokenStore {
     const known = this.known.get(token);
     if (known && this.rejected.get(key) !== known.generation) {
       remember(this.rejected, key, known.generation);
-      if (this.available()) {
-        this.command(['EVAL', DELETE_IF_GENERATION, '1', known.names.token, generationPrefix(known.generation)]).catch((error: unknown) => this.failed(error));
-      }
+      if (this.link.available()) this.link.background(['EVAL', DELETE_IF_GENERATION, '1', known.names.token, generationPrefix(known.generation)]);
     }
     return dropped;
   }
@@ -209,12 +102,12 @@ class RedisStore implements RedisTokenStore {
   async deleteUser(user: string): Promise<void> {
     this.local.deleteUser(user);
     const names = this.namesOf('', user);
-    if (this.closed) return;
+    if (this.link.closed) return;
     try {
-      await this.command(['EVAL', FORGET, '2', names.index, names.signedOut, `${this.prefix}{${names.user}}:t:`, this.channel, `f:${names.user}`, String(this.lockTtlMs)]);
+      await this.link.command(['EVAL', FORGET, '2', names.index, names.signedOut, `${this.prefix}{${names.user}}:t:`, this.channel.name, RedisChannel.signOutMessage(names.user), String(this.lockTtlMs)]);
     } catch (error) {
-      this.failed(error);
-      throw new CrossAppAccessError(`The user's tokens were dropped in this process, but not in Redis (${describe(error)}): other processes may use them until they expire. Call forget() again.`, {
+      this.link.failed(error);
+      throw new CrossAppAccessError(`The user's tokens were dropped in this process, but not in Redis (${describeRedisError(error)}): other processes may use them until they expire. Call forget() again.`, {
         code: 'network_error',
         stage: 'request',
         cause: error,
@@ -241,8 +134,8 @@ class RedisStore implements RedisTokenStore {
   }
 
   private async sharedOrAcquired(key: string, names: Names, shared: SharedAcquisition): Promise<StoredToken> {
-    if (!this.available()) return shared.acquire();
-    this.listen();
+    if (!this.link.available()) return shared.acquire();
+    this.channel.listen();
     const owner = randomBytes(12).toString('base64url');
     const deadline = Date.now() + this.lockWaitMs;
     let force = false;
@@ -251,13 +144,13 @@ class RedisStore implements RedisTokenStore {
     while (true) {
       let reply: unknown;
       try {
-        reply = await this.command(['EVAL', GET_OR_LOCK, '2', names.token, names.lock, owner, String(this.lockTtlMs), force ? '1' : '0']);
+        reply = await this.link.command(['EVAL', GET_OR_LOCK, '2', names.token, names.lock, owner, String(this.lockTtlMs), force ? '1' : '0']);
       } catch (error) {
-        this.failed(error);
+        this.link.failed(error);
         return shared.acquire();
       }
       if (!Array.isArray(reply) || (reply[0] !== null && typeof reply[0] !== 'string') || (reply[1] !== 0 && reply[1] !== 1)) {
-        this.failed(new Error('an answer that is not the reply of this store\'s script'));
+        this.link.failed(new Error('an answer that is not the reply of this store\'s script'));
         return shared.acquire();
       }
       const value = reply[0] as string | null;
@@ -281,7 +174,7 @@ class RedisStore implements RedisTokenStore {
       }
       // Someone else acquires: wait for its message (or poll, should a message be lost).
       force = true;
-      await this.waitFor(names.token, Math.min(this.subscribed ? 250 : 25, deadline - Date.now()));
+      await this.channel.waitFor(names.token, Math.min(this.channel.subscribed ? 250 : 25, deadline - Date.now()));
     }
   }
 
@@ -291,22 +184,18 @@ class RedisStore implements RedisTokenStore {
     const generation = randomBytes(12).toString('base64url');
     this.known.set(token, { names, generation });
     const ttl = Math.floor(token.expiresAt - this.host.now());
-    if (ttl < 1 || !this.available()) return;
+    if (ttl < 1 || !this.link.available()) return;
     const plaintext = JSON.stringify({ v: token.value, e: token.expiresAt, r: token.renewAt, t: token.receivedAt, s: token.scope ?? null, f: token.fingerprint });
     try {
-      await this.command(['EVAL', SAVE, '3', names.token, names.index, names.signedOut, this.ring.seal(plaintext, key, generation), String(ttl), names.id]);
+      await this.link.command(['EVAL', SAVE, '3', names.token, names.index, names.signedOut, this.ring.seal(plaintext, key, generation), String(ttl), names.id]);
     } catch (error) {
-      this.failed(error);
+      this.link.failed(error);
     }
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    for (const wake of [...this.waiters.values()].flatMap((set) => [...set])) wake();
-    const subscriber = this.subscriber;
-    this.subscriber = undefined;
-    this.subscribed = false;
-    subscriber?.destroy();
+    this.link.closed = true;
+    this.channel.close();
   }
 
   /** A sealed value from Redis as a token; undefined (with a diagnostic) if it does not open. */
@@ -323,123 +212,28 @@ class RedisStore implements RedisTokenStore {
       this.known.set(token, { names, generation });
       return token;
     } catch (error) {
-      this.diagnostic(`A token in Redis could not be decrypted (${describe(error)}); a new one is acquired and replaces it.`);
+      this.diagnostic(`A token in Redis could not be decrypted (${describeRedisError(error)}); a new one is acquired and replaces it.`);
       return undefined;
-    }
-  }
-
-  /** One Redis call, bounded by the store's own timeout; a late answer is ignored (never unhandled). */
-  private async command(args: string[]): Promise<unknown> {
-    if (!this.client.isReady) throw new Error('the client is not connected (connecting, reconnecting or closed)');
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const sent = Promise.resolve().then(() => this.client.sendCommand(args));
-    sent.catch(() => {});
-    const timeout = new Promise<never>((_, reject) => {
-      // Rejected after the next poll phase, not in the timers phase: when the event loop itself was
-      // blocked past the timeout, an answer already in the socket is read first and wins the race.
-      timer = setTimeout(() => setImmediate(() => reject(new Error(`no answer within ${this.timeoutMs} ms`))), this.timeoutMs);
-    });
-    try {
-      const reply = await Promise.race([sent, timeout]);
-      this.recovered();
-      return reply;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
   /** Releases the fleet lock and wakes the waiters, in the background (it expires anyway). */
   private release(names: Names, owner: string): void {
-    if (this.closed) return;
-    this.command(['EVAL', RELEASE, '1', names.lock, owner, this.channel, `d:${names.token}`]).catch((error: unknown) => this.failed(error));
+    this.link.background(['EVAL', RELEASE, '1', names.lock, owner, this.channel.name, RedisChannel.wakeMessage(names.token)]);
   }
 
-  /** True when Redis may be asked: it answers, or it failed long enough ago to be tried (once) again. */
-  private available(): boolean {
-    if (this.closed) return false;
-    if (this.downSince === undefined) return true;
-    const now = Date.now();
-    if (now < this.retryAt) return false;
-    this.retryAt = now + this.retryAfterMs;
-    return true;
-  }
-
-  private failed(error: unknown): void {
-    const now = Date.now();
-    this.retryAt = now + this.retryAfterMs;
-    if (this.downSince !== undefined) return;
-    this.downSince = now;
-    this.diagnostic(`Redis failed (${describe(error)}); tokens are acquired and kept in this process until it answers again (tried again every ${this.retryAfterMs} ms).`);
-  }
-
-  private recovered(): void {
-    if (this.downSince === undefined) return;
-    const since = this.downSince;
-    this.downSince = undefined;
-    this.diagnostic(`Redis answers again; tokens are shared with the fleet again.`, Date.now() - since);
-  }
-
-  /** Subscribes once, on its own connection, for wake-ups and fleet-wide sign-outs; polling covers its absence. */
-  private listen(): void {
-    if (this.subscriber || this.closed || typeof this.client.duplicate !== 'function') return;
-    let subscriber: RedisSubscriberLike;
-    try {
-      subscriber = this.subscriber = this.client.duplicate();
-    } catch (error) {
-      this.subscriberFailed(error);
-      return;
-    }
-    subscriber.on('error', (error) => this.subscriberFailed(error));
-    // It must not keep the process alive on its own.
-    subscriber.unref?.();
-    subscriber
-      .connect()
-      .then(() => subscriber.subscribe(this.channel, (message) => this.onMessage(message)))
-      .then(() => {
-        if (this.subscriber !== subscriber) return;
-        this.subscribed = true;
-        this.subscriberTrouble = false;
-      })
-      .catch((error: unknown) => this.subscriberFailed(error));
-  }
-
-  private subscriberFailed(error: unknown): void {
-    if (this.subscriberTrouble || this.closed) return;
-    this.subscriberTrouble = true;
-    this.diagnostic(`The Redis subscription failed (${describe(error)}); waits poll, and sign-outs in other processes reach this one's tokens only when they expire or are refused.`);
-  }
-
-  private onMessage(message: string): void {
-    if (message.startsWith('d:')) {
-      for (const wake of [...(this.waiters.get(message.slice(2)) ?? [])]) wake();
-    } else if (message.startsWith('f:')) {
-      const user = this.usersByHash.get(message.slice(2));
-      if (user === undefined) return;
-      this.local.deleteUser(user);
-      this.host.forgetLocally?.(user);
-    }
+  /** Another process signed out the user with this hash: their tokens and state here go too. */
+  private signedOutElsewhere(hash: string): void {
+    const user = this.usersByHash.get(hash);
+    if (user === undefined) return;
+    this.local.deleteUser(user);
+    this.host.forgetLocally?.(user);
   }
 
   /** Drops `user` from the sign-out index once it holds no token of theirs and obtains none. */
   private unlist(user: string): void {
     const hash = this.namer.user(user);
     if (!this.obtaining.has(hash) && !this.local.holds(user)) this.usersByHash.delete(hash);
-  }
-
-  private waitFor(name: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      let set = this.waiters.get(name);
-      if (!set) this.waiters.set(name, (set = new Set()));
-      const waiters = set;
-      const wake = () => {
-        clearTimeout(timer);
-        waiters.delete(wake);
-        if (waiters.size === 0 && this.waiters.get(name) === waiters) this.waiters.delete(name);
-        resolve();
-      };
-      const timer = setTimeout(wake, Math.max(ms, 1));
-      waiters.add(wake);
-    });
   }
 
   /**
@@ -455,8 +249,8 @@ class RedisStore implements RedisTokenStore {
     return { token: `${tag}:t:${id}`, lock: `${tag}:l:${id}`, index: `${tag}:i`, signedOut: `${tag}:f`, id, user: u };
   }
 
-  private diagnostic(message: string, durationMs = 0): void {
-    this.host.emit({ type: 'diagnostic', message, durationMs });
+  private diagnostic(message: string): void {
+    this.host.emit({ type: 'diagnostic', message, durationMs: 0 });
   }
 }
 
@@ -505,9 +299,4 @@ function remember(map: Map<string, string>, key: string, value: string): void {
   map.delete(key);
   map.set(key, value);
   if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value as string);
-}
-
-function describe(error: unknown): string {
-  const text = error instanceof Error ? `${error.name === 'Error' ? '' : `${error.name}: `}${error.message}` : String(error);
-  return text.slice(0, 200);
 }
