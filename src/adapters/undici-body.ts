@@ -12,7 +12,7 @@ export interface PreparedBody {
 }
 
 /** Bodies undici writes afresh from the same value on every dispatch. */
-function isReplayableAsIs(body: unknown): boolean {
+export function isReplayableAsIs(body: unknown): boolean {
   return body === null || body === undefined || typeof body === 'string' || ArrayBuffer.isView(body) || body instanceof ArrayBuffer;
 }
 
@@ -64,16 +64,18 @@ export function discardBody(body: DispatchBody, reason: unknown): void {
 }
 
 /**
- * The caller's headers (never modified) with `authorization` replaced by ours (RFC 6750 §2.1), or
- * removed when `authorization` is undefined. Every form undici takes: a record, a flat
- * `[name, value, …]` array, or an iterable of pairs.
+ * The caller's headers (never modified) with `authorization` replaced by ours (RFC 6750 §2.1), in
+ * every form undici takes: a record, a flat `[name, value, …]` array, or an iterable of pairs. A
+ * caller's `host` naming another host than the target is dropped, so undici sends the target's: behind
+ * a shared front end, a token must not reach another virtual host (RFC 9110 §7.2).
  */
-export function withAuthorization(headers: Headers, authorization: string | undefined): Headers {
-  if (headers === null || headers === undefined) return authorization === undefined ? headers : { authorization };
+export function withAuthorization(headers: Headers, authorization: string, target: URL): Headers {
+  if (headers === null || headers === undefined) return { authorization };
   const flat: string[] = [];
   const push = (name: unknown, value: unknown) => {
     const key = String(name);
     if (key.length === 13 && key.toLowerCase() === 'authorization') return;
+    if (key.length === 4 && key.toLowerCase() === 'host' && !namesHost(value, target)) return;
     if (Array.isArray(value)) for (const v of value) flat.push(key, String(v));
     else if (value !== undefined) flat.push(key, String(value));
   };
@@ -82,10 +84,55 @@ export function withAuthorization(headers: Headers, authorization: string | unde
   } else if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
     for (const [name, value] of headers as Iterable<[string, string | string[] | undefined]>) push(name, value);
   } else {
-    for (const [name, value] of Object.entries(headers)) push(name, value);
+    const record = headers as Record<string, unknown>;
+    for (const name in record) if (Object.hasOwn(record, name)) push(name, record[name]);
   }
-  if (authorization !== undefined) flat.push('authorization', authorization);
+  flat.push('authorization', authorization);
   return flat;
+}
+
+/** Whether a `Host` value names the target's host (with or without its default port). */
+function namesHost(value: unknown, target: URL): boolean {
+  if (typeof value !== 'string') return false;
+  const host = value.trim().toLowerCase();
+  return host === target.host || host === `${target.hostname}:${target.port || (target.protocol === 'https:' ? '443' : '80')}`;
+}
+
+/**
+ * The dispatch options of an attempt carrying `token`: the caller's, with our `authorization`, and
+ * `maxRedirections: 0` so that a redirect interceptor composed beneath this one does not carry the
+ * token on (RFC 6750 §5.3); composed above it, each hop is a new dispatch through here, checked.
+ */
+export function signedOptions(opts: Dispatcher.DispatchOptions, body: DispatchBody, token: string, target: URL): Dispatcher.DispatchOptions {
+  return { ...opts, body, headers: withAuthorization(opts.headers, `Bearer ${token}`, target), maxRedirections: 0 } as Dispatcher.DispatchOptions;
+}
+
+type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * An answer to a request that carried our token, for whatever caches it above us: `private` added to
+ * its Cache-Control unless the server already said how a shared cache may use it (`public`,
+ * `s-maxage`, `must-revalidate`, `no-store`, `private`). A cache composed after this interceptor
+ * never sees the `Authorization` header, so it could not apply RFC 9111 §3.5 itself; the caller's
+ * headers object is never modified.
+ */
+export function privateToSharedCaches(headers: ResponseHeaders): ResponseHeaders {
+  const value = headers['cache-control'];
+  if (value === undefined) return { ...headers, 'cache-control': 'private' };
+  const text = Array.isArray(value) ? value.join(', ') : value;
+  return saysHowSharedCachesMayStore(text) ? headers : { ...headers, 'cache-control': `${text}, private` };
+}
+
+/** RFC 9111 §3.5 and §5.2.2: directives that decide, for a shared cache, an authorized answer's fate. */
+function saysHowSharedCachesMayStore(cacheControl: string): boolean {
+  for (const part of cacheControl.split(',')) {
+    const directive = part.trim().toLowerCase();
+    const name = directive.split('=', 1)[0]!.trim();
+    if (name === 'public' || name === 's-maxage' || name === 'must-revalidate' || name === 'no-store') return true;
+    // A qualified `private="field"` only hides those fields: the answer stays storable.
+    if (directive === 'private') return true;
+  }
+  return false;
 }
 
 /** A record of response headers (undici's form: lower-case names) read as fetch's `Headers.get`. */

@@ -1,14 +1,15 @@
+import { AsyncResource } from 'node:async_hooks';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
-import { authorize } from '../engine/authorize.js';
-import type { Engine, Target } from '../engine/engine.js';
+import type { SessionResolver } from '../engine/authorize.js';
+import type { Engine, Target, WarmToken } from '../engine/engine.js';
 import { ConfigurationError } from '../errors.js';
 import type { FetchLike } from '../fetch-types.js';
 import type { CrossAppAccessEngineOptions } from '../options/types.js';
 import { parseUrl } from '../url-rules.js';
-import { CrossAppAccess, engineOf, routeDefaultOauthFetch, sessionResolver, type FetchSession } from '../cross-app-access.js';
-import { resolveNow, sessionEmit } from './fetch.js';
-import { discardBody, headerReader } from './undici-body.js';
-import { UndiciExchange } from './undici-exchange.js';
+import { CrossAppAccess, engineOf, routeDefaultOauthFetch, type FetchSession } from '../cross-app-access.js';
+import { headerReader, isReplayableAsIs } from './undici-body.js';
+import { SignedRequest, type Route } from './undici-request.js';
+import { RequestUsers } from './undici-users.js';
 
 /**
  * Who the requests through a {@link crossAppAccessInterceptor} act for: the same as
@@ -67,32 +68,59 @@ export function crossAppAccessInterceptor(
   else if (typeof engineOrOptions === 'object' && engineOrOptions !== null) xaa = new CrossAppAccess(engineOrOptions);
   else throw new ConfigurationError('engineOrOptions', 'expected a CrossAppAccess or its options');
   const engine = engineOf(xaa);
-  const sessionFor = sessionResolver(engine, session);
+  const users = new RequestUsers(engine, session);
   routeDefaultOauthFetch(xaa, oauthFetch);
   const locate = targetReader();
+  // Outside the resource a request passes through; it is watched when a 401 there is worth a
+  // diagnostic, or when its user must be kept for a redirect that brings it inside.
+  const watchOutside = users.perRequest || engine.options.resourceScope !== undefined;
 
-  return (dispatch) =>
-    function crossAppAccessDispatch(opts, handler) {
+  return (next) => {
+    const route: Route = { engine, next };
+    return function crossAppAccessDispatch(opts, handler) {
       const target = locate(opts);
       if (!target || !engine.mayCarryToken(target)) {
-        if (target && engine.options.resourceScope) return dispatch(opts, new OutsideNotice(handler, engine, target));
-        return dispatch(opts, handler);
+        if (!target || !watchOutside) return next(opts, handler);
+        users.note(handler);
+        return next(opts, new OutsideRequest(handler, engine, target));
       }
-      const started = engine.now();
-      // The user of this request, read once, now (when it is dispatched), as the fetch adapter does.
-      const sessionOfCall = resolveNow(sessionFor);
-      const exchange = new UndiciExchange(dispatch, opts, handler, engine.options.maxReplayBodyBytes);
-      exchange.start();
-      authorize(engine, target, sessionOfCall, exchange.abortion.signal, exchange).then(
-        (answer) => answer.deliver(),
-        (error: unknown) => {
-          engine.reportFailure(error, started, sessionEmit(sessionOfCall) ?? engine.emit);
-          if (exchange.bodyUntouched) discardBody(opts.body, error);
-          exchange.fail(error);
-        },
-      );
+      const request = new SignedRequest(route, handler, opts, target, users.sessionOf(handler));
+      if (users.perRequest && isDeduplicator(handler)) {
+        request.fail(deduplicatedAbove());
+        return true;
+      }
+      const warm = isReplayableAsIs(opts.body) ? warmToken(engine, target, request.sessionOf) : undefined;
+      if (warm) return request.sendWarm(warm);
+      request.sendThroughEngine();
       return true;
     };
+  };
+}
+
+/** The stored token for this request's user, with no I/O and no promise; else undefined (the engine's path). */
+function warmToken(engine: Engine, target: Target, sessionOf: SessionResolver): WarmToken | undefined {
+  try {
+    const session = sessionOf();
+    return session && engine.warmToken(target, session);
+  } catch {
+    return undefined; // the engine's path fails and reports it
+  }
+}
+
+/**
+ * undici's deduplicate interceptor composed after this one hands us its handler, which other
+ * requests join while this one is under way: it never saw our `Authorization`, so it would give one
+ * user's answer to every user asking for the same URL.
+ */
+function isDeduplicator(handler: Dispatcher.DispatchHandler): boolean {
+  return typeof (handler as { addWaitingHandler?: unknown }).addWaitingHandler === 'function';
+}
+
+function deduplicatedAbove(): ConfigurationError {
+  return new ConfigurationError(
+    'interceptors',
+    'interceptors.deduplicate() is composed after crossAppAccessInterceptor, where it cannot tell users apart (it never sees the Authorization header) and would give one user\'s answer to another; nothing was sent. Compose it before crossAppAccessInterceptor (beneath it), e.g. agent.compose(interceptors.deduplicate(), crossAppAccessInterceptor(xaa, session)).',
+  );
 }
 
 /** Reads a dispatch's target once; MCP transports dispatch the same URL again and again. */
@@ -113,32 +141,36 @@ function targetReader(): (opts: Dispatcher.DispatchOptions) => Target | undefine
 }
 
 /**
- * A request outside the configured resource, passed on untouched: a 401 with a Bearer challenge to
- * it is reported once (the usual `localhost` against `127.0.0.1` mistake), as the fetch adapter does.
+ * A request outside the resource, passed on untouched, its caller's callbacks run in the async
+ * context it was dispatched in (so a redirect the caller follows from them is its own). A 401 with a
+ * Bearer challenge to it is reported once (the usual `localhost` against `127.0.0.1` mistake), as
+ * the fetch adapter does.
  */
-class OutsideNotice implements Dispatcher.DispatchHandler {
+class OutsideRequest extends AsyncResource implements Dispatcher.DispatchHandler {
   constructor(
     private readonly handler: Dispatcher.DispatchHandler,
     private readonly engine: Engine,
     private readonly target: Target,
-  ) {}
+  ) {
+    super('CrossAppAccessOutsideRequest');
+  }
   onRequestStart(controller: Dispatcher.DispatchController, context: object): void {
-    this.handler.onRequestStart?.(controller, context);
+    if (this.handler.onRequestStart) this.runInAsyncScope(this.handler.onRequestStart, this.handler, controller, context);
   }
   onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: never, socket: never): void {
-    this.handler.onRequestUpgrade?.(controller, statusCode, headers, socket);
+    if (this.handler.onRequestUpgrade) this.runInAsyncScope(this.handler.onRequestUpgrade, this.handler, controller, statusCode, headers, socket);
   }
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     if (statusCode === 401) this.engine.noticeOutside(statusCode, headerReader(headers), this.target);
-    this.handler.onResponseStart?.(controller, statusCode, headers as never, statusMessage);
+    if (this.handler.onResponseStart) this.runInAsyncScope(this.handler.onResponseStart, this.handler, controller, statusCode, headers, statusMessage);
   }
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.handler.onResponseData?.(controller, chunk);
+    if (this.handler.onResponseData) this.runInAsyncScope(this.handler.onResponseData, this.handler, controller, chunk);
   }
   onResponseEnd(controller: Dispatcher.DispatchController, trailers: never): void {
-    this.handler.onResponseEnd?.(controller, trailers);
+    if (this.handler.onResponseEnd) this.runInAsyncScope(this.handler.onResponseEnd, this.handler, controller, trailers);
   }
   onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
-    this.handler.onResponseError?.(controller, error);
+    if (this.handler.onResponseError) this.runInAsyncScope(this.handler.onResponseError, this.handler, controller, error);
   }
 }
