@@ -71,11 +71,17 @@ export function discardBody(body: DispatchBody, reason: unknown): void {
  */
 export function withAuthorization(headers: Headers, authorization: string, target: URL): Headers {
   if (headers === null || headers === undefined) return { authorization };
+  if (isPlainRecord(headers) && !namesAuthorizationOrHost(headers)) {
+    // The common case, a record without either header: copied, ours added (no array to build).
+    const record: Record<string, unknown> = Object.assign({}, headers);
+    record.authorization = authorization;
+    return record as Headers;
+  }
   const flat: string[] = [];
   const push = (name: unknown, value: unknown) => {
     const key = String(name);
-    if (key.length === 13 && key.toLowerCase() === 'authorization') return;
-    if (key.length === 4 && key.toLowerCase() === 'host' && !namesHost(value, target)) return;
+    if (isNamed(key, 'authorization')) return;
+    if (isNamed(key, 'host') && !namesHost(value, target)) return;
     if (Array.isArray(value)) for (const v of value) flat.push(key, String(v));
     else if (value !== undefined) flat.push(key, String(value));
   };
@@ -91,6 +97,21 @@ export function withAuthorization(headers: Headers, authorization: string, targe
   return flat;
 }
 
+function isPlainRecord(headers: object): headers is Record<string, unknown> {
+  const proto = Object.getPrototypeOf(headers) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/** Header names compare case-insensitively (RFC 9110 §5.1); the length test keeps it cheap. */
+function isNamed(key: string, name: string): boolean {
+  return key.length === name.length && key.toLowerCase() === name;
+}
+
+function namesAuthorizationOrHost(record: Record<string, unknown>): boolean {
+  for (const key in record) if (isNamed(key, 'authorization') || isNamed(key, 'host')) return true;
+  return false;
+}
+
 /** Whether a `Host` value names the target's host (with or without its default port). */
 function namesHost(value: unknown, target: URL): boolean {
   if (typeof value !== 'string') return false;
@@ -99,12 +120,17 @@ function namesHost(value: unknown, target: URL): boolean {
 }
 
 /**
- * The dispatch options of an attempt carrying `token`: the caller's, with our `authorization`, and
+ * The dispatch options of an attempt carrying a token: the caller's, with our `authorization`, and
  * `maxRedirections: 0` so that a redirect interceptor composed beneath this one does not carry the
  * token on (RFC 6750 §5.3); composed above it, each hop is a new dispatch through here, checked.
  */
-export function signedOptions(opts: Dispatcher.DispatchOptions, body: DispatchBody, token: string, target: URL): Dispatcher.DispatchOptions {
-  return { ...opts, body, headers: withAuthorization(opts.headers, `Bearer ${token}`, target), maxRedirections: 0 } as Dispatcher.DispatchOptions;
+export function signedOptions(opts: Dispatcher.DispatchOptions, body: DispatchBody, authorization: string, target: URL): Dispatcher.DispatchOptions {
+  // Object.assign, then the members: V8 adds members to a spread's copy on a slow path.
+  const signed = Object.assign({}, opts) as Dispatcher.DispatchOptions & { maxRedirections?: number };
+  signed.body = body;
+  signed.headers = withAuthorization(opts.headers, authorization, target);
+  signed.maxRedirections = 0;
+  return signed;
 }
 
 type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -118,9 +144,11 @@ type ResponseHeaders = Record<string, string | string[] | undefined>;
  */
 export function privateToSharedCaches(headers: ResponseHeaders): ResponseHeaders {
   const value = headers['cache-control'];
-  if (value === undefined) return { ...headers, 'cache-control': 'private' };
-  const text = Array.isArray(value) ? value.join(', ') : value;
-  return saysHowSharedCachesMayStore(text) ? headers : { ...headers, 'cache-control': `${text}, private` };
+  const text = value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : value;
+  if (text !== undefined && saysHowSharedCachesMayStore(text)) return headers;
+  const marked = Object.assign({}, headers);
+  marked['cache-control'] = text === undefined ? 'private' : `${text}, private`;
+  return marked;
 }
 
 /** RFC 9111 §3.5 and §5.2.2: directives that decide, for a shared cache, an authorized answer's fate. */

@@ -2,9 +2,8 @@ import type { Dispatcher } from 'undici';
 import type { Exchange } from '../engine/authorize.js';
 import type { Answer } from '../engine/engine.js';
 import { headerReader, prepareBody, privateToSharedCaches, signedOptions, type PreparedBody } from './undici-body.js';
-import type { SignedRequest } from './undici-request.js';
+import type { Route, SignedRequest } from './undici-request.js';
 
-type Dispatch = Dispatcher.Dispatch;
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
@@ -36,8 +35,7 @@ export class UndiciExchange implements Exchange<UndiciAnswer> {
 
   constructor(
     private readonly request: SignedRequest,
-    private readonly next: Dispatch,
-    private readonly maxReplayBytes: number,
+    private readonly route: Route,
   ) {}
 
   /** The warm attempt sent `token` and its answer needs the engine: the handler that holds that answer. */
@@ -52,7 +50,7 @@ export class UndiciExchange implements Exchange<UndiciAnswer> {
     const body = this.request.opts.body;
     // The common case (a string or bytes, or none) needs no promise.
     if (body === null || body === undefined || typeof body === 'string' || ArrayBuffer.isView(body)) return (this.prepared = { body, replayable: true });
-    this.prepared = prepareBody(body, this.maxReplayBytes, this.abortion.signal);
+    this.prepared = prepareBody(body, this.route.engine.options.maxReplayBodyBytes, this.abortion.signal);
     this.prepared.then((p) => (this.prepared = p), ignore);
     return this.prepared;
   }
@@ -76,11 +74,11 @@ export class UndiciExchange implements Exchange<UndiciAnswer> {
     const prepared = await this.body();
     if (this.request.finished) throw this.request.reason ?? new Error('The request was aborted.');
     const { opts, target } = this.request;
-    const sent = token === undefined ? { ...opts, body: prepared.body } : signedOptions(opts, prepared.body, token, target.url);
+    const sent = token === undefined ? { ...opts, body: prepared.body } : signedOptions(opts, prepared.body, this.route.authorization(token), target.url);
     return new Promise<UndiciAnswer>((resolve, reject) => {
       const attempt = new Attempt(this.request, token !== undefined, resolve, reject);
       try {
-        this.next(sent, attempt);
+        this.route.next(sent, attempt);
       } catch (error) {
         reject(error);
       }

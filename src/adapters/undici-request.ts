@@ -11,9 +11,23 @@ type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
 
 /** What every request through one interceptor shares: the engine and the dispatch beneath. */
-export interface Route {
-  readonly engine: Engine;
-  readonly next: Dispatcher.Dispatch;
+export class Route {
+  private lastToken = '';
+  private lastAuthorization = '';
+
+  constructor(
+    readonly engine: Engine,
+    readonly next: Dispatcher.Dispatch,
+  ) {}
+
+  /** `Bearer <token>` (RFC 6750 §2.1), built once per token rather than once per request. */
+  authorization(token: string): string {
+    if (token !== this.lastToken) {
+      this.lastToken = token;
+      this.lastAuthorization = `Bearer ${token}`;
+    }
+    return this.lastAuthorization;
+  }
 }
 
 /**
@@ -62,13 +76,13 @@ export class SignedRequest extends AsyncResource implements Handler, Controller 
   /** The warm path: one attempt with the stored token, at once; the engine only for a 401 or 403. */
   sendWarm(warm: WarmToken): boolean {
     this.warm = warm;
-    return this.route.next(signedOptions(this.opts, this.opts.body, warm.token.value, this.target.url), this);
+    return this.route.next(signedOptions(this.opts, this.opts.body, this.route.authorization(warm.token.value), this.target.url), this);
   }
 
   /** The engine's path from the start (a token to acquire, a resource to learn, a stream body to buffer). */
   sendThroughEngine(): void {
     this.begin({});
-    if (!this.settled) this.throughEngine(new UndiciExchange(this, this.route.next, this.route.engine.options.maxReplayBodyBytes));
+    if (!this.settled) this.throughEngine(new UndiciExchange(this, this.route));
   }
 
   private throughEngine(exchange: UndiciExchange, warm?: WarmToken): void {
@@ -253,7 +267,7 @@ export class SignedRequest extends AsyncResource implements Handler, Controller 
 
   /** The warm attempt's answer goes to the engine, held, as the answer to its first send. */
   private divert(controller: Controller, statusCode: number, headers: Headers, statusMessage: string | undefined): void {
-    const exchange = new UndiciExchange(this, this.route.next, this.route.engine.options.maxReplayBodyBytes);
+    const exchange = new UndiciExchange(this, this.route);
     const held = exchange.continueFrom(this.warm!.token.value);
     this.diverted = held;
     held.onRequestStart(controller, {});

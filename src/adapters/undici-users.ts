@@ -74,6 +74,9 @@ export class RequestUsers {
   }
 
   private keyOf(handler: object): unknown {
+    // Only a handler that holds a dispatch function (undici's redirect and retry handlers) can
+    // dispatch again: the others' users need no remembering, and a WeakMap entry costs.
+    if (typeof (handler as { dispatch?: unknown }).dispatch !== 'function') return readKey(this.readKey!);
     let key = this.keys.get(handler);
     if (key === undefined) {
       key = readKey(this.readKey!);

@@ -8,7 +8,7 @@ import type { CrossAppAccessEngineOptions } from '../options/types.js';
 import { parseUrl } from '../url-rules.js';
 import { CrossAppAccess, engineOf, routeDefaultOauthFetch, type FetchSession } from '../cross-app-access.js';
 import { headerReader, isReplayableAsIs } from './undici-body.js';
-import { SignedRequest, type Route } from './undici-request.js';
+import { Route, SignedRequest } from './undici-request.js';
 import { RequestUsers } from './undici-users.js';
 
 /**
@@ -76,7 +76,7 @@ export function crossAppAccessInterceptor(
   const watchOutside = users.perRequest || engine.options.resourceScope !== undefined;
 
   return (next) => {
-    const route: Route = { engine, next };
+    const route = new Route(engine, next);
     return function crossAppAccessDispatch(opts, handler) {
       const target = locate(opts);
       if (!target || !engine.mayCarryToken(target)) {
