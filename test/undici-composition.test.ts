@@ -232,6 +232,15 @@ describe('caches and de-duplication never mix users (RFC 9111 §3.5)', () => {
     // A request outside the resource carried no token: its answer is as it came.
     const outside = await as('alice', () => get(dispatcher, '/open?cc=max-age%3D60'));
     expect(outside.headers['cache-control']).toBe('max-age=60');
+    // A POST's answer is stored by no cache without explicit freshness (RFC 9110 §9.3.3): as it came;
+    // with it, marked like any other.
+    const post = async (path: string) => {
+      const response = await as('alice', () => request(`${rs.origin}${path}`, { method: 'POST', body: '{}', dispatcher }));
+      await response.body.dump();
+      return response.headers['cache-control'];
+    };
+    expect(await post('/mcp/profile')).toBeUndefined();
+    expect(await post('/mcp/profile?cc=max-age%3D60')).toBe('max-age=60, private');
   });
 
   it('interceptors.deduplicate() after it, with a user per request: refused with a typed error, never another user\'s answer', async () => {

@@ -140,15 +140,23 @@ type ResponseHeaders = Record<string, string | string[] | undefined>;
  * its Cache-Control unless the server already said how a shared cache may use it (`public`,
  * `s-maxage`, `must-revalidate`, `no-store`, `private`). A cache composed after this interceptor
  * never sees the `Authorization` header, so it could not apply RFC 9111 §3.5 itself; the caller's
- * headers object is never modified.
+ * headers object is never modified. An answer to an unsafe method (an MCP POST) with neither
+ * Cache-Control nor Expires cannot be stored by any cache (RFC 9110 §9.3.3: only with explicit
+ * freshness), so it goes as it came.
  */
-export function privateToSharedCaches(headers: ResponseHeaders): ResponseHeaders {
+export function privateToSharedCaches(headers: ResponseHeaders, method: string): ResponseHeaders {
   const value = headers['cache-control'];
+  if (value === undefined && headers.expires === undefined && !isSafe(method)) return headers;
   const text = value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : value;
   if (text !== undefined && saysHowSharedCachesMayStore(text)) return headers;
   const marked = Object.assign({}, headers);
   marked['cache-control'] = text === undefined ? 'private' : `${text}, private`;
   return marked;
+}
+
+/** RFC 9110 §9.2.1: the methods whose answers caches store without being told (undici's cache stores only these). */
+function isSafe(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'TRACE';
 }
 
 /** RFC 9111 §3.5 and §5.2.2: directives that decide, for a shared cache, an authorized answer's fate. */

@@ -174,7 +174,7 @@ class Attempt implements Handler, UndiciAnswer {
     if (this.phase !== 'held') return;
     if (this.request.finished) return void this.discard();
     this.phase = 'delivering';
-    const headers = this.tokened ? privateToSharedCaches(this.rawHeaders) : this.rawHeaders;
+    const headers = this.tokened ? privateToSharedCaches(this.rawHeaders, this.request.opts.method) : this.rawHeaders;
     if (!this.request.deliverStart(this.attempt!, this.status, headers, this.statusMessage)) return void (this.phase = 'over');
     for (const chunk of this.held.splice(0)) if (!this.request.deliverData(chunk)) return void (this.phase = 'over');
     const end = this.heldEnd;

@@ -247,7 +247,7 @@ export class SignedRequest extends AsyncResource implements Handler, Controller 
     this.attempt = controller;
     // A 401 or 403 with our token: the engine decides (re-acquire, step up) before the caller hears.
     if (statusCode === 401 || statusCode === 403) return this.divert(controller, statusCode, headers, statusMessage);
-    this.deliverStart(controller, statusCode, privateToSharedCaches(headers), statusMessage);
+    this.deliverStart(controller, statusCode, privateToSharedCaches(headers, this.opts.method), statusMessage);
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
