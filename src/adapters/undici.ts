@@ -5,6 +5,7 @@ import type { Engine, Target, WarmToken } from '../engine/engine.js';
 import { ConfigurationError } from '../errors.js';
 import type { FetchLike } from '../fetch-types.js';
 import type { CrossAppAccessEngineOptions } from '../options/types.js';
+import type { crossAppAccessErrorOf } from '../errors.js';
 import { parseUrl } from '../url-rules.js';
 import { CrossAppAccess, engineOf, routeDefaultOauthFetch, type FetchSession } from '../cross-app-access.js';
 import { headerReader, isReplayableAsIs } from './undici-body.js';
@@ -42,9 +43,19 @@ const oauthFetch: FetchLike = (url, init) =>
  * through undici's `fetch` on a dedicated plain `Agent`, never through the global dispatcher, so an
  * interceptor installed there never sees (nor loops on) the engine's own requests.
  *
- * Redirects: compose undici's `interceptors.redirect()` after this one (outside it), so every hop
- * is a new dispatch through here and is checked; a redirect interceptor composed beneath it does
- * not follow a request that carries a token (the 3xx comes back instead).
+ * The user is read once per logical request: undici's redirect and retry handlers, which dispatch
+ * again with the same handler from socket callbacks, get the same user on every hop, and every
+ * caller callback runs in the async context the request was dispatched in. Errors are owned as
+ * undici's core owns them: a caller callback that throws is reported once to its
+ * `onResponseError`. Through undici's `fetch` an error arrives as `TypeError: fetch failed` with the
+ * typed error in `cause` ({@link crossAppAccessErrorOf} finds it).
+ *
+ * Composition (`compose(a, b)`: `b` is outside `a`): compose `interceptors.redirect()` after this one,
+ * so every hop is a new dispatch through here and is checked (beneath it, a request carrying a token
+ * is not followed: the 3xx comes back). Compose `cache`, `deduplicate` and `dns` before it, where they
+ * see the `Authorization` header (after it, answers to tokened requests are marked
+ * `Cache-Control: private`, and a deduplicator with a per-request user is refused); `retry` works on
+ * either side.
  *
  * @example
  * ```ts
