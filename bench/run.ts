@@ -2,8 +2,9 @@
  * `npm run bench`: starts the loopback IdP, authorization server and MCP server, runs every
  * measurement, prints the tables, and writes bench/results.json and BENCHMARKS.md.
  * Run as: node --expose-gc --import tsx bench/run.ts (after npm run build).
+ * `npm run bench -- undici` runs only the undici section and rewrites only its part of BENCHMARKS.md.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { measureCold } from './cold.js';
 import { measureConcurrency } from './concurrency.js';
 import { probeSdk, startBenchStack } from './contenders.js';
@@ -11,7 +12,7 @@ import { describeMachine, formatMachine } from './machine.js';
 import { measureGateway } from './gateway.js';
 import { measureGatewayThroughput } from './gateway-throughput.js';
 import { measureMemory } from './memory.js';
-import { compareWithSdk, renderTables, writeResults, type Results } from './report.js';
+import { compareWithSdk, renderTables, undiciSection, writeResults, type Results } from './report.js';
 import { measureSustained } from './sustained.js';
 import { measureRedis } from './redis.js';
 import { measureUndici } from './undici.js';
@@ -49,6 +50,29 @@ process.on('warning', (warning) => {
   if (warning.name === 'MaxListenersExceededWarning' && warning.message.includes('abort listeners')) abortListenerWarnings++;
   else console.error(warning);
 });
+
+/** The undici section alone: measured, printed, and put in place of section 7 of BENCHMARKS.md. */
+async function undiciOnly(): Promise<void> {
+  const machine = formatMachine(describeMachine());
+  process.stderr.write(`bench: ${machine}\n`);
+  const stack = await startBenchStack();
+  try {
+    const done = step('undici interceptor');
+    const measured = `_This section was measured on its own (\`npm run bench -- undici\`) on ${new Date().toISOString()}, ${machine}._`;
+    const section = `${undiciSection(await measureUndici(stack, SETTINGS.undici))}\n\n${measured}`;
+    done();
+    console.log(`\n${section}`);
+    const path = new URL('../BENCHMARKS.md', import.meta.url);
+    const markdown = readFileSync(path, 'utf8');
+    const start = markdown.indexOf('## 7. undici interceptor');
+    const end = markdown.indexOf('\n## 8.', start);
+    if (start < 0 || end < 0) throw new Error('BENCHMARKS.md has no section 7 to replace: run the whole bench.');
+    writeFileSync(path, `${markdown.slice(0, start)}${section}\n${markdown.slice(end)}`);
+    console.log('\nWrote section 7 of BENCHMARKS.md');
+  } finally {
+    await stack.close();
+  }
+}
 
 async function main(): Promise<void> {
   const date = new Date().toISOString();
@@ -144,7 +168,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
+(process.argv.includes('undici') ? undiciOnly() : main()).catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;
 });

@@ -68,7 +68,33 @@ export interface UndiciResult {
    * with the same header; alternating rounds, medians, µs. The implied ratio is for a real request
    * costing the bare Agent's CPU per request above.
    */
-  isolated: { calls: number; rounds: number; interceptorUsPerCall: number; bareUsPerCall: number; overheadUs: number; impliedRatio: number };
+  isolated: UndiciIsolated;
+}
+
+/** One comparison without the network: CPU per call, composed against bare, paired per round. */
+export interface IsolatedPair {
+  /** Median CPU per call, µs. */
+  oursUs: number;
+  bareUs: number;
+  /** Median and IQR of the per-round differences (ours − bare), µs: the own cost. */
+  overheadUs: number;
+  overheadIqr: [number, number];
+}
+
+export interface UndiciIsolated {
+  calls: number;
+  rounds: number;
+  /** A URL inside the resource, token cached: the warm path. */
+  inside: IsolatedPair;
+  /** A URL outside the resource on the same origin: passed through. */
+  outside: IsolatedPair;
+  /**
+   * A composed interceptor that does nothing (`(dispatch) => dispatch`): what undici's composition
+   * costs any interceptor (it wraps `undici.request`'s handler for the new handler API and unwraps it
+   * again beneath), included in the two figures above.
+   */
+  composition: IsolatedPair;
+  impliedRatio: number;
 }
 
 
@@ -164,6 +190,14 @@ export async function measureUndici(stack: Stack, options: UndiciOptions): Promi
 }
 
 
+/**
+ * The interceptor's own cost without the network, the way undici's own interceptors are measured:
+ * `undici.request` on a `MockAgent` answering at once, composed against the same MockAgent alone
+ * sending the same `Authorization`. Each block runs on a fresh MockAgent (a MockAgent keeps memory
+ * per call, which would otherwise tax whichever contender runs later; a forced GC between blocks
+ * would cost more than what is measured); rounds alternate the order; the own cost is the median of
+ * the per-round differences.
+ */
 async function measureIsolated(
   xaa: CrossAppAccess,
   session: { user: string; idToken: () => Promise<string> },
@@ -171,39 +205,67 @@ async function measureIsolated(
   body: string,
   authed: Record<string, string>,
   bareHttpUs: number,
-): Promise<UndiciResult['isolated']> {
-  const mock = new MockAgent();
-  mock.disableNetConnect();
+): Promise<UndiciIsolated> {
   const url = new URL(resource);
-  mock.get(url.origin).intercept({ path: url.pathname, method: 'POST' }).reply(200, 'ok').persist();
-  const composed = mock.compose(crossAppAccessInterceptor(xaa, session));
-  const call = async (dispatcher: Dispatcher, headers: Record<string, string>) => {
-    const response = await request(resource, { method: 'POST', body, headers, dispatcher });
-    await response.body.text();
-    if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}`);
-  };
+  const outside = `${url.origin}/elsewhere`;
   const json = { 'content-type': 'application/json' };
-  const calls = 20_000;
-  const rounds = 6;
-  const ours: number[] = [];
-  const bare: number[] = [];
-  try {
-    for (let r = 0; r < rounds; r++) {
-      for (const who of r % 2 === 0 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const)) {
-        if (who === 'ours') ours.push(await cpuPerCall(() => call(composed, json), calls));
-        else bare.push(await cpuPerCall(() => call(mock, authed), calls));
-      }
+  const interceptor = crossAppAccessInterceptor(xaa, session);
+  const nothing: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => dispatch(opts, handler);
+  type Contender = { compose?: Dispatcher.DispatcherComposeInterceptor; url: string; headers: Record<string, string> };
+  const pairs: Record<'inside' | 'outside' | 'composition', [Contender, Contender]> = {
+    inside: [{ compose: interceptor, url: resource, headers: json }, { url: resource, headers: authed }],
+    outside: [{ compose: interceptor, url: outside, headers: authed }, { url: outside, headers: authed }],
+    composition: [{ compose: nothing, url: resource, headers: authed }, { url: resource, headers: authed }],
+  };
+  const calls = 4_000;
+  const rounds = 24;
+  const run = async (c: Contender): Promise<number> => {
+    const mock = new MockAgent();
+    mock.disableNetConnect();
+    mock.get(url.origin).intercept({ path: () => true, method: 'POST' }).reply(200, 'ok').persist();
+    const dispatcher = c.compose ? mock.compose(c.compose) : mock;
+    const call = async () => {
+      const response = await request(c.url, { method: 'POST', body, headers: c.headers, dispatcher });
+      await response.body.text();
+      if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}`);
+    };
+    try {
+      return await cpuPerCall(call, calls);
+    } finally {
+      await mock.close();
     }
-  } finally {
-    await mock.close();
+  };
+  const samples = Object.fromEntries(Object.keys(pairs).map((k) => [k, { ours: [] as number[], bare: [] as number[], diff: [] as number[] }])) as Record<keyof typeof pairs, { ours: number[]; bare: number[]; diff: number[] }>;
+  for (let r = 0; r < rounds; r++) {
+    for (const key of Object.keys(pairs) as Array<keyof typeof pairs>) {
+      const [ours, bare] = pairs[key];
+      let o: number;
+      let b: number;
+      if (r % 2 === 0) {
+        o = await run(ours);
+        b = await run(bare);
+      } else {
+        b = await run(bare);
+        o = await run(ours);
+      }
+      samples[key].ours.push(o);
+      samples[key].bare.push(b);
+      samples[key].diff.push(o - b);
+    }
   }
-  const overheadUs = Math.max(0, median(ours) - median(bare));
+  const pair = (key: keyof typeof pairs): IsolatedPair => ({
+    oursUs: round(median(samples[key].ours), 2),
+    bareUs: round(median(samples[key].bare), 2),
+    overheadUs: round(median(samples[key].diff), 2),
+    overheadIqr: [round(percentile(samples[key].diff, 25), 2), round(percentile(samples[key].diff, 75), 2)],
+  });
+  const inside = pair('inside');
   return {
     calls,
     rounds,
-    interceptorUsPerCall: round(median(ours), 2),
-    bareUsPerCall: round(median(bare), 2),
-    overheadUs: round(overheadUs, 2),
-    impliedRatio: round(bareHttpUs / (bareHttpUs + overheadUs), 3),
+    inside,
+    outside: pair('outside'),
+    composition: pair('composition'),
+    impliedRatio: round(bareHttpUs / (bareHttpUs + Math.max(0, inside.overheadUs)), 3),
   };
 }

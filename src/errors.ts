@@ -262,6 +262,52 @@ export function untrustedText(value: unknown, max = 300, secrets: readonly strin
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }
 
+// How deep a chain of `cause`s is followed: deep enough for any wrapper, never forever on a cycle.
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * The {@link CrossAppAccessError} behind `error`: `error` itself, or the first one in its chain of
+ * `cause`s; undefined when there is none. undici's `fetch` (Node's global `fetch` too) rejects with
+ * `TypeError: fetch failed` and puts the dispatcher's error in `cause`, so a failure of the undici
+ * interceptor reaches a `fetch` caller wrapped, where `instanceof CrossAppAccessError` misses it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await fetch('https://mcp.example.com/mcp', init); // through crossAppAccessInterceptor
+ * } catch (err) {
+ *   if (crossAppAccessErrorOf(err)?.code === 'login_required') return redirectToSso();
+ *   throw err;
+ * }
+ * ```
+ */
+export function crossAppAccessErrorOf(error: unknown): CrossAppAccessError | undefined {
+  let current = error;
+  for (let depth = 0; depth <= MAX_CAUSE_DEPTH && typeof current === 'object' && current !== null; depth++) {
+    if (current instanceof CrossAppAccessError) return current;
+    try {
+      current = (current as { cause?: unknown }).cause;
+    } catch {
+      return undefined; // a throwing `cause` getter: nothing to look through
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Whether `error` is, or wraps in its `cause`s, a {@link CrossAppAccessError} (see
+ * {@link crossAppAccessErrorOf}: `fetch` through the undici interceptor wraps it).
+ *
+ * @example
+ * ```ts
+ * const failure = await fetch(url).catch((err: unknown) => err);
+ * if (isCrossAppAccessError(failure)) report(crossAppAccessErrorOf(failure)!.code);
+ * ```
+ */
+export function isCrossAppAccessError(error: unknown): boolean {
+  return crossAppAccessErrorOf(error) !== undefined;
+}
+
 /** A message fragment with its first letter upper-cased, for a sentence that starts with it ("the IdP …" → "The IdP …"). */
 export function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);

@@ -21,7 +21,7 @@ export type { ClientAuthMethod, ClientCredentials } from './oauth/client-auth.js
 export type { CryptoKeyLike, JsonWebKeyLike, PrivateKeyInput, SigningAlg } from './oauth/client-assertion.js';
 export type { SubjectTokenType } from './oauth/grants.js';
 // Errors and events:
-export { CrossAppAccessError, ConfigurationError, OAuthResponseError } from './errors.js';
+export { CrossAppAccessError, ConfigurationError, OAuthResponseError, crossAppAccessErrorOf, isCrossAppAccessError } from './errors.js';
 export type { CrossAppAccessErrorCode, CrossAppAccessStage, CrossAppAccessErrorDetails } from './errors.js';
 export type { CrossAppAccessEvent } from './events.js';
 export { parseWwwAuthenticate } from './oauth/challenge.js';

@@ -9,7 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Agent, getGlobalDispatcher, request, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
+import { CrossAppAccess, CrossAppAccessError, crossAppAccessErrorOf, isCrossAppAccessError, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
 import { listToolsInit } from './helpers/stack-options.js';
 import type { OverrideResponse } from './servers/http-util.js';
@@ -122,4 +122,35 @@ describe('crossAppAccessInterceptor as the global dispatcher', () => {
     // Metadata was fetched once each, never probed through the interceptor first.
     expect(stack.as.requests.filter((r) => r.path === '/.well-known/oauth-protected-resource')).toHaveLength(1);
   });
+
+  it("an interceptor failure reaches global fetch as TypeError('fetch failed') with it in cause: crossAppAccessErrorOf finds it", async () => {
+    install();
+    // No user in context: the interceptor refuses with unknown_user; fetch wraps the dispatcher's error.
+    const failure = await fetch(stack.mcp.url, listToolsInit()).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(TypeError);
+    expect(failure).not.toBeInstanceOf(CrossAppAccessError);
+    expect(isCrossAppAccessError(failure)).toBe(true);
+    expect(crossAppAccessErrorOf(failure)?.code).toBe('unknown_user');
+    // undici.request is not wrapped: the error itself.
+    const direct = await request(stack.mcp.url, { method: 'POST', body: '{}' }).catch((e: unknown) => e);
+    expect(crossAppAccessErrorOf(direct)).toBe(direct);
+    // Only the resource's metadata was fetched (discovery); nothing was sent to the MCP endpoint.
+    expect(stack.mcp.requests.filter((r) => !r.path.startsWith('/.well-known/'))).toEqual([]);
+  });
 });
+
+describe('crossAppAccessErrorOf', () => {
+  it('looks through causes, stops on cycles, depth and throwing getters', () => {
+    const inner = new CrossAppAccessError('x', { code: 'timeout', stage: 'request' });
+    expect(crossAppAccessErrorOf(new Error('a', { cause: new Error('b', { cause: inner }) }))).toBe(inner);
+    const cycle: { cause?: unknown } = {};
+    cycle.cause = cycle;
+    expect(crossAppAccessErrorOf(cycle)).toBeUndefined();
+    let deep: unknown = inner;
+    for (let i = 0; i < 20; i++) deep = new Error('wrap', { cause: deep });
+    expect(crossAppAccessErrorOf(deep)).toBeUndefined();
+    expect(crossAppAccessErrorOf(Object.defineProperty({}, 'cause', { get: () => { throw new Error('no'); } }))).toBeUndefined();
+    for (const nothing of [undefined, null, 'text', 42]) expect(isCrossAppAccessError(nothing)).toBe(false);
+  });
+});
+

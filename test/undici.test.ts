@@ -144,6 +144,17 @@ describe('crossAppAccessInterceptor on a composed Agent', () => {
     }
   });
 
+  it('the resource spelled with localhost, called as 127.0.0.1: a 401 rejects with resource_mismatch naming the URL; no token is sent', async () => {
+    const configured = rs.resource.replace('127.0.0.1', 'localhost');
+    const agent = agentFor({ resource: configured });
+    const error = await request(rs.resource, { method: 'POST', body: jsonRpc(1, 'tools/list'), headers: MCP_HEADERS, dispatcher: agent }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CrossAppAccessError);
+    expect(error).toMatchObject({ code: 'resource_mismatch', status: 401 });
+    expect((error as Error).message).toContain(`Call ${configured}`);
+    expect(rs.received).toHaveLength(1);
+    expect(rs.received.filter((r) => r.authorization !== undefined)).toEqual([]);
+  });
+
   it('per-request users from AsyncLocalStorage; no user fails closed with unknown_user and sends nothing', async () => {
     const context = new AsyncLocalStorage<string>();
     const agent = agentFor({}, () => context.getStore());

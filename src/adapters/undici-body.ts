@@ -12,7 +12,7 @@ export interface PreparedBody {
 }
 
 /** Bodies undici writes afresh from the same value on every dispatch. */
-function isReplayableAsIs(body: unknown): boolean {
+export function isReplayableAsIs(body: unknown): boolean {
   return body === null || body === undefined || typeof body === 'string' || ArrayBuffer.isView(body) || body instanceof ArrayBuffer;
 }
 
@@ -64,16 +64,24 @@ export function discardBody(body: DispatchBody, reason: unknown): void {
 }
 
 /**
- * The caller's headers (never modified) with `authorization` replaced by ours (RFC 6750 §2.1), or
- * removed when `authorization` is undefined. Every form undici takes: a record, a flat
- * `[name, value, …]` array, or an iterable of pairs.
+ * The caller's headers (never modified) with `authorization` replaced by ours (RFC 6750 §2.1), in
+ * every form undici takes: a record, a flat `[name, value, …]` array, or an iterable of pairs. A
+ * caller's `host` naming another host than the target is dropped, so undici sends the target's: behind
+ * a shared front end, a token must not reach another virtual host (RFC 9110 §7.2).
  */
-export function withAuthorization(headers: Headers, authorization: string | undefined): Headers {
-  if (headers === null || headers === undefined) return authorization === undefined ? headers : { authorization };
+export function withAuthorization(headers: Headers, authorization: string, target: URL): Headers {
+  if (headers === null || headers === undefined) return { authorization };
+  if (isPlainRecord(headers) && !namesAuthorizationOrHost(headers)) {
+    // The common case, a record without either header: copied, ours added (no array to build).
+    const record: Record<string, unknown> = Object.assign({}, headers);
+    record.authorization = authorization;
+    return record as Headers;
+  }
   const flat: string[] = [];
   const push = (name: unknown, value: unknown) => {
     const key = String(name);
-    if (key.length === 13 && key.toLowerCase() === 'authorization') return;
+    if (isNamed(key, 'authorization')) return;
+    if (isNamed(key, 'host') && !namesHost(value, target)) return;
     if (Array.isArray(value)) for (const v of value) flat.push(key, String(v));
     else if (value !== undefined) flat.push(key, String(value));
   };
@@ -82,10 +90,85 @@ export function withAuthorization(headers: Headers, authorization: string | unde
   } else if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
     for (const [name, value] of headers as Iterable<[string, string | string[] | undefined]>) push(name, value);
   } else {
-    for (const [name, value] of Object.entries(headers)) push(name, value);
+    const record = headers as Record<string, unknown>;
+    for (const name in record) if (Object.hasOwn(record, name)) push(name, record[name]);
   }
-  if (authorization !== undefined) flat.push('authorization', authorization);
+  flat.push('authorization', authorization);
   return flat;
+}
+
+function isPlainRecord(headers: object): headers is Record<string, unknown> {
+  const proto = Object.getPrototypeOf(headers) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/** Header names compare case-insensitively (RFC 9110 §5.1); the length test keeps it cheap. */
+function isNamed(key: string, name: string): boolean {
+  return key.length === name.length && key.toLowerCase() === name;
+}
+
+function namesAuthorizationOrHost(record: Record<string, unknown>): boolean {
+  for (const key in record) if (isNamed(key, 'authorization') || isNamed(key, 'host')) return true;
+  return false;
+}
+
+/** Whether a `Host` value names the target's host (with or without its default port). */
+function namesHost(value: unknown, target: URL): boolean {
+  if (typeof value !== 'string') return false;
+  const host = value.trim().toLowerCase();
+  return host === target.host || host === `${target.hostname}:${target.port || (target.protocol === 'https:' ? '443' : '80')}`;
+}
+
+/**
+ * The dispatch options of an attempt carrying a token: the caller's, with our `authorization`, and
+ * `maxRedirections: 0` so that a redirect interceptor composed beneath this one does not carry the
+ * token on (RFC 6750 §5.3); composed above it, each hop is a new dispatch through here, checked.
+ */
+export function signedOptions(opts: Dispatcher.DispatchOptions, body: DispatchBody, authorization: string, target: URL): Dispatcher.DispatchOptions {
+  // Object.assign, then the members: V8 adds members to a spread's copy on a slow path.
+  const signed = Object.assign({}, opts) as Dispatcher.DispatchOptions & { maxRedirections?: number };
+  signed.body = body;
+  signed.headers = withAuthorization(opts.headers, authorization, target);
+  signed.maxRedirections = 0;
+  return signed;
+}
+
+type ResponseHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * An answer to a request that carried our token, for whatever caches it above us: `private` added to
+ * its Cache-Control unless the server already said how a shared cache may use it (`public`,
+ * `s-maxage`, `must-revalidate`, `no-store`, `private`). A cache composed after this interceptor
+ * never sees the `Authorization` header, so it could not apply RFC 9111 §3.5 itself; the caller's
+ * headers object is never modified. An answer to an unsafe method (an MCP POST) with neither
+ * Cache-Control nor Expires cannot be stored by any cache (RFC 9110 §9.3.3: only with explicit
+ * freshness), so it goes as it came.
+ */
+export function privateToSharedCaches(headers: ResponseHeaders, method: string): ResponseHeaders {
+  const value = headers['cache-control'];
+  if (value === undefined && headers.expires === undefined && !isSafe(method)) return headers;
+  const text = value === undefined ? undefined : Array.isArray(value) ? value.join(', ') : value;
+  if (text !== undefined && saysHowSharedCachesMayStore(text)) return headers;
+  const marked = Object.assign({}, headers);
+  marked['cache-control'] = text === undefined ? 'private' : `${text}, private`;
+  return marked;
+}
+
+/** RFC 9110 §9.2.1: the methods whose answers caches store without being told (undici's cache stores only these). */
+function isSafe(method: string): boolean {
+  return method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || method === 'TRACE';
+}
+
+/** RFC 9111 §3.5 and §5.2.2: directives that decide, for a shared cache, an authorized answer's fate. */
+function saysHowSharedCachesMayStore(cacheControl: string): boolean {
+  for (const part of cacheControl.split(',')) {
+    const directive = part.trim().toLowerCase();
+    const name = directive.split('=', 1)[0]!.trim();
+    if (name === 'public' || name === 's-maxage' || name === 'must-revalidate' || name === 'no-store') return true;
+    // A qualified `private="field"` only hides those fields: the answer stays storable.
+    if (directive === 'private') return true;
+  }
+  return false;
 }
 
 /** A record of response headers (undici's form: lower-case names) read as fetch's `Headers.get`. */

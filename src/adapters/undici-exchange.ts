@@ -1,9 +1,9 @@
 import type { Dispatcher } from 'undici';
 import type { Exchange } from '../engine/authorize.js';
 import type { Answer } from '../engine/engine.js';
-import { headerReader, prepareBody, withAuthorization, type PreparedBody } from './undici-body.js';
+import { headerReader, prepareBody, privateToSharedCaches, signedOptions, type PreparedBody } from './undici-body.js';
+import type { Route, SignedRequest } from './undici-request.js';
 
-type Dispatch = Dispatcher.Dispatch;
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
 type Headers = Record<string, string | string[] | undefined>;
@@ -12,6 +12,8 @@ type Headers = Record<string, string | string[] | undefined>;
 // attempt is aborted instead (its connection closed), so an answer we discard never costs more.
 const MAX_DISCARDED_BYTES = 64 * 1024;
 
+const ignore = () => undefined;
+
 /** An attempt's answer, held (its body paused) until the engine says whether it is the final one. */
 export interface UndiciAnswer extends Answer {
   /** This is the answer the caller gets: its start, held data and the rest go to the caller's handler. */
@@ -19,89 +21,43 @@ export interface UndiciAnswer extends Answer {
 }
 
 /**
- * The controller the caller's handler holds for the whole request, across our attempts: abort stops
- * whatever is under way (a wait for a token, or an attempt); pause and resume reach the attempt
- * being delivered.
- */
-class CallController implements Controller {
-  #paused = false;
-  #reason: Error | null = null;
-  #aborted = false;
-  /** The attempt whose answer is being delivered to the caller. */
-  target: Controller | undefined;
-
-  constructor(private readonly onAbort: (reason: Error) => void) {}
-
-  get aborted() {
-    return this.#aborted;
-  }
-  get paused() {
-    return this.#paused;
-  }
-  get reason() {
-    return this.#reason;
-  }
-  abort(reason: Error): void {
-    if (this.#aborted) return;
-    this.#aborted = true;
-    this.#reason = reason;
-    this.onAbort(reason);
-  }
-  pause(): void {
-    this.#paused = true;
-    this.target?.pause();
-  }
-  resume(): void {
-    this.#paused = false;
-    this.target?.resume();
-  }
-}
-
-/**
- * One caller's dispatch, sent for the engine: each attempt goes to the next dispatcher with its own
- * handler; the engine decides on each answer after its start (a retried attempt's body is read and
- * dropped, or the attempt aborted; never left hanging); the final answer reaches the caller's
- * handler. The caller's `opts` and headers are never modified.
+ * A request on the engine's path: each attempt goes to the next dispatcher with its own handler; the
+ * engine decides on each answer after its start (a retried attempt's body is read and dropped, or
+ * the attempt aborted; never left hanging); the final answer reaches the caller through its
+ * {@link SignedRequest}. The caller's `opts` and headers are never modified.
  */
 export class UndiciExchange implements Exchange<UndiciAnswer> {
-  readonly controller: CallController;
   /** Aborted with the caller's reason: stops the engine's waits for this request. */
   readonly abortion = new AbortController();
   private prepared: PreparedBody | Promise<PreparedBody> | undefined;
-  private current: Controller | undefined;
-  private finished = false;
+  /** The warm attempt's answer, held: the engine's first send with the same token continues from it. */
+  private continued: { token: string; answer: Attempt } | undefined;
 
   constructor(
-    private readonly next: Dispatch,
-    private readonly opts: Dispatcher.DispatchOptions,
-    private readonly handler: Handler,
-    private readonly maxReplayBytes: number,
-  ) {
-    this.controller = new CallController((reason) => {
-      this.abortion.abort(reason);
-      this.current?.abort(reason);
-      this.fail(reason);
-    });
-  }
+    private readonly request: SignedRequest,
+    private readonly route: Route,
+  ) {}
 
-  /** Tells the caller's handler the request has started: from here on it may abort it. */
-  start(): void {
-    this.handler.onRequestStart?.(this.controller, {});
+  /** The warm attempt sent `token` and its answer needs the engine: the handler that holds that answer. */
+  continueFrom(token: string): Attempt {
+    const answer = new Attempt(this.request, true, ignore, ignore);
+    this.continued = { token, answer };
+    return answer;
   }
 
   private body(): PreparedBody | Promise<PreparedBody> {
     if (this.prepared) return this.prepared;
-    const body = this.opts.body;
+    const body = this.request.opts.body;
     // The common case (a string or bytes, or none) needs no promise.
     if (body === null || body === undefined || typeof body === 'string' || ArrayBuffer.isView(body)) return (this.prepared = { body, replayable: true });
-    this.prepared = prepareBody(body, this.maxReplayBytes, this.abortion.signal);
-    this.prepared.then((p) => (this.prepared = p), () => undefined);
+    this.prepared = prepareBody(body, this.route.engine.options.maxReplayBodyBytes, this.abortion.signal);
+    this.prepared.then((p) => (this.prepared = p), ignore);
     return this.prepared;
   }
 
   /** True while the caller's body has not been read (nothing was sent). */
   get bodyUntouched(): boolean {
-    return this.prepared === undefined;
+    return this.prepared === undefined && this.continued === undefined;
   }
 
   async replayable(): Promise<boolean> {
@@ -109,51 +65,24 @@ export class UndiciExchange implements Exchange<UndiciAnswer> {
   }
 
   async send(token: string | undefined): Promise<UndiciAnswer> {
-    const prepared = await this.body();
-    if (this.finished) throw this.controller.reason ?? new Error('The request was aborted.');
-    const opts: Dispatcher.DispatchOptions & { maxRedirections?: number } = { ...this.opts, body: prepared.body };
-    if (token !== undefined) {
-      opts.headers = withAuthorization(this.opts.headers, `Bearer ${token}`);
-      // A redirect interceptor composed beneath this one must not carry the token on: the 3xx comes
-      // back (RFC 6750 §5.3). Composed above it, each hop is a new dispatch through here, checked.
-      opts.maxRedirections = 0;
+    const continued = this.continued;
+    this.continued = undefined;
+    if (continued) {
+      if (continued.token === token) return continued.answer;
+      await continued.answer.discard();
     }
+    const prepared = await this.body();
+    if (this.request.finished) throw this.request.reason ?? new Error('The request was aborted.');
+    const { opts, target } = this.request;
+    const sent = token === undefined ? { ...opts, body: prepared.body } : signedOptions(opts, prepared.body, this.route.authorization(token), target.url);
     return new Promise<UndiciAnswer>((resolve, reject) => {
-      const attempt = new Attempt(this, resolve, reject);
+      const attempt = new Attempt(this.request, token !== undefined, resolve, reject);
       try {
-        this.next(opts, attempt);
+        this.route.next(sent, attempt);
       } catch (error) {
         reject(error);
       }
     });
-  }
-
-  /** The attempt under way, so that an abort reaches it. */
-  attach(controller: Controller): void {
-    this.current = controller;
-    if (this.controller.aborted) controller.abort(this.controller.reason as Error);
-  }
-
-  /** Delivers the final answer's events to the caller's handler (once the request is not finished). */
-  get caller(): Handler | undefined {
-    return this.finished ? undefined : this.handler;
-  }
-
-  /** The request ended with its final answer. */
-  done(): void {
-    this.finished = true;
-  }
-
-  /** The request failed (or was aborted): the caller's handler hears it once. */
-  fail(error: unknown): void {
-    if (this.finished) return;
-    this.finished = true;
-    const reason = error instanceof Error ? error : new Error(String(error));
-    try {
-      this.handler.onResponseError?.(this.controller, reason);
-    } catch {
-      // A handler that cannot take an error (a legacy one without onError) has nowhere to put it.
-    }
   }
 }
 
@@ -173,10 +102,12 @@ class Attempt implements Handler, UndiciAnswer {
   redirected = false;
   readonly fromResource = true;
   private rawHeaders: Headers = {};
-  private statusMessage = '';
+  private statusMessage: string | undefined;
 
   constructor(
-    private readonly exchange: UndiciExchange,
+    private readonly request: SignedRequest,
+    /** It carried our token: its answer is marked private for caches above us. */
+    private readonly tokened: boolean,
     private readonly resolve: (answer: UndiciAnswer) => void,
     private readonly reject: (error: unknown) => void,
   ) {}
@@ -185,22 +116,19 @@ class Attempt implements Handler, UndiciAnswer {
     this.attempt = controller;
     // A redirect interceptor beneath this one names the hops it followed (undici's RedirectHandler).
     this.redirectHistory = (context as { history?: unknown[] } | undefined)?.history?.length ?? 0;
-    this.exchange.attach(controller);
+    this.request.attach(controller);
   }
 
   onRequestUpgrade(controller: Controller, statusCode: number, headers: Headers, socket: unknown): void {
     this.phase = 'over';
-    const caller = this.exchange.caller;
-    this.exchange.done();
-    this.exchange.controller.target = controller;
-    caller?.onRequestUpgrade?.(this.exchange.controller, statusCode, headers as never, socket as never);
+    this.request.deliverUpgrade(controller, statusCode, headers, socket);
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: Headers, statusMessage?: string): void {
     this.attempt = controller;
     this.status = statusCode;
     this.rawHeaders = headers;
-    this.statusMessage = statusMessage ?? '';
+    this.statusMessage = statusMessage;
     this.headers = headerReader(headers);
     this.redirected = this.redirectHistory > 0;
     // Held until the engine decides (after this returns): nothing more is read meanwhile.
@@ -210,7 +138,7 @@ class Attempt implements Handler, UndiciAnswer {
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
-    if (this.phase === 'delivering') this.exchange.caller?.onResponseData?.(this.exchange.controller, chunk);
+    if (this.phase === 'delivering') this.request.deliverData(chunk);
     else if (this.phase === 'held') this.held.push(chunk);
     else if (this.phase === 'discarding') {
       this.discarded += chunk.length;
@@ -221,9 +149,7 @@ class Attempt implements Handler, UndiciAnswer {
   onResponseEnd(_controller: Controller, trailers: Headers): void {
     if (this.phase === 'delivering') {
       this.phase = 'over';
-      const caller = this.exchange.caller;
-      this.exchange.done();
-      caller?.onResponseEnd?.(this.exchange.controller, trailers as never);
+      this.request.deliverEnd(trailers);
     } else if (this.phase === 'held') this.heldEnd = { trailers };
     else this.over();
   }
@@ -234,7 +160,7 @@ class Attempt implements Handler, UndiciAnswer {
       this.reject(error);
     } else if (this.phase === 'delivering') {
       this.phase = 'over';
-      this.exchange.fail(error);
+      this.request.fail(error);
     } else if (this.phase === 'held') this.heldEnd = { error };
     else this.over();
   }
@@ -246,22 +172,19 @@ class Attempt implements Handler, UndiciAnswer {
 
   deliver(): void {
     if (this.phase !== 'held') return;
-    const caller = this.exchange.caller;
-    if (!caller) return void this.discard();
+    if (this.request.finished) return void this.discard();
     this.phase = 'delivering';
-    const controller = this.exchange.controller;
-    controller.target = this.attempt;
-    caller.onResponseStart?.(controller, this.status, this.rawHeaders as never, this.statusMessage);
-    for (const chunk of this.held.splice(0)) caller.onResponseData?.(controller, chunk);
+    const headers = this.tokened ? privateToSharedCaches(this.rawHeaders, this.request.opts.method) : this.rawHeaders;
+    if (!this.request.deliverStart(this.attempt!, this.status, headers, this.statusMessage)) return void (this.phase = 'over');
+    for (const chunk of this.held.splice(0)) if (!this.request.deliverData(chunk)) return void (this.phase = 'over');
     const end = this.heldEnd;
     if (end && 'error' in end) {
       this.phase = 'over';
-      this.exchange.fail(end.error);
+      this.request.fail(end.error);
     } else if (end) {
       this.phase = 'over';
-      this.exchange.done();
-      caller.onResponseEnd?.(controller, end.trailers as never);
-    } else if (!controller.paused) this.attempt?.resume();
+      this.request.deliverEnd(end.trailers);
+    } else if (!this.request.paused) this.attempt?.resume();
   }
 
   /** Drops this answer: its body is read and thrown away (or the attempt aborted past a bound). */

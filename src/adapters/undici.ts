@@ -1,14 +1,16 @@
+import { AsyncResource } from 'node:async_hooks';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
-import { authorize } from '../engine/authorize.js';
-import type { Engine, Target } from '../engine/engine.js';
+import type { SessionResolver } from '../engine/authorize.js';
+import type { Engine, Target, WarmToken } from '../engine/engine.js';
 import { ConfigurationError } from '../errors.js';
 import type { FetchLike } from '../fetch-types.js';
 import type { CrossAppAccessEngineOptions } from '../options/types.js';
+import type { crossAppAccessErrorOf } from '../errors.js';
 import { parseUrl } from '../url-rules.js';
-import { CrossAppAccess, engineOf, routeDefaultOauthFetch, sessionResolver, type FetchSession } from '../cross-app-access.js';
-import { resolveNow, sessionEmit } from './fetch.js';
-import { discardBody, headerReader } from './undici-body.js';
-import { UndiciExchange } from './undici-exchange.js';
+import { CrossAppAccess, engineOf, routeDefaultOauthFetch, type FetchSession } from '../cross-app-access.js';
+import { headerReader, isReplayableAsIs } from './undici-body.js';
+import { Route, SignedRequest } from './undici-request.js';
+import { RequestUsers } from './undici-users.js';
 
 /**
  * Who the requests through a {@link crossAppAccessInterceptor} act for: the same as
@@ -41,9 +43,19 @@ const oauthFetch: FetchLike = (url, init) =>
  * through undici's `fetch` on a dedicated plain `Agent`, never through the global dispatcher, so an
  * interceptor installed there never sees (nor loops on) the engine's own requests.
  *
- * Redirects: compose undici's `interceptors.redirect()` after this one (outside it), so every hop
- * is a new dispatch through here and is checked; a redirect interceptor composed beneath it does
- * not follow a request that carries a token (the 3xx comes back instead).
+ * The user is read once per logical request: undici's redirect and retry handlers, which dispatch
+ * again with the same handler from socket callbacks, get the same user on every hop, and every
+ * caller callback runs in the async context the request was dispatched in. Errors are owned as
+ * undici's core owns them: a caller callback that throws is reported once to its
+ * `onResponseError`. Through undici's `fetch` an error arrives as `TypeError: fetch failed` with the
+ * typed error in `cause` ({@link crossAppAccessErrorOf} finds it).
+ *
+ * Composition (`compose(a, b)`: `b` is outside `a`): compose `interceptors.redirect()` after this one,
+ * so every hop is a new dispatch through here and is checked (beneath it, a request carrying a token
+ * is not followed: the 3xx comes back). Compose `cache`, `deduplicate` and `dns` before it, where they
+ * see the `Authorization` header (after it, answers to tokened requests are marked
+ * `Cache-Control: private`, and a deduplicator with a per-request user is refused); `retry` works on
+ * either side.
  *
  * @example
  * ```ts
@@ -67,32 +79,59 @@ export function crossAppAccessInterceptor(
   else if (typeof engineOrOptions === 'object' && engineOrOptions !== null) xaa = new CrossAppAccess(engineOrOptions);
   else throw new ConfigurationError('engineOrOptions', 'expected a CrossAppAccess or its options');
   const engine = engineOf(xaa);
-  const sessionFor = sessionResolver(engine, session);
+  const users = new RequestUsers(engine, session);
   routeDefaultOauthFetch(xaa, oauthFetch);
   const locate = targetReader();
+  // Outside the resource a request passes through; it is watched when a 401 there is worth a
+  // diagnostic, or when its user must be kept for a redirect that brings it inside.
+  const watchOutside = users.perRequest || engine.options.resources.length > 0;
 
-  return (dispatch) =>
-    function crossAppAccessDispatch(opts, handler) {
+  return (next) => {
+    const route = new Route(engine, next);
+    return function crossAppAccessDispatch(opts, handler) {
       const target = locate(opts);
       if (!target || !engine.mayCarryToken(target)) {
-        if (target && engine.options.resources.length > 0) return dispatch(opts, new OutsideNotice(handler, engine, target));
-        return dispatch(opts, handler);
+        if (!target || !watchOutside) return next(opts, handler);
+        users.note(handler);
+        return next(opts, new OutsideRequest(handler, engine, target));
       }
-      const started = engine.now();
-      // The user of this request, read once, now (when it is dispatched), as the fetch adapter does.
-      const sessionOfCall = resolveNow(sessionFor);
-      const exchange = new UndiciExchange(dispatch, opts, handler, engine.options.maxReplayBodyBytes);
-      exchange.start();
-      authorize(engine, target, sessionOfCall, exchange.abortion.signal, exchange).then(
-        (answer) => answer.deliver(),
-        (error: unknown) => {
-          engine.reportFailure(error, started, sessionEmit(sessionOfCall) ?? engine.emit);
-          if (exchange.bodyUntouched) discardBody(opts.body, error);
-          exchange.fail(error);
-        },
-      );
+      const request = new SignedRequest(route, handler, opts, target, users.sessionOf(handler));
+      if (users.perRequest && isDeduplicator(handler)) {
+        request.fail(deduplicatedAbove());
+        return true;
+      }
+      const warm = isReplayableAsIs(opts.body) ? warmToken(engine, target, request.sessionOf) : undefined;
+      if (warm) return request.sendWarm(warm);
+      request.sendThroughEngine();
       return true;
     };
+  };
+}
+
+/** The stored token for this request's user, with no I/O and no promise; else undefined (the engine's path). */
+function warmToken(engine: Engine, target: Target, sessionOf: SessionResolver): WarmToken | undefined {
+  try {
+    const session = sessionOf();
+    return session && engine.warmToken(target, session);
+  } catch {
+    return undefined; // the engine's path fails and reports it
+  }
+}
+
+/**
+ * undici's deduplicate interceptor composed after this one hands us its handler, which other
+ * requests join while this one is under way: it never saw our `Authorization`, so it would give one
+ * user's answer to every user asking for the same URL.
+ */
+function isDeduplicator(handler: Dispatcher.DispatchHandler): boolean {
+  return typeof (handler as { addWaitingHandler?: unknown }).addWaitingHandler === 'function';
+}
+
+function deduplicatedAbove(): ConfigurationError {
+  return new ConfigurationError(
+    'interceptors',
+    'interceptors.deduplicate() is composed after crossAppAccessInterceptor, where it cannot tell users apart (it never sees the Authorization header) and would give one user\'s answer to another; nothing was sent. Compose it before crossAppAccessInterceptor (beneath it), e.g. agent.compose(interceptors.deduplicate(), crossAppAccessInterceptor(xaa, session)).',
+  );
 }
 
 /** Reads a dispatch's target once; MCP transports dispatch the same URL again and again. */
@@ -113,32 +152,42 @@ function targetReader(): (opts: Dispatcher.DispatchOptions) => Target | undefine
 }
 
 /**
- * A request outside the configured resource, passed on untouched: a 401 with a Bearer challenge to
- * it is reported once (the usual `localhost` against `127.0.0.1` mistake), as the fetch adapter does.
+ * A request outside the resource, passed on untouched, its caller's callbacks run in the async
+ * context it was dispatched in (so a redirect the caller follows from them is its own). A 401 with a
+ * Bearer challenge to it is explained, as the fetch adapter does: a typed error when only the
+ * loopback host's spelling differs (`localhost` against `127.0.0.1`), else a diagnostic once.
  */
-class OutsideNotice implements Dispatcher.DispatchHandler {
+class OutsideRequest extends AsyncResource implements Dispatcher.DispatchHandler {
   constructor(
     private readonly handler: Dispatcher.DispatchHandler,
     private readonly engine: Engine,
     private readonly target: Target,
-  ) {}
+  ) {
+    super('CrossAppAccessOutsideRequest');
+  }
   onRequestStart(controller: Dispatcher.DispatchController, context: object): void {
-    this.handler.onRequestStart?.(controller, context);
+    if (this.handler.onRequestStart) this.runInAsyncScope(this.handler.onRequestStart, this.handler, controller, context);
   }
   onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: never, socket: never): void {
-    this.handler.onRequestUpgrade?.(controller, statusCode, headers, socket);
+    if (this.handler.onRequestUpgrade) this.runInAsyncScope(this.handler.onRequestUpgrade, this.handler, controller, statusCode, headers, socket);
   }
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
-    if (statusCode === 401) this.engine.noticeOutside(statusCode, headerReader(headers), this.target);
-    this.handler.onResponseStart?.(controller, statusCode, headers as never, statusMessage);
+    // A URL outside the resource only by its loopback host's spelling: a typed error naming the URL
+    // to call, through onResponseError once (the abort delivers it), as the fetch adapter rejects.
+    const mistake = statusCode === 401 ? this.engine.noticeOutside(statusCode, headerReader(headers), this.target) : undefined;
+    if (mistake) {
+      controller.abort(mistake);
+      return;
+    }
+    if (this.handler.onResponseStart) this.runInAsyncScope(this.handler.onResponseStart, this.handler, controller, statusCode, headers, statusMessage);
   }
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.handler.onResponseData?.(controller, chunk);
+    if (this.handler.onResponseData) this.runInAsyncScope(this.handler.onResponseData, this.handler, controller, chunk);
   }
   onResponseEnd(controller: Dispatcher.DispatchController, trailers: never): void {
-    this.handler.onResponseEnd?.(controller, trailers);
+    if (this.handler.onResponseEnd) this.runInAsyncScope(this.handler.onResponseEnd, this.handler, controller, trailers);
   }
   onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
-    this.handler.onResponseError?.(controller, error);
+    if (this.handler.onResponseError) this.runInAsyncScope(this.handler.onResponseError, this.handler, controller, error);
   }
 }

@@ -1,0 +1,95 @@
+import type { SessionResolver } from '../engine/authorize.js';
+import type { FetchSession } from '../cross-app-access.js';
+import { sessionResolver } from '../cross-app-access.js';
+import type { Engine } from '../engine/engine.js';
+import { resolveNow } from './fetch.js';
+
+/** A `user` function that threw: the request fails with its error when a token is needed. */
+class Thrown {
+  constructor(readonly error: unknown) {}
+}
+
+/** No user (the function returned `undefined`): a WeakMap cannot hold `undefined` as a value. */
+const NO_USER = Symbol('no user');
+
+/**
+ * The user of each logical request, read once, at its first dispatch. undici's redirect and retry
+ * handlers dispatch the next hop or attempt again with the same handler object, from a socket
+ * callback or a timer whose async context is not the caller's (the connection's, whoever opened it):
+ * reading the user there would give another user's token, or none. So the user is remembered by
+ * handler, for the handler's lifetime.
+ */
+export class RequestUsers {
+  private readonly keys = new WeakMap<object, unknown>();
+  /** The key the session below resolves; set only for the synchronous call that reads it. */
+  private pinned: unknown;
+  private readonly readKey: (() => unknown) | undefined;
+  private readonly fixed: SessionResolver | undefined;
+  private readonly ofPinned: SessionResolver;
+
+  constructor(engine: Engine, session: FetchSession) {
+    // Validates the session (a ConfigurationError for a bad `user` or `idToken`).
+    const resolver = sessionResolver(engine, session);
+    if (typeof session.user === 'function') {
+      this.readKey = session.user;
+      this.ofPinned = sessionResolver(engine, { user: () => this.pinned as string | undefined, idToken: session.idToken });
+    } else {
+      // One user for every request: nothing to remember.
+      this.fixed = resolver;
+      this.ofPinned = resolver;
+    }
+  }
+
+  /** Whether each request has its own user (the `user` option is a function). */
+  get perRequest(): boolean {
+    return this.readKey !== undefined;
+  }
+
+  /**
+   * The session of the logical request `handler` belongs to, resolved now; the resolver answers (or
+   * throws) the same every time.
+   */
+  sessionOf(handler: object): SessionResolver {
+    if (this.fixed) return resolveNow(this.fixed);
+    const key = this.keyOf(handler);
+    if (key instanceof Thrown) {
+      return () => {
+        throw key.error;
+      };
+    }
+    this.pinned = key === NO_USER ? undefined : key;
+    try {
+      return resolveNow(this.ofPinned);
+    } finally {
+      this.pinned = undefined;
+    }
+  }
+
+  /**
+   * Remembers the user of a request outside the resource: a redirect may bring its next hop inside,
+   * dispatched where the caller's context is gone.
+   */
+  note(handler: object): void {
+    if (this.readKey) this.keyOf(handler);
+  }
+
+  private keyOf(handler: object): unknown {
+    // Only a handler that holds a dispatch function (undici's redirect and retry handlers) can
+    // dispatch again: the others' users need no remembering, and a WeakMap entry costs.
+    if (typeof (handler as { dispatch?: unknown }).dispatch !== 'function') return readKey(this.readKey!);
+    let key = this.keys.get(handler);
+    if (key === undefined) {
+      key = readKey(this.readKey!);
+      this.keys.set(handler, key);
+    }
+    return key;
+  }
+}
+
+function readKey(read: () => unknown): unknown {
+  try {
+    return read() ?? NO_USER;
+  } catch (error) {
+    return new Thrown(error);
+  }
+}
