@@ -295,7 +295,7 @@ describe('h5: bounded state', () => {
     for (const f of sessions) expect((await f(stack.mcp.url, listToolsInit())).status).toBe(200);
     await tick(100); // the renewals fail
     for (const user of users) await xaa.forget(user);
-    const paused = (engineOf(xaa) as unknown as { renewalPausedUntil: Map<string, number> }).renewalPausedUntil;
+    const paused = (engineOf(xaa) as unknown as { renewalPauses: { size: number } }).renewalPauses;
     expect(paused.size).toBe(0);
   });
 });

@@ -322,7 +322,7 @@ describe.each<Order>(['after', 'before'])('composition matrix: the neighbour com
     for (const user of ['alice', 'bob', 'alice']) expect(subOf(await as(user, () => get(dispatcher, '/mcp/profile?cc=max-age%3D60')))).toBe(user);
   });
 
-  it('dns: beneath it, resolved after the token is attached; after it, the resolved origin is outside the resource and nothing is signed', async () => {
+  it('dns: beneath it, resolved after the token is attached; after it, the resolved origin is outside the resource: nothing is signed, and the 401 is a resource_mismatch saying where dns goes', async () => {
     const lookup = (_origin: URL, _opts: unknown, cb: (error: Error | null, addresses: Array<{ address: string; family: number }>) => void) => cb(null, [{ address: '127.0.0.1', family: 4 }]);
     const dispatcher = compose(order, interceptors.dns({ lookup: lookup as never, dualStack: false, affinity: 4 }), ours({ resource: localResource() }));
     const origin = new URL(localResource()).origin;
@@ -330,8 +330,9 @@ describe.each<Order>(['after', 'before'])('composition matrix: the neighbour com
       await twoUsersConcurrently(dispatcher, '/mcp/profile?late=1', origin);
       expect(rs.seen.at(-1)!.host).toBe(new URL(origin).host);
     } else {
-      const answer = await as('alice', () => get(dispatcher, '/mcp/profile', { origin }));
-      expect(answer.status).toBe(401);
+      const error = await as('alice', () => get(dispatcher, '/mcp/profile', { origin })).catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'resource_mismatch', status: 401 });
+      expect((error as Error).message).toContain('dns');
       expect(rs.seen.every((r) => r.sub === undefined)).toBe(true);
     }
   });

@@ -88,7 +88,7 @@ export class ResourceLearning {
       const respelled = respelledLoopback(target.url, configured.scope);
       if (!respelled) continue;
       return new CrossAppAccessError(
-        `A request to ${where} was answered 401, and no token was sent: the configured resource is ${configured.resource}, which spells the host ${respelled.hostname}. Call ${describeUrl(respelled)} (the URL a token is for), or set resource to the URL the client calls.`,
+        `A request to ${where} was answered 401, and no token was sent: the configured resource is ${configured.resource}, which spells the host ${respelled.hostname}. Call ${describeUrl(respelled)} (the URL a token is for), or set resource to the URL the client calls.${isIpLiteral(target.url.hostname) ? ' If the caller did, something rewrote the host on the way (an undici dns interceptor composed after this one): compose it beneath.' : ''}`,
         { code: 'resource_mismatch', stage: 'request', status },
       );
     }
@@ -104,4 +104,9 @@ export class ResourceLearning {
   private diagnostic(message: string): void {
     this.emit({ type: 'diagnostic', message, durationMs: 0 });
   }
+}
+
+/** An IPv4 or IPv6 literal host (as `URL` writes it): what a resolver turns a name into. */
+function isIpLiteral(hostname: string): boolean {
+  return hostname.startsWith('[') || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname);
 }

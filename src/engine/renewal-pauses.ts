@@ -34,6 +34,11 @@ export class RenewalPauses {
     this.until.delete(key);
   }
 
+  /** Pauses held (for tests of cleanup). */
+  get size(): number {
+    return this.until.size;
+  }
+
   /** Sign-out: every pause of the user's tokens (keys end with NUL and the user key) goes. */
   forgetUser(userKey: string): void {
     const suffix = `\u0000${userKey}`;
