@@ -8,47 +8,11 @@ import type { CrossAppAccessEngineOptions, IdTokenSource, UserIdTokenSource } fr
 import { describeUrl, parseUrl } from './url-rules.js';
 import type { SessionResolver } from './engine/authorize.js';
 import { Engine, type Session, type Target } from './engine/engine.js';
+import { engineBehind, registerEngine } from './engine/handles.js';
+import { readerOf, requireUser, sessionResolver, type FetchSession } from './engine/sessions.js';
+
+export type { FetchSession, UserSource } from './engine/sessions.js';
 import { requireUserKeyLength } from './engine/users.js';
-
-/**
- * Who a fetch made by {@link CrossAppAccess.fetch} acts for: a fixed user key, or a function called
- * on every request that returns the current request's user key (from AsyncLocalStorage, a header the
- * gateway set…). `undefined` or `''` means "no user": a request to a protected resource then fails
- * closed with `unknown_user`.
- *
- * @example
- * ```ts
- * const user: UserSource = () => requestContext.getStore()?.userId;
- * ```
- */
-export type UserSource = string | (() => string | undefined);
-
-/**
- * A user's session for {@link CrossAppAccess.fetch}: who, and where their ID tokens come from.
- *
- * @example
- * ```ts
- * const session: FetchSession = { user: 'alice', idToken: ({ reason }) => sso.idToken('alice', { refresh: reason !== 'initial' }) };
- * ```
- */
-export interface FetchSession {
-  /** The application's user key, or a function that returns the current request's (see {@link UserSource}). */
-  user: UserSource;
-  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
-  idToken: string | UserIdTokenSource;
-  /**
-   * With several IdPs: the issuer of the IdP of the request's user (one of `idp`), fixed or read on
-   * every request like `user`. Users are then kept per IdP (the same key at two IdPs is two users),
-   * and an ID token from another IdP is refused. Without it, each user's IdP is the one their first ID
-   * token names, and user keys must be unique across enterprises (e.g. `${tenant}:${userId}`).
-   *
-   * @example
-   * ```ts
-   * const session: FetchSession = { user: () => ctx.getStore()?.userId, idp: () => ctx.getStore()?.idpIssuer, idToken };
-   * ```
-   */
-  idp?: string | (() => string | undefined) | undefined;
-}
 
 /**
  * Which token {@link CrossAppAccess.getAccessToken} returns: for whom, and for which URL or resource.
@@ -115,33 +79,6 @@ export interface InvalidateRequest {
   idp?: string | undefined;
 }
 
-/** Each public engine's internals, for the adapters of this package (never exported from it). */
-const engines = new WeakMap<CrossAppAccess, Engine>();
-
-/**
- * Where an engine made without `oauthFetch` sends its metadata and token requests: global `fetch`
- * until an adapter routes them elsewhere (the undici interceptor does, so that, installed as the
- * global dispatcher, it never sees the engine's own requests).
- */
-const defaultOauthRoutes = new WeakMap<CrossAppAccess, (fetch: FetchLike) => void>();
-
-/**
- * Sends the engine's metadata and token requests through `fetch` from now on, when its options gave
- * no `oauthFetch` (a configured one is the application's choice and is kept). Returns whether it did.
- */
-export function routeDefaultOauthFetch(xaa: CrossAppAccess, fetch: FetchLike): boolean {
-  const route = defaultOauthRoutes.get(xaa);
-  route?.(fetch);
-  return route !== undefined;
-}
-
-/** The engine behind a {@link CrossAppAccess}, for an adapter (the undici interceptor). */
-export function engineOf(xaa: CrossAppAccess): Engine {
-  const engine = engines.get(xaa);
-  if (!engine) throw new TypeError('Expected a CrossAppAccess instance.');
-  return engine;
-}
-
 /**
  * One engine per client registration (an IdP client and an authorization-server client): discovery,
  * metadata, the credential binding and the token store are shared by every user and every adapter.
@@ -168,17 +105,8 @@ export class CrossAppAccess {
    * `store`. Metadata and token requests go through `oauthFetch` (default: the global `fetch`).
    */
   constructor(options: CrossAppAccessEngineOptions) {
-    const resolved = resolveEngineOptions(options);
-    let oauthFetch = resolved.oauthFetch;
-    if (!oauthFetch) {
-      // Global fetch, read on every call; an adapter may route it elsewhere (routeDefaultOauthFetch).
-      let viaDefault: FetchLike = (url, init) => globalThis.fetch(url, init);
-      oauthFetch = (url, init) => viaDefault(url, init);
-      defaultOauthRoutes.set(this, (fetch) => {
-        viaDefault = fetch;
-      });
-    }
-    engines.set(this, new Engine(resolved, oauthFetch));
+    // Without oauthFetch, the engine sends its metadata and token requests through the global fetch.
+    registerEngine(this, new Engine(resolveEngineOptions(options)));
   }
 
   /**
@@ -249,48 +177,6 @@ export class CrossAppAccess {
   }
 }
 
-/** The per-request resolver of a {@link FetchSession}'s user (and IdP); a fixed user is resolved once. */
-export function sessionResolver(engine: Engine, session: FetchSession): SessionResolver {
-  const { user, idToken, idp } = session ?? {};
-  if (typeof user !== 'string' && typeof user !== 'function') {
-    throw new ConfigurationError('user', 'is required: a user key (string) or a function returning the current request\'s user key');
-  }
-  if (idp !== undefined && typeof idp !== 'string' && typeof idp !== 'function') {
-    throw new ConfigurationError('idp', 'expected the issuer of one of the engine\'s IdPs, or a function returning the current request\'s');
-  }
-  const read = readerOf(idToken, 'fetch');
-  const isStatic = typeof idToken === 'string';
-  if (typeof user === 'string' && typeof idp !== 'function') {
-    const key = requireUser(user);
-    let fixed = engine.session(key, read, isStatic, idp);
-    // Resolved again once the user was forgotten (sign-out), so the key starts afresh.
-    return () => (fixed.user.current ? fixed : (fixed = engine.session(key, read, isStatic, idp)));
-  }
-  return () => {
-    const key = typeof user === 'string' ? user : user();
-    if (typeof key !== 'string' || key === '') return undefined;
-    const issuer = typeof idp === 'function' ? idp() : idp;
-    // A request whose IdP cannot be told fails closed, as one with no user does.
-    if (typeof idp === 'function' && (typeof issuer !== 'string' || issuer === '')) return undefined;
-    return engine.session(key, read, isStatic, issuer);
-  };
-}
-
-function readerOf(idToken: string | UserIdTokenSource | undefined, where: string): IdTokenSource {
-  // The engine always tells a user's source its user key.
-  if (typeof idToken === 'function') return idToken as IdTokenSource;
-  if (typeof idToken === 'string' && idToken !== '') return () => idToken;
-  throw new ConfigurationError('idToken', `is required by ${where}: the user's ID token, or a function returning it`);
-}
-
-function requireUser(user: unknown): string {
-  if (typeof user === 'string' && user !== '') {
-    requireUserKeyLength(user);
-    return user;
-  }
-  throw new CrossAppAccessError('No user key was given; nothing was done. Pass the application\'s key of the signed-in user.', { code: 'unknown_user', stage: 'request' });
-}
-
 /** The target of a URL or resource a token is asked for, refused where a token may not go. */
 function targetOf(engine: Engine, request: { url?: string | URL | undefined; resource?: string | undefined }): Target {
   const href = request.url !== undefined ? String(request.url) : request.resource;
@@ -317,4 +203,11 @@ function knownBinding(engine: Engine, request: { url?: string | URL | undefined;
  */
 async function bindingFor(engine: Engine, session: Session, request: AccessTokenRequest): Promise<ResourceBinding> {
   return knownBinding(engine, request) ?? engine.bindingAt(targetOf(engine, request), session, request.resource, request.signal);
+}
+
+/** The engine behind a {@link CrossAppAccess}. */
+function engineOf(xaa: CrossAppAccess): Engine {
+  const engine = engineBehind(xaa);
+  if (!engine) throw new TypeError('Expected a CrossAppAccess instance.');
+  return engine;
 }

@@ -6,7 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccess, type CrossAppAccessEngineOptions, type CrossAppAccessEvent } from '../src/index.js';
-import { engineOf } from '../src/cross-app-access.js';
+import { engineBehind } from '../src/engine/handles.js';
 import { decodeJwt } from '../src/oauth/jwt.js';
 import { listToolsInit } from './helpers/stack-options.js';
 import { startMcpServer } from './servers/mcp-server.js';
@@ -295,7 +295,7 @@ describe('h5: bounded state', () => {
     for (const f of sessions) expect((await f(stack.mcp.url, listToolsInit())).status).toBe(200);
     await tick(100); // the renewals fail
     for (const user of users) await xaa.forget(user);
-    const paused = (engineOf(xaa) as unknown as { renewalPauses: { size: number } }).renewalPauses;
+    const paused = (engineBehind(xaa) as unknown as { renewalPauses: { size: number } }).renewalPauses;
     expect(paused.size).toBe(0);
   });
 });
@@ -357,4 +357,4 @@ describe('h5: what events and errors say', () => {
   });
 });
 
-export { decodeJwt, engineOf, type CrossAppAccessEvent };
+export { decodeJwt, engineBehind, type CrossAppAccessEvent };

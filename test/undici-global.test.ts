@@ -7,7 +7,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { Agent, getGlobalDispatcher, request, setGlobalDispatcher, type Dispatcher } from 'undici';
+import { Agent, fetch as undiciFetch, getGlobalDispatcher, request, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccess, CrossAppAccessError, crossAppAccessErrorOf, isCrossAppAccessError, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
@@ -95,7 +95,32 @@ describe('crossAppAccessInterceptor as the global dispatcher', () => {
     expect(await v2).toMatch(/^sub=bob\b/);
   });
 
-  it("the engine's own requests bypass it: a resource at the origin root, its authorization server on the same origin", async () => {
+  it("a shared engine's own requests keep going through the global dispatcher (its proxy), unsigned, for every adapter of the engine", async () => {
+    // A recording interceptor outside ours stands in for the process's egress proxy.
+    const seen: string[] = [];
+    const recording: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => {
+      seen.push(`${String(opts.method)} ${String(opts.origin)}${String(opts.path)} ${String((opts.headers as Record<string, string> | undefined)?.authorization ?? '').split(' ')[0]}`);
+      return dispatch(opts, handler);
+    };
+    const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource }));
+    const idToken = ({ user }: { user: string }) => stack.idp.mintIdToken({ sub: user });
+    installed = new Agent().compose(crossAppAccessInterceptor(xaa, { user: () => requestContext.getStore(), idToken }), recording);
+    setGlobalDispatcher(installed);
+    // The engine's fetch adapter, on the global fetch: its token requests went through the proxy before the interceptor was made, and still do.
+    const plain = new Agent();
+    const bobFetch = xaa.fetch((url, init) => undiciFetch(url, { ...(init as object), dispatcher: plain }) as unknown as Promise<Response>, { user: 'bob', idToken });
+    expect((await bobFetch(stack.mcp.url, listToolsInit())).status).toBe(200);
+    expect((await requestContext.run('alice', () => fetch(stack.mcp.url, listToolsInit()))).status).toBe(200);
+    const tokenPosts = seen.filter((line) => line.startsWith(`POST ${stack.idp.origin}`) || line.startsWith(`POST ${stack.as.origin}`));
+    expect(tokenPosts).toHaveLength(4); // an exchange and a grant for each of bob and alice
+    expect(tokenPosts.some((line) => line.endsWith('Bearer'))).toBe(false);
+    await plain.close();
+  });
+
+  it.each([
+    ['made from options (its requests on a plain Agent)', false],
+    ['a shared CrossAppAccess (its requests through the global fetch, marked)', true],
+  ])("the engine's own requests bypass it, %s: a resource at the origin root, its authorization server on the same origin", async (_, shared) => {
     // The AS's origin also serves a protected resource at its root: every AS URL is inside it.
     const root = `${stack.as.origin}/`;
     stack.as.allowedResources = [root];
@@ -110,7 +135,13 @@ describe('crossAppAccessInterceptor as the global dispatcher', () => {
       return { status: 401, headers: { 'www-authenticate': `Bearer resource_metadata="${stack.as.origin}/.well-known/oauth-protected-resource"` }, body: '' };
     };
     // No `resource`: learned from the 401, so any loopback URL may carry a token.
-    install(engineOptions());
+    if (shared) {
+      const xaa = new CrossAppAccess(engineOptions());
+      installed = new Agent().compose(crossAppAccessInterceptor(xaa, { user: () => requestContext.getStore(), idToken: ({ user }) => stack.idp.mintIdToken({ sub: user }) }));
+      setGlobalDispatcher(installed);
+    } else {
+      install(engineOptions());
+    }
     const answer = await requestContext.run('alice', async () => {
       const response = await fetch(`${stack.as.origin}/data`, { signal: AbortSignal.timeout(5000) });
       return `${response.status} ${await response.text()}`;

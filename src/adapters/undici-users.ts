@@ -1,6 +1,5 @@
 import type { SessionResolver } from '../engine/authorize.js';
-import type { FetchSession } from '../cross-app-access.js';
-import { sessionResolver } from '../cross-app-access.js';
+import { sessionResolver, type FetchSession } from '../engine/sessions.js';
 import type { Engine } from '../engine/engine.js';
 import { resolveNow } from './fetch.js';
 

@@ -1,13 +1,17 @@
-import { AsyncResource } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import type { SessionResolver } from '../engine/authorize.js';
-import type { Engine, Target, WarmToken } from '../engine/engine.js';
+import type { Target, WarmToken } from '../engine/engine.js';
 import { ConfigurationError } from '../errors.js';
 import type { FetchLike } from '../fetch-types.js';
 import type { CrossAppAccessEngineOptions } from '../options/types.js';
 import type { crossAppAccessErrorOf } from '../errors.js';
 import { parseUrl } from '../url-rules.js';
-import { CrossAppAccess, engineOf, routeDefaultOauthFetch, type FetchSession } from '../cross-app-access.js';
+import type { CrossAppAccess } from '../cross-app-access.js';
+import { Engine } from '../engine/engine.js';
+import { engineBehind } from '../engine/handles.js';
+import type { FetchSession } from '../engine/sessions.js';
+import { resolveEngineOptions } from '../options/resolve.js';
 import { headerReader, isReplayableAsIs } from './undici-body.js';
 import { Route, SignedRequest } from './undici-request.js';
 import { RequestUsers } from './undici-users.js';
@@ -24,10 +28,30 @@ import { RequestUsers } from './undici-users.js';
  */
 export type InterceptorSession = FetchSession;
 
-/** A plain Agent for the engine's own metadata and token requests: never the global dispatcher. */
+/**
+ * The metadata and token requests of an engine this interceptor was handed, while they run: they go
+ * through the global fetch like every other request of the process (its proxy, its TLS settings), and
+ * this interceptor, installed as the global dispatcher, lets them pass untouched.
+ */
+const ownRequests = new AsyncLocalStorage<true>();
+const runOwn = <T>(send: () => T): T => ownRequests.run(true, send);
+
+/** A plain Agent for the metadata and token requests of an engine made from options here: never the global dispatcher. */
 let oauthAgent: Agent | undefined;
 const oauthFetch: FetchLike = (url, init) =>
   undiciFetch(url, { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: (oauthAgent ??= new Agent()) }) as unknown as Promise<Response>;
+
+/** The engine of a `CrossAppAccess`, or one made from its options (with its own requests on a plain Agent). */
+function engineFrom(engineOrOptions: CrossAppAccess | CrossAppAccessEngineOptions): Engine {
+  const shared = engineBehind(engineOrOptions);
+  if (shared) {
+    shared.markOwnRequests(runOwn);
+    return shared;
+  }
+  if (typeof engineOrOptions !== 'object' || engineOrOptions === null) throw new ConfigurationError('engineOrOptions', 'expected a CrossAppAccess or its options');
+  const options = resolveEngineOptions(engineOrOptions);
+  return new Engine(options, options.oauthFetch ?? oauthFetch);
+}
 
 /**
  * An undici interceptor that signs requests to MCP servers in with Cross-App Access, for
@@ -39,9 +63,12 @@ const oauthFetch: FetchLike = (url, init) =>
  * `unknown_user`). Failures reach the handler's `onResponseError` as the same typed errors.
  *
  * `engineOrOptions` is a {@link CrossAppAccess} to share, or its options (then the interceptor makes
- * its own). When the engine has no `oauthFetch`, its metadata and token requests go from now on
- * through undici's `fetch` on a dedicated plain `Agent`, never through the global dispatcher, so an
- * interceptor installed there never sees (nor loops on) the engine's own requests.
+ * its own, whose metadata and token requests go through undici's `fetch` on a dedicated plain
+ * `Agent`, unless they give `oauthFetch`). A shared engine without `oauthFetch` keeps sending its
+ * own requests through the global fetch, for every adapter, as before: this interceptor, installed
+ * as the global dispatcher, recognises them (they run in an async context it marks) and lets them
+ * pass untouched, so it never signs nor loops on them, and they keep the process's proxy and TLS
+ * settings.
  *
  * The user is read once per logical request: undici's redirect and retry handlers, which dispatch
  * again with the same handler from socket callbacks, get the same user on every hop, and every
@@ -74,13 +101,8 @@ export function crossAppAccessInterceptor(
   engineOrOptions: CrossAppAccess | CrossAppAccessEngineOptions,
   session: InterceptorSession,
 ): Dispatcher.DispatcherComposeInterceptor {
-  let xaa: CrossAppAccess;
-  if (engineOrOptions instanceof CrossAppAccess) xaa = engineOrOptions;
-  else if (typeof engineOrOptions === 'object' && engineOrOptions !== null) xaa = new CrossAppAccess(engineOrOptions);
-  else throw new ConfigurationError('engineOrOptions', 'expected a CrossAppAccess or its options');
-  const engine = engineOf(xaa);
+  const engine = engineFrom(engineOrOptions);
   const users = new RequestUsers(engine, session);
-  routeDefaultOauthFetch(xaa, oauthFetch);
   const locate = targetReader();
   // Outside the resource a request passes through; it is watched when a 401 there is worth a
   // diagnostic, or when its user must be kept for a redirect that brings it inside.
@@ -89,6 +111,8 @@ export function crossAppAccessInterceptor(
   return (next) => {
     const route = new Route(engine, next);
     return function crossAppAccessDispatch(opts, handler) {
+      // The engine's own metadata and token requests, through the global fetch: never signed here.
+      if (ownRequests.getStore() === true) return next(opts, handler);
       const target = locate(opts);
       if (!target || !engine.mayCarryToken(target)) {
         if (!target || !watchOutside) return next(opts, handler);

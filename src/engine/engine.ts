@@ -58,19 +58,37 @@ export class Engine {
   private readonly renewalPauses: RenewalPauses;
   private readonly learning: ResourceLearning;
 
+  /** The fetch for metadata and token requests. */
+  private readonly oauthFetch: FetchLike;
+  /** Runs the engine's own requests when they go through the global fetch (see {@link markOwnRequests}). */
+  private runOwn: (<T>(send: () => T) => T) | undefined;
+
   constructor(
     readonly options: ResolvedOptions,
-    /** The fetch for metadata and token requests. */
-    private readonly oauthFetch: FetchLike,
+    /** The fetch for metadata and token requests; default: the global fetch, read at each call. */
+    oauthFetch?: FetchLike,
   ) {
+    this.oauthFetch = oauthFetch ?? ((url, init) => (this.runOwn ? this.runOwn(() => globalThis.fetch(url, init)) : globalThis.fetch(url, init)));
     this.now = options.now;
     this.emit = makeEmitter(options.onEvent);
-    this.discovery = new Discovery(oauthFetch, options.timeoutMs, this.emit, this.now, options.retry);
+    this.discovery = new Discovery(this.oauthFetch, options.timeoutMs, this.emit, this.now, options.retry);
     this.registry = new ResourceRegistry(options, this.discovery);
     this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
     this.store.attach?.({ now: this.now, emit: this.emit, forgetLocally: (user) => this.forgotten(user) });
     this.renewalPauses = new RenewalPauses(this.now);
     this.learning = new ResourceLearning(options, this.discovery, this.registry, this.emit, (target) => this.configuredFor(target));
+  }
+
+  /**
+   * Has the engine's own metadata and token requests run inside `run`, when they go through the
+   * global fetch (no `oauthFetch` was given), so that an undici interceptor installed as the global
+   * dispatcher can tell them apart and let them pass: they still go where every other request of
+   * the process goes (its proxy, its TLS settings). Set once; says whether it was set now.
+   */
+  markOwnRequests(run: <T>(send: () => T) => T): boolean {
+    if (this.options.oauthFetch !== undefined || this.runOwn !== undefined) return false;
+    this.runOwn = run;
+    return true;
   }
 
   /** The session of `userKey` ('' for a one-user wrapper), reading ID tokens from `idToken`. */
