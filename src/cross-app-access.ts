@@ -4,15 +4,13 @@ import { ConfigurationError, CrossAppAccessError } from './errors.js';
 import type { CompatibleFetch, CrossAppAccessFetch, FetchLike } from './fetch-types.js';
 import type { ResourceBinding } from './engine/binding.js';
 import { resolveEngineOptions } from './options/resolve.js';
-import type { CrossAppAccessEngineOptions, IdTokenSource, UserIdTokenSource } from './options/types.js';
+import type { CrossAppAccessEngineOptions, UserIdTokenSource } from './options/types.js';
 import { describeUrl, parseUrl } from './url-rules.js';
-import type { SessionResolver } from './engine/authorize.js';
 import { Engine, type Session, type Target } from './engine/engine.js';
 import { engineBehind, registerEngine } from './engine/handles.js';
 import { readerOf, requireUser, sessionResolver, type FetchSession } from './engine/sessions.js';
 
 export type { FetchSession, UserSource } from './engine/sessions.js';
-import { requireUserKeyLength } from './engine/users.js';
 
 /**
  * Which token {@link CrossAppAccess.getAccessToken} returns: for whom, and for which URL or resource.
