@@ -50,22 +50,25 @@ function pathPrefix(url: URL): string {
   return url.pathname.endsWith('/') ? url.pathname.slice(0, -1) : url.pathname;
 }
 
-/** A resource's origin and path prefix, computed once so the per-request check allocates nothing. */
-export interface ResourceScope {
+/**
+ * The URLs a resource covers (its boundary, not an OAuth scope): its origin and path prefix, computed
+ * once so the per-request check allocates nothing (RFC 8707 §2; RFC 9728 §3.3).
+ */
+export interface ResourceBoundary {
   readonly origin: string;
   readonly prefix: string;
   readonly prefixSlash: string;
 }
 
-export function resourceScope(resource: URL): ResourceScope {
+export function resourceBoundary(resource: URL): ResourceBoundary {
   const prefix = pathPrefix(resource);
   return { origin: resource.origin, prefix, prefixSlash: `${prefix}/` };
 }
 
 /** {@link isWithinResource} with the target's origin and path already read. */
-export function inScope(origin: string, path: string, scope: ResourceScope): boolean {
-  if (origin !== scope.origin) return false;
-  return scope.prefix === '' || path === scope.prefix || path.startsWith(scope.prefixSlash);
+export function isInside(origin: string, path: string, boundary: ResourceBoundary): boolean {
+  if (origin !== boundary.origin) return false;
+  return boundary.prefix === '' || path === boundary.prefix || path.startsWith(boundary.prefixSlash);
 }
 
 /**
@@ -74,22 +77,22 @@ export function inScope(origin: string, path: string, scope: ResourceScope): boo
  * path prefix as the MCP SDKs do).
  */
 export function isWithinResource(target: URL, resource: URL): boolean {
-  return inScope(target.origin, target.pathname, resourceScope(resource));
+  return isInside(target.origin, target.pathname, resourceBoundary(resource));
 }
 
 /**
- * `target` as it would be inside `scope` but for its loopback host's spelling (`localhost` against
- * `127.0.0.1` or `[::1]`, same scheme, port and path), spelled as `scope` spells it; else undefined.
+ * `target` as it would be inside `boundary` but for its loopback host's spelling (`localhost` against
+ * `127.0.0.1` or `[::1]`, same scheme, port and path), spelled as `boundary` spells it; else undefined.
  * Such a URL names the same server as the resource, but not the same resource (RFC 8707 §2 compares
  * URIs, not addresses), so it never gets a token: the caller is told how to spell it.
  */
-export function respelledLoopback(target: URL, scope: ResourceScope): URL | undefined {
-  const resource = parseUrl(scope.origin);
-  if (!resource || target.origin === scope.origin || !isLoopbackHost(target.hostname) || !isLoopbackHost(resource.hostname)) return undefined;
+export function respelledLoopback(target: URL, boundary: ResourceBoundary): URL | undefined {
+  const resource = parseUrl(boundary.origin);
+  if (!resource || target.origin === boundary.origin || !isLoopbackHost(target.hostname) || !isLoopbackHost(resource.hostname)) return undefined;
   if (target.protocol !== resource.protocol || target.port !== resource.port) return undefined;
   const respelled = new URL(target.href);
   respelled.hostname = resource.hostname;
-  return inScope(respelled.origin, respelled.pathname, scope) ? respelled : undefined;
+  return isInside(respelled.origin, respelled.pathname, boundary) ? respelled : undefined;
 }
 
 /** A URL for messages and events: origin and path, never the query or fragment (they may carry a caller's secrets). */

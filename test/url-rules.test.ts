@@ -1,7 +1,7 @@
 /** Where secrets and tokens may go (https except on loopback; RFC 6749 §2.3.1; RFC 8707 §2; RFC 9728 §3.3). */
 import { describe, expect, it } from 'vitest';
 import { CrossAppAccessError } from '../src/errors.js';
-import { insecureUrlReason, isLoopbackHost, isWithinResource, requireSecureUrl, resourceScope, respelledLoopback } from '../src/url-rules.js';
+import { insecureUrlReason, isLoopbackHost, isWithinResource, requireSecureUrl, resourceBoundary, respelledLoopback } from '../src/url-rules.js';
 
 const within = (target: string, resource: string) => isWithinResource(new URL(target), new URL(resource));
 
@@ -149,7 +149,7 @@ describe('isWithinResource (RFC 8707 §2; RFC 9728 §3.3)', () => {
 });
 
 describe('respelledLoopback: a URL outside the resource only by its loopback host spelling', () => {
-  const scope = resourceScope(new URL('http://127.0.0.1:3000/mcp'));
+  const scope = resourceBoundary(new URL('http://127.0.0.1:3000/mcp'));
   const respelled = (url: string) => respelledLoopback(new URL(url), scope)?.href;
   it.each([
     ['http://localhost:3000/mcp', 'http://127.0.0.1:3000/mcp'],
@@ -168,6 +168,6 @@ describe('respelledLoopback: a URL outside the resource only by its loopback hos
     expect(respelled(url)).toBeUndefined();
   });
   it('a resource on a non-loopback host never matches', () => {
-    expect(respelledLoopback(new URL('http://localhost/mcp'), resourceScope(new URL('https://mcp.example.com/mcp')))).toBeUndefined();
+    expect(respelledLoopback(new URL('http://localhost/mcp'), resourceBoundary(new URL('https://mcp.example.com/mcp')))).toBeUndefined();
   });
 });

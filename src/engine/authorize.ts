@@ -1,7 +1,7 @@
 import type { ResourceBinding } from './binding.js';
 import { bearerChallenge } from '../oauth/challenge.js';
 import { ConfigurationError, CrossAppAccessError } from '../errors.js';
-import { inScope } from '../url-rules.js';
+import { isInside } from '../url-rules.js';
 import type { Answer, Engine, Session, Target, WarmToken } from './engine.js';
 import { acquiredAfter, obtainToken, receivedAfter } from './replacement.js';
 import type { AccessToken } from './tokens.js';
@@ -85,7 +85,7 @@ async function authorizedLoop<A extends Answer>(
   let { token, fresh } = first ? { token: first, fresh: false } : await obtainToken(engine, current, session, signal);
   let stepUps = 0;
   while (true) {
-    const answer = await exchange.send(token.value, (url) => inScope(url.origin, url.pathname, current.scope));
+    const answer = await exchange.send(token.value, (url) => isInside(url.origin, url.pathname, current.boundary));
     sent++;
     // An answer from outside the resource (a redirect led there) is not the resource's: as it came.
     if (!answer.fromResource) return answer;

@@ -1,6 +1,6 @@
 import type { ResolvedIdp } from '../options/types.js';
 import type { ServerMetadata } from '../oauth/discovery.js';
-import type { ResourceScope } from '../url-rules.js';
+import type { ResourceBoundary } from '../url-rules.js';
 
 /** A protected resource this wrapper has learned, with the authorization server that guards it. */
 export interface ResourceBinding {
@@ -8,7 +8,7 @@ export interface ResourceBinding {
   readonly resource: string;
   readonly resourceUrl: URL;
   /** `resourceUrl`'s origin and path prefix, for the per-request check. */
-  readonly scope: ResourceScope;
+  readonly boundary: ResourceBoundary;
   /** Where its RFC 9728 metadata came from (normalised), or '' when it was configured. */
   readonly metadataUrl: string;
   /** The authorization server's validated metadata: its `issuer` is the ID-JAG audience (ID-JAG draft §4.3). */

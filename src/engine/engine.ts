@@ -9,7 +9,7 @@ import { Discovery } from '../oauth/discovery.js';
 import type { ConfiguredResource, IdTokenSource, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
-import { inScope, insecureUrlReason } from '../url-rules.js';
+import { isInside, insecureUrlReason } from '../url-rules.js';
 import { Flights } from './flights.js';
 import { ResourceLearning } from './learning.js';
 import { RenewalPauses } from './renewal-pauses.js';
@@ -123,7 +123,7 @@ export class Engine {
   mayCarryToken(target: Target): boolean {
     const resources = this.options.resources;
     if (resources.length === 0) return insecureUrlReason(target.url) === undefined;
-    for (const configured of resources) if (inScope(target.origin, target.path, configured.scope)) return true;
+    for (const configured of resources) if (isInside(target.origin, target.path, configured.boundary)) return true;
     return false;
   }
 
@@ -131,7 +131,7 @@ export class Engine {
   configuredFor(target: Target): ConfiguredResource | undefined {
     let best: ConfiguredResource | undefined;
     for (const configured of this.options.resources) {
-      if (inScope(target.origin, target.path, configured.scope) && (!best || configured.scope.prefix.length > best.scope.prefix.length)) best = configured;
+      if (isInside(target.origin, target.path, configured.boundary) && (!best || configured.boundary.prefix.length > best.boundary.prefix.length)) best = configured;
     }
     return best;
   }

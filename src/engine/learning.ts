@@ -85,7 +85,7 @@ export class ResourceLearning {
     if (status !== 401 || resources.length === 0 || !bearerChallenge(headers)) return undefined;
     const where = describeUrl(target.url);
     for (const configured of resources) {
-      const respelled = respelledLoopback(target.url, configured.scope);
+      const respelled = respelledLoopback(target.url, configured.boundary);
       if (!respelled) continue;
       return new CrossAppAccessError(
         `A request to ${where} was answered 401, and no token was sent: the configured resource is ${configured.resource}, which spells the host ${respelled.hostname}. Call ${describeUrl(respelled)} (the URL a token is for), or set resource to the URL the client calls.${isIpLiteral(target.url.hostname) ? ' If the caller did, something rewrote the host on the way (an undici dns interceptor composed after this one): compose it beneath.' : ''}`,
@@ -94,8 +94,8 @@ export class ResourceLearning {
     }
     if (this.outsideReported.size >= MAX_OUTSIDE_REPORTS || this.outsideReported.has(where)) return undefined;
     this.outsideReported.add(where);
-    const sameOrigin = resources.find((configured) => configured.scope.origin === target.origin);
-    const why = sameOrigin ? `its path is not at or below ${sameOrigin.scope.prefix || '/'}` : `its origin is not ${resources.map((r) => r.scope.origin).join(' nor ')}`;
+    const sameOrigin = resources.find((configured) => configured.boundary.origin === target.origin);
+    const why = sameOrigin ? `its path is not at or below ${sameOrigin.boundary.prefix || '/'}` : `its origin is not ${resources.map((r) => r.boundary.origin).join(' nor ')}`;
     const named = resources.map((r) => r.resource).join(', ');
     this.diagnostic(`A request to ${where} was answered 401 with a Bearer challenge, but it is outside the configured resource ${named} (${why}), so no token was sent. Set resource exactly as the client calls the server.`);
     return undefined;

@@ -6,7 +6,7 @@ import { CrossAppAccessError } from '../errors.js';
 import { normaliseScopes } from '../options/resolve.js';
 import type { ConfiguredResource, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import { Registrations } from './registrations.js';
-import { inScope, requireSecureUrl, resourceScope } from '../url-rules.js';
+import { isInside, requireSecureUrl, resourceBoundary } from '../url-rules.js';
 
 /**
  * The protected resources this engine has learned, each bound to its authorization server, and the
@@ -22,13 +22,13 @@ export class ResourceRegistry {
     return (this.lru ??= new LRUCache<string, ResourceBinding>({
       max: MAX_LEARNED_RESOURCES,
       dispose: (binding) => {
-        const key = scopeKey(binding.scope.origin, binding.scope.prefix);
-        if (this.byScope.get(key) === binding) this.byScope.delete(key);
+        const key = boundaryKey(binding.boundary.origin, binding.boundary.prefix);
+        if (this.byBoundary.get(key) === binding) this.byBoundary.delete(key);
       },
     }));
   }
   /** The same bindings by origin and path prefix: a lookup costs one probe per path segment, whatever their number. */
-  private readonly byScope = new Map<string, ResourceBinding>();
+  private readonly byBoundary = new Map<string, ResourceBinding>();
   private readonly pending = new Map<string, Promise<ResourceBinding>>();
   /** This client's registrations: which one serves which authorization server (and IdP). */
   readonly registrations: Registrations;
@@ -61,8 +61,8 @@ export class ResourceRegistry {
     // most specific resource.
     let candidate = path;
     while (true) {
-      const binding = this.byScope.get(scopeKey(origin, candidate));
-      if (binding && inScope(origin, path, binding.scope)) {
+      const binding = this.byBoundary.get(boundaryKey(origin, candidate));
+      if (binding && isInside(origin, path, binding.boundary)) {
         this.bindings.get(binding.resource); // marks it recently used
         return binding;
       }
@@ -79,7 +79,7 @@ export class ResourceRegistry {
 
   private store(binding: ResourceBinding): void {
     this.bindings.set(binding.resource, binding);
-    this.byScope.set(scopeKey(binding.scope.origin, binding.scope.prefix), binding);
+    this.byBoundary.set(boundaryKey(binding.boundary.origin, binding.boundary.prefix), binding);
   }
 
   /**
@@ -142,7 +142,7 @@ export class ResourceRegistry {
    * Returns whether `stale` was forgotten.
    */
   moved(stale: ResourceBinding, fresh: ResourceBinding): boolean {
-    if (stale.resource === fresh.resource || !inScope(stale.scope.origin, stale.resourceUrl.pathname, fresh.scope)) return false;
+    if (stale.resource === fresh.resource || !isInside(stale.boundary.origin, stale.resourceUrl.pathname, fresh.boundary)) return false;
     // Whichever binding of that resource is known (a user's stepped-up one is not the shared object).
     this.bindings.delete(stale.resource);
     return true;
@@ -176,7 +176,7 @@ export class ResourceRegistry {
     const binding: ResourceBinding = {
       resource: prm.resource,
       resourceUrl,
-      scope: resourceScope(resourceUrl),
+      boundary: resourceBoundary(resourceUrl),
       metadataUrl: prm.url,
       as,
       scopes,
@@ -211,7 +211,7 @@ interface PinnedResource extends Omit<ProtectedResourceMetadata, 'scopesSupporte
 /** Resources a wrapper keeps learned; the least recently used beyond this are learned again when met. */
 export const MAX_LEARNED_RESOURCES = 1000;
 
-function scopeKey(origin: string, prefix: string): string {
+function boundaryKey(origin: string, prefix: string): string {
   return `${origin}\u0000${prefix}`;
 }
 

@@ -3,7 +3,7 @@ import { ConfigurationError } from '../errors.js';
 import { NO_RETRY, type RetryPolicy } from '../oauth/retry.js';
 import type { FetchLike } from '../fetch-types.js';
 import type { TokenStore } from '../stores/token-store.js';
-import { resourceScope } from '../url-rules.js';
+import { resourceBoundary } from '../url-rules.js';
 import { configurationError } from './messages.js';
 import { engineSchema, schema, scopeToken } from './schema.js';
 import type { ResolvedOptions, ResolvedWrapperOptions } from './types.js';
@@ -76,7 +76,7 @@ function resolved(o: z.infer<typeof engineSchema>, store: TokenStore | undefined
     scopes: normaliseScopes(o.scope),
     resources: Object.freeze((o.resource ?? []).map((resource) => {
       const url = new URL(resource);
-      return Object.freeze({ resource, url, scope: resourceScope(url) });
+      return Object.freeze({ resource, url, boundary: resourceBoundary(url) });
     })),
     timeoutMs: o.timeout ?? 10_000,
     retry: retryPolicy(o.retry, o.timeout ?? 10_000),

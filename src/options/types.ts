@@ -4,7 +4,7 @@ import type { RetryPolicy } from '../oauth/retry.js';
 import type { CrossAppAccessEvent } from '../events.js';
 import type { CompatibleFetch, FetchLike } from '../fetch-types.js';
 import type { TokenStore } from '../stores/token-store.js';
-import type { ResourceScope } from '../url-rules.js';
+import type { ResourceBoundary } from '../url-rules.js';
 
 /**
  * Why the package is asking for an ID token: `'initial'`, `'renewal'`, `'rejected'` (the IdP refused
@@ -305,7 +305,7 @@ export interface ResolvedIdp extends Readonly<IdpOptions> {
 export interface ConfiguredResource {
   readonly resource: string;
   readonly url: URL;
-  readonly scope: ResourceScope;
+  readonly boundary: ResourceBoundary;
 }
 
 /** A one-user wrapper's options after validation: the engine's, and its ID-token source. */
