@@ -45,24 +45,24 @@ export interface GatewayResult {
   sdkSizes: number[];
 }
 
-function heapUsed(): number {
+export function heapUsed(): number {
   globalThis.gc?.();
   globalThis.gc?.();
   return process.memoryUsage().heapUsed;
 }
 
-const initialize = () => ({
+export const initialize = () => ({
   method: 'POST',
   headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
   body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench-gateway', version: '1.0.0' } } }),
 });
 
 /** The call a request belongs to: its requests are counted there. */
-const currentCall = new AsyncLocalStorage<{ requests: number }>();
+export const currentCall = new AsyncLocalStorage<{ requests: number }>();
 const CONCURRENCY = 20;
 
 /** A fetch that counts what goes through it: in all, metadata, and for the call it belongs to. */
-function counting() {
+export function counting() {
   const counts = { metadata: 0 };
   const countingFetch = (url: string | URL | Request, init?: RequestInit) => {
     const call = currentCall.getStore();

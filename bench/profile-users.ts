@@ -12,6 +12,7 @@ const picks = Array.from({ length: 400_000 }, () => users[Math.floor(Math.random
 const session = new Session();
 session.connect();
 await session.post('Profiler.enable');
+await session.post('Profiler.setSamplingInterval', { interval: 50 });
 await session.post('Profiler.start');
 const started = performance.now();
 for (const user of picks) {

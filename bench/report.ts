@@ -8,6 +8,8 @@ import type { ColdResult, ColdRow } from './cold.js';
 import type { ConcurrencyResult, ConcurrencyRow } from './concurrency.js';
 import type { GatewayResult } from './gateway.js';
 import type { GatewayThroughputResult } from './gateway-throughput.js';
+import type { TenantsResult } from './gateway-tenants.js';
+import type { UserScalingRow } from './user-scaling.js';
 import type { Counts } from './contenders.js';
 import { formatMachine, type Machine } from './machine.js';
 import type { MemoryResult } from './memory.js';
@@ -60,6 +62,10 @@ export interface Results {
   sustained: SustainedResult;
   gateway: GatewayResult;
   gatewayThroughput: GatewayThroughputResult;
+  /** A whole gateway: users from several enterprises × servers with their own registrations (issue 18). */
+  gatewayTenants: TenantsResult;
+  /** The warm path's own cost as the users an engine holds grow, next to a one-lookup floor (issue 18). */
+  userScaling: UserScalingRow[];
   /** The undici interceptor's warm path (issue 10). */
   undici: UndiciResult;
   /** The Redis token store (issue 9), or why it was skipped. */
@@ -354,6 +360,39 @@ function gatewayTable(g: GatewayResult): string {
   );
 }
 
+function tenantsTable(g: TenantsResult): string {
+  const rows = g.rows.map((row) => [
+    row.contender === 'ours' ? 'cross-app-access, one engine' : 'SDK, a provider per user and server',
+    n0(row.users),
+    n0(row.calls),
+    row.failures,
+    row.firstUserRoundTrips,
+    row.laterUsersRoundTrips ? `**${row.laterUsersRoundTrips.median}** (${row.laterUsersRoundTrips.min}–${row.laterUsersRoundTrips.max})` : '–',
+    n0(row.metadataRequests),
+    `${n0(row.exchanges)} / ${n0(row.grants)}`,
+    row.heapPerUserBytes === undefined ? '–' : `${n0(row.heapPerUserBytes)} B`,
+    n0(row.wallMs),
+  ]);
+  return table(
+    ['Implementation', 'Users', 'Calls', 'Failures', 'First user: requests per first call', 'Users 2..N: requests per first call', 'Metadata requests', 'Exchanges / grants', 'Heap per user', 'Wall ms'],
+    rows,
+  );
+}
+
+function userScalingTable(rows: readonly UserScalingRow[]): string {
+  return table(
+    ['Users held', 'Own cost, 1 IdP and 1 registration', 'Own cost, 3 IdPs and 5 registrations', 'Floor: one key, one lookup, the header', 'Ratio (1 IdP) / floor', 'Target'],
+    rows.map((row) => [
+      n0(row.users),
+      `${row.oursUs.toFixed(2)} µs`,
+      `${row.oursManyUs.toFixed(2)} µs`,
+      `${row.floorUs.toFixed(2)} µs`,
+      `**${row.ratio.toFixed(2)}**`,
+      row.users >= 100_000 ? `≤ 2: **${row.ratio <= 2 ? 'met' : 'not met'}**` : '',
+    ]),
+  );
+}
+
 const UNDICI_LABEL: Record<UndiciContender, string> = {
   interceptor: '`undici.request`, Agent composed with `crossAppAccessInterceptor`, cached token',
   bareAgent: '`undici.request`, bare `Agent`, same `Authorization` header',
@@ -526,6 +565,18 @@ export function renderTables(r: Results): string {
     ),
     '',
     `Filling the ${n0(r.gatewayThroughput.users)} users' tokens made ${n0(r.gatewayThroughput.acquisitionsToFill)} acquisitions; the measurement made ${r.gatewayThroughput.acquisitionsDuring}. The target server runs in a child process; the client, the IdP and the authorization server share this one.`,
+    '',
+    `### A whole gateway (N users from ${r.gatewayTenants.enterprises} enterprises, each with its own IdP, × ${r.gatewayTenants.servers} MCP servers, each behind its own authorization server with its own registration)`,
+    '',
+    tenantsTable(r.gatewayTenants),
+    '',
+    `Ours: one engine with lists of IdPs, registrations and resources; the user and their IdP resolved per request. The SDK: a provider per user and server, each with that server's registration and the user's IdP. Users 2..N: 3 requests is the target (4 for the first user of each enterprise: its IdP's metadata).`,
+    '',
+    '### The warm path and the number of users an engine holds',
+    '',
+    userScalingTable(r.userScaling),
+    '',
+    'In-process (no sockets: `next` answers at once), users picked at random; the floor resolves the user the same way, builds one key, looks it up among as many entries in one `Map` and sets the header. Own cost = median per call minus a bare `next` call, over interleaved rounds. The target: 100,000 users within 2× the floor, with the number of IdPs and registrations making no difference.',
     '',
     undiciSection(r.undici),
     '',

@@ -11,6 +11,8 @@ import { probeSdk, startBenchStack } from './contenders.js';
 import { describeMachine, formatMachine } from './machine.js';
 import { measureGateway } from './gateway.js';
 import { measureGatewayThroughput } from './gateway-throughput.js';
+import { measureGatewayTenants } from './gateway-tenants.js';
+import { measureUserScaling } from './user-scaling.js';
 import { measureMemory } from './memory.js';
 import { compareWithSdk, renderTables, undiciSection, writeResults, type Results } from './report.js';
 import { measureSustained } from './sustained.js';
@@ -26,6 +28,8 @@ const SETTINGS = {
   sustained: { concurrency: 32, slicesPerContender: 4, sliceMs: 5000 },
   gateway: { sizes: [1, 10, 100, 1000], sdkSizes: [1, 10, 100] },
   gatewayThroughput: { users: 1000, concurrency: 32, slices: 8, sliceMs: 500 },
+  gatewayTenants: { users: [10, 100, 1000], sdkUsers: [10, 100], servers: 5, enterprises: 3 },
+  userScaling: { sizes: [1, 1000, 10_000, 100_000], rounds: 15, calls: 20_000 },
   undici: { concurrency: 16, rounds: 12, sliceMs: 250, warmupMs: 300 },
   redis: { warm: { concurrency: 16, pairs: 16, sliceMs: 250, warmupMs: 300 }, coldRounds: 20, fleet: { engines: 4, callsPerEngine: 50, trials: 3 } },
 };
@@ -111,6 +115,14 @@ async function main(): Promise<void> {
     const gateway = await measureGateway(stack, SETTINGS.gateway.sizes, SETTINGS.gateway.sdkSizes);
     done();
 
+    done = step(`a whole gateway (${SETTINGS.gatewayTenants.enterprises} enterprises × ${SETTINGS.gatewayTenants.servers} servers)`);
+    const gatewayTenants = await measureGatewayTenants(SETTINGS.gatewayTenants);
+    done();
+
+    done = step('the warm path with 1 to 100,000 users');
+    const userScaling = await measureUserScaling(SETTINGS.userScaling);
+    done();
+
     done = step('Redis store');
     const redis = await measureRedis(stack, SETTINGS.redis);
     done();
@@ -145,6 +157,8 @@ async function main(): Promise<void> {
       sustained,
       gateway,
       gatewayThroughput,
+      gatewayTenants,
+      userScaling,
       undici,
       redis,
       findings,

@@ -103,8 +103,9 @@ export class CrossAppAccess {
    * `store`. Metadata and token requests go through `oauthFetch` (default: the global `fetch`).
    */
   constructor(options: CrossAppAccessEngineOptions) {
+    const resolved = resolveEngineOptions(options);
     // Without oauthFetch, the engine sends its metadata and token requests through the global fetch.
-    registerEngine(this, new Engine(resolveEngineOptions(options)));
+    registerEngine(this, new Engine(resolved, resolved.oauthFetch));
   }
 
   /**

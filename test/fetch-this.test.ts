@@ -18,8 +18,11 @@ afterEach(async () => {
 });
 
 const foreignThis: unknown[] = [];
+/** Calls that reached it (so a test cannot pass without it being used). */
+let called = 0;
 /** Global fetch that throws, as browsers do, when called as a method of anything but the global object. */
 const strictFetch = function strictFetch(this: unknown, url: string | URL, init?: RequestInit): Promise<Response> {
+  called++;
   if (this !== undefined && this !== globalThis) {
     foreignThis.push(this);
     throw new TypeError("Failed to execute 'fetch' on 'Window': Illegal invocation");
@@ -29,6 +32,7 @@ const strictFetch = function strictFetch(this: unknown, url: string | URL, init?
 
 beforeEach(() => {
   foreignThis.length = 0;
+  called = 0;
 });
 
 describe('a fetch that refuses a foreign this', () => {
@@ -46,6 +50,7 @@ describe('a fetch that refuses a foreign this', () => {
     const authedFetch = crossAppAccess(stackOptions(stack, { oauthFetch: strictFetch }))(strictFetch);
     expect((await authedFetch(stack.mcp.url, listToolsInit())).status).toBe(200);
     expect(foreignThis).toEqual([]);
+    expect(called).toBeGreaterThanOrEqual(4);
   });
 
   it("as the engine's fetch and oauthFetch, and for getAccessToken", async () => {
@@ -57,7 +62,11 @@ describe('a fetch that refuses a foreign this', () => {
     const idToken = () => stack.idp.mintIdToken({ sub: 'bob' });
     const { token } = await xaa.getAccessToken({ user: 'bob', idToken, url: stack.mcp.url });
     expect(stack.as.verifyAccessToken(token)?.sub).toBe('bob');
+    const tokenRequests = called;
     expect((await xaa.fetch(strictFetch, { user: 'bob', idToken })(stack.mcp.url, listToolsInit())).status).toBe(200);
     expect(foreignThis).toEqual([]);
+    // Its metadata and token requests went through oauthFetch, and the MCP request through the fetch given.
+    expect(tokenRequests).toBeGreaterThanOrEqual(3);
+    expect(called).toBeGreaterThan(tokenRequests);
   });
 });

@@ -100,7 +100,10 @@ export class Engine {
     user.idp ??= named ?? (this.options.idps.length === 1 ? this.options.idps[0] : undefined);
     // The warm path asks for the same user's session again and again: made once per user and source.
     const known = user.session;
-    if (known?.source.read === idToken && known.source.isStatic === isStatic) return known;
+    // Checked on the user's own fields: the warm path reads no other object to find its session.
+    if (known !== undefined && user.sessionRead === idToken && user.sessionStatic === isStatic) return known;
+    user.sessionRead = idToken;
+    user.sessionStatic = isStatic;
     const emit = known?.emit ?? (userKey === '' ? this.emit : (event: CrossAppAccessEvent) => this.emit({ ...event, user: userKey }));
     const acquirer = known?.acquirer ?? new Acquirer(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations);
     return (user.session = { user, source: { read: idToken, isStatic }, acquirer, emit });
@@ -161,8 +164,11 @@ export class Engine {
     if (!user.idp) throw new Error('cross-app-access: internal error: a token key before the user\'s IdP was known');
     const partition = this.registry.partition(binding, user.idp);
     // The same string object each time: its hash is computed once, not on every lookup.
-    if (user.lastKey?.partition !== partition) user.lastKey = { partition, key: `${partition}\u0000${user.key}` };
-    return user.lastKey.key;
+    if (user.lastPartition !== partition) {
+      user.lastTokenKey = `${partition}\u0000${user.key}`;
+      user.lastPartition = partition;
+    }
+    return user.lastTokenKey!;
   }
 
   /** Acquisitions are per user state, not per key text: after `forget`, the key's next holder never joins the last one's. */

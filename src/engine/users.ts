@@ -51,8 +51,12 @@ export class UserState {
   idpBinding: Promise<void> | undefined;
   /** This user's last session (its acquirer and events), reused while its ID-token source is the same. */
   session: Session | undefined;
-  /** The token key last built for this user, and the cache partition it is for. */
-  lastKey: { readonly partition: string; readonly key: string } | undefined;
+  /** The ID-token source of {@link session}, kept here so the warm path reads no other object to check it. */
+  sessionRead: unknown;
+  sessionStatic = false;
+  /** The cache partition the token key was last built for, and that key (the same string each time: hashed once). */
+  lastPartition: string | undefined;
+  lastTokenKey: string | undefined;
   /** Seen since the bound was last enforced: spared once when the least recent users are dropped. */
   touched = false;
   /** Whether a token was acquired before (the `idToken` reason is then 'renewal'). */

@@ -16,6 +16,12 @@ export interface DevGatewayOptions {
   servers: number;
   /** IdPs on `port`…, then the authorization servers, then the MCP servers; 0 (default) for free ports. */
   port?: number;
+  /**
+   * Whether each authorization server's metadata names an `authorization_endpoint` (that nobody
+   * calls): RFC 8414 §2 lets a jwt-bearer-only server leave it out, but the MCP SDK's client requires
+   * it. Default false.
+   */
+  authorizationEndpoint?: boolean;
   /** Called once per answered request, with the server's name (`idp-1`, `as-2`, `mcp-2`). */
   onRequest?: (server: string, entry: RequestLogEntry) => void;
 }
@@ -58,7 +64,9 @@ export async function startDevGateway(options: DevGatewayOptions): Promise<DevGa
     const authorizationServers: AuthorizationServer[] = [];
     const mcpServers: McpTestServer[] = [];
     for (let j = 0; j < serverCount; j++) {
-      const as = await startAuthorizationServer({ clients: [registrations[j]!], trustedIdp, listen: listen(`as-${j + 1}`, idpCount + j) });
+      const metadataOverrides: Record<string, unknown> = {};
+      const as = await startAuthorizationServer({ clients: [registrations[j]!], trustedIdp, metadataOverrides, listen: listen(`as-${j + 1}`, idpCount + j) });
+      if (options.authorizationEndpoint) metadataOverrides.authorization_endpoint = `${as.issuer}/authorize`;
       started.push(as);
       const mcp = await startMcpServer({ authorizationServer: as, listen: listen(`mcp-${j + 1}`, idpCount + serverCount + j) });
       started.push(mcp);

@@ -1,0 +1,196 @@
+/**
+ * A whole gateway: N users from K enterprises (each with its own IdP) × M MCP servers, each behind
+ * its own authorization server with its own registration of the gateway (`dev --idps K --servers M`,
+ * in-process). Ours: one `CrossAppAccess` with lists of IdPs, registrations and resources, the user
+ * and their IdP resolved per request from AsyncLocalStorage. The SDK: one `CrossAppAccessProvider`
+ * per user and server, as documented, each configured with that server's registration and the
+ * user's IdP. Every call is one MCP `initialize` POST; the requests each call makes are counted
+ * (attributed through AsyncLocalStorage): the first user's first call to each server, then users
+ * 2..N's (the target for ours: 3, the exchange, the grant and the request). Also: metadata requests
+ * in all, and the heap held per user once every user has a token for every server.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { CrossAppAccessProvider, requestJwtAuthorizationGrant, withOAuth } from '@modelcontextprotocol/client';
+import { CrossAppAccess } from 'cross-app-access';
+import { startDevGateway, type DevGateway } from '../src/cli/dev/gateway.js';
+import { counting, currentCall, heapUsed, initialize } from './gateway.js';
+import { median } from './stats.js';
+
+export interface TenantsRow {
+  contender: 'ours' | 'sdk';
+  users: number;
+  servers: number;
+  enterprises: number;
+  calls: number;
+  failures: number;
+  /** Requests of the first call to each server by the first user (median over the servers). */
+  firstUserRoundTrips: number;
+  /** Requests of the first call to each server by users 2..N: median, min, max. */
+  laterUsersRoundTrips: { median: number; min: number; max: number } | undefined;
+  /** Well-known metadata GETs in all (protected resources, authorization servers, IdPs). */
+  metadataRequests: number;
+  exchanges: number;
+  grants: number;
+  /** Heap held per user once each has a token for every server (forced GC), bytes; for 100 users and more. */
+  heapPerUserBytes: number | undefined;
+  wallMs: number;
+}
+
+export interface TenantsResult {
+  servers: number;
+  enterprises: number;
+  rows: TenantsRow[];
+}
+
+const CONCURRENCY = 20;
+
+interface User {
+  key: string;
+  enterprise: number;
+}
+
+interface Contender {
+  call(user: User, server: number): Promise<Response>;
+  counts: { metadata: number };
+  dispose(): void;
+}
+
+function ours(gateway: DevGateway, users: number): Contender {
+  const { config } = gateway;
+  const context = new AsyncLocalStorage<User>();
+  const { counts, fetch: countingFetch } = counting();
+  let xaa: CrossAppAccess | undefined = new CrossAppAccess({
+    idp: config.idps.map(({ issuer, clientId }) => ({ issuer, clientId })),
+    client: config.servers.map(({ asIssuer, clientId, clientSecret }) => ({ issuer: asIssuer, clientId, clientSecret })),
+    resource: config.servers.map((s) => s.mcpUrl),
+    oauthFetch: countingFetch,
+    maxCachedTokens: users * config.servers.length,
+  });
+  let gatewayFetch: typeof fetch | undefined = xaa.fetch(countingFetch, {
+    user: () => context.getStore()?.key,
+    idp: () => {
+      const user = context.getStore();
+      return user && config.idps[user.enterprise]!.issuer;
+    },
+    idToken: ({ user }) => gateway.idps[context.getStore()!.enterprise]!.mintIdToken({ sub: user }),
+  });
+  return {
+    call: (user, server) => context.run(user, () => gatewayFetch!(config.servers[server]!.mcpUrl, initialize())),
+    counts,
+    dispose() {
+      xaa = undefined;
+      gatewayFetch = undefined;
+    },
+  };
+}
+
+function sdk(gateway: DevGateway): Contender {
+  const { config } = gateway;
+  const { counts, fetch: countingFetch } = counting();
+  const fetches = new Map<string, typeof fetch>();
+  return {
+    call(user, server) {
+      const key = `${user.enterprise} ${user.key} ${server}`;
+      let authed = fetches.get(key);
+      const registration = config.servers[server]!;
+      if (!authed) {
+        const idp = gateway.idps[user.enterprise]!;
+        const provider = new CrossAppAccessProvider({
+          assertion: async (ctx) =>
+            (
+              await requestJwtAuthorizationGrant({
+                tokenEndpoint: idp.tokenEndpoint,
+                audience: ctx.authorizationServerUrl,
+                resource: ctx.resourceUrl,
+                idToken: await idp.mintIdToken({ sub: user.key }),
+                clientId: idp.clientId,
+                scope: ctx.scope,
+                fetchFn: ctx.fetchFn,
+              })
+            ).jwtAuthGrant,
+          clientId: registration.clientId,
+          clientSecret: registration.clientSecret,
+          expectedIssuer: registration.asIssuer,
+          fetchFn: countingFetch,
+        });
+        authed = withOAuth(provider, registration.mcpUrl)(countingFetch) as typeof fetch;
+        fetches.set(key, authed);
+      }
+      return authed(registration.mcpUrl, initialize());
+    },
+    counts,
+    dispose: () => fetches.clear(),
+  };
+}
+
+function reset(gateway: DevGateway): void {
+  for (const server of [...gateway.idps, ...gateway.authorizationServers, ...gateway.mcpServers]) server.reset();
+}
+
+async function run(gateway: DevGateway, name: 'ours' | 'sdk', users: number, make: () => Contender): Promise<TenantsRow> {
+  reset(gateway);
+  const enterprises = gateway.idps.length;
+  const servers = gateway.mcpServers.length;
+  let contender: Contender | undefined = make();
+  const started = performance.now();
+  const first: number[] = [];
+  const later: number[] = [];
+  let failures = 0;
+  const people: User[] = Array.from({ length: users }, (_, i) => ({ key: `user-${i}`, enterprise: i % enterprises }));
+  const one = async (u: number, server: number) => {
+    const call = { requests: 0 };
+    const response = await currentCall.run(call, () => contender!.call(people[u]!, server));
+    if (response.status !== 200) failures++;
+    await response.body?.cancel();
+    (u === 0 ? first : later).push(call.requests);
+  };
+  for (let s = 0; s < servers; s++) await one(0, s);
+  const rest = Array.from({ length: users - 1 }, (_, i) => Array.from({ length: servers }, (_, s) => [i + 1, s] as const)).flat();
+  for (let i = 0; i < rest.length; i += CONCURRENCY) await Promise.all(rest.slice(i, i + CONCURRENCY).map(([u, s]) => one(u, s)));
+  const wallMs = performance.now() - started;
+  const metadataRequests = contender.counts.metadata;
+  let heapPerUserBytes: number | undefined;
+  if (users >= 100) {
+    const alive = heapUsed();
+    contender.dispose();
+    contender = undefined;
+    heapPerUserBytes = Math.round((alive - heapUsed()) / users);
+  }
+  const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0);
+  return {
+    contender: name,
+    users,
+    servers,
+    enterprises,
+    calls: users * servers,
+    failures,
+    firstUserRoundTrips: median(first),
+    laterUsersRoundTrips: later.length === 0 ? undefined : { median: median(later), min: Math.min(...later), max: Math.max(...later) },
+    metadataRequests,
+    exchanges: sum(gateway.idps.map((idp) => idp.counters.exchange)),
+    grants: sum(gateway.authorizationServers.map((as) => as.counters.grant)),
+    heapPerUserBytes,
+    wallMs: Math.round(wallMs),
+  };
+}
+
+export async function measureGatewayTenants(settings: { users: number[]; sdkUsers: number[]; servers: number; enterprises: number }): Promise<TenantsResult> {
+  // The SDK needs an authorization_endpoint in RFC 8414 metadata (see contenders.ts): both contenders get one.
+  const gateway = await startDevGateway({ idps: settings.enterprises, servers: settings.servers, authorizationEndpoint: true });
+  try {
+    const rows: TenantsRow[] = [];
+    for (const users of settings.users) {
+      rows.push(await run(gateway, 'ours', users, () => ours(gateway, users)));
+      if (settings.sdkUsers.includes(users)) rows.push(await run(gateway, 'sdk', users, () => sdk(gateway)));
+    }
+    return { servers: settings.servers, enterprises: settings.enterprises, rows };
+  } finally {
+    await gateway.close();
+  }
+}
+
+// Run alone: node --expose-gc --import tsx bench/gateway-tenants.ts (after npm run build).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await measureGatewayTenants({ users: [10, 100], sdkUsers: [10, 100], servers: 5, enterprises: 3 });
+  console.table(result.rows.map(({ laterUsersRoundTrips, ...row }) => ({ ...row, later: laterUsersRoundTrips && `${laterUsersRoundTrips.median} (${laterUsersRoundTrips.min}-${laterUsersRoundTrips.max})` })));
+}
