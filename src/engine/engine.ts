@@ -56,6 +56,8 @@ export class Engine {
   readonly users = new Users();
   /** Token key → epoch ms before which a failed background renewal is not tried again. */
   private readonly renewalPauses: RenewalPauses;
+  /** The configured IdPs by issuer: a request that names its IdP finds it in one lookup. */
+  private readonly idpsByIssuer: ReadonlyMap<string, ResolvedIdp>;
   private readonly learning: ResourceLearning;
 
   /** The fetch for metadata and token requests. */
@@ -76,6 +78,7 @@ export class Engine {
     this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
     this.store.attach?.({ now: this.now, emit: this.emit, forgetLocally: (user) => this.forgotten(user) });
     this.renewalPauses = new RenewalPauses(this.now);
+    this.idpsByIssuer = new Map(options.idps.flatMap((idp) => (idp.issuer === undefined ? [] : [[idp.issuer, idp] as const])));
     this.learning = new ResourceLearning(options, this.discovery, this.registry, this.emit, (target) => this.configuredFor(target));
   }
 
@@ -111,7 +114,7 @@ export class Engine {
 
   /** The configured IdP with this issuer, which the application named for a request; else `idp_not_allowed`. */
   private idpNamed(issuer: string): ResolvedIdp {
-    const idp = this.options.idps.find((candidate) => candidate.issuer === issuer);
+    const idp = this.idpsByIssuer.get(issuer);
     if (idp) return idp;
     throw new CrossAppAccessError(`The request names the IdP ${untrustedText(issuer, 200)}, which is not one of the IdPs configured; nothing was sent.`, {
       code: 'idp_not_allowed',
