@@ -266,6 +266,8 @@ export class Engine {
     let acquiredIt = false;
     const token = await store.obtain(key, session.user.key, {
       usable,
+      // Reading the ID token, then every attempt of both legs timing out and every retry wait at its longest.
+      maxDurationMs: this.options.timeoutMs + this.options.retry.maxElapsedMs,
       acquire: async () => {
         acquiredIt = true;
         const token = await acquired();

@@ -5,13 +5,22 @@
 /**
  * The fleet's token, or the fleet lock: KEYS = token, lock; ARGV = owner, lock TTL (ms), force.
  * Without `force`, a stored value is returned and no lock taken; else the lock is tried too
- * (`SET NX PX`: a holder that dies releases by expiry). Returns { value or nil, 1 if locked }.
+ * (`SET NX PX`: a holder that dies releases by expiry). Returns { value or nil, 1 if locked here,
+ * 1 if another process holds the lock }.
  */
 export const GET_OR_LOCK = `
 local v = redis.call('GET', KEYS[1])
-if v and ARGV[3] == '0' then return {v, 0} end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {v, 1} end
-return {v, 0}`;
+if v and ARGV[3] == '0' then return {v, 0, 0} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {v, 1, 0} end
+return {v, 0, redis.call('EXISTS', KEYS[2])}`;
+
+/**
+ * Extends the fleet lock while its holder is still acquiring (an acquisition may outlast the lock's
+ * TTL: timeouts, retries, Retry-After waits). KEYS = lock; ARGV = owner, TTL (ms). 1 if extended.
+ */
+export const EXTEND = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
 
 /**
  * Saves a sealed token with a TTL equal to its remaining life, and indexes it under its user (the

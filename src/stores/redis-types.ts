@@ -75,9 +75,16 @@ export interface RedisTokenStoreOptions {
   max?: number | undefined;
   /** How long any one Redis call may take before the store goes on without it. Default 200 ms. */
   commandTimeoutMs?: number | undefined;
-  /** How long the fleet lock lasts if its holder dies. Default 15 s. */
+  /**
+   * How long the fleet lock lasts if its holder dies. A live holder extends it every third of this
+   * while it acquires, however long the acquisition takes. Default 15 s.
+   */
   lockTtlMs?: number | undefined;
-  /** How long a process waits for another's acquisition before acquiring itself. Default 5 s. */
+  /**
+   * How long a process waits for another's acquisition before acquiring itself, when no lock
+   * stands. While the other's lock stands (its holder is alive and acquiring), it waits on, up to
+   * the longest its own acquisition could take (timeouts and retries; 5 minutes at most). Default 5 s.
+   */
   lockWaitMs?: number | undefined;
   /** After a Redis failure, how long the store goes without Redis before trying it again. Default 1 s. */
   retryAfterMs?: number | undefined;

@@ -3,7 +3,7 @@ import { ConfigurationError, CrossAppAccessError } from '../errors.js';
 import { KeyRing, generationPrefix } from './encryption.js';
 import { MemoryTokenStore, checkedMax } from './memory.js';
 import { Namer } from './naming.js';
-import { DELETE_IF_GENERATION, FORGET, GET_OR_LOCK, RELEASE, SAVE } from './redis-scripts.js';
+import { DELETE_IF_GENERATION, EXTEND, FORGET, GET_OR_LOCK, RELEASE, SAVE } from './redis-scripts.js';
 import { RedisChannel } from './redis-channel.js';
 import { RedisLink, describeRedisError } from './redis-link.js';
 import type { RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
@@ -12,6 +12,8 @@ import type { SharedAcquisition, StoredToken, TokenStoreHost } from './token-sto
 export type { RedisClientLike, RedisSubscriberLike, RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
 
 const MAX_REMEMBERED = 10_000;
+/** However long an acquisition may take, no process waits longer than this for another's. */
+const MAX_LOCK_WAIT_MS = 5 * 60_000;
 
 /** What the store knows of a token it saved or loaded: where it lives in Redis, and its generation. */
 interface Known {
@@ -137,7 +139,10 @@ class RedisStore implements RedisTokenStore {
     if (!this.link.available()) return shared.acquire();
     this.channel.listen();
     const owner = randomBytes(12).toString('base64url');
-    const deadline = Date.now() + this.lockWaitMs;
+    const started = Date.now();
+    // Waiting past lockWaitMs only while another process's lock stands (its holder extends it while
+    // it acquires), and never longer than an acquisition of ours could take.
+    const longest = started + Math.min(Math.max(this.lockWaitMs, shared.maxDurationMs ?? 0), MAX_LOCK_WAIT_MS);
     let force = false;
     // A value that did not open is reported once, not on every look.
     let unopened: string | undefined;
@@ -149,7 +154,7 @@ class RedisStore implements RedisTokenStore {
         this.link.failed(error);
         return shared.acquire();
       }
-      if (!Array.isArray(reply) || (reply[0] !== null && typeof reply[0] !== 'string') || (reply[1] !== 0 && reply[1] !== 1)) {
+      if (!Array.isArray(reply) || (reply[0] !== null && typeof reply[0] !== 'string') || (reply[1] !== 0 && reply[1] !== 1) || (reply[2] !== 0 && reply[2] !== 1)) {
         this.link.failed(new Error('an answer that is not the reply of this store\'s script'));
         return shared.acquire();
       }
@@ -161,20 +166,32 @@ class RedisStore implements RedisTokenStore {
         if (locked) this.release(names, owner);
         return token;
       }
-      if (locked) {
-        try {
-          return await shared.acquire();
-        } finally {
-          this.release(names, owner);
-        }
-      }
+      if (locked) return this.acquireHolding(names, owner, shared);
+      const heldElsewhere = reply[2] === 1;
+      const deadline = heldElsewhere ? longest : started + this.lockWaitMs;
       if (Date.now() >= deadline) {
-        this.diagnostic(`Another process's acquisition of a token did not finish within ${this.lockWaitMs} ms (lockWaitMs); this process acquires its own.`);
+        this.diagnostic(`Another process's acquisition of a token did not finish within ${deadline - started} ms; this process acquires its own.`);
         return shared.acquire();
       }
       // Someone else acquires: wait for its message (or poll, should a message be lost).
       force = true;
       await this.channel.waitFor(names.token, Math.min(this.channel.subscribed ? 250 : 25, deadline - Date.now()));
+    }
+  }
+
+  /**
+   * Acquires while holding the fleet lock, extending it every third of its TTL until the acquisition
+   * settles, so no other process starts the same one however long it takes; then releases it.
+   */
+  private async acquireHolding(names: Names, owner: string, shared: SharedAcquisition): Promise<StoredToken> {
+    const extend = setInterval(() => this.link.background(['EVAL', EXTEND, '1', names.lock, owner, String(this.lockTtlMs)]), Math.max(this.lockTtlMs / 3, 10));
+    // The interval must not keep the process alive on its own: the acquisition's caller does.
+    (extend as { unref?: () => void }).unref?.();
+    try {
+      return await shared.acquire();
+    } finally {
+      clearInterval(extend);
+      this.release(names, owner);
     }
   }
 

@@ -77,6 +77,11 @@ export interface SharedAcquisition {
   usable(token: StoredToken): boolean;
   /** Acquires a new token (exchange and grant) and saves it; call it when no stored token is usable. */
   acquire(): Promise<StoredToken>;
+  /**
+   * The longest an acquisition may take (every attempt timing out, every retry wait at its longest),
+   * in ms: how long another process's acquisition is worth waiting for while its lock stands.
+   */
+  maxDurationMs?: number | undefined;
 }
 
 /**
