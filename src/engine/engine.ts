@@ -5,7 +5,7 @@ import type { FetchLike } from '../fetch-types.js';
 import { Acquirer } from './acquirer.js';
 import type { IdTokenSupplier } from './id-token.js';
 import type { ResourceBinding } from './binding.js';
-import { Discovery } from '../oauth/discovery.js';
+import { Discovery, type SharedDocuments } from '../oauth/discovery.js';
 import type { ConfiguredResource, IdTokenSource, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
@@ -73,9 +73,9 @@ export class Engine {
     this.oauthFetch = oauthFetch ?? ((url, init) => (this.runOwn ? this.runOwn(() => globalThis.fetch(url, init)) : globalThis.fetch(url, init)));
     this.now = options.now;
     this.emit = makeEmitter(options.onEvent);
-    this.discovery = new Discovery(this.oauthFetch, options.timeoutMs, this.emit, this.now, options.retry);
-    this.registry = new ResourceRegistry(options, this.discovery);
     this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
+    this.discovery = new Discovery(this.oauthFetch, options.timeoutMs, this.emit, this.now, options.retry, undefined, sharedDocuments(this.store));
+    this.registry = new ResourceRegistry(options, this.discovery);
     this.store.attach?.({ now: this.now, emit: this.emit, forgetLocally: (user) => this.forgotten(user) });
     this.renewalPauses = new RenewalPauses(this.now);
     this.idpsByIssuer = new Map(options.idps.flatMap((idp) => (idp.issuer === undefined ? [] : [[idp.issuer, idp] as const])));
@@ -405,4 +405,11 @@ export interface Answer {
   readonly fromResource: boolean;
   /** Frees the answer's body (its connection), once it will not be read. */
   discard(): Promise<void>;
+}
+
+/** The store's second level for discovery results, when it has one (a fleet's): see {@link SharedDocuments}. */
+function sharedDocuments(store: TokenStore): SharedDocuments | undefined {
+  const { readDocument, writeDocument } = store;
+  if (!readDocument || !writeDocument) return undefined;
+  return { read: (name) => readDocument.call(store, name), write: (name, value, ttlMs) => writeDocument.call(store, name, value, ttlMs) };
 }

@@ -51,6 +51,19 @@ const serverSchema = z.looseObject({
 type Fetched = { found: true; body: Record<string, unknown>; url: string } | { found: false; tried: string[] };
 
 /**
+ * A second level for discovery results, shared by a fleet (the engine's store, when it has one):
+ * documents another process validated, with their remaining life, so a fresh process starts warm.
+ * What it holds must be sealed: whoever can write to it must not be able to change where
+ * credentials or tokens go.
+ */
+export interface SharedDocuments {
+  /** The document under `name` and its remaining life in ms, or undefined (absent, unreadable, or the store is down). */
+  read(name: string): Promise<{ value: unknown; remainingMs: number } | undefined>;
+  /** Keeps `value` under `name` for `ttlMs` (in the background; failures are the store's to report). */
+  write(name: string, value: unknown, ttlMs: number): void;
+}
+
+/**
  * Metadata discovery with a per-wrapper cache. Concurrent lookups of the same document share one
  * request; failures are not cached.
  */
@@ -60,6 +73,8 @@ export class Discovery {
   private get cache(): LRUCache<string, { value: Promise<unknown>; expiresAt: number }> {
     return (this.lru ??= new LRUCache({ max: 256 }));
   }
+  /** Documents forgotten here: their next read skips the fleet's copy (bounded by the issuers met). */
+  private readonly stale = new Set<string>();
 
   constructor(
     private readonly fetch: FetchLike,
@@ -69,18 +84,38 @@ export class Discovery {
     private readonly retry: RetryPolicy,
     /** Endpoints that asked to be left alone (`Retry-After`), shared with the engine's token requests. */
     readonly holds: EndpointHolds = new EndpointHolds(),
+    /** Documents other processes of a fleet discovered (see {@link SharedDocuments}). */
+    private readonly shared?: SharedDocuments,
   ) {}
 
-  private cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+  private cached<T>(key: string, load: () => Promise<T>, isDocument: (value: unknown) => value is T): Promise<T> {
     const hit = this.cache.get(key);
     if (hit && hit.expiresAt > this.now()) return hit.value as Promise<T>;
-    const value = load();
-    const entry = { value: value as Promise<unknown>, expiresAt: this.now() + METADATA_TTL_MS };
+    const entry = { value: undefined as unknown as Promise<unknown>, expiresAt: this.now() + METADATA_TTL_MS };
+    const value = this.shared ? this.fromShared(key, load, isDocument, entry) : load();
+    entry.value = value;
     this.cache.set(key, entry);
     // A failure (already retried) is kept only for a short back-off.
     value.catch(() => {
       entry.expiresAt = Math.min(entry.expiresAt, this.now() + FAILURE_BACKOFF_MS);
     });
+    return value;
+  }
+
+  /**
+   * A memory miss with a fleet: the document another process validated, for the rest of its life;
+   * else discovered here and shared for the same hour as in memory.
+   */
+  private async fromShared<T>(key: string, load: () => Promise<T>, isDocument: (value: unknown) => value is T, entry: { expiresAt: number }): Promise<T> {
+    const shared = this.shared!;
+    // A document dropped here (its endpoint seemed to move) is read again from its server, not the fleet.
+    const found = this.stale.delete(key) ? undefined : await shared.read(key);
+    if (found && isDocument(found.value) && found.remainingMs > 0) {
+      entry.expiresAt = this.now() + Math.min(found.remainingMs, METADATA_TTL_MS);
+      return found.value;
+    }
+    const value = await load();
+    shared.write(key, value, METADATA_TTL_MS);
     return value;
   }
 
@@ -153,7 +188,7 @@ export class Discovery {
         scopesSupported: prm.scopes_supported,
         url: fetched.url,
       };
-    });
+    }, isProtectedResourceMetadata);
   }
 
   /**
@@ -162,6 +197,7 @@ export class Discovery {
    */
   forget(issuer: string, role: 'authorization_server' | 'idp'): void {
     this.lru?.delete(`${role} ${issuer}`);
+    if (this.shared) this.stale.add(`${role} ${issuer}`);
   }
 
   /**
@@ -201,8 +237,22 @@ export class Discovery {
         authMethods: meta.token_endpoint_auth_methods_supported,
         signingAlgs: meta.token_endpoint_auth_signing_alg_values_supported,
       };
-    });
+    }, isServerMetadata);
   }
+}
+
+const optionalStrings = (value: unknown) => value === undefined || (Array.isArray(value) && value.every((s) => typeof s === 'string'));
+
+/** The shape of a validated {@link ProtectedResourceMetadata}, as another process kept it. */
+function isProtectedResourceMetadata(value: unknown): value is ProtectedResourceMetadata {
+  const v = value as Partial<ProtectedResourceMetadata> | null;
+  return typeof v === 'object' && v !== null && typeof v.resource === 'string' && typeof v.url === 'string' && Array.isArray(v.authorizationServers) && v.authorizationServers.length > 0 && v.authorizationServers.every((s) => typeof s === 'string') && optionalStrings(v.scopesSupported);
+}
+
+/** The shape of a validated {@link ServerMetadata}, as another process kept it. */
+function isServerMetadata(value: unknown): value is ServerMetadata {
+  const v = value as Partial<ServerMetadata> | null;
+  return typeof v === 'object' && v !== null && typeof v.issuer === 'string' && typeof v.tokenEndpoint === 'string' && optionalStrings(v.authMethods) && optionalStrings(v.signingAlgs);
 }
 
 /** ID-JAG draft §7.2: the AS must support the ID-JAG profile, or at least jwt-bearer. */

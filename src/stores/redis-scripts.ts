@@ -66,3 +66,7 @@ redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 return #ids`;
+
+/** A discovery result and its remaining life: KEYS = document. Returns { value or nil, PTTL }. */
+export const READ_DOCUMENT = `
+return {redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1])}`;

@@ -3,7 +3,7 @@ import { ConfigurationError, CrossAppAccessError } from '../errors.js';
 import { KeyRing, generationPrefix } from './encryption.js';
 import { MemoryTokenStore, checkedMax } from './memory.js';
 import { Namer } from './naming.js';
-import { DELETE_IF_GENERATION, EXTEND, FORGET, GET_OR_LOCK, RELEASE, SAVE } from './redis-scripts.js';
+import { DELETE_IF_GENERATION, EXTEND, FORGET, GET_OR_LOCK, READ_DOCUMENT, RELEASE, SAVE } from './redis-scripts.js';
 import { RedisChannel } from './redis-channel.js';
 import { RedisLink, describeRedisError } from './redis-link.js';
 import type { RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
@@ -195,6 +195,40 @@ class RedisStore implements RedisTokenStore {
     }
   }
 
+  /**
+   * A discovery result another process kept, opened (sealed under the key ring, its name as
+   * associated data: a value copied under another name, or altered, does not open).
+   */
+  async readDocument(name: string): Promise<{ value: unknown; remainingMs: number } | undefined> {
+    if (!this.link.available()) return undefined;
+    let reply: unknown;
+    try {
+      reply = await this.link.command(['EVAL', READ_DOCUMENT, '1', this.documentName(name)]);
+    } catch (error) {
+      this.link.failed(error);
+      return undefined;
+    }
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'number') return undefined;
+    try {
+      return { value: JSON.parse(this.ring.open(reply[0], documentContext(name)).plaintext) as unknown, remainingMs: reply[1] };
+    } catch (error) {
+      this.diagnostic(`A discovery result in Redis could not be decrypted (${describeRedisError(error)}); it is discovered again and replaced.`);
+      return undefined;
+    }
+  }
+
+  /** Keeps a discovery result, sealed, for `ttlMs` (in the background). */
+  writeDocument(name: string, value: unknown, ttlMs: number): void {
+    if (!this.link.available()) return;
+    const sealed = this.ring.seal(JSON.stringify(value), documentContext(name), randomBytes(12).toString('base64url'));
+    this.link.background(['SET', this.documentName(name), sealed, 'PX', String(Math.max(1, Math.floor(ttlMs)))]);
+  }
+
+  /** `<prefix>d:<keyed hash>`: a name never holds a URL or an issuer. */
+  private documentName(name: string): string {
+    return `${this.prefix}d:${this.namer.key(documentContext(name))}`;
+  }
+
   /** Writes an acquired token, sealed, with a TTL equal to its remaining life. */
   async save(key: string, token: StoredToken, user: string): Promise<void> {
     const names = this.namesOf(key, user);
@@ -316,4 +350,9 @@ function remember(map: Map<string, string>, key: string, value: string): void {
   map.delete(key);
   map.set(key, value);
   if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value as string);
+}
+
+/** The associated data of a sealed discovery result: its kind and its name (never a token's cache key). */
+function documentContext(name: string): string {
+  return `discovery\u0000${name}`;
 }

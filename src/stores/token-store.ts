@@ -58,6 +58,15 @@ export interface TokenStore {
   obtain?(key: string, user: string, shared: SharedAcquisition): Promise<StoredToken>;
   /** Optional: writes an acquired token to the second level (never rejects; failures are reported). */
   save?(key: string, token: StoredToken, user: string): Promise<void>;
+  /**
+   * Optional: a discovery result another process of the fleet kept under `name` (protected-resource,
+   * authorization-server or IdP metadata, validated), with its remaining life in ms; undefined when
+   * there is none or it cannot be read. A shared store must seal what it keeps (whoever can write to
+   * it must not be able to change where credentials or tokens go) and never reject.
+   */
+  readDocument?(name: string): Promise<{ value: unknown; remainingMs: number } | undefined>;
+  /** Optional: keeps a discovery result under `name` for `ttlMs`, for the fleet (in the background, never throws). */
+  writeDocument?(name: string, value: unknown, ttlMs: number): void;
   /** Optional: called once by the engine that uses the store, with its clock and its event emitter. */
   attach?(host: TokenStoreHost): void;
 }
