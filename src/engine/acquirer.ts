@@ -21,7 +21,7 @@ import type { Liveness } from './liveness.js';
 import { isTransient, retryEvents, withRetry } from '../oauth/retry.js';
 import type { AccessToken } from './tokens.js';
 import { toAccessToken } from './access-token.js';
-import { readSubject, type IdTokenSupplier, type Subject } from './id-token.js';
+import { isExpired, readSubject, type IdTokenSupplier, type Subject } from './id-token.js';
 import type { ResourceBinding } from './binding.js';
 import {
   autoClientAuthRejected,
@@ -32,6 +32,9 @@ import {
   requireScopes,
   suggestsMovedEndpoint,
 } from '../oauth/acquisition-errors.js';
+
+/** How long an ID token read to learn the user's IdP may wait for the acquisition it was read for. */
+const PRE_READ_MAX_AGE_MS = 60_000;
 
 /** The authorization server's metadata as this acquisition uses it, and the client authentication chosen for it. */
 interface AuthorizationServerNow {
@@ -59,7 +62,7 @@ export class Acquirer {
   ) {}
 
   /** The ID token read to learn the user's IdP, kept for the acquisition that follows. */
-  private preRead: Subject | undefined;
+  private preRead: { readonly subject: Subject; readonly at: number } | undefined;
 
   /**
    * Learns which of the engine's IdPs this user's ID tokens come from, by reading one (once, shared
@@ -78,7 +81,19 @@ export class Acquirer {
     // readSubject refuses an ID token from an IdP not listed, before anything is bound or sent.
     const subject = await this.subject(source, this.user.acquiredBefore ? 'renewal' : 'initial');
     this.user.idp ??= this.options.idps.find((candidate) => candidate.issuer === subject.issuer);
-    this.preRead = subject;
+    this.preRead = { subject, at: this.now() };
+  }
+
+  /**
+   * The ID token {@link bindIdp} read, for the acquisition that follows it, once; only while it is
+   * fresh: an acquisition that never came (the registration check failed first) leaves one that must
+   * not be sent later, past its `exp` or long after the application may have refreshed it.
+   */
+  private freshPreRead(): Subject | undefined {
+    const kept = this.preRead;
+    this.preRead = undefined;
+    if (!kept || this.now() - kept.at > PRE_READ_MAX_AGE_MS || isExpired(kept.subject.exp, this.now())) return undefined;
+    return kept.subject;
   }
 
   /** The user's IdP: bound by {@link bindIdp} before any acquisition. */
@@ -101,8 +116,7 @@ export class Acquirer {
   ): Promise<AccessToken> {
     const started = this.now();
     const client = this.registrations.for(binding.as.issuer, this.idp, binding.resource);
-    const preRead = this.preRead;
-    this.preRead = undefined;
+    const preRead = this.freshPreRead();
     // The IdP's and the AS's metadata and the app's ID token are independent: read them at once.
     const [idp, as, firstSubject] = await Promise.all([
       this.idpEndpoint(),

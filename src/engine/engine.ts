@@ -168,7 +168,9 @@ export class Engine {
     const partition = this.registry.partition(binding, user.idp);
     // The same string object each time: its hash is computed once, not on every lookup.
     if (user.lastPartition !== partition) {
-      user.lastTokenKey = `${partition}\u0000${user.key}`;
+      // After the partition's NUL (JSON has none of its own): `n` for a user whose IdP the request
+      // names, `u` otherwise, then the key: the two namespaces never share a token.
+      user.lastTokenKey = `${partition}\u0000${user.named ? 'n' : 'u'}${user.key}`;
       user.lastPartition = partition;
     }
     return user.lastTokenKey!;
@@ -190,7 +192,7 @@ export class Engine {
    */
   warmToken(target: Target, session: Session): WarmToken | undefined {
     const shared = this.registry.find(target.origin, target.path);
-    if (!shared || !session.user.idp) return undefined;
+    if (!shared || !session.user.idp || session.user.signedOut) return undefined;
     session.user.assertUsable();
     const binding = this.forUser(shared, session);
     const key = this.tokenKey(binding, session);
@@ -209,10 +211,18 @@ export class Engine {
     session.user.assertUsable();
     if (!session.user.idp) return this.tokenAfterIdp(binding, session, signal);
     const key = this.tokenKey(binding, session);
-    const token = this.store.get(key);
+    const token = this.storedFor(key, session);
     if (!token || this.now() >= token.expiresAt) return this.acquire(binding, session, key, signal);
     if (this.now() >= token.renewAt) this.renewInBackground(binding, session, key);
     return token;
+  }
+
+  /**
+   * The stored token under `key` for this session's user; none for a user signed out while the
+   * request waited: the key's next holder may keep a token under that same key by now.
+   */
+  storedFor(key: string, session: Session): AccessToken | undefined {
+    return session.user.signedOut ? undefined : this.store.get(key);
   }
 
   /** A user whose IdP is not known yet (several IdPs): their first ID token names it, then as {@link tokenFor}. */
@@ -233,9 +243,12 @@ export class Engine {
    */
   acquire(binding: ResourceBinding, session: Session, key: string, signal: AbortSignal | null | undefined, requiredScopes?: readonly string[], need?: Need): Promise<AccessToken> {
     const flightKey = need ? `${this.flightKey(key, session)}\u0000${need.flight}` : this.flightKey(key, session);
-    const flight = this.flights.obtain(flightKey, (liveness) =>
-      this.stored(key, session, this.fromStoreOr(binding, key, session, (t) => meets(t, need, this.now()), () => session.acquirer.acquire(binding, session.source, { requiredScopes, liveness }))),
-    );
+    const flight = this.flights.obtain(flightKey, (liveness) => {
+      const acquire = () => session.acquirer.acquire(binding, session.source, { requiredScopes, liveness });
+      // Signed out meanwhile: its own token, used once; nothing read from or kept in any store.
+      if (session.user.signedOut) return acquire();
+      return this.stored(key, session, this.fromStoreOr(binding, key, session, (t) => meets(t, need, this.now()), acquire));
+    });
     const release = flight.liveness.hold();
     const waiting = untilAborted(flight.token, signal);
     waiting.then(release, release);
@@ -367,7 +380,7 @@ export class Engine {
     const started = this.now();
     const wanted = new Set(challenged.split(' '));
     const key = this.tokenKey(stepped, session);
-    const known = this.store.get(key);
+    const known = this.storedFor(key, session);
     const token = known && this.now() < known.expiresAt ? known : await this.acquire(stepped, session, key, signal, stepped.scopes?.filter((s) => wanted.has(s)));
     session.emit({ type: 'step_up', resource: stepped.resource, challenged, scope: stepped.scopes?.join(' ') ?? '', durationMs: this.now() - started });
     return token;

@@ -11,6 +11,8 @@ export interface Subject {
   user: string;
   /** The ID token's `iss`, read, not verified (the IdP verifies it); undefined for an opaque token. */
   issuer: string | undefined;
+  /** Its `exp` (seconds), when it names one. */
+  exp: number | undefined;
 }
 
 interface Parsed {
@@ -87,7 +89,7 @@ export async function readSubject(reading: IdTokenReading, source: IdTokenSuppli
     throw new CrossAppAccessError(`The ID token ${named}, but ${expected}; it was not sent anywhere.`, { code: 'idp_not_allowed', stage: 'id_token' });
   }
   reading.user.checkIdentity(parsed.user);
-  return { token, user: parsed.user, issuer: parsed.issuer };
+  return { token, user: parsed.user, issuer: parsed.issuer, exp: parsed.exp };
 }
 
 async function readIdToken(reading: IdTokenReading, source: IdTokenSupplier, reason: IdTokenReason, maxAge?: number): Promise<string> {
@@ -114,6 +116,7 @@ async function readIdToken(reading: IdTokenReading, source: IdTokenSupplier, rea
   return value;
 }
 
-function isExpired(exp: number | undefined, nowMs: number): boolean {
+/** Whether an ID token's `exp` has passed at `nowMs` (with the same leeway as when it is read). */
+export function isExpired(exp: number | undefined, nowMs: number): boolean {
   return exp !== undefined && exp + ID_TOKEN_LEEWAY_SECONDS < nowMs / 1000;
 }

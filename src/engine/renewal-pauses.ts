@@ -39,9 +39,10 @@ export class RenewalPauses {
     return this.until.size;
   }
 
-  /** Sign-out: every pause of the user's tokens (keys end with NUL and the user key) goes. */
+  /** Sign-out: every pause of the user's tokens (keys end with NUL, `u` or `n`, and the user key) goes. */
   forgetUser(userKey: string): void {
-    const suffix = `\u0000${userKey}`;
-    for (const key of this.until.keys()) if (key.endsWith(suffix)) this.until.delete(key);
+    const unnamed = `\u0000u${userKey}`;
+    const named = `\u0000n${userKey}`;
+    for (const key of this.until.keys()) if (key.endsWith(unnamed) || key.endsWith(named)) this.until.delete(key);
   }
 }

@@ -73,7 +73,7 @@ export async function obtainToken(engine: Engine, binding: ResourceBinding, sess
   // The token key names the user's IdP: with several IdPs, the user's first ID token tells it.
   await engine.knowIdp(session, signal);
   const key = engine.tokenKey(binding, session);
-  const local = engine.store.get(key);
+  const local = engine.storedFor(key, session);
   if (!need) {
     const token = await engine.tokenFor(binding, session, signal);
     return { token, fresh: token !== local && acquiredHere(token) };

@@ -63,8 +63,20 @@ export class UserState {
   acquiredBefore = false;
   /** False once forgotten (or evicted): an acquisition that started before does not store its token. */
   current = true;
+  /**
+   * Set by `forget`: a request of this state still under way never reads the store again (the key's
+   * next holder may keep a token there, under the same key); it acquires its own, used once, kept nowhere.
+   */
+  signedOut = false;
 
-  constructor(readonly key: string) {}
+  constructor(
+    readonly key: string,
+    /**
+     * Whether the application names this user's IdP with each request (`idp`): such users live in a
+     * namespace of their own, in the engine and in every token key, apart from the same key unnamed.
+     */
+    readonly named = false,
+  ) {}
 
   /**
    * Binds the key to the identity its first ID token names, and refuses any other: a session mix-up
@@ -135,7 +147,7 @@ export class Users {
   get(key: string, idp?: string): UserState {
     if (idp === undefined) return this.plain.get(key);
     let users = this.byIdp.get(idp);
-    if (!users) this.byIdp.set(idp, (users = new RecentUsers()));
+    if (!users) this.byIdp.set(idp, (users = new RecentUsers(true)));
     return users.get(key);
   }
 
@@ -144,10 +156,10 @@ export class Users {
     return idp === undefined ? this.plain.peek(key) : this.byIdp.get(idp)?.peek(key);
   }
 
-  /** Sign-out: the key starts afresh, at every IdP; acquisitions under way for it keep nothing. */
+  /** Sign-out: the key starts afresh, at every IdP; requests and acquisitions under way for it get and keep nothing. */
   forget(key: string): void {
-    this.plain.drop(key);
-    for (const users of this.byIdp.values()) users.drop(key);
+    this.plain.drop(key, true);
+    for (const users of this.byIdp.values()) users.drop(key, true);
   }
 }
 
@@ -160,13 +172,16 @@ export class Users {
 class RecentUsers {
   private readonly states = new Map<string, UserState>();
 
+  /** `named`: its users' IdP is named by the application with each request. */
+  constructor(private readonly named = false) {}
+
   get(key: string): UserState {
     const state = this.states.get(key);
     if (state) {
       state.touched = true;
       return state;
     }
-    const fresh = new UserState(key);
+    const fresh = new UserState(key, this.named);
     this.states.set(key, fresh);
     if (this.states.size > MAX_USERS) this.dropLeastRecent(fresh);
     return fresh;
@@ -189,11 +204,15 @@ class RecentUsers {
     }
   }
 
-  /** A state dropped is no longer current: whoever holds it resolves the key again. */
-  drop(key: string): void {
+  /**
+   * A state dropped is no longer current: whoever holds it resolves the key again. Dropped for a
+   * sign-out (not merely past the bound), it is signed out: its requests under way get no token.
+   */
+  drop(key: string, signedOut = false): void {
     const state = this.states.get(key);
     if (!state) return;
     state.current = false;
+    state.signedOut ||= signedOut;
     this.states.delete(key);
   }
 }
