@@ -13,6 +13,7 @@ import { isInside, insecureUrlReason } from '../url-rules.js';
 import { Flights } from './flights.js';
 import { ResourceLearning } from './learning.js';
 import { RenewalPauses } from './renewal-pauses.js';
+import { warmPathStats } from './stats.js';
 import { meets, noteAcquired, noteTaken, type Need } from './replacement.js';
 import { ResourceRegistry } from './resources.js';
 import type { AccessToken } from './tokens.js';
@@ -56,6 +57,8 @@ export class Engine {
   readonly users = new Users();
   /** Token key → epoch ms before which a failed background renewal is not tried again. */
   private readonly renewalPauses: RenewalPauses;
+  /** The process's warm-path counters (metrics read them; the warm path only increments). */
+  private readonly stats = warmPathStats();
   /** The configured IdPs by issuer: a request that names its IdP finds it in one lookup. */
   private readonly idpsByIssuer: ReadonlyMap<string, ResolvedIdp>;
   private readonly learning: ResourceLearning;
@@ -200,6 +203,7 @@ export class Engine {
     const now = this.now();
     if (!token || now >= token.expiresAt) return undefined;
     if (now >= token.renewAt) this.renewInBackground(binding, session, key);
+    this.stats.hits++;
     return { binding, token };
   }
 
@@ -212,8 +216,12 @@ export class Engine {
     if (!session.user.idp) return this.tokenAfterIdp(binding, session, signal);
     const key = this.tokenKey(binding, session);
     const token = this.storedFor(key, session);
-    if (!token || this.now() >= token.expiresAt) return this.acquire(binding, session, key, signal);
+    if (!token || this.now() >= token.expiresAt) {
+      this.stats.misses++;
+      return this.acquire(binding, session, key, signal);
+    }
     if (this.now() >= token.renewAt) this.renewInBackground(binding, session, key);
+    this.stats.hits++;
     return token;
   }
 
