@@ -160,6 +160,10 @@ type EventBody =
       code: CrossAppAccessErrorCode;
       /** The error's message (redacted). */
       message: string;
+      /** The HTTP status, when a server answered. */
+      status?: number;
+      /** The OAuth error (RFC 6749 §5.2 `error`), when the server sent one. */
+      error?: string;
       /** How long the request took until it failed. */
       durationMs: number;
     }

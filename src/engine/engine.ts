@@ -411,7 +411,15 @@ export class Engine {
 
   reportFailure(error: unknown, started: number, emit: (event: CrossAppAccessEvent) => void = this.emit): void {
     if (error instanceof CrossAppAccessError) {
-      emit({ type: 'failure', stage: error.stage, code: error.code, message: error.message, durationMs: this.now() - started });
+      emit({
+        type: 'failure',
+        stage: error.stage,
+        code: error.code,
+        message: error.message,
+        ...(error.status === undefined ? {} : { status: error.status }),
+        ...(error.error === undefined ? {} : { error: error.error }),
+        durationMs: this.now() - started,
+      });
     }
   }
 }
