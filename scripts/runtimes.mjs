@@ -1,9 +1,10 @@
 /**
  * `npm run test:runtimes`: the packed package's flow tests (test/runtimes/flow.mjs: one user, the
- * engine with two users, failing closed) under workerd and headless Chromium, each against its own loopback IdP, authorization server and MCP SDK server.
+ * engine with two users, failing closed) under Node 20, Bun, Deno, workerd and headless
+ * Chromium, each against its own loopback IdP, authorization server and MCP SDK server.
  *
- * Prints one line per runtime (`workerd 1.20260426.1 (wrangler 4.86.0): 3 passed`), then the failures; exits 1 if any runtime
- * failed. Every process started is ended, whatever happens. XAA_RUNTIMES=workerd runs only that one.
+ * Prints one line per runtime (`bun 1.4.5: 3 passed`), then the failures; exits 1 if any runtime
+ * failed. Every process started is ended, whatever happens. XAA_RUNTIMES=bun,deno runs only those.
  * Run with `node --import tsx` (the loopback servers are the TypeScript ones of src/cli/dev/servers/).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { startStack } from '../src/cli/dev/servers/stack.ts';
 import { chromiumRuntime } from './runtimes/chromium.mjs';
 import { installPackedPackage } from './runtimes/pack.mjs';
 import { stopAll } from './runtimes/processes.mjs';
+import { scriptRuntimes } from './runtimes/script-runtimes.mjs';
 import { workerdRuntime } from './runtimes/workerd.mjs';
 
 const root = resolve(import.meta.dirname, '..');
@@ -21,7 +23,7 @@ const RUNTIME_DEADLINE_MS = 180_000;
 
 const listed = process.env.XAA_RUNTIMES?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
 const only = listed.length > 0 ? listed : undefined;
-const runtimes = [workerdRuntime(root), chromiumRuntime()].filter(
+const runtimes = [...scriptRuntimes(root), workerdRuntime(root), chromiumRuntime()].filter(
   (r) => !only || only.some((name) => r.name === name || r.name.startsWith(`${name} `)),
 );
 if (runtimes.length === 0) throw new Error(`XAA_RUNTIMES=${process.env.XAA_RUNTIMES} names no runtime`);
