@@ -1,13 +1,14 @@
 /**
  * `npm run test:runtimes`: the packed package's flow tests (test/runtimes/flow.mjs: one user, the
- * engine with two users, failing closed) under Node 20, Bun, Deno, workerd and headless
+ * engine with two users, failing closed) under Node 20, 22 and 24, Bun, Deno, workerd and headless
  * Chromium, each against its own loopback IdP, authorization server and MCP SDK server.
  *
  * Prints one line per runtime (`bun 1.4.5: 3 passed`), then the failures; exits 1 if any runtime
  * failed. Every process started is ended, whatever happens. XAA_RUNTIMES=bun,deno runs only those.
  * Run with `node --import tsx` (the loopback servers are the TypeScript ones of src/cli/dev/servers/).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startStack } from '../src/cli/dev/servers/stack.ts';
@@ -71,6 +72,14 @@ async function runOne(runtime, work) {
 }
 
 const work = mkdtempSync(join(tmpdir(), 'xaa-runtimes-'));
+/** Once every process is ended (Chromium writes its profile, inside `work`, until it exits). */
+const removeWork = () => rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    console.log(`${signal}: stopping every process started`);
+    void stopAll().then(removeWork).finally(() => process.exit(130));
+  });
+}
 let ok = false;
 try {
   const { tarball } = installPackedPackage(root, work);
@@ -86,6 +95,6 @@ try {
   ok = outcomes.every((o) => o.ok);
 } finally {
   await stopAll();
-  rmSync(work, { recursive: true, force: true });
+  await removeWork();
 }
 process.exitCode = ok ? 0 : 1;

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
+import { track } from './processes.mjs';
 
 const CHROMIUM = process.env.XAA_CHROMIUM ?? '/usr/bin/chromium';
 // Without the background-networking flags Chromium keeps calling home over the closed network.
@@ -37,7 +38,16 @@ export function chromiumRuntime() {
       await build({ entryPoints: [join(work, 'page.mjs')], bundle: true, format: 'esm', platform: 'browser', outfile: join(work, 'page.js'), logLevel: 'error' });
       const page = await servePage(work);
       const userDataDir = mkdtempSync(join(work, 'chromium-profile-'));
-      const context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: FLAGS });
+      // Signals are ours (processes.mjs): the browser is closed before the work directory goes.
+      const launching = chromium.launchPersistentContext(userDataDir, {
+        executablePath: CHROMIUM, headless: true, args: FLAGS, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
+      });
+      // Tracked from the launch on: a signal during the launch waits for it, then closes the browser.
+      const untrack = track(async () => (await launching.catch(() => undefined))?.close());
+      const context = await launching.catch((error) => {
+        untrack();
+        throw error;
+      });
       try {
         const tab = context.pages()[0] ?? (await context.newPage());
         const problems = [];
@@ -54,6 +64,7 @@ export function chromiumRuntime() {
         return results.map((r) => (r.ok ? r : { ...r, error: `${r.error}${logged}` }));
       } finally {
         await context.close();
+        untrack();
         await page.close();
       }
     },

@@ -1,7 +1,8 @@
 /**
- * Every process the runtime tests start, each in its own process group (wrangler's workerd, Chromium's
- * helpers, a runtime's children are ended with it), and ended however the run ends: after each
- * runtime, on an error, on Ctrl-C or SIGTERM, and at this process's exit.
+ * Every process the runtime tests start, each in its own process group (wrangler's workerd, a
+ * runtime's children are ended with it), and ended however the run ends: after each runtime, on an
+ * error, on Ctrl-C or SIGTERM (scripts/runtimes.mjs calls {@link stopAll}), and at this process's exit. A process started by a library (Chromium,
+ * by playwright) is registered with {@link track}.
  */
 import { spawn } from 'node:child_process';
 
@@ -61,6 +62,16 @@ export function startProcess(command, args, options = {}) {
   return { child, output: () => output, exited, stop: handle.stop };
 }
 
+/**
+ * Registers something started elsewhere: `stop` ends it on a signal (awaited before exiting),
+ * `kill` at exit (synchronous). Returns the function that unregisters it once it is stopped.
+ */
+export function track(stop, kill = () => {}) {
+  const handle = { stop: async () => { await stop(); running.delete(handle); }, kill };
+  running.add(handle);
+  return () => running.delete(handle);
+}
+
 /** Runs `command` to its end; its exit code and output. */
 export async function runProcess(command, args, options = {}) {
   const started = startProcess(command, args, options);
@@ -77,11 +88,7 @@ export async function stopAll() {
   await Promise.all([...running].map((p) => p.stop()));
 }
 
+// The last resort (the caller's stopAll() did not run): nothing is left running.
 process.once('exit', () => {
   for (const p of running) p.kill();
 });
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    void stopAll().finally(() => process.exit(130));
-  });
-}

