@@ -41,6 +41,13 @@ export interface ListenOptions {
   onRequest?: RequestLogger;
   /** Serve over TLS (the URL is then `https://HOSTNAME:PORT`); still listening on 127.0.0.1 only. */
   tls?: TlsServerOptions;
+  /**
+   * Let a web page on another origin call this server (Fetch standard, "CORS protocol"): preflights
+   * are answered here, never reaching the handler, its counters or its log, and every answer allows
+   * any origin and exposes its headers (`WWW-Authenticate`, `Retry-After`). For a test page only:
+   * no credentials are allowed. Default false.
+   */
+  cors?: boolean;
 }
 
 /**
@@ -94,6 +101,7 @@ export interface RecordedRequest {
 /** Starts `handler` on 127.0.0.1 (a free port unless `listen.port`). Handler exceptions become a 500. */
 export async function startHttpServer(handler: Handler, listen: ListenOptions = {}): Promise<StartedServer> {
   const listener = (req: IncomingMessage, res: ServerResponse) => {
+    if (listen.cors && allowCrossOrigin(req, res)) return;
     const onRequest = listen.onRequest;
     if (onRequest) {
       const started = performance.now();
@@ -143,6 +151,30 @@ export async function startHttpServer(handler: Handler, listen: ListenOptions = 
       return closing;
     },
   };
+}
+
+/**
+ * Adds the CORS headers of a non-credentialed answer (Fetch standard §3.2.3: `*` is allowed then)
+ * and answers a preflight itself. True when the request was a preflight and is answered.
+ */
+function allowCrossOrigin(req: IncomingMessage, res: ServerResponse): boolean {
+  res.setHeader('access-control-allow-origin', '*');
+  const requestedMethod = req.headers['access-control-request-method'];
+  if (req.method !== 'OPTIONS' || requestedMethod === undefined) {
+    res.setHeader('access-control-expose-headers', '*');
+    return false;
+  }
+  // `Authorization` is never covered by a `*` in Access-Control-Allow-Headers: the names asked for are echoed.
+  const requestedHeaders = req.headers['access-control-request-headers'];
+  res.writeHead(204, {
+    'access-control-allow-methods': requestedMethod,
+    ...(requestedHeaders ? { 'access-control-allow-headers': requestedHeaders } : {}),
+    'access-control-max-age': '600',
+    'content-length': '0',
+  });
+  res.end();
+  req.resume();
+  return true;
 }
 
 export class BodyTooLargeError extends Error {
