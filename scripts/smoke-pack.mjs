@@ -22,6 +22,8 @@ try {
   run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', join(work, packed.filename)], work);
   // undici is an optional peer dependency (for cross-app-access/undici only): the dev copy, no download.
   cpSync(join(root, 'node_modules', 'undici'), join(work, 'node_modules', 'undici'), { recursive: true, dereference: true });
+  // @opentelemetry/api likewise, for cross-app-access/otel only.
+  cpSync(join(root, 'node_modules', '@opentelemetry', 'api'), join(work, 'node_modules', '@opentelemetry', 'api'), { recursive: true, dereference: true });
 
   // One request through the wrapper: a loopback server outside the resource must see no Authorization,
   // and a bad option must throw a ConfigurationError that instanceof recognises across both builds.
@@ -85,7 +87,15 @@ try {
          if (text !== 'none') throw new Error('undici: outside the resource a token was sent');
          console.log(name, 'cross-app-access/undici: ok');
        }
-     } finally { server.close(); }`,
+     } finally { server.close(); }
+     // The otel entry point from both builds: an Instrumentation that enables and disables.
+     for (const otel of [require('cross-app-access/otel'), await import('cross-app-access/otel')]) {
+       const instrumentation = new otel.CrossAppAccessInstrumentation({ enabled: false });
+       if (instrumentation.instrumentationName !== 'cross-app-access' || !/^[0-9]+[.][0-9]+[.][0-9]+/.test(instrumentation.instrumentationVersion)) throw new Error('cross-app-access/otel: no name or version');
+       instrumentation.enable();
+       instrumentation.disable();
+     }
+     console.log('cross-app-access/otel: ok');`,
   );
   process.stdout.write(run('node', ['check.mjs'], work));
   // The bin, as a user runs it: `npx cross-app-access doctor --help` from the installed tarball.
@@ -146,7 +156,7 @@ function freshClonePacksDist(clone) {
   for (const file of tracked) cpSync(join(root, file), join(clone, file), { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(clone, 'node_modules'));
   const packed = packReport(run('npm', ['pack', '--dry-run', '--json'], clone));
-  const built = ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/cli.js', 'dist/undici.js', 'dist/redis.js'];
+  const built = ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/cli.js', 'dist/undici.js', 'dist/redis.js', 'dist/otel.js'];
   const missing = built.filter((f) => !packed.files.some((p) => p.path === f));
   if (missing.length > 0) throw new Error(`npm pack of a fresh clone misses ${missing.join(', ')}: is the prepare script there?`);
 }

@@ -13,7 +13,7 @@ export { withCrossAppAccess, crossAppAccess } from './adapters/fetch.js';
 export { CrossAppAccess } from './cross-app-access.js';
 export type { AccessTokenRequest, AccessTokenResult, FetchSession, InvalidateRequest, UserSource } from './cross-app-access.js';
 export { memoryTokenStore } from './stores/memory.js';
-export type { SharedAcquisition, StoredToken, TokenStore, TokenStoreHost } from './stores/token-store.js';
+export type { SharedAcquisition, StoredDocument, StoredToken, TokenStore, TokenStoreHost } from './stores/token-store.js';
 // Types of options, fetches and credentials:
 export type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, FetchInit, FetchLike, ResponseLike } from './fetch-types.js';
 export type { CrossAppAccessEngineOptions, CrossAppAccessOptions, IdpOptions, ClientOptions, IdTokenContext, IdTokenSource, IdTokenReason, UserIdTokenContext, UserIdTokenSource } from './options/types.js';

@@ -10,4 +10,4 @@
 export { redisTokenStore } from './stores/redis.js';
 export type { RedisClientLike, RedisSubscriberLike, RedisTokenStore, RedisTokenStoreOptions } from './stores/redis.js';
 export type { EncryptionKey } from './stores/encryption.js';
-export type { SharedAcquisition, StoredToken, TokenStore, TokenStoreHost } from './stores/token-store.js';
+export type { SharedAcquisition, StoredDocument, StoredToken, TokenStore, TokenStoreHost } from './stores/token-store.js';

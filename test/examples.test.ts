@@ -80,6 +80,16 @@ describe('examples/ against the dev servers', { timeout: 60_000 }, () => {
     expect(out).toContain('undici.request tools/list: 200 whoami listed');
   });
 
+  it('otel: the Node SDK with console exporters prints the spans of the exchange and the grant, and the metrics', async () => {
+    const out = await example('otel');
+    expect(out).toContain('tools/list: 200');
+    expect(out).toContain("name: 'cross-app-access token_exchange'");
+    expect(out).toContain("name: 'cross-app-access jwt_bearer'");
+    expect(out).toContain('cross_app_access.acquisitions');
+    expect(out).not.toContain(env.XAA_ID_TOKEN!);
+    expect(out).not.toContain(env.XAA_CLIENT_SECRET!);
+  });
+
   describe('gateway-many: dev --idps 2 --servers 3', () => {
     let gateway: DevGateway;
     beforeAll(async () => {

@@ -7,7 +7,7 @@ import { DELETE_IF_GENERATION, EXTEND, FORGET, GET_OR_LOCK, READ_DOCUMENT, RELEA
 import { RedisChannel } from './redis-channel.js';
 import { RedisLink, describeRedisError } from './redis-link.js';
 import type { RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
-import type { SharedAcquisition, StoredToken, TokenStoreHost } from './token-store.js';
+import type { SharedAcquisition, StoredDocument, StoredToken, TokenStoreHost } from './token-store.js';
 
 export type { RedisClientLike, RedisSubscriberLike, RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
 
@@ -199,7 +199,7 @@ class RedisStore implements RedisTokenStore {
    * A discovery result another process kept, opened (sealed under the key ring, its name as
    * associated data: a value copied under another name, or altered, does not open).
    */
-  async readDocument(name: string): Promise<{ value: unknown; remainingMs: number } | undefined> {
+  async readDocument(name: string): Promise<StoredDocument | undefined> {
     if (!this.link.available()) return undefined;
     let reply: unknown;
     try {

@@ -64,7 +64,7 @@ export interface TokenStore {
    * there is none or it cannot be read. A shared store must seal what it keeps (whoever can write to
    * it must not be able to change where credentials or tokens go) and never reject.
    */
-  readDocument?(name: string): Promise<{ value: unknown; remainingMs: number } | undefined>;
+  readDocument?(name: string): Promise<StoredDocument | undefined>;
   /** Optional: keeps a discovery result under `name` for `ttlMs`, for the fleet (in the background, never throws). */
   writeDocument?(name: string, value: unknown, ttlMs: number): void;
   /** Optional: called once by the engine that uses the store, with its clock and its event emitter. */
@@ -112,4 +112,19 @@ export interface TokenStoreHost {
    * under way for them keeps (and saves) nothing.
    */
   forgetLocally?(user: string): void;
+}
+
+/**
+ * A discovery result a fleet's store kept ({@link TokenStore.readDocument}).
+ *
+ * @example
+ * ```ts
+ * const found: StoredDocument | undefined = await store.readDocument?.('authorization_server https://auth.example.com');
+ * ```
+ */
+export interface StoredDocument {
+  /** The document, as the process that validated it kept it. */
+  value: unknown;
+  /** How long it is still good for, in ms (its hour, less the time since it was kept). */
+  remainingMs: number;
 }
