@@ -9,6 +9,7 @@ import { describeUrl, parseUrl } from './url-rules.js';
 import { Engine, type Session, type Target } from './engine/engine.js';
 import { engineBehind, registerEngine } from './engine/handles.js';
 import { readerOf, requireUser, sessionResolver, type FetchSession } from './engine/sessions.js';
+import { authProviderOf, type AuthProviderSession, type McpAuthProvider } from './auth-provider.js';
 
 export type { FetchSession, UserSource } from './engine/sessions.js';
 
@@ -159,6 +160,27 @@ export class CrossAppAccess {
     const user = requireUser(request.user);
     const binding = knownBinding(engine, request);
     return binding !== undefined && engine.invalidate(binding, user, request.idp, request.token);
+  }
+
+  /**
+   * An MCP SDK v2 `AuthProvider` (`{ token, onUnauthorized }`) for one server: for the v2 SDK's
+   * transports (`authProvider` option), Mastra, and Cloudflare Agents' `createMcpOAuthProvider()`.
+   * `token()` is {@link getAccessToken} (cache, single-flight, renewal); `onUnauthorized()` drops the
+   * token the server refused so the transport's one retry gets a new one. Unlike {@link fetch}, it
+   * cannot step up on a 403 `insufficient_scope` nor replay a body: the transport owns the request.
+   * For the v1 SDK, the AI SDK and LangChain, use {@link fetch} (their `OAuthClientProvider`
+   * insists on its own token request after a 401).
+   *
+   * @example
+   * ```ts
+   * import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+   * const authProvider = xaa.authProvider({ user: 'alice', idToken: () => sso.idToken(), url: mcpUrl });
+   * await new Client({ name: 'agent', version: '1.0.0' }).connect(new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider }));
+   * ```
+   */
+  authProvider(session: AuthProviderSession): McpAuthProvider {
+    engineOf(this);
+    return authProviderOf(this, session);
   }
 
   /**

@@ -12,6 +12,7 @@ export { withCrossAppAccess, crossAppAccess } from './adapters/fetch.js';
 // The engine for many users (gateways), and where it keeps tokens:
 export { CrossAppAccess } from './cross-app-access.js';
 export type { AccessTokenRequest, AccessTokenResult, FetchSession, InvalidateRequest, UserSource } from './cross-app-access.js';
+export type { AuthProviderSession, McpAuthProvider } from './auth-provider.js';
 export { memoryTokenStore } from './stores/memory.js';
 export type { SharedAcquisition, StoredDocument, StoredToken, TokenStore, TokenStoreHost } from './stores/token-store.js';
 // Types of options, fetches and credentials:

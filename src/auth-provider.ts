@@ -1,0 +1,78 @@
+import type { AccessTokenRequest, CrossAppAccess } from './cross-app-access.js';
+import type { UserSource } from './engine/sessions.js';
+import { CrossAppAccessError } from './errors.js';
+import type { UserIdTokenSource } from './options/types.js';
+
+/**
+ * The MCP SDK v2 `AuthProvider` shape (`@modelcontextprotocol/client`): what its transports, Mastra
+ * and Cloudflare's `Agent.createMcpOAuthProvider()` take to authenticate an MCP connection.
+ *
+ * @example
+ * ```ts
+ * const provider: McpAuthProvider = xaa.authProvider({ user: 'alice', idToken, url: mcpUrl });
+ * ```
+ */
+export interface McpAuthProvider {
+  /** The access token for this connection's user and server (cached, single-flight, renewed ahead of expiry). */
+  token(): Promise<string>;
+  /** The server answered 401: the token it refused is dropped, so the transport's retry gets a new one. */
+  onUnauthorized(context: { response: Response; serverUrl?: URL }): Promise<void>;
+}
+
+/**
+ * Whose tokens an {@link McpAuthProvider} hands out, and for which server.
+ *
+ * @example
+ * ```ts
+ * const session: AuthProviderSession = { user: () => ctx.getStore()?.userId, idToken, url: 'https://mcp.example.com/mcp' };
+ * ```
+ */
+export interface AuthProviderSession {
+  /** A fixed user key, or a function read on every `token()` call (AsyncLocalStorage…); no user fails closed. */
+  user: UserSource;
+  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
+  idToken: string | UserIdTokenSource;
+  /** With several IdPs: the issuer of the user's IdP, fixed or read with the user. */
+  idp?: string | (() => string | undefined) | undefined;
+  /** The MCP server's URL (or any URL inside its resource). */
+  url: string | URL;
+}
+
+/** Users whose last token is remembered (to drop the one a 401 refused), at most. */
+const MAX_REMEMBERED = 10_000;
+
+/**
+ * An MCP SDK v2 `AuthProvider` over an engine ({@link CrossAppAccess.authProvider}): `token()` is
+ * {@link CrossAppAccess.getAccessToken}, `onUnauthorized()` drops the token the server refused
+ * ({@link CrossAppAccess.invalidate}).
+ */
+export function authProviderOf(xaa: CrossAppAccess, session: AuthProviderSession): McpAuthProvider {
+  const { user, idToken, idp, url } = session;
+  const last = new Map<string, string>();
+  const request = (): AccessTokenRequest => {
+    const key = typeof user === 'function' ? user() : user;
+    if (typeof key !== 'string' || key === '') {
+      throw new CrossAppAccessError('No user could be resolved for an MCP connection; no token was given. The user option must name the signed-in user of every request (e.g. from AsyncLocalStorage).', {
+        code: 'unknown_user',
+        stage: 'request',
+      });
+    }
+    const issuer = typeof idp === 'function' ? idp() : idp;
+    return { user: key, idToken, url, ...(issuer === undefined ? {} : { idp: issuer }) };
+  };
+  return {
+    async token() {
+      const asked = request();
+      const { token } = await xaa.getAccessToken(asked);
+      last.delete(asked.user);
+      last.set(asked.user, token);
+      if (last.size > MAX_REMEMBERED) last.delete(last.keys().next().value as string);
+      return token;
+    },
+    async onUnauthorized() {
+      const asked = request();
+      const refused = last.get(asked.user);
+      if (refused !== undefined) xaa.invalidate({ user: asked.user, token: refused, url, ...(asked.idp === undefined ? {} : { idp: asked.idp }) });
+    },
+  };
+}
