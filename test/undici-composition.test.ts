@@ -5,7 +5,7 @@
  * bodies after heads). An unhandled rejection fails the test that caused it.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { Agent, interceptors, request, util, type Dispatcher } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigurationError, CrossAppAccess, CrossAppAccessError, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
@@ -182,6 +182,90 @@ describe("a caller's handler that throws never escapes (undici's redirect handle
       });
       expect(heard).toEqual(['start', 'error']);
     }
+  });
+});
+
+/** What a caller in undici's core handler API heard, in order; `then` runs in its onComplete. */
+interface CoreCall {
+  heard: string[];
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/**
+ * A request by a caller in the handler API undici's core speaks (`onConnect`, `onHeaders`, …), as
+ * `undici.request`, `stream`, `pipeline` and `fetch` make: `compose` wraps it for each interceptor,
+ * and the interceptor relays it in that API. `misbehave` names the callback that throws or aborts.
+ */
+function coreCall(dispatcher: Dispatcher, path: string, misbehave?: { throwIn?: 'onHeaders' | 'onData' | 'onComplete'; abortIn?: 'onHeaders'; then?: () => void }): Promise<CoreCall> {
+  return new Promise((resolve) => {
+    const call: CoreCall = { heard: [], headers: {}, body: '' };
+    const boom = new Error('caller broke');
+    let abort: ((reason?: Error) => void) | undefined;
+    const handler = {
+      onConnect(a: (reason?: Error) => void) {
+        abort = a;
+      },
+      onHeaders(status: number, raw: Buffer[]) {
+        call.heard.push(`headers ${status}`);
+        call.headers = util.parseHeaders(raw) as CoreCall['headers'];
+        if (misbehave?.throwIn === 'onHeaders') throw boom;
+        if (misbehave?.abortIn === 'onHeaders') abort!(new Error('caller gave up'));
+        return true;
+      },
+      onData(chunk: Buffer) {
+        call.body += chunk.toString();
+        if (misbehave?.throwIn === 'onData') throw boom;
+        return true;
+      },
+      onComplete() {
+        call.heard.push('complete');
+        if (misbehave?.throwIn === 'onComplete') throw boom;
+        misbehave?.then?.();
+        resolve(call);
+      },
+      onError(error: Error) {
+        call.heard.push(error === boom ? 'error: caller broke' : `error: ${error.message}`);
+        resolve(call);
+      },
+    };
+    dispatcher.dispatch({ origin: rs.origin, path, method: 'GET' }, handler as unknown as Dispatcher.DispatchHandler);
+  });
+}
+
+describe("callers in undici's core handler API (undici.request, fetch): relayed as they are, under the same contract", () => {
+  it('a GET inside the resource reaches the server for its user; its answer is marked private, its body intact', async () => {
+    const dispatcher = agent(ours());
+    const call = await as('alice', () => coreCall(dispatcher, '/mcp/profile?cc=max-age%3D60&late=1'));
+    expect(call.heard).toEqual(['headers 200', 'complete']);
+    expect(call.headers['cache-control']).toBe('max-age=60, private');
+    expect((JSON.parse(call.body) as { sub: string }).sub).toBe('alice');
+  });
+
+  it('a caller that throws from onHeaders, onData or onComplete hears its error once in onError; the Agent carries on', async () => {
+    const dispatcher = agent(ours());
+    for (const throwIn of ['onHeaders', 'onData', 'onComplete'] as const) {
+      const call = await as('alice', () => coreCall(dispatcher, '/mcp/profile?late=1', { throwIn }));
+      expect(call.heard).toEqual(throwIn === 'onComplete' ? ['headers 200', 'complete', 'error: caller broke'] : ['headers 200', 'error: caller broke']);
+    }
+    expect(subOf(await as('bob', () => get(dispatcher, '/mcp/profile')))).toBe('bob');
+  });
+
+  it('a caller that aborts with the function onConnect gave it hears the reason once, and nothing after', async () => {
+    const dispatcher = agent(ours());
+    const call = await as('alice', () => coreCall(dispatcher, '/mcp/profile?late=1', { abortIn: 'onHeaders' }));
+    expect(call.heard).toEqual(['headers 200', 'error: caller gave up']);
+    expect(subOf(await as('alice', () => get(dispatcher, '/mcp/profile')))).toBe('alice');
+  });
+
+  it("a caller that dispatches again from its callbacks, on Bob's connection, sends for its own user", async () => {
+    const dispatcher = agent(ours());
+    await bobOpensTheConnection(dispatcher);
+    let again: Promise<CoreCall> | undefined;
+    await as('alice', () => coreCall(dispatcher, '/mcp/profile?late=1', { then: () => (again = coreCall(dispatcher, '/mcp/profile?again=1')) }));
+    const second = await again!;
+    expect((JSON.parse(second.body) as { sub: string }).sub).toBe('alice');
+    expect(rs.seen.filter((r) => r.path.includes('again=1')).map((r) => r.sub)).toEqual(['alice']);
   });
 });
 

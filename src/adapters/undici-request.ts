@@ -79,6 +79,15 @@ export class SignedRequest extends AsyncResource implements Handler, Controller 
     return this.route.next(signedOptions(this.opts, this.opts.body, this.route.authorization(warm.token.value), this.target.url), this);
   }
 
+  /**
+   * A warm attempt relayed in the core's API (`WarmRelay`) got an answer that needs the engine: the
+   * caller heard that the request started, and its answer comes here next.
+   */
+  continueWarm(warm: WarmToken): void {
+    this.warm = warm;
+    this.started = true;
+  }
+
   /** The engine's path from the start (a token to acquire, a resource to learn, a stream body to buffer). */
   sendThroughEngine(): void {
     this.begin({});

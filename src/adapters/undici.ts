@@ -15,6 +15,8 @@ import { resolveEngineOptions } from '../options/resolve.js';
 import { headerReader, isReplayableAsIs } from './undici-body.js';
 import { Route, SignedRequest } from './undici-request.js';
 import { RequestUsers } from './undici-users.js';
+import { isComposedCoreHandler } from './undici-core-api.js';
+import { OutsideRelay, WarmRelay } from './undici-relays.js';
 
 /**
  * Who the requests through a {@link crossAppAccessInterceptor} act for: the same as
@@ -117,14 +119,17 @@ export function crossAppAccessInterceptor(
       if (!target || !engine.mayCarryToken(target)) {
         if (!target || !watchOutside) return next(opts, handler);
         users.note(handler);
-        return next(opts, new OutsideRequest(handler, engine, target));
+        return next(opts, isComposedCoreHandler(handler) ? new OutsideRelay(handler, engine, target) : new OutsideRequest(handler, engine, target));
       }
-      const request = new SignedRequest(route, handler, opts, target, users.sessionOf(handler));
+      const sessionOf = users.sessionOf(handler);
       if (users.perRequest && isDeduplicator(handler)) {
-        request.fail(deduplicatedAbove());
+        new SignedRequest(route, handler, opts, target, sessionOf).fail(deduplicatedAbove());
         return true;
       }
-      const warm = isReplayableAsIs(opts.body) ? warmToken(engine, target, request.sessionOf) : undefined;
+      const warm = isReplayableAsIs(opts.body) ? warmToken(engine, target, sessionOf) : undefined;
+      // undici.request, stream, pipeline and fetch: relayed in undici's core API (no conversions).
+      if (warm && isComposedCoreHandler(handler)) return new WarmRelay(route, handler, opts, target, sessionOf, warm).send();
+      const request = new SignedRequest(route, handler, opts, target, sessionOf);
       if (warm) return request.sendWarm(warm);
       request.sendThroughEngine();
       return true;
