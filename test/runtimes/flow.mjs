@@ -92,7 +92,8 @@ export const flowTests = [
     name: 'CrossAppAccess engine: xaa.fetch for two users at once, getAccessToken from the same cache',
     async run(lib, config) {
       const events = [];
-      // The global fetch as is, for the token requests too (oauthFetch).
+      // The global fetch as is, also as oauthFetch. (The engine ignores its oauthFetch today and sends
+      // token requests through the global fetch; once it honours it, this covers that path too.)
       const xaa = new lib.CrossAppAccess({
         idp: idp(config), client: client(config), resource: config.mcpUrl, oauthFetch: fetch, onEvent: (event) => events.push(event),
       });
