@@ -3,9 +3,8 @@
  * per-request `idp`, users per IdP, the ID token read to learn a user's IdP. Against the real
  * loopback IdPs, authorization servers and MCP servers.
  *
- * `it.fails` marks a confirmed defect (the test states the secure behaviour and fails today); the
- * comment above each says the attack, its severity and the suggested fix. The other tests are
- * attacks that are defended: regression guards.
+ * Each DEFECT comment names an attack a review found and how it was fixed (each of those tests
+ * failed before its fix); the other tests are attacks that were defended already: regression guards.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent, request } from 'undici';
@@ -79,7 +78,7 @@ describe('the undici interceptor with a per-request user and IdP', () => {
     });
   }
 
-  // DEFECT (high: one enterprise's user gets another enterprise's access token).
+  // DEFECT, fixed (high: one enterprise's user gets another enterprise's access token).
   // Attack: a gateway on undici names each request's IdP (`idp: () => ctx.idpIssuer`), as
   // docs/gateways.md "Keying users across enterprises" says, and so keys users by their id within
   // their enterprise. RequestUsers (src/adapters/undici-users.ts) rebuilds the resolver for a
@@ -91,19 +90,19 @@ describe('the undici interceptor with a per-request user and IdP', () => {
   // Fix: pin the request's IdP along with its user key (read both once per logical request in
   // RequestUsers.keyOf) and pass `idp` to the pinned resolver; a test like this one for the
   // interceptor next to gateway-tenants.test.ts's for fetch.
-  it.fails('"42" at Acme and "42" at Globex are two users, as with the fetch adapter', async () => {
+  it('"42" at Acme and "42" at Globex are two users, as with the fetch adapter', async () => {
     const agent = agentFor(gateway());
     expect(await whoami(agent, '42', acme)).toBe(`200 sub=42 idp=${acme.issuer}`);
     const globexAnswer = await whoami(agent, '42', globex).catch((e: unknown) => (e as CrossAppAccessError).code ?? String(e));
     expect(globexAnswer).toBe(`200 sub=42 idp=${globex.issuer}`);
   });
 
-  // DEFECT (low–medium: defence in depth lost). Same cause as above: a request naming Acme whose
+  // DEFECT, fixed (low–medium: defence in depth lost). Same cause as above: a request naming Acme whose
   // ID-token source hands out a Globex ID token (a session mix-up in the gateway) must be refused
   // with idp_not_allowed before the ID token is sent anywhere (as xaa.fetch does, see
   // gateway-tenants.test.ts); through the interceptor it is exchanged at Globex and the request is
   // signed in as Globex's user. Fix: as above.
-  it.fails('an ID token from another IdP than the one the request names is refused, and not sent', async () => {
+  it('an ID token from another IdP than the one the request names is refused, and not sent', async () => {
     const agent = agentFor(gateway(), (_named, sub) => globex.mintIdToken({ sub }));
     const answer = await whoami(agent, '42', acme).catch((e: unknown) => e);
     expect(exchanges(globex)).toEqual([]);
@@ -129,7 +128,7 @@ describe('the undici interceptor with a per-request user and IdP', () => {
 });
 
 describe('one user key, with and without a named IdP', () => {
-  // DEFECT (low–medium: the identity guard bypassed; one person's token handed to another).
+  // DEFECT, fixed (low–medium: the identity guard bypassed; one person's token handed to another).
   // Attack: the engine keeps a user named with `idp` (Users.byIdp) and the same key without it
   // (Users.plain) as two UserStates, each with its own identity binding — but both build the same
   // token key (partition of the IdP + registration, then the bare user key). A gateway that uses
@@ -172,7 +171,7 @@ describe('the ID token read to learn a user\'s IdP', () => {
     closers.push(mcp2, as2);
   });
 
-  // DEFECT (low: an expired ID token sent to the IdP; the application not asked for a fresh one).
+  // DEFECT, fixed (low: an expired ID token sent to the IdP; the application not asked for a fresh one).
   // Attack/bug: Acquirer.readAndBindIdp keeps the ID token it read as `preRead`, consumed by the
   // next acquisition. When the resource's registration check fails first (issuer_not_allowed: the
   // server registered the gateway only for another enterprise), `acquire` is never reached and the
@@ -229,7 +228,7 @@ describe('sign-out while a request of the previous holder of the key is under wa
     return { result, release };
   }
 
-  // DEFECT (high: one user's access token reaches another user).
+  // DEFECT, fixed (high: one user's access token reaches another user).
   // Attack: on a shared terminal (or any key reused after sign-out) Alice's request is waiting on
   // her ID token (a slow SSO refresh: with several IdPs, Acquirer.bindIdp reads it before anything
   // else). She signs out: forget('kiosk') makes a new UserState for the key, and Bob signs in under

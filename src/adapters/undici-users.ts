@@ -27,11 +27,22 @@ export class RequestUsers {
   private readonly ofPinned: SessionResolver;
 
   constructor(engine: Engine, session: FetchSession) {
-    // Validates the session (a ConfigurationError for a bad `user` or `idToken`).
+    // Validates the session (a ConfigurationError for a bad `user`, `idp` or `idToken`).
     const resolver = sessionResolver(engine, session);
-    if (typeof session.user === 'function') {
-      this.readKey = session.user;
-      this.ofPinned = sessionResolver(engine, { user: () => this.pinned as string | undefined, idToken: session.idToken });
+    const { user, idp } = session;
+    if (typeof user === 'function' || typeof idp === 'function') {
+      // The user and their IdP, read together once per logical request: the IdP is part of who the
+      // user is (one key at two IdPs is two users).
+      this.readKey = () => {
+        const key = typeof user === 'function' ? user() : user;
+        return key === undefined ? undefined : { key, idp: typeof idp === 'function' ? idp() : idp };
+      };
+      const pinned = () => this.pinned as { key: unknown; idp: unknown } | undefined;
+      this.ofPinned = sessionResolver(engine, {
+        user: () => pinned()?.key as string | undefined,
+        ...(idp === undefined ? {} : { idp: () => pinned()?.idp as string | undefined }),
+        idToken: session.idToken,
+      });
     } else {
       // One user for every request: nothing to remember.
       this.fixed = resolver;
@@ -39,7 +50,7 @@ export class RequestUsers {
     }
   }
 
-  /** Whether each request has its own user (the `user` option is a function). */
+  /** Whether each request has its own user (the `user` or `idp` option is a function). */
   get perRequest(): boolean {
     return this.readKey !== undefined;
   }
