@@ -147,7 +147,7 @@ export class Engine {
 
   /** The learned (or configured) resource that covers `target`, without I/O; else undefined. */
   find(target: Target): ResourceBinding | undefined {
-    return this.registry.find(target.origin, target.path);
+    return this.registry.findFor(target);
   }
 
   /** The binding of the configured resource covering `target` (discovered once), or undefined when none is configured or found. */
@@ -194,7 +194,7 @@ export class Engine {
    * usable stored token for this target and user; undefined when anything else is needed.
    */
   warmToken(target: Target, session: Session): WarmToken | undefined {
-    const shared = this.registry.find(target.origin, target.path);
+    const shared = this.registry.findFor(target);
     if (!shared || !session.user.idp || session.user.signedOut) return undefined;
     session.user.assertUsable();
     const binding = this.forUser(shared, session);

@@ -22,6 +22,7 @@ export class ResourceRegistry {
     return (this.lru ??= new LRUCache<string, ResourceBinding>({
       max: MAX_LEARNED_RESOURCES,
       dispose: (binding) => {
+        this.version++;
         const key = boundaryKey(binding.boundary.origin, binding.boundary.prefix);
         if (this.byBoundary.get(key) === binding) this.byBoundary.delete(key);
       },
@@ -30,6 +31,9 @@ export class ResourceRegistry {
   /** The same bindings by origin and path prefix: a lookup costs one probe per path segment, whatever their number. */
   private readonly byBoundary = new Map<string, ResourceBinding>();
   private readonly pending = new Map<string, Promise<ResourceBinding>>();
+  /** Bumped whenever a resource is learned or forgotten: a kept {@link findFor} answer is then stale. */
+  private version = 0;
+  private lastFound: { readonly target: object; readonly version: number; readonly binding: ResourceBinding | undefined } | undefined;
   /** This client's registrations: which one serves which authorization server (and IdP). */
   readonly registrations: Registrations;
 
@@ -55,6 +59,21 @@ export class ResourceRegistry {
     return partition;
   }
 
+  /**
+   * {@link find} for a target the adapters reuse (MCP transports send to one URL again and again):
+   * the last answer is kept with the target object it was for, until the learned resources change.
+   */
+  findFor(target: { readonly origin: string; readonly path: string }): ResourceBinding | undefined {
+    const last = this.lastFound;
+    if (last !== undefined && last.target === target && last.version === this.version) {
+      if (last.binding) this.bindings.get(last.binding.resource); // marks it recently used
+      return last.binding;
+    }
+    const binding = this.find(target.origin, target.path);
+    this.lastFound = { target, version: this.version, binding };
+    return binding;
+  }
+
   /** The most specific learned resource that covers the target's origin and path, if any (RFC 8707 §2). */
   find(origin: string, path: string): ResourceBinding | undefined {
     // From the whole path up to the root, one `/`-bounded prefix at a time: the first hit is the
@@ -78,6 +97,7 @@ export class ResourceRegistry {
   }
 
   private store(binding: ResourceBinding): void {
+    this.version++;
     this.bindings.set(binding.resource, binding);
     this.byBoundary.set(boundaryKey(binding.boundary.origin, binding.boundary.prefix), binding);
   }
