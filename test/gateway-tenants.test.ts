@@ -245,3 +245,23 @@ describe('one engine, three enterprises, five servers behind four authorization 
     });
   });
 });
+
+describe('a user resolver that reads the call (as Mastra passes its requestContext third)', () => {
+  it('is given the fetch call\'s arguments: each call is its own user, and one without a context fails closed', async () => {
+    const xaa = new CrossAppAccess(gatewayOptions({ resource: mcp[0]!.resource }));
+    type Context = { userId: string; idpIssuer: string };
+    const framework = xaa.fetch(fetch, {
+      user: (_input: unknown, _init: unknown, ctx?: Context) => ctx?.userId,
+      idp: (_input: unknown, _init: unknown, ctx?: Context) => ctx?.idpIssuer,
+      idToken: ({ user }) => (user.startsWith('a') ? idps.acme : idps.globex).mintIdToken({ sub: user }),
+    }) as unknown as (url: string, init: RequestInit, ctx?: Context) => Promise<Response>;
+    const whoami = { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }) };
+    const answers = await Promise.all([
+      framework(mcp[0]!.url, whoami, { userId: 'ann', idpIssuer: idps.acme.issuer }),
+      framework(mcp[0]!.url, whoami, { userId: 'gus', idpIssuer: idps.globex.issuer }),
+    ]);
+    expect(await answers[0]!.text()).toContain(`sub=ann scopes=`);
+    expect(await answers[1]!.text()).toContain(`sub=gus scopes=`);
+    await expect(framework(mcp[0]!.url, whoami)).rejects.toMatchObject({ code: 'unknown_user' });
+  });
+});

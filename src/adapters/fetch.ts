@@ -80,7 +80,7 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
     }
   }
 
-  return function crossAppAccessFetch(input, init) {
+  return function crossAppAccessFetch(input: string | URL | Request, init?: RequestInit, ...extra: unknown[]) {
     try {
       const target = locate(input);
       if (!target || !engine.mayCarryToken(target)) {
@@ -88,7 +88,7 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
         return next(input as string | URL, init);
       }
       // The user of this call, read once, now: never the user current when a token is needed later.
-      const sessionOfCall = resolveNow(sessionFor);
+      const sessionOfCall = resolveNow(sessionFor, [input, init, ...extra]);
       const warm = warmRequest(target, input, init, sessionOfCall);
       if (!warm) return throughEngine(target, input, init, sessionOfCall);
       // The warm path: one send with the stored token, no promise of ours in between; the engine's
@@ -115,9 +115,9 @@ function needsEngine(response: Response, request: OutgoingRequest): boolean {
 }
 
 /** Resolves the session now; the returned resolver answers (or throws) the same every time. */
-export function resolveNow(sessionFor: SessionResolver): SessionResolver {
+export function resolveNow(sessionFor: SessionResolver, call?: readonly unknown[]): SessionResolver {
   try {
-    const session = sessionFor();
+    const session = sessionFor(call);
     return () => session;
   } catch (error) {
     return () => {

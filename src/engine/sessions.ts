@@ -7,15 +7,20 @@ import { requireUserKeyLength } from './users.js';
 /**
  * Who a fetch made by {@link CrossAppAccess.fetch} acts for: a fixed user key, or a function called
  * on every request that returns the current request's user key (from AsyncLocalStorage, a header the
- * gateway set…). `undefined` or `''` means "no user": a request to a protected resource then fails
- * closed with `unknown_user`.
+ * gateway set…). It is given the call's arguments, as the fetch was called (`input`, `init`, and
+ * anything after: Mastra passes its `requestContext` third), so a framework that passes context
+ * explicitly needs no AsyncLocalStorage. `undefined` or `''` means "no user": a request to a
+ * protected resource then fails closed with `unknown_user`.
  *
  * @example
  * ```ts
  * const user: UserSource = () => requestContext.getStore()?.userId;
+ * const fromMastra: UserSource = (_input, _init, requestContext) => requestContext?.get('userId');
  * ```
  */
-export type UserSource = string | (() => string | undefined);
+// `any` so that a function naming its own parameter types (a framework's context) fits.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type UserSource = string | ((...call: any[]) => string | undefined);
 
 /**
  * A user's session for {@link CrossAppAccess.fetch}: who, and where their ID tokens come from.
@@ -41,7 +46,8 @@ export interface FetchSession {
    * const session: FetchSession = { user: () => ctx.getStore()?.userId, idp: () => ctx.getStore()?.idpIssuer, idToken };
    * ```
    */
-  idp?: string | (() => string | undefined) | undefined;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  idp?: string | ((...call: any[]) => string | undefined) | undefined;
 }
 
 /** The per-request resolver of a {@link FetchSession}'s user (and IdP); a fixed user is resolved once. */
@@ -61,15 +67,17 @@ export function sessionResolver(engine: Engine, session: FetchSession): SessionR
     // Resolved again once the user was forgotten (sign-out), so the key starts afresh.
     return () => (fixed.user.current ? fixed : (fixed = engine.session(key, read, isStatic, idp)));
   }
-  return () => {
-    const key = typeof user === 'string' ? user : user();
+  return (call = NO_ARGUMENTS) => {
+    const key = typeof user === 'string' ? user : user(...call);
     if (typeof key !== 'string' || key === '') return undefined;
-    const issuer = typeof idp === 'function' ? idp() : idp;
+    const issuer = typeof idp === 'function' ? idp(...call) : idp;
     // A request whose IdP cannot be told fails closed, as one with no user does.
     if (typeof idp === 'function' && (typeof issuer !== 'string' || issuer === '')) return undefined;
     return engine.session(key, read, isStatic, issuer);
   };
 }
+
+const NO_ARGUMENTS: readonly unknown[] = [];
 
 export function readerOf(idToken: string | UserIdTokenSource | undefined, where: string): IdTokenSource {
   // The engine always tells a user's source its user key.
