@@ -13,27 +13,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CrossAppAccessProvider, requestJwtAuthorizationGrant, withOAuth } from '@modelcontextprotocol/client';
 import { CrossAppAccess } from 'cross-app-access';
 import { startDevGateway, type DevGateway } from '../src/cli/dev/gateway.js';
-import { counting, currentCall, heapUsed, initialize } from './gateway.js';
+import { counting, currentCall, heapUsed, initialize, type GatewayRow } from './gateway.js';
 import { median } from './stats.js';
 
-export interface TenantsRow {
-  contender: 'ours' | 'sdk';
-  users: number;
-  servers: number;
+/** A row of the gateway table (see gateway.ts), with the number of enterprises. */
+export interface TenantsRow extends GatewayRow {
   enterprises: number;
-  calls: number;
-  failures: number;
-  /** Requests of the first call to each server by the first user (median over the servers). */
-  firstUserRoundTrips: number;
-  /** Requests of the first call to each server by users 2..N: median, min, max. */
-  laterUsersRoundTrips: { median: number; min: number; max: number } | undefined;
-  /** Well-known metadata GETs in all (protected resources, authorization servers, IdPs). */
-  metadataRequests: number;
-  exchanges: number;
-  grants: number;
-  /** Heap held per user once each has a token for every server (forced GC), bytes; for 100 users and more. */
-  heapPerUserBytes: number | undefined;
-  wallMs: number;
 }
 
 export interface TenantsResult {

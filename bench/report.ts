@@ -341,26 +341,7 @@ function sustainedTable(s: SustainedResult): string {
   );
 }
 
-function gatewayTable(g: GatewayResult): string {
-  const rows = g.rows.map((row) => [
-    row.contender === 'ours' ? 'cross-app-access, one engine' : 'SDK, a provider per user and server',
-    n0(row.users),
-    n0(row.calls),
-    row.failures,
-    row.firstUserRoundTrips,
-    row.laterUsersRoundTrips ? `**${row.laterUsersRoundTrips.median}** (${row.laterUsersRoundTrips.min}–${row.laterUsersRoundTrips.max})` : '–',
-    n0(row.metadataRequests),
-    `${n0(row.exchanges)} / ${n0(row.grants)}`,
-    row.heapPerUserBytes === undefined ? '–' : `${n0(row.heapPerUserBytes)} B`,
-    n0(row.wallMs),
-  ]);
-  return table(
-    ['Implementation', 'Users', 'Calls', 'Failures', 'First user: requests per first call', 'Users 2..N: requests per first call', 'Metadata requests', 'Exchanges / grants', 'Heap per user', 'Wall ms'],
-    rows,
-  );
-}
-
-function tenantsTable(g: TenantsResult): string {
+function gatewayTable(g: { rows: GatewayResult['rows'] }): string {
   const rows = g.rows.map((row) => [
     row.contender === 'ours' ? 'cross-app-access, one engine' : 'SDK, a provider per user and server',
     n0(row.users),
@@ -568,7 +549,7 @@ export function renderTables(r: Results): string {
     '',
     `### A whole gateway (N users from ${r.gatewayTenants.enterprises} enterprises, each with its own IdP, × ${r.gatewayTenants.servers} MCP servers, each behind its own authorization server with its own registration)`,
     '',
-    tenantsTable(r.gatewayTenants),
+    gatewayTable(r.gatewayTenants),
     '',
     `Ours: one engine with lists of IdPs, registrations and resources; the user and their IdP resolved per request. The SDK: a provider per user and server, each with that server's registration and the user's IdP. Users 2..N: 3 requests is the target (4 for the first user of each enterprise: its IdP's metadata).`,
     '',
