@@ -557,7 +557,7 @@ export function renderTables(r: Results): string {
     '',
     userScalingTable(r.userScaling),
     '',
-    'In-process (no sockets: `next` answers at once), users picked at random; the floor resolves the user the same way, builds one key, looks it up among as many entries in one `Map` and sets the header. Own cost = median per call minus a bare `next` call, over interleaved rounds. The target: 100,000 users within 2× the floor, with the number of IdPs and registrations making no difference.',
+    'In a fresh Node process (the other sections\' heap does not weigh on it), without sockets (`next` answers at once), users picked at random; the floor resolves the user the same way, builds one key, looks it up among as many entries in one `Map` and sets the header. Own cost = median per call minus a bare `next` call, over interleaved rounds. The target: 100,000 users within 2× the floor, with the number of IdPs and registrations making no difference.',
     '',
     undiciSection(r.undici),
     '',

@@ -12,7 +12,7 @@ import { describeMachine, formatMachine } from './machine.js';
 import { measureGateway } from './gateway.js';
 import { measureGatewayThroughput } from './gateway-throughput.js';
 import { measureGatewayTenants } from './gateway-tenants.js';
-import { measureUserScaling } from './user-scaling.js';
+import { measureUserScalingAlone } from './user-scaling.js';
 import { measureMemory } from './memory.js';
 import { compareWithSdk, renderTables, undiciSection, writeResults, type Results } from './report.js';
 import { measureSustained } from './sustained.js';
@@ -119,8 +119,8 @@ async function main(): Promise<void> {
     const gatewayTenants = await measureGatewayTenants(SETTINGS.gatewayTenants);
     done();
 
-    done = step('the warm path with 1 to 100,000 users');
-    const userScaling = await measureUserScaling(SETTINGS.userScaling);
+    done = step('the warm path with 1 to 100,000 users (in a fresh process)');
+    const userScaling = await measureUserScalingAlone(SETTINGS.userScaling);
     done();
 
     done = step('Redis store');

@@ -7,6 +7,8 @@
  * of each per call (minus a bare `next` call), and their ratio. Also with 3 IdPs and 5 registrations,
  * which must make no difference.
  */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { CrossAppAccess, type CrossAppAccessEngineOptions } from 'cross-app-access';
 import { median, round } from './stats.js';
 
@@ -120,9 +122,27 @@ export async function measureUserScaling(settings: { sizes: number[]; rounds: nu
   return rows;
 }
 
-// Run alone: node --import tsx bench/user-scaling.ts (after npm run build).
+/**
+ * The same, in a fresh Node process: the heap the other sections of `npm run bench` leave behind
+ * (and its collections) must not weigh on a measurement that is about memory access.
+ */
+export function measureUserScalingAlone(settings: { sizes: number[]; rounds: number; calls: number }): Promise<UserScalingRow[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--json'], {
+      env: { ...process.env, SIZES: settings.sizes.join(','), ROUNDS: String(settings.rounds), CALLS: String(settings.calls) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as UserScalingRow[]) : reject(new Error(`user-scaling exited with ${code}`))));
+  });
+}
+
+// Run alone: node --import tsx bench/user-scaling.ts [--json] (after npm run build).
 if (import.meta.url === `file://${process.argv[1]}`) {
   const sizes = (process.env.SIZES ?? '1,1000,10000,100000').split(',').map(Number);
-  const rows = await measureUserScaling({ sizes, rounds: Number(process.env.ROUNDS ?? 15), calls: 20_000 });
-  console.table(rows);
+  const rows = await measureUserScaling({ sizes, rounds: Number(process.env.ROUNDS ?? 15), calls: Number(process.env.CALLS ?? 20_000) });
+  if (process.argv.includes('--json')) process.stdout.write(JSON.stringify(rows));
+  else console.table(rows);
 }
