@@ -80,7 +80,7 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
     }
   }
 
-  return function crossAppAccessFetch(input: string | URL | Request, init?: RequestInit, ...extra: unknown[]) {
+  return function crossAppAccessFetch(input: string | URL | Request, init?: RequestInit) {
     try {
       const target = locate(input);
       if (!target || !engine.mayCarryToken(target)) {
@@ -88,7 +88,8 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
         return next(input as string | URL, init);
       }
       // The user of this call, read once, now: never the user current when a token is needed later.
-      const sessionOfCall = resolveNow(sessionFor, [input, init, ...extra]);
+      // The call's arguments go to a user function, a framework's context among them (Mastra passes it third).
+      const sessionOfCall = resolveNow(sessionFor, input, init, arguments.length > 2 ? Array.prototype.slice.call(arguments, 2) : undefined);
       const warm = warmRequest(target, input, init, sessionOfCall);
       if (!warm) return throughEngine(target, input, init, sessionOfCall);
       // The warm path: one send with the stored token, no promise of ours in between; the engine's
@@ -115,10 +116,13 @@ function needsEngine(response: Response, request: OutgoingRequest): boolean {
 }
 
 /** Resolves the session now; the returned resolver answers (or throws) the same every time. */
-export function resolveNow(sessionFor: SessionResolver, call?: readonly unknown[]): SessionResolver {
+const noSession: SessionResolver = () => undefined;
+
+export function resolveNow(sessionFor: SessionResolver, input?: unknown, init?: unknown, rest?: readonly unknown[]): SessionResolver {
   try {
-    const session = sessionFor(call);
-    return () => session;
+    const session = sessionFor(input, init, rest);
+    // Sessions are reused per user: so is the resolver that answers one (no closure per request).
+    return session ? (session.itself ??= () => session) : noSession;
   } catch (error) {
     return () => {
       throw error;

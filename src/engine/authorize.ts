@@ -24,7 +24,7 @@ export interface Exchange<A extends Answer> {
 }
 
 /** Who the request is for: resolved once, when a token is first needed; undefined fails closed. */
-export type SessionResolver = (call?: readonly unknown[]) => Session | undefined;
+export type SessionResolver = (input?: unknown, init?: unknown, rest?: readonly unknown[]) => Session | undefined;
 
 /**
  * One request through the engine, for any HTTP stack: the target's resource (learned from a 401 if

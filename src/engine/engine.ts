@@ -39,6 +39,8 @@ export interface Session {
   readonly source: IdTokenSupplier;
   readonly acquirer: Acquirer;
   readonly emit: (event: CrossAppAccessEvent) => void;
+  /** A resolver that answers this session, made once (adapters resolve a request's user to it). */
+  itself?: () => Session;
 }
 
 /**

@@ -67,17 +67,22 @@ export function sessionResolver(engine: Engine, session: FetchSession): SessionR
     // Resolved again once the user was forgotten (sign-out), so the key starts afresh.
     return () => (fixed.user.current ? fixed : (fixed = engine.session(key, read, isStatic, idp)));
   }
-  return (call = NO_ARGUMENTS) => {
-    const key = typeof user === 'string' ? user : user(...call);
+  // The call's arguments reach the functions as the fetch got them; no array is made unless the
+  // call had more than two (the warm path allocates nothing for it).
+  return (input, init, rest) => {
+    const key = typeof user === 'string' ? user : withCall(user, input, init, rest);
     if (typeof key !== 'string' || key === '') return undefined;
-    const issuer = typeof idp === 'function' ? idp(...call) : idp;
+    const issuer = typeof idp === 'function' ? withCall(idp, input, init, rest) : idp;
     // A request whose IdP cannot be told fails closed, as one with no user does.
     if (typeof idp === 'function' && (typeof issuer !== 'string' || issuer === '')) return undefined;
     return engine.session(key, read, isStatic, issuer);
   };
 }
 
-const NO_ARGUMENTS: readonly unknown[] = [];
+/** Calls `f` with a fetch call's arguments, making no array for the usual two. */
+function withCall<T>(f: (...call: unknown[]) => T, input: unknown, init: unknown, rest: readonly unknown[] | undefined): T {
+  return rest === undefined ? f(input, init) : f(input, init, ...rest);
+}
 
 export function readerOf(idToken: string | UserIdTokenSource | undefined, where: string): IdTokenSource {
   // The engine always tells a user's source its user key.
