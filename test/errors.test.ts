@@ -30,7 +30,7 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('CrossAppAccessError', () => {
-  it('DESIGN: carries code, stage, status, error, errorDescription, errorUri and cause', () => {
+  it('carries code, stage, status, error, errorDescription, errorUri and cause', () => {
     const cause = new Error('socket hang up');
     const error = new CrossAppAccessError('The AS refused the grant.', {
       code: 'oauth_error',
@@ -53,7 +53,7 @@ describe('CrossAppAccessError', () => {
     expect(error.cause).toBe(cause);
   });
 
-  it('DESIGN: optional fields are undefined when absent, and there is no cause', () => {
+  it('optional fields are undefined when absent, and there is no cause', () => {
     const error = new CrossAppAccessError('m', { code: 'timeout', stage: 'discovery' });
     expect(error.status).toBeUndefined();
     expect(error.error).toBeUndefined();
@@ -84,14 +84,14 @@ describe('CrossAppAccessError', () => {
     expect(text).not.toContain(' at ');
   });
 
-  it('DESIGN: a plain Error, null, a primitive and a look-alike object are not instances', () => {
+  it('a plain Error, null, a primitive and a look-alike object are not instances', () => {
     expect(new Error('x')).not.toBeInstanceOf(CrossAppAccessError);
     expect(CrossAppAccessError[Symbol.hasInstance](null)).toBe(false);
     expect(CrossAppAccessError[Symbol.hasInstance]('code')).toBe(false);
     expect({ name: 'CrossAppAccessError', code: 'timeout', stage: 'request' } instanceof CrossAppAccessError).toBe(false);
   });
 
-  it('DESIGN: class checks work across the CJS and ESM builds (Symbol brand)', () => {
+  it('class checks work across the CJS and ESM builds (Symbol brand)', () => {
     expect(cjs.CrossAppAccessError).not.toBe(esm.CrossAppAccessError);
     const fromCjs = new cjs.CrossAppAccessError('m', { code: 'timeout', stage: 'request' });
     const fromEsm = new esm.CrossAppAccessError('m', { code: 'timeout', stage: 'request' });
@@ -103,12 +103,12 @@ describe('CrossAppAccessError', () => {
     expect(new Error('x') instanceof esm.CrossAppAccessError).toBe(false);
   });
 
-  it('DESIGN: a subclass from the other build is a CrossAppAccessError of this build', () => {
+  it('a subclass from the other build is a CrossAppAccessError of this build', () => {
     expect(new cjs.ConfigurationError('idp', 'bad') instanceof esm.CrossAppAccessError).toBe(true);
     expect(new esm.OAuthResponseError('m', { code: 'oauth_error', stage: 'jwt_bearer' }) instanceof cjs.CrossAppAccessError).toBe(true);
   });
 
-  it('DESIGN: subclass checks work across the CJS and ESM builds', () => {
+  it('subclass checks work across the CJS and ESM builds', () => {
     expect(new cjs.ConfigurationError('idp', 'bad') instanceof esm.ConfigurationError).toBe(true);
     expect(new esm.ConfigurationError('idp', 'bad') instanceof cjs.ConfigurationError).toBe(true);
     expect(new cjs.OAuthResponseError('m', { code: 'oauth_error', stage: 'jwt_bearer' }) instanceof esm.OAuthResponseError).toBe(true);
@@ -117,7 +117,7 @@ describe('CrossAppAccessError', () => {
 });
 
 describe('ConfigurationError', () => {
-  it('DESIGN: is a CrossAppAccessError with code invalid_option, stage config, and the option path', () => {
+  it('is a CrossAppAccessError with code invalid_option, stage config, and the option path', () => {
     const error = new ConfigurationError('idp.tokenEndpoint', 'must use https:');
     expect(error).toBeInstanceOf(ConfigurationError);
     expect(error).toBeInstanceOf(CrossAppAccessError);
@@ -131,11 +131,11 @@ describe('ConfigurationError', () => {
     expect(error.toJSON()).toMatchObject({ name: 'ConfigurationError', code: 'invalid_option', stage: 'config' });
   });
 
-  it('DESIGN: is not an OAuthResponseError', () => {
+  it('is not an OAuthResponseError', () => {
     expect(new ConfigurationError('x', 'y')).not.toBeInstanceOf(OAuthResponseError);
   });
 
-  it('DESIGN: a plain CrossAppAccessError is not a ConfigurationError', () => {
+  it('a plain CrossAppAccessError is not a ConfigurationError', () => {
     expect(new CrossAppAccessError('m', { code: 'invalid_option', stage: 'config' })).not.toBeInstanceOf(ConfigurationError);
   });
 });
@@ -157,7 +157,7 @@ describe('OAuthResponseError', () => {
     expect(error.status).toBe(400);
   });
 
-  it('DESIGN: a plain Error is not an OAuthResponseError', () => {
+  it('a plain Error is not an OAuthResponseError', () => {
     expect(new Error('x')).not.toBeInstanceOf(OAuthResponseError);
   });
 });

@@ -334,7 +334,7 @@ describe('withCrossAppAccess / crossAppAccess: valid configuration', () => {
     expect(globalFetch).not.toHaveBeenCalled();
   });
 
-  it('DESIGN: the caller’s options object is not mutated', () => {
+  it('the caller’s options object is not mutated', () => {
     const options = withChange((o) => (o.scope = ['b', 'a', 'b']));
     const snapshot = JSON.stringify(options);
     withCrossAppAccess(noFetch, options as unknown as CrossAppAccessOptions);

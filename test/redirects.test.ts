@@ -362,7 +362,7 @@ describe('#2 a request carrying the token follows redirects only inside the reso
 });
 
 /** Bugs found while writing these tests, each fixed; the tests failed before the fix. */
-describe('found in review, fixed', () => {
+describe('redirects that once led a token astray (regression guards)', () => {
   // Was: authorizedLoop treated a 401 that came from outside the resource (a tokened request that
   // sendWithToken let fetch follow out of the resource) as the resource's own: `elsewhere()` reads
   // the PRM the foreign challenge names, the valid cached token is dropped, a new one is acquired and

@@ -1,5 +1,5 @@
 /**
- * Unit tests of src/retry.ts: `parseRetryAfter` (RFC 9110 §10.2.3), `isTransient`
+ * Unit tests of src/oauth/retry.ts: `parseRetryAfter` (RFC 9110 §10.2.3), `isTransient`
  * (which failures are retried) and `withRetry` (the policy driving p-retry). No I/O, no timers
  * beyond zero-delay back-off.
  */

@@ -1,5 +1,5 @@
 /**
- * Hostile conditions and edge cases found in review: aborts, leaked bodies, echoed secrets, huge
+ * Hostile conditions and edge cases: aborts, leaked bodies, echoed secrets, huge
  * lifetimes, first-use binding, learned scopes, non-loopback http. Real loopback servers throughout;
  * nock only for a non-loopback host.
  */
@@ -330,7 +330,7 @@ describe('the caller’s headers', () => {
   });
 });
 
-describe('third review', () => {
+describe('other clients, servers that move, bodies past the cap', () => {
   it('headers given as a Map (or another library’s Headers) are all sent, with our Bearer', async () => {
     const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
     const headers = new Map(Object.entries({ ...MCP_HEADERS, 'x-keep': 'kept', authorization: 'Basic c2VjcmV0' }));

@@ -1,4 +1,4 @@
-/** h13: adversarial tests of the fetch adapter's warm fast path, against real loopback servers. */
+/** The fetch adapter's warm path under attack: the caller's init, 401/403, users, `next` and signals; real loopback servers. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccess, withCrossAppAccess, type CrossAppAccessOptions } from '../src/index.js';
 import { jsonRpc, listToolsInit, MCP_HEADERS, stackOptions } from './helpers/stack-options.js';
@@ -22,7 +22,7 @@ async function warmFetch(o: Partial<CrossAppAccessOptions> = {}) {
   return f;
 }
 
-describe('h13 warm path: the caller init', () => {
+describe('the warm path: the caller init', () => {
   it('a caller authorization header is replaced by ours on a warm token', async () => {
     const f = await warmFetch();
     const r = await f(stack.mcp.url, { ...listToolsInit(), headers: { ...MCP_HEADERS, Authorization: 'Bearer theirs' } });
@@ -90,7 +90,7 @@ describe('h13 warm path: the caller init', () => {
   });
 });
 
-describe('h13 warm path: 401 / 403', () => {
+describe('the warm path: 401 / 403', () => {
   it('a 401 on a warm token: one re-acquisition, one retry with the body intact', async () => {
     const f = await warmFetch();
     const grants = stack.as.counters.grant;
@@ -134,7 +134,7 @@ describe('h13 warm path: 401 / 403', () => {
   });
 });
 
-describe('h13 warm path: users', () => {
+describe('the warm path: users', () => {
   const engineOptions = () => ({
     idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
     client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
@@ -182,7 +182,7 @@ describe('h13 warm path: users', () => {
   });
 });
 
-describe('h13 warm path: next and signals', () => {
+describe('the warm path: next and signals', () => {
   it('next throwing synchronously on a warm token is a rejection, not a throw', async () => {
     let throwNow = false;
     const next = ((u: string | URL, i?: RequestInit) => {

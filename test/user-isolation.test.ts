@@ -1,5 +1,5 @@
 /**
- * Adversarial review (h5) of the many-users engine: one user's token must never reach another user,
+ * The many-users engine under attack: one user's token must never reach another user,
  * protected requests fail closed, tokens stay inside their resource, and nothing leaks or piles up.
  * Real loopback IdP, AS and MCP SDK servers.
  */
@@ -50,7 +50,7 @@ function subOfToken(token: string): string | undefined {
 
 const requestContext = new AsyncLocalStorage<{ user: string }>();
 
-describe('h5: one user’s token never reaches another', () => {
+describe('one user’s token never reaches another', () => {
   // Was a bug (fixed: flights are keyed by the user's state): Flights were keyed by the token-key string (binding key + user key), not by the UserState.
   // forget(key) drops the UserState and the stored tokens, but an acquisition under way for the old
   // holder of the key stays in Flights under the same string. The next holder of the key (the
@@ -178,7 +178,7 @@ describe('h5: one user’s token never reaches another', () => {
 });
 
 
-describe('h5: one user’s step-up and another user', () => {
+describe('one user’s step-up and another user', () => {
   /** The MCP server wants `admin` from alice only (an admin-only tool she calls); the IdP refuses `admin` to bob. */
   function aliceNeedsAdmin(): void {
     stack.mcp.override = (req) => {
@@ -221,7 +221,7 @@ describe('h5: one user’s step-up and another user', () => {
 });
 
 
-describe('h5: who a request is for, and failing closed', () => {
+describe('who a request is for, and failing closed', () => {
   // Was a bug (fixed) (low, hardening): the user resolver is called when a token is first needed, which for a
   // resource not yet learned is AFTER the unauthenticated probe's round trip (and discovery). A
   // resolver that reads anything but async-context state (a variable the gateway sets per call,
@@ -278,7 +278,7 @@ describe('h5: who a request is for, and failing closed', () => {
   });
 });
 
-describe('h5: bounded state', () => {
+describe('bounded state', () => {
   // Was a bug (fixed) (low): Engine.renewalPausedUntil (token key → epoch ms) gets an entry for every token key
   // whose background renewal failed, and loses it only when a later renewal for that key succeeds.
   // forget() does not clear it, nothing expires it, it has no bound: a gateway whose users churn
@@ -301,7 +301,7 @@ describe('h5: bounded state', () => {
 });
 
 
-describe('h5: what events and errors say', () => {
+describe('what events and errors say', () => {
   // Was a bug (fixed) (low): the path-aware protected-resource metadata URL is built with the caller's query
   // (`protectedResourceUrls`: `${base}${target.pathname}${target.search}`), and that URL goes into
   // the `discovery` event and into `metadata_not_found` messages ("tried …"), although
