@@ -35,7 +35,7 @@ export type CrossAppAccessStage =
  * - `login_required`: the ID token is expired or the IdP rejected it: send the user back to SSO.
  * - `insufficient_user_authentication`: the IdP wants a more recent (or stronger) sign-in than the ID
  *   token shows, even after `idToken` was asked once with reason `'reauthenticate'`; `maxAge` says how
- *   recent, when the IdP said (ID-JAG draft -04 §4.3). Have the user authenticate again.
+ *   recent, when the IdP said (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3). Have the user authenticate again.
  * - `http_error`: a non-2xx answer without an OAuth error body.
  * - `invalid_response`: a body that is not the JSON the protocol requires (HTML, missing fields, …).
  * - `invalid_token_type`: `issued_token_type` / `token_type` is not the one the protocol requires.
@@ -104,7 +104,7 @@ export interface CrossAppAccessErrorDetails {
   errorUri?: string;
   /** Seconds the server asked us to wait (`Retry-After`, RFC 9110 §10.2.3), when it did. */
   retryAfter?: number;
-  /** The OAuth error body's `max_age`: the most seconds since the user authenticated that the IdP accepts (ID-JAG draft -04 §4.3, RFC 9470 §3). */
+  /** The OAuth error body's `max_age`: the most seconds since the user authenticated that the IdP accepts (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3, RFC 9470 §3). */
   maxAge?: number;
   /** The underlying error (a network or parse failure), set as the error's `cause`. */
   cause?: unknown;

@@ -2,7 +2,7 @@ import { renewalWindowMs, type AccessToken } from './tokens.js';
 import type { ResolvedOptions } from '../options/types.js';
 import { decodeJwt, fingerprint, numericClaim } from '../oauth/jwt.js';
 
-// A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (ID-JAG draft §4.4.3).
+// A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4.3).
 const MAX_LIFETIME_SECONDS = 24 * 3600;
 
 /**

@@ -171,7 +171,7 @@ export class Acquirer {
   /**
    * Leg 1, asking the app once for a new ID token if the IdP rejects this one (`invalid_grant`,
    * RFC 6749 §5.2), and once for a fresh authentication if the IdP finds the user's sign-in too old
-   * (ID-JAG draft -04 §4.3).
+   * (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3).
    */
   private async idJag(
     idp: TokenEndpoint,
@@ -193,7 +193,7 @@ export class Acquirer {
           once.idTokenRefreshed = true;
           subject = await this.subject(source, 'rejected');
         } else if (isInsufficientAuthentication(error)) {
-          // A string idToken cannot be signed in again: the application has to (ID-JAG draft -04 §4.3).
+          // A string idToken cannot be signed in again: the application has to (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3).
           if (source.isStatic || once.reauthenticated) throw reauthenticationRequired(error);
           once.reauthenticated = true;
           subject = await this.subject(source, 'reauthenticate', error.maxAge);
@@ -286,7 +286,7 @@ export class Acquirer {
     let subject = subjectToken;
     let subjectTokenType = SUBJECT_TOKEN_TYPES[this.options.subjectTokenType];
     if (this.options.subjectTokenType === 'saml2') {
-      // ID-JAG draft §4.5: the SAML assertion buys an IdP refresh token, used once as the ID-JAG exchange's subject.
+      // draft-ietf-oauth-identity-assertion-authz-grant-04 §4.5: the SAML assertion buys an IdP refresh token, used once as the ID-JAG exchange's subject.
       subject = await exchangeSamlForRefreshToken(idp, subjectToken);
       subjectTokenType = SUBJECT_TOKEN_TYPES.refresh_token;
     }
@@ -322,7 +322,7 @@ export class Acquirer {
     if (idp?.tokenEndpoint === undefined && idp?.issuer !== undefined) this.discovery.serverMetadata(idp.issuer, 'idp').catch(() => undefined);
   }
 
-  /** The IdP token endpoint: configured, or discovered from the issuer once and cached (ID-JAG draft §7.1). */
+  /** The IdP token endpoint: configured, or discovered from the issuer once and cached (draft-ietf-oauth-identity-assertion-authz-grant-04 §7.1). */
   private async idpEndpoint(): Promise<TokenEndpoint> {
     const idp = this.idp;
     let url = idp.tokenEndpoint;

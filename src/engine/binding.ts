@@ -11,7 +11,7 @@ export interface ResourceBinding {
   readonly boundary: ResourceBoundary;
   /** Where its RFC 9728 metadata came from (normalised), or '' when it was configured. */
   readonly metadataUrl: string;
-  /** The authorization server's validated metadata: its `issuer` is the ID-JAG audience (ID-JAG draft §4.3). */
+  /** The authorization server's validated metadata: its `issuer` is the ID-JAG audience (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3). */
   readonly as: ServerMetadata;
   readonly scopes: readonly string[] | undefined;
   /** AS issuer + resource + scope set; the IdP and the registration are added per user, the user per token. */

@@ -5,7 +5,7 @@ import { decodeJwt, numericClaim, stringClaim } from '../oauth/jwt.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = 30;
 
-/** An ID token and the user it names (`iss` + `sub` + `tenant`, ID-JAG draft §3.1); '' for an opaque token. */
+/** An ID token and the user it names (`iss` + `sub` + `tenant`, draft-ietf-oauth-identity-assertion-authz-grant-04 §3.1); '' for an opaque token. */
 export interface Subject {
   token: string;
   user: string;

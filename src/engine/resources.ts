@@ -190,7 +190,7 @@ export class ResourceRegistry {
     for (const client of registered) chooseClientAuth(client, as.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${as.issuer}`, 'discovery');
     // Scope: configured, else the challenge's, else everything the PRM lists (MCP authorization spec,
     // "Scope Selection Strategy"), never
-    // adding openid or offline_access ourselves (ID-JAG draft §4.4.3).
+    // adding openid or offline_access ourselves (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4.3).
     const scopes = this.options.scopes ?? learnedScopes(challengeScope) ?? learnedScopes(scopesSupported);
     const resourceUrl = requireSecureUrl(prm.resource, 'The protected resource', 'discovery');
     const binding: ResourceBinding = {

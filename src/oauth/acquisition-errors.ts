@@ -23,18 +23,18 @@ export function suggestsMovedEndpoint(error: unknown): boolean {
 
 /**
  * An IdP `invalid_grant` means the subject token is expired, revoked or not for this client
- * (RFC 6749 §5.2; ID-JAG draft §4.3.4.3).
+ * (RFC 6749 §5.2; draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3.4.3).
  */
 export function isRejectedSubject(error: unknown): error is OAuthResponseError {
   return error instanceof OAuthResponseError && error.stage === 'token_exchange' && error.error === 'invalid_grant';
 }
 
-/** The IdP wants a more recent (or stronger) user authentication (ID-JAG draft -04 §4.3). */
+/** The IdP wants a more recent (or stronger) user authentication (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3). */
 export function isInsufficientAuthentication(error: unknown): error is OAuthResponseError {
   return error instanceof OAuthResponseError && error.stage === 'token_exchange' && error.error === 'insufficient_user_authentication';
 }
 
-/** The IdP still wants a fresher sign-in after the app was asked once: a typed error (ID-JAG draft -04 §4.3). */
+/** The IdP still wants a fresher sign-in after the app was asked once: a typed error (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3). */
 export function reauthenticationRequired(cause: OAuthResponseError): OAuthResponseError {
   const within = cause.maxAge === undefined ? '' : ` within the last ${cause.maxAge} s`;
   return new OAuthResponseError(

@@ -255,7 +255,7 @@ function isServerMetadata(value: unknown): value is ServerMetadata {
   return typeof v === 'object' && v !== null && typeof v.issuer === 'string' && typeof v.tokenEndpoint === 'string' && optionalStrings(v.authMethods) && optionalStrings(v.signingAlgs);
 }
 
-/** ID-JAG draft §7.2: the AS must support the ID-JAG profile, or at least jwt-bearer. */
+/** draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2: the AS must support the ID-JAG profile, or at least jwt-bearer. */
 function checkProfile(meta: z.infer<typeof serverSchema>, issuer: string): void {
   const profiles = meta.authorization_grant_profiles_supported;
   const grants = meta.grant_types_supported;

@@ -13,7 +13,7 @@ export const SAML2_TYPE = 'urn:ietf:params:oauth:token-type:saml2';
 export const REFRESH_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:refresh_token';
 
 /**
- * What the app's subject token is (RFC 8693 §3; ID-JAG draft §4.3, §4.5).
+ * What the app's subject token is (RFC 8693 §3; draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3, §4.5).
  *
  * @example
  * ```ts
@@ -144,7 +144,7 @@ export interface IdJagResponse {
 }
 
 /**
- * Leg 1: RFC 8693 token exchange of the ID token for an ID-JAG at the IdP (ID-JAG draft §4.3, i.e.
+ * Leg 1: RFC 8693 token exchange of the ID token for an ID-JAG at the IdP (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3, i.e.
  * draft-ietf-oauth-identity-assertion-authz-grant).
  * `audience` is the authorization server's issuer from its validated metadata, `resource` the PRM
  * `resource` verbatim.
@@ -168,7 +168,7 @@ export async function exchangeForIdJag(
   const parsed = exchangeResponse.safeParse(body);
   if (!parsed.success) throw invalidResponse(what, parsed.error, 'token_exchange', status);
   const response = parsed.data;
-  // The ID-JAG type is what makes this safe to send to the AS (ID-JAG draft §4.3.4).
+  // The ID-JAG type is what makes this safe to send to the AS (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3.4).
   if (response.issued_token_type !== ID_JAG_TYPE) {
     throw new CrossAppAccessError(
       `${capitalize(what)} issued a token of type "${untrustedText(response.issued_token_type, 100, redactable([response.access_token, params.subjectToken]))}", not an ID-JAG (${ID_JAG_TYPE}). Check that the IdP supports Identity Assertion Authorization Grants for this client.`,
@@ -179,7 +179,7 @@ export async function exchangeForIdJag(
   if (response.token_type !== undefined && response.token_type.toLowerCase() !== 'n_a') {
     emit({ type: 'diagnostic', message: `The IdP returned token_type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.subjectToken]))}" for the ID-JAG (expected N_A); accepted.`, durationMs: 0 });
   }
-  // Any refresh_token is ignored on purpose (ID-JAG draft §4.3.4). The ID-JAG is redeemed at once, so
+  // Any refresh_token is ignored on purpose (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3.4). The ID-JAG is redeemed at once, so
   // a lifetime that is not positive is only advice, and ignored.
   const expiresIn = response.expires_in !== undefined && response.expires_in > 0 ? response.expires_in : undefined;
   return { idJag: response.access_token, scope: response.scope, expiresIn };
@@ -192,7 +192,7 @@ const refreshTokenResponse = z.looseObject({
 });
 
 /**
- * ID-JAG draft §4.5: a SAML 2 assertion is first exchanged at the IdP for an IdP refresh token
+ * draft-ietf-oauth-identity-assertion-authz-grant-04 §4.5: a SAML 2 assertion is first exchanged at the IdP for an IdP refresh token
  * (RFC 8693 with `requested_token_type` refresh_token and `scope` `openid offline_access`), which is
  * then the subject of the ID-JAG exchange. The refresh token is used once and never kept.
  */
@@ -228,7 +228,7 @@ export interface AccessTokenResponse {
 
 /**
  * Leg 2: RFC 7523 jwt-bearer grant of the ID-JAG for an access token at the MCP server's
- * authorization server (ID-JAG draft §4.4), with `scope` and `resource` (RFC 8707).
+ * authorization server (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4), with `scope` and `resource` (RFC 8707).
  */
 export async function redeemIdJag(
   endpoint: TokenEndpoint,
@@ -265,7 +265,7 @@ export async function redeemIdJag(
       status,
     });
   }
-  // Any refresh_token is ignored on purpose: renewal means a new ID-JAG (ID-JAG draft §4.4.3).
+  // Any refresh_token is ignored on purpose: renewal means a new ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4.3).
   return { accessToken: response.access_token, scope: response.scope, expiresIn: response.expires_in };
 }
 

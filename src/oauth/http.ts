@@ -213,7 +213,7 @@ export function oauthErrorFrom(
   );
 }
 
-/** A non-negative number of seconds, as a number or a numeric string (ID-JAG draft -04 §4.3 `max_age`); else undefined. */
+/** A non-negative number of seconds, as a number or a numeric string (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3 `max_age`); else undefined. */
 function seconds(value: unknown): number | undefined {
   const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
   return typeof n === 'number' && Number.isFinite(n) && n >= 0 ? n : undefined;

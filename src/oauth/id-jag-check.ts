@@ -7,7 +7,7 @@ const CLOCK_SKEW_SECONDS = 30;
 /**
  * Advisory checks on the ID-JAG before it leaves for the authorization server. They do
  * not verify the signature (the AS does); they catch configuration mistakes early, and refuse to send
- * an ID-JAG meant for another AS (ID-JAG draft §8.3). A JWE (5 segments) or a non-JWT is passed through unchecked.
+ * an ID-JAG meant for another AS (draft-ietf-oauth-identity-assertion-authz-grant-04 §8.3). A JWE (5 segments) or a non-JWT is passed through unchecked.
  */
 export function checkIdJag(
   idJag: string,
@@ -28,7 +28,7 @@ export function checkIdJag(
   const aud = jwt.claims.aud;
   const audiences = Array.isArray(aud) ? aud : [aud];
   const trim = (s: unknown) => (typeof s === 'string' ? s.replace(/\/$/, '') : s);
-  // A lone trailing-slash difference is tolerated (ID-JAG draft §4.4.1 allows either form at the AS).
+  // A lone trailing-slash difference is tolerated (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4.1 allows either form at the AS).
   if (audiences.length !== 1 || trim(audiences[0]) !== trim(expected.issuer)) {
     throw new CrossAppAccessError(
       `The IdP issued an ID-JAG for another audience than the authorization server ${expected.issuer}; it was not sent. Check the IdP's configuration for this resource.`,

@@ -9,7 +9,7 @@ import type { ResourceBoundary } from '../url-rules.js';
 /**
  * Why the package is asking for an ID token: `'initial'`, `'renewal'`, `'rejected'` (the IdP refused
  * the last one: refresh it), or `'reauthenticate'` (the IdP wants a more recent sign-in than the last
- * one shows, within `maxAge` seconds when it said: the user must authenticate again, ID-JAG draft -04 §4.3).
+ * one shows, within `maxAge` seconds when it said: the user must authenticate again, draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3).
  *
  * @example
  * ```ts
@@ -99,7 +99,7 @@ export interface IdpOptions extends ClientCredentials {
    * assertion for the IdP then has this URL as its audience (RFC 7523 §3).
    */
   tokenEndpoint?: string | undefined;
-  /** This app's client id at the IdP: the ID token's `aud` (ID-JAG draft §4.3.3). */
+  /** This app's client id at the IdP: the ID token's `aud` (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3.3). */
   clientId: string;
   /** Default: `private_key_jwt` with a key, `client_secret_post` with a secret, else `none` (or what IdP metadata allows). */
   authMethod?: ClientAuthMethod | undefined;
@@ -151,7 +151,7 @@ export interface CrossAppAccessOptions {
   idToken: string | IdTokenSource;
   /**
    * What `idToken` supplies: an OpenID `id_token` (default), a base64url SAML 2 assertion (`saml2`,
-   * first exchanged at the IdP for an IdP refresh token), or an IdP `refresh_token` (ID-JAG draft §4.3, §4.5).
+   * first exchanged at the IdP for an IdP refresh token), or an IdP `refresh_token` (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3, §4.5).
    */
   subjectTokenType?: SubjectTokenType | undefined;
   /**

@@ -2,7 +2,7 @@ import type { CrossAppAccessEvent } from '../events.js';
 
 /**
  * An access token as the engine keeps it. ID-JAGs, ID tokens and secrets are never stored: renewal
- * means a new ID-JAG, so IdP policy is checked again (ID-JAG draft §4.4.3).
+ * means a new ID-JAG, so IdP policy is checked again (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4.3).
  *
  * @example
  * ```ts

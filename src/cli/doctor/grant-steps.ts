@@ -13,7 +13,7 @@ function endpoint(url: string, config: DoctorConfig, who: 'idp' | 'client', meth
   return { fetch, url, credentials, method, timeoutMs: config.timeoutMs, assertion: { audience, supportedAlgs: algs, now: Date.now, option: who } };
 }
 
-/** The ID-JAG's claims against what this setup needs (ID-JAG draft §3): each mismatch named. */
+/** The ID-JAG's claims against what this setup needs (draft-ietf-oauth-identity-assertion-authz-grant-04 §3): each mismatch named. */
 function checkClaims(idJag: string, as: FoundServer, found: FoundResource, config: DoctorConfig, step: Step): void {
   const jwt = decodeJwt(idJag);
   if (!jwt) {

@@ -49,7 +49,7 @@ async function serverMetadata(issuer: string, who: 'authorization server' | 'IdP
   return { issuer, tokenEndpoint: body.token_endpoint, authMethods: list('token_endpoint_auth_methods_supported'), signingAlgs: list('token_endpoint_auth_signing_alg_values_supported'), body };
 }
 
-/** The ID-JAG profile or the jwt-bearer grant, as the library requires them (ID-JAG draft §7.2). */
+/** The ID-JAG profile or the jwt-bearer grant, as the library requires them (draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2). */
 function checkGrantSupport(body: Record<string, unknown>, step: Step): void {
   const grants = body.grant_types_supported;
   const profiles = body.authorization_grant_profiles_supported;
@@ -101,7 +101,7 @@ export interface MetadataSoFar {
   as: FoundServer | undefined;
 }
 
-/** Step 4: the IdP's metadata (when an issuer is given) and its token exchange support (ID-JAG draft §7.1). */
+/** Step 4: the IdP's metadata (when an issuer is given) and its token exchange support (draft-ietf-oauth-identity-assertion-authz-grant-04 §7.1). */
 export async function idpMetadata(config: DoctorConfig, soFar: MetadataSoFar, step: Step): Promise<FoundIdp> {
   const credentials = { clientId: config.idpClientId ?? '', clientSecret: config.idpClientSecret, authMethod: config.idpAuthMethod };
   if (config.idpIssuer === undefined) {

@@ -1,6 +1,6 @@
 /**
  * Loopback MCP authorization server (the "Resource AS"): RFC 8414 metadata and an RFC 7523
- * jwt-bearer token endpoint that redeems ID-JAGs (ID-JAG draft §4.4, MCP Enterprise-Managed Authorization §5) for
+ * jwt-bearer token endpoint that redeems ID-JAGs (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4, MCP Enterprise-Managed Authorization §5) for
  * opaque access tokens.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -44,7 +44,7 @@ export interface AsClient {
 
 export interface AuthorizationServerOptions {
   /**
-   * The IdP (or IdPs, one per enterprise) whose ID-JAGs this AS accepts (ID-JAG draft §4.4.1: trust is
+   * The IdP (or IdPs, one per enterprise) whose ID-JAGs this AS accepts (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4.1: trust is
    * configured, not discovered).
    */
   trustedIdp: TrustedIdp | readonly TrustedIdp[];
@@ -222,7 +222,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       ...(hasKeyClient || options.signingAlgValuesSupported
         ? { token_endpoint_auth_signing_alg_values_supported: signingAlgs }
         : {}),
-      // ID-JAG draft §7.2 / MCP Enterprise-Managed Authorization §6: advertises ID-JAG redemption.
+      // draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2 / MCP Enterprise-Managed Authorization §6: advertises ID-JAG redemption.
       authorization_grant_profiles_supported: [GRANT_PROFILE_ID_JAG],
       response_types_supported: [],
       ...options.metadataOverrides,
@@ -297,7 +297,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     return client.clientId;
   }
 
-  /** RFC 7523 §3 / ID-JAG draft §4.4.1 assertion validation. */
+  /** RFC 7523 §3 / draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4.1 assertion validation. */
   const trustedIdps: readonly TrustedIdp[] = Array.isArray(options.trustedIdp) ? options.trustedIdp : [options.trustedIdp as TrustedIdp];
   /** The trusted IdP an assertion names as its issuer (read, then verified with that IdP's key). */
   function trustedIdpOf(assertion: string): TrustedIdp | undefined {
@@ -317,7 +317,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     } catch {
       throw bad('assertion is not a JWS');
     }
-    // ID-JAG draft §3.1; RFC 8725 §3.11: typ compared case-insensitively, "application/" prefix optional.
+    // draft-ietf-oauth-identity-assertion-authz-grant-04 §3.1; RFC 8725 §3.11: typ compared case-insensitively, "application/" prefix optional.
     const t = (typ ?? '').toLowerCase().replace(/^application\//, '');
     if (t !== ID_JAG_TYP) throw bad(`assertion typ must be ${ID_JAG_TYP}`);
     let payload: JWTPayload;

@@ -132,7 +132,7 @@ export async function verifyClientAssertion(
 export interface IdpOptions {
   /** Issuer path, e.g. `/tenant-1` → issuer `http://127.0.0.1:PORT/tenant-1`. Default: none (root). */
   issuerPath?: string;
-  /** The client's id at the IdP; the ID token's `aud` (ID-JAG draft §4.3.3). Default `idp-client`. */
+  /** The client's id at the IdP; the ID token's `aud` (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3.3). Default `idp-client`. */
   clientId?: string;
   /** Leg-1 client authentication the IdP requires (RFC 6749 §2.3). Default `none`. */
   clientAuth?: IdpClientAuth;
@@ -144,7 +144,7 @@ export interface IdpOptions {
    * server's registration does. Default `mcp-client`.
    */
   jagClientId?: string | ((audience: string) => string);
-  /** Narrows the requested scopes (ID-JAG draft §4.3.4). Default: grant what was requested. */
+  /** Narrows the requested scopes (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3.4). Default: grant what was requested. */
   grantScopes?: (requested: string[]) => string[];
   /** ID-JAG lifetime in seconds. Default 300. */
   jagTtlSeconds?: number;
@@ -160,7 +160,7 @@ export interface IdpOptions {
   signingAlgValuesSupported?: string[];
   /**
    * Seconds: an ID token whose `auth_time` is older than this (or absent) is answered with
-   * `insufficient_user_authentication` and this `max_age` (ID-JAG draft -04 §4.3). Default: no limit.
+   * `insufficient_user_authentication` and this `max_age` (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3). Default: no limit.
    */
   maxAge?: number;
   /**
@@ -399,7 +399,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
       grant_types_supported: [GRANT_TOKEN_EXCHANGE],
       token_endpoint_auth_methods_supported: [clientAuth],
       ...(clientAuth === 'private_key_jwt' ? { token_endpoint_auth_signing_alg_values_supported: signingAlgs } : {}),
-      // ID-JAG draft §7.1: which requested_token_types the IdP can issue.
+      // draft-ietf-oauth-identity-assertion-authz-grant-04 §7.1: which requested_token_types the IdP can issue.
       identity_chaining_requested_token_types_supported: [TOKEN_TYPE_ID_JAG],
       subject_token_types_supported: [TOKEN_TYPE_ID_TOKEN, TOKEN_TYPE_SAML2, TOKEN_TYPE_REFRESH_TOKEN],
       id_token_signing_alg_values_supported: ['ES256'],
@@ -468,7 +468,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
   }
 
   /**
-   * ID-JAG draft -04 §4.3: the user must have authenticated within `maxAge` seconds (the ID token's
+   * draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3: the user must have authenticated within `maxAge` seconds (the ID token's
    * `auth_time`), else `insufficient_user_authentication` with `max_age`, as RFC 9470 §3 does.
    */
   function staleAuthentication(payload: JWTPayload): Fail | undefined {
@@ -484,7 +484,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     };
   }
 
-  /** RFC 8693 §2.1 token exchange, ID-JAG profile (ID-JAG draft §4.3). */
+  /** RFC 8693 §2.1 token exchange, ID-JAG profile (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3). */
   async function exchange(req: IncomingMessage, res: ServerResponse, form: Record<string, string>) {
     const fail = (f: Fail) => sendJson(res, f.status, { error: f.error, error_description: f.description, ...f.extra }, f.headers);
     const authFail = await authenticate(req, form);
@@ -492,7 +492,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     if (form.grant_type !== GRANT_TOKEN_EXCHANGE) {
       return fail({ status: 400, error: 'unsupported_grant_type', description: `grant_type must be ${GRANT_TOKEN_EXCHANGE}` });
     }
-    // ID-JAG draft §4.5: a SAML assertion is exchanged for an IdP refresh token first.
+    // draft-ietf-oauth-identity-assertion-authz-grant-04 §4.5: a SAML assertion is exchanged for an IdP refresh token first.
     if (form.subject_token_type === TOKEN_TYPE_SAML2) return samlExchange(res, form);
     for (const p of ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'resource']) {
       if (form[p] === undefined) return fail({ status: 400, error: 'invalid_request', description: `missing ${p}` });
@@ -502,14 +502,14 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     }
     let sub: string;
     if (form.subject_token_type === TOKEN_TYPE_REFRESH_TOKEN) {
-      // ID-JAG draft §4.3: an IdP refresh token this IdP issued, bound to its NameID.
+      // draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3: an IdP refresh token this IdP issued, bound to its NameID.
       const bound = refreshTokens.get(form.subject_token!);
       if (bound === undefined) {
         return fail({ status: 400, error: 'invalid_grant', description: 'subject_token rejected: unknown or revoked refresh token' });
       }
       sub = bound;
     } else if (form.subject_token_type === TOKEN_TYPE_ID_TOKEN) {
-      // ID-JAG draft §4.3.3: the subject token must be an ID token this IdP issued to the authenticated client.
+      // draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3.3: the subject token must be an ID token this IdP issued to the authenticated client.
       try {
         const { payload } = await jwtVerify(form.subject_token!, publicKey, {
           issuer,
@@ -563,7 +563,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
 
   /**
    * RFC 8693 exchange of a (stand-in, unsigned) SAML 2 assertion for an opaque IdP refresh token
-   * (ID-JAG draft §4.5). Client authentication has already passed.
+   * (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.5). Client authentication has already passed.
    */
   function samlExchange(res: ServerResponse, form: Record<string, string>) {
     const fail = (error: string, description: string) => sendOAuthError(res, 400, error, description);
