@@ -144,8 +144,8 @@ export interface IdJagResponse {
 }
 
 /**
- * Leg 1: RFC 8693 token exchange of the ID token for an ID-JAG at the IdP (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3, i.e.
- * draft-ietf-oauth-identity-assertion-authz-grant).
+ * Leg 1: RFC 8693 token exchange of the ID token for an ID-JAG at the IdP
+ * (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3).
  * `audience` is the authorization server's issuer from its validated metadata, `resource` the PRM
  * `resource` verbatim.
  */
