@@ -4,16 +4,14 @@
  * authorization server and three real MCP SDK servers it guards.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccess, CrossAppAccessError, type CrossAppAccessEngineOptions, type CrossAppAccessEvent, type CrossAppAccessFetch } from '../src/index.js';
 import { decodeJwt } from '../src/oauth/jwt.js';
+import { inBatches, whoamiThrough } from './helpers/mcp-clients.js';
 import { mulberry32 } from './helpers/prng.js';
-import { listToolsInit } from './helpers/stack-options.js';
+import { listToolsInit, stackEngineOptions } from './helpers/stack-options.js';
 import { startMcpServer, type McpTestServer } from './servers/mcp-server.js';
-import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
+import { startStack, type Stack } from './servers/stack.js';
 
 let stack: Stack;
 let servers: McpTestServer[];
@@ -29,13 +27,7 @@ afterEach(async () => {
 
 const requestContext = new AsyncLocalStorage<{ user: string }>();
 
-function engineOptions(overrides: Partial<CrossAppAccessEngineOptions> = {}): CrossAppAccessEngineOptions {
-  return {
-    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
-    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
-    ...overrides,
-  };
-}
+const engineOptions = (overrides: Partial<CrossAppAccessEngineOptions> = {}) => stackEngineOptions(stack, overrides);
 
 /** ID tokens per user key: the gateway's session store. */
 const idTokenFor = (user: string) => stack.idp.mintIdToken({ sub: user });
@@ -47,30 +39,11 @@ function gatewayFetch(xaa: CrossAppAccess): CrossAppAccessFetch {
   });
 }
 
-function text(result: unknown): string {
-  return (result as { content: Array<{ text: string }> }).content.map((c) => c.text).join('');
-}
 
 /** One tool call as `user`, through a new real SDK client (v1 or v2) on the gateway's fetch. */
-async function whoamiAs(user: string, server: McpTestServer, authedFetch: CrossAppAccessFetch, v2: boolean): Promise<string> {
-  return requestContext.run({ user }, async () => {
-    if (v2) {
-      const client = new ClientV2({ name: 'gateway', version: '1.0.0' });
-      await client.connect(new TransportV2(new URL(server.url), { fetch: authedFetch }));
-      try {
-        return text(await client.callTool({ name: 'whoami', arguments: {} }));
-      } finally {
-        await client.close();
-      }
-    }
-    const client = new Client({ name: 'gateway', version: '1.0.0' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(server.url), { fetch: authedFetch }));
-    try {
-      return text(await client.callTool({ name: 'whoami', arguments: {} }));
-    } finally {
-      await client.close();
-    }
-  });
+/** One tool call as `user`, through a new real SDK client (v1 or v2) on the gateway's fetch. */
+function whoamiAs(user: string, server: McpTestServer, authedFetch: CrossAppAccessFetch, v2: boolean): Promise<string> {
+  return requestContext.run({ user }, () => whoamiThrough(server.url, authedFetch, v2));
 }
 
 /** Who each token exchange was for, and for which resource: `sub resource` strings. */
@@ -80,9 +53,6 @@ function exchangesByUserAndResource(): string[] {
     .map((r) => `${String(decodeJwt(r.form.subject_token!)?.claims.sub)} ${r.form.resource}`);
 }
 
-async function inBatches<T>(items: T[], size: number, run: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(run));
-}
 
 describe('one engine, many users, many servers', () => {
   it('200 users × 3 servers, interleaved at random through one gateway fetch: each answer names its own user, one exchange and one grant per (user, server), metadata once per server', async () => {

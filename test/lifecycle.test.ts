@@ -3,6 +3,7 @@
  * 401 storms and stragglers, step-up, ID-token reasons, cancellation, bodies. Real loopback servers
  * with request counters; time is an injectable clock, never a sleep.
  */
+import { gate } from './helpers/gate.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   CrossAppAccessError,
@@ -28,12 +29,6 @@ afterEach(async () => {
   await stack.close();
 });
 
-/** A promise with its resolver, for holding a step open (Promise.withResolvers is Node 22+). */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
-}
 
 function options(overrides: Partial<CrossAppAccessOptions> = {}): CrossAppAccessOptions {
   return stackOptions(stack, { resource: stack.mcp.resource, now, ...overrides });

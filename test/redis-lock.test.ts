@@ -5,6 +5,7 @@
  * out; a holder that dies still releases by expiry, and a waiter then acquires. A real
  * `redis-server`, real loopback servers; the slow acquisition is an ID token that is held back.
  */
+import { gate } from './helpers/gate.js';
 import { describe, expect, it } from 'vitest';
 import { skipRedis } from './servers/redis-server.js';
 import { useRedisFleet, type Client } from './helpers/redis-fleet.js';
@@ -12,12 +13,6 @@ import { useRedisFleet, type Client } from './helpers/redis-fleet.js';
 const fleet = useRedisFleet();
 const LOCK_TTL_MS = 150;
 
-/** A promise and the function that settles it. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
-}
 
 /** The fleet lock's name in Redis, once one is taken (polled: each look is one SCAN). */
 async function lockTaken(raw: Client): Promise<string> {

@@ -11,7 +11,7 @@ import { Agent, fetch as undiciFetch, getGlobalDispatcher, request, setGlobalDis
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccess, CrossAppAccessError, crossAppAccessErrorOf, isCrossAppAccessError, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
-import { listToolsInit } from './helpers/stack-options.js';
+import { listToolsInit, stackEngineOptions } from './helpers/stack-options.js';
 import type { OverrideResponse } from './servers/http-util.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
 
@@ -29,13 +29,7 @@ afterEach(async () => {
   await stack.close();
 });
 
-function engineOptions(overrides: Partial<CrossAppAccessEngineOptions> = {}): CrossAppAccessEngineOptions {
-  return {
-    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
-    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
-    ...overrides,
-  };
-}
+const engineOptions = (overrides: Partial<CrossAppAccessEngineOptions> = {}) => stackEngineOptions(stack, overrides);
 
 const requestContext = new AsyncLocalStorage<string>();
 

@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccess, CrossAppAccessError, ConfigurationError, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
 import { startResourceServer, type ResourceServer } from './helpers/resource-server.js';
-import { jsonRpc, MCP_HEADERS } from './helpers/stack-options.js';
+import { jsonRpc, MCP_HEADERS, stackEngineOptions } from './helpers/stack-options.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
 
 let stack: Stack;
@@ -28,13 +28,7 @@ afterEach(async () => {
   await Promise.all([stack.close(), rs.close()]);
 });
 
-function engineOptions(overrides: Partial<CrossAppAccessEngineOptions> = {}): CrossAppAccessEngineOptions {
-  return {
-    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
-    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
-    ...overrides,
-  };
-}
+const engineOptions = (overrides: Partial<CrossAppAccessEngineOptions> = {}) => stackEngineOptions(stack, overrides);
 
 /** An Agent with the interceptor (for the resource server: its AS given, no discovery of it). */
 function agentFor(overrides: Partial<CrossAppAccessEngineOptions> = {}, user: string | (() => string | undefined) = 'alice', agentOptions: Agent.Options = {}) {

@@ -4,11 +4,12 @@
  * Real loopback IdP, AS and MCP SDK servers.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { gate } from './helpers/gate.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccess, type CrossAppAccessEngineOptions, type CrossAppAccessEvent } from '../src/index.js';
 import { engineBehind } from '../src/engine/handles.js';
 import { decodeJwt } from '../src/oauth/jwt.js';
-import { listToolsInit } from './helpers/stack-options.js';
+import { listToolsInit, stackEngineOptions } from './helpers/stack-options.js';
 import { startMcpServer } from './servers/mcp-server.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
 
@@ -20,21 +21,10 @@ afterEach(async () => {
   await stack.close();
 });
 
-function engineOptions(overrides: Partial<CrossAppAccessEngineOptions> = {}): CrossAppAccessEngineOptions {
-  return {
-    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
-    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
-    ...overrides,
-  };
-}
+const engineOptions = (overrides: Partial<CrossAppAccessEngineOptions> = {}) => stackEngineOptions(stack, overrides);
 
 const idTokenFor = (sub: string) => stack.idp.mintIdToken({ sub });
 
-function gate() {
-  let release!: () => void;
-  const promise = new Promise<void>((resolve) => (release = resolve));
-  return { promise, release };
-}
 
 const tick = (ms = 20) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -69,7 +59,7 @@ describe('one user’s token never reaches another', () => {
     await xaa.forget('kiosk-1');
     const bobPending = bobFetch(stack.mcp.url, listToolsInit());
     await tick();
-    slow.release();
+    slow.open();
     expect((await alicePending).status).toBe(200);
     expect((await bobPending).status).toBe(200);
     // Each request with its own person's token (alice's may arrive last: her SSO was slow).
@@ -86,7 +76,7 @@ describe('one user’s token never reaches another', () => {
     await xaa.forget('kiosk-1');
     const bob = xaa.getAccessToken({ user: 'kiosk-1', url: stack.mcp.url, idToken: () => idTokenFor('bob') });
     await tick();
-    slow.release();
+    slow.open();
     expect(subOfToken((await alice).token)).toBe('alice');
     expect(subOfToken((await bob).token)).toBe('bob');
   });
@@ -114,7 +104,7 @@ describe('one user’s token never reaches another', () => {
     const bobFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: () => idTokenFor('bob') });
     const bobPending = bobFetch(stack.mcp.url, listToolsInit());
     await tick();
-    renewal.release();
+    renewal.open();
     expect((await bobPending).status).toBe(200);
     expect(lastSubAtMcp()).toBe('bob');
   });
@@ -138,7 +128,7 @@ describe('one user’s token never reaches another', () => {
       }),
     );
     await tick(50);
-    slow.release();
+    slow.open();
     await Promise.all(pending);
     for (const r of stack.mcp.requests.filter((q) => q.authorization)) {
       const sub = subOfToken(r.authorization!.replace(/^Bearer /, ''));

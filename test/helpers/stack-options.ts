@@ -1,11 +1,20 @@
 /** Wrapper options and MCP requests for tests against one loopback {@link Stack}. */
-import type { CrossAppAccessOptions } from '../../src/index.js';
+import type { CrossAppAccessEngineOptions, CrossAppAccessOptions } from '../../src/index.js';
 import { DEFAULT_AS_CLIENT, type Stack } from '../servers/stack.js';
 
 /** Options for a wrapper talking to `stack`: IdP discovered from its issuer, AS credentials bound on first use. */
 export function stackOptions(stack: Stack, overrides: Partial<CrossAppAccessOptions> = {}): CrossAppAccessOptions {
   return {
     idToken: () => stack.idp.mintIdToken(),
+    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
+    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
+    ...overrides,
+  };
+}
+
+/** Engine options for `stack` (no idToken: each user's session brings one): IdP discovered, AS credentials bound on first use. */
+export function stackEngineOptions(stack: Stack, overrides: Partial<CrossAppAccessEngineOptions> = {}): CrossAppAccessEngineOptions {
+  return {
     idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
     client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
     ...overrides,
