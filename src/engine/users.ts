@@ -2,6 +2,7 @@ import { ConfigurationError, CrossAppAccessError, type OAuthResponseError } from
 import type { ResolvedIdp } from '../options/types.js';
 import type { ResourceBinding } from './binding.js';
 import type { Session } from './engine.js';
+import type { AccessToken } from './tokens.js';
 
 /** Users an engine remembers (their ID-token identity and whether they have acquired before). */
 const MAX_USERS = 100_000;
@@ -57,6 +58,8 @@ export class UserState {
   /** The cache partition the token key was last built for, and that key (the same string each time: hashed once). */
   lastPartition: string | undefined;
   lastTokenKey: string | undefined;
+  /** The token last read from the store under {@link lastTokenKey}: reused while the store says it is current. */
+  lastToken: AccessToken | undefined;
   /** Seen since the bound was last enforced: spared once when the least recent users are dropped. */
   touched = false;
   /** Whether a token was acquired before (the `idToken` reason is then 'renewal'). */

@@ -23,6 +23,8 @@ export class MemoryTokenStore implements TokenStore {
   private readonly byUser = new Map<string, Set<string>>();
   /** Key → user, for the dispose hook. */
   private readonly userOf = new Map<string, string>();
+  /** Tokens no longer held (dropped, evicted or replaced): what {@link isCurrent} answers from. */
+  private readonly gone = new WeakSet<StoredToken>();
 
   constructor(
     private readonly max: number,
@@ -32,7 +34,8 @@ export class MemoryTokenStore implements TokenStore {
   private get tokens(): LRUCache<string, StoredToken> {
     return (this.lru ??= new LRUCache<string, StoredToken>({
       max: this.max,
-      dispose: (_token, key, reason) => {
+      dispose: (token, key, reason) => {
+        this.gone.add(token);
         if (reason !== 'set') this.unindex(key);
       },
     }));
@@ -42,10 +45,17 @@ export class MemoryTokenStore implements TokenStore {
     return this.lru?.get(key);
   }
 
+  /** Whether a token read from this store is still the one it holds under its key (no lookup by key). */
+  isCurrent(token: StoredToken): boolean {
+    return !this.gone.has(token);
+  }
+
   set(key: string, token: StoredToken, user: string): void {
     const previous = this.userOf.get(key);
     if (previous !== undefined && previous !== user) this.unindex(key);
     this.tokens.set(key, token);
+    // Stored (again, if the same token was set twice): current.
+    this.gone.delete(token);
     this.userOf.set(key, user);
     let keys = this.byUser.get(user);
     if (!keys) {

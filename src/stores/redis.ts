@@ -89,6 +89,10 @@ class RedisStore implements RedisTokenStore {
     this.local.set(key, token, user);
   }
 
+  isCurrent(token: StoredToken): boolean {
+    return this.local.isCurrent(token);
+  }
+
   /** A 401: drops the token here, and in Redis if it is still that generation there (in the background). */
   delete(key: string, token: StoredToken): boolean {
     const dropped = this.local.delete(key, token);

@@ -38,6 +38,13 @@ export interface StoredToken {
 export interface TokenStore {
   /** The token under `key`, if any, without I/O (the warm path); the engine checks expiry. */
   get(key: string): StoredToken | undefined;
+  /**
+   * Optional: whether `token`, read from this store with {@link get}, is still the one held under its
+   * key (not dropped, evicted or replaced since), without a lookup by key: the warm path of a user
+   * who asks for the same key again and again checks this instead. Must never answer true for a
+   * token the store no longer holds.
+   */
+  isCurrent?(token: StoredToken): boolean;
   /** Stores `token` under `key`, for `user` (the application's user key; '' for a one-user wrapper). */
   set(key: string, token: StoredToken, user: string): void;
   /**
