@@ -222,13 +222,15 @@ describe('the warm path: next and signals', () => {
       const f = await warmFetch();
       stack.as.revokeAll();
       const c = new AbortController();
-      let first = true;
-      stack.mcp.override = (req) => {
-        if (req.path === '/mcp' && first) { first = false; queueMicrotask(() => c.abort()); }
+      // Abort once the re-acquisition is under way: when the IdP receives the new exchange.
+      const exchangesBefore = stack.idp.requests.filter((r) => r.path === '/token').length;
+      stack.idp.override = (req) => {
+        if (req.path === '/token') queueMicrotask(() => c.abort());
         return undefined;
       };
-      const r = await f(stack.mcp.url, { ...listToolsInit(), signal: c.signal }).then((x) => x.status, (e: unknown) => e);
-      if (typeof r !== 'number') expect(r).toMatchObject({ name: 'AbortError' });
+      const outcome = await f(stack.mcp.url, { ...listToolsInit(), signal: c.signal }).then((x) => x.status, (e: unknown) => e);
+      expect(outcome).toMatchObject({ name: 'AbortError' });
+      expect(stack.idp.requests.filter((r) => r.path === '/token').length).toBe(exchangesBefore + 1);
       await new Promise((res) => setTimeout(res, 50));
       expect(unhandled).toEqual([]);
     } finally {
