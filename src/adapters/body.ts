@@ -251,11 +251,3 @@ export function sendRequest(next: FetchLike, request: OutgoingRequest, accessTok
   return next(request.url, init);
 }
 
-/** Frees the connection of a response we will not read. */
-export async function discardBody(response: Response): Promise<void> {
-  try {
-    await response.body?.cancel();
-  } catch {
-    // Nothing to free.
-  }
-}

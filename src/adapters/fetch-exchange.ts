@@ -1,7 +1,8 @@
 import type { Answer } from '../engine/engine.js';
 import type { Exchange } from '../engine/authorize.js';
 import type { FetchLike } from '../fetch-types.js';
-import { discardBody, prepareProbe, prepareRequest, sendRequest, type OutgoingRequest, type ProbeRequest } from './body.js';
+import { discardBody } from '../oauth/http.js';
+import { prepareProbe, prepareRequest, sendRequest, type OutgoingRequest, type ProbeRequest } from './body.js';
 import { redirectedFrom, sendWithToken } from './redirects.js';
 
 /** An answer of fetch's, as the engine sees it, with the `Response` to hand back. */

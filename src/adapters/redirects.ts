@@ -1,6 +1,6 @@
-import { discardBody, sendRequest, withoutAuthorization, type OutgoingRequest } from './body.js';
+import { sendRequest, withoutAuthorization, type OutgoingRequest } from './body.js';
 import { CrossAppAccessError } from '../errors.js';
-import type { FetchLike } from '../oauth/http.js';
+import { discardBody, type FetchLike } from '../oauth/http.js';
 import { describeUrl, parseUrl } from '../url-rules.js';
 
 // Fetch standard, "HTTP-redirect fetch": at most 20 redirects.

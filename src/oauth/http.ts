@@ -70,7 +70,7 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
   }
 
   if (response.status >= 300 && response.status < 400) {
-    await discard(response);
+    await discardBody(response);
     throw new CrossAppAccessError(
       `${capitalize(req.what)} at ${reportedUrl(req.url)} answered with a redirect (HTTP ${response.status}); redirects are never followed for token and metadata requests.`,
       { code: 'unexpected_redirect', stage: req.stage, status: response.status },
@@ -126,7 +126,8 @@ function transportError(req: JsonRequest, cause: unknown, timeout: AbortSignal):
   });
 }
 
-async function discard(response: Response): Promise<void> {
+/** Frees the connection of a response we will not read. */
+export async function discardBody(response: Response): Promise<void> {
   try {
     await response.body?.cancel();
   } catch {
@@ -141,7 +142,7 @@ async function discard(response: Response): Promise<void> {
 async function readCapped(response: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
   const declared = Number(response.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
-    await discard(response);
+    await discardBody(response);
     throw new CrossAppAccessError('body too large', { code: 'response_too_large', stage: 'request' });
   }
   if (!response.body) return '';
