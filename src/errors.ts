@@ -210,8 +210,11 @@ export class CrossAppAccessError extends Error {
 }
 
 /**
- * An option passed to {@link withCrossAppAccess} or {@link crossAppAccess} is missing or malformed.
- * Thrown synchronously when the wrapper is made; `stage` is always `'config'`.
+ * An option or a call argument is missing or malformed; `option` names it, `stage` is always `'config'`.
+ * Thrown synchronously when the wrapper, engine or store is made (the options); and at a call, before
+ * anything is sent, for what only the call supplies: a missing or too long `user` key, an `idp` not
+ * among the engine's, a missing `idToken`. A private key that cannot sign with its algorithm is
+ * found at first use (keys are imported lazily), before the request it would sign.
  *
  * @example
  * ```ts
