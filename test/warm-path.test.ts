@@ -1,6 +1,6 @@
 /** The fetch adapter's warm path under attack: the caller's init, 401/403, users, `next` and signals; real loopback servers. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CrossAppAccess, withCrossAppAccess, type CrossAppAccessOptions } from '../src/index.js';
+import { CrossAppAccess, memoryTokenStore, withCrossAppAccess, type CrossAppAccessOptions, type TokenStore } from '../src/index.js';
 import { jsonRpc, listToolsInit, MCP_HEADERS, stackOptions } from './helpers/stack-options.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
 
@@ -139,6 +139,30 @@ describe('the warm path: users', () => {
     idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
     client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
     resource: stack.mcp.resource,
+  });
+
+  it('every busy user\'s token is read from the store now and then (kept recent in its LRU), also when users take strict turns', async () => {
+    const inner = memoryTokenStore();
+    const readsByKey = new Map<string, number>();
+    const store: TokenStore = {
+      get: (key) => { readsByKey.set(key, (readsByKey.get(key) ?? 0) + 1); return inner.get(key); },
+      set: (key, token, user) => inner.set(key, token, user),
+      delete: (key, token) => inner.delete(key, token),
+      deleteUser: (user) => inner.deleteUser(user),
+      isCurrent: (token) => inner.isCurrent!(token),
+    };
+    const xaa = new CrossAppAccess({ ...engineOptions(), store });
+    let user = '';
+    const g = xaa.fetch(fetch, { user: () => user, idToken: ({ user: u }) => stack.idp.mintIdToken({ sub: u! }) });
+    const users = Array.from({ length: 16 }, (_, i) => `u${i}`);
+    for (const u of users) { user = u; expect((await g(stack.mcp.url, listToolsInit())).status).toBe(200); }
+    readsByKey.clear();
+    for (let round = 0; round < 32; round++) {
+      for (const u of users) { user = u; expect((await g(stack.mcp.url, listToolsInit())).status).toBe(200); }
+    }
+    // 16 users × 32 warm calls each: every user's token is read from the store (not only one user's).
+    expect(readsByKey.size).toBe(16);
+    for (const reads of readsByKey.values()) expect(reads).toBeGreaterThanOrEqual(2);
   });
 
   it('warm resource, unknown user: unknown_user and nothing sent', async () => {

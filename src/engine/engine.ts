@@ -59,8 +59,6 @@ export class Engine {
   readonly users = new Users();
   /** Token key → epoch ms before which a failed background renewal is not tried again. */
   private readonly renewalPauses: RenewalPauses;
-  /** Warm reads, for sending one in sixteen to the store (see heldToken). */
-  private reads = 0;
   /** The process's warm-path counters (metrics read them; the warm path only increments). */
   private readonly stats = warmPathStats();
   /** The configured IdPs by issuer: a request that names its IdP finds it in one lookup. */
@@ -215,13 +213,13 @@ export class Engine {
 
   /**
    * The stored token under `key` for `user`: the one read last time, while the store says it still
-   * holds it (no lookup among every user's tokens), else read again. One read in sixteen goes to the
-   * store anyway, so that a token in use stays recently used there.
+   * holds it (no lookup among every user's tokens), else read again. One of each user's reads in
+   * sixteen goes to the store anyway, so that every token in use stays recently used there.
    */
   private heldToken(key: string, user: UserState): AccessToken | undefined {
     const last = user.lastToken;
     // `last` was read under `key` (keyOf forgets it whenever the user's key changes).
-    if (last !== undefined && user.lastTokenKey === key && (++this.reads & 15) !== 0 && this.store.isCurrent?.(last)) return last;
+    if (last !== undefined && user.lastTokenKey === key && (++user.heldReads & 15) !== 0 && this.store.isCurrent?.(last)) return last;
     const token = this.store.get(key);
     user.lastToken = token;
     return token;

@@ -60,6 +60,8 @@ export class UserState {
   lastTokenKey: string | undefined;
   /** The token last read from the store under {@link lastTokenKey}: reused while the store says it is current. */
   lastToken: AccessToken | undefined;
+  /** Reads of {@link lastToken}: every sixteenth goes to the store, to keep the token recent there. */
+  heldReads = 0;
   /** Seen since the bound was last enforced: spared once when the least recent users are dropped. */
   touched = false;
   /** Whether a token was acquired before (the `idToken` reason is then 'renewal'). */
