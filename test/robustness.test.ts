@@ -9,6 +9,7 @@ import { CrossAppAccessError, withCrossAppAccess, type CrossAppAccessOptions, ty
 import { listToolsInit, MCP_HEADERS, stackOptions } from './helpers/stack-options.js';
 import { startHttpServer } from './servers/http-util.js';
 import { startStack, type Stack } from './servers/stack.js';
+import { eventLoopTurns, unhandledRejectionsDuring } from './helpers/unhandled.js';
 
 let stack: Stack;
 beforeEach(async () => {
@@ -23,19 +24,6 @@ afterEach(async () => {
 const listTools = listToolsInit;
 const options = (overrides: Partial<CrossAppAccessOptions> = {}) => stackOptions(stack, overrides);
 
-/** Collects unhandled rejections while `work` runs and for a few turns after it. */
-async function unhandledDuring(work: () => Promise<void>): Promise<unknown[]> {
-  const seen: unknown[] = [];
-  const onUnhandled = (reason: unknown) => seen.push(reason);
-  process.on('unhandledRejection', onUnhandled);
-  try {
-    await work();
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-  } finally {
-    process.off('unhandledRejection', onUnhandled);
-  }
-  return seen;
-}
 
 describe('cancellation edge cases', () => {
   it('an already-aborted signal rejects at once, and a shared discovery that fails later is not an unhandled rejection', async () => {
@@ -45,7 +33,7 @@ describe('cancellation edge cases', () => {
       client: { clientId: 'mcp-client', clientSecret: 'mcp-secret', issuer: 'http://127.0.0.1:1' },
     }));
     const reason = new Error('already gone');
-    const unhandled = await unhandledDuring(async () => {
+    const unhandled = await unhandledRejectionsDuring(async () => {
       await expect(authedFetch(stack.mcp.url, { ...listTools(), signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
       // The same discovery, awaited by a caller that stays, fails with a typed error.
       await expect(authedFetch(stack.mcp.url, listTools())).rejects.toMatchObject({ code: 'network_error', stage: 'discovery' });
@@ -346,7 +334,7 @@ describe('other clients, servers that move, bodies past the cap', () => {
     stack.mcp.override = (req) => (req.headers.authorization ? { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: '' } : undefined);
     const authedFetch = withCrossAppAccess(fetch, options({ resource: stack.mcp.resource }));
     for (let i = 0; i < 5; i++) expect((await authedFetch(stack.mcp.url, listTools(i))).status).toBe(401);
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    await eventLoopTurns(5);
     expect(stack.idp.counters.exchange).toBe(6); // the first token, then one re-acquisition per request
   });
 

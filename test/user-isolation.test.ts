@@ -26,8 +26,6 @@ const engineOptions = (overrides: Partial<CrossAppAccessEngineOptions> = {}) => 
 const idTokenFor = (sub: string) => stack.idp.mintIdToken({ sub });
 
 
-const tick = (ms = 20) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Whose token the MCP server received on its last authorized request. */
 function lastSubAtMcp(): string | undefined {
   const header = stack.mcp.requests.filter((r) => r.authorization).at(-1)?.authorization;
@@ -52,13 +50,15 @@ describe('one user’s token never reaches another', () => {
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource }));
     const slow = gate();
     // Seat "kiosk-1": first alice (her SSO is slow), then she signs out and bob signs in on the same key.
-    const aliceFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: async () => { await slow.promise; return idTokenFor('alice'); } });
-    const bobFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: () => idTokenFor('bob') });
+    const aliceAsked = gate();
+    const bobAsked = gate();
+    const aliceFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: async () => { aliceAsked.open(); await slow.promise; return idTokenFor('alice'); } });
+    const bobFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: () => (bobAsked.open(), idTokenFor('bob')) });
     const alicePending = aliceFetch(stack.mcp.url, listToolsInit());
-    await tick();
+    await aliceAsked.promise;
     await xaa.forget('kiosk-1');
     const bobPending = bobFetch(stack.mcp.url, listToolsInit());
-    await tick();
+    await bobAsked.promise; // bob's own acquisition started (joining alice's would never ask)
     slow.open();
     expect((await alicePending).status).toBe(200);
     expect((await bobPending).status).toBe(200);
@@ -71,11 +71,13 @@ describe('one user’s token never reaches another', () => {
   it('forget(key) during an acquisition, then the key is reused: getAccessToken returns the new person’s token, not the old one’s', async () => {
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource }));
     const slow = gate();
-    const alice = xaa.getAccessToken({ user: 'kiosk-1', url: stack.mcp.url, idToken: async () => { await slow.promise; return idTokenFor('alice'); } });
-    await tick();
+    const aliceAsked = gate();
+    const bobAsked = gate();
+    const alice = xaa.getAccessToken({ user: 'kiosk-1', url: stack.mcp.url, idToken: async () => { aliceAsked.open(); await slow.promise; return idTokenFor('alice'); } });
+    await aliceAsked.promise;
     await xaa.forget('kiosk-1');
-    const bob = xaa.getAccessToken({ user: 'kiosk-1', url: stack.mcp.url, idToken: () => idTokenFor('bob') });
-    await tick();
+    const bob = xaa.getAccessToken({ user: 'kiosk-1', url: stack.mcp.url, idToken: () => (bobAsked.open(), idTokenFor('bob')) });
+    await bobAsked.promise; // bob's own acquisition started (joining alice's would never ask)
     slow.open();
     expect(subOfToken((await alice).token)).toBe('alice');
     expect(subOfToken((await bob).token)).toBe('bob');
@@ -86,24 +88,26 @@ describe('one user’s token never reaches another', () => {
     let clock = Date.now();
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource, now: () => clock }));
     const renewal = gate();
-    let calls = 0;
+    const renewalAsked = gate();
+    const bobAsked = gate();
     const aliceFetch = xaa.fetch(fetch, {
       user: 'kiosk-1',
       idToken: async ({ reason }) => {
-        calls++;
-        if (reason === 'renewal') await renewal.promise;
+        if (reason === 'renewal') {
+          renewalAsked.open();
+          await renewal.promise;
+        }
         return idTokenFor('alice');
       },
     });
     expect((await aliceFetch(stack.mcp.url, listToolsInit())).status).toBe(200);
     clock += 3_500_000; // inside the renewal window (3600 s tokens), still valid
     expect((await aliceFetch(stack.mcp.url, listToolsInit())).status).toBe(200); // starts a background renewal
-    await tick();
-    expect(calls).toBe(2);
+    await renewalAsked.promise;
     await xaa.forget('kiosk-1');
-    const bobFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: () => idTokenFor('bob') });
+    const bobFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: () => (bobAsked.open(), idTokenFor('bob')) });
     const bobPending = bobFetch(stack.mcp.url, listToolsInit());
-    await tick();
+    await bobAsked.promise; // bob's own acquisition started (joining the renewal would never ask)
     renewal.open();
     expect((await bobPending).status).toBe(200);
     expect(lastSubAtMcp()).toBe('bob');
@@ -112,14 +116,18 @@ describe('one user’s token never reaches another', () => {
   it('concurrent first requests of many users through one gateway fetch: each is sent with its own token (regression guard)', async () => {
     const xaa = new CrossAppAccess(engineOptions());
     const slow = gate();
+    const allAsked = gate();
+    const users = Array.from({ length: 12 }, (_, i) => `u${i}`);
+    const asked = new Set<string>();
     const gw = xaa.fetch(fetch, {
       user: () => requestContext.getStore()?.user,
       idToken: async ({ user }) => {
+        asked.add(user);
+        if (asked.size === users.length) allAsked.open();
         if (user === 'u0') await slow.promise; // u0's acquisition is the slow one: others must not join it
         return idTokenFor(user);
       },
     });
-    const users = Array.from({ length: 12 }, (_, i) => `u${i}`);
     const seen = new Map<string, string | undefined>();
     const pending = users.map((user) =>
       requestContext.run({ user }, async () => {
@@ -127,7 +135,7 @@ describe('one user’s token never reaches another', () => {
         expect(response.status).toBe(200);
       }),
     );
-    await tick(50);
+    await allAsked.promise; // every user's own acquisition started (joining u0's would never ask)
     slow.open();
     await Promise.all(pending);
     for (const r of stack.mcp.requests.filter((q) => q.authorization)) {
@@ -283,9 +291,9 @@ describe('bounded state', () => {
     for (const f of sessions) expect((await f(stack.mcp.url, listToolsInit())).status).toBe(200);
     clock += 3_500_000; // inside every token's renewal window
     for (const f of sessions) expect((await f(stack.mcp.url, listToolsInit())).status).toBe(200);
-    await tick(100); // the renewals fail
-    for (const user of users) await xaa.forget(user);
     const paused = (engineBehind(xaa) as unknown as { renewalPauses: { size: number } }).renewalPauses;
+    await expect.poll(() => paused.size).toBe(users.length); // every renewal failed and paused its key
+    for (const user of users) await xaa.forget(user);
     expect(paused.size).toBe(0);
   });
 });

@@ -16,6 +16,16 @@ import { DEFAULT_AS_CLIENT, startStack, type Stack } from '../servers/stack.js';
 export const newClient = (url: string, connectTimeout?: number) => createClient({ url, socket: { reconnectStrategy: () => 50, ...(connectTimeout ? { connectTimeout } : {}) } });
 export type Client = ReturnType<typeof newClient>;
 
+/** The fleet lock's name in Redis, once one is taken (polled: each look is one SCAN). */
+export async function lockTaken(raw: Client): Promise<string> {
+  for (let i = 0; i < 400; i++) {
+    const [name] = (await raw.scan('0', { MATCH: '*:l:*', COUNT: 1000 })).keys;
+    if (name) return name;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('no lock was taken');
+}
+
 /** The encryption key every member uses unless told otherwise. */
 export const KEY1 = new Uint8Array(randomBytes(32));
 
