@@ -57,7 +57,7 @@ describe('the warm path: the caller init', () => {
     expect(mcpPosts()[0]?.headers['x-late']).toBeUndefined();
   });
 
-  // Was a bug, fixed (the init and its headers are copied at the call; this failed before): the warm path keeps a reference to the caller's init and its headers object; the retry after
+  // Guards against (the init and its headers are copied at the call): the warm path keeping a reference to the caller's init and its headers object; the retry after
   // a 401 (sent later, from that reference) carries headers the caller set AFTER the call returned.
   // Fetch reads init once; a caller reusing one headers object across calls leaks the next call's headers.
   it('a header the caller adds after the call does not appear on the retry after a warm 401', async () => {
