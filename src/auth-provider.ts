@@ -1,6 +1,7 @@
 import type { AccessTokenRequest, CrossAppAccess } from './cross-app-access.js';
 import type { UserSource } from './engine/sessions.js';
 import { CrossAppAccessError } from './errors.js';
+import { LazyLru } from './lazy-lru.js';
 import type { UserIdTokenSource } from './options/types.js';
 
 /**
@@ -48,7 +49,7 @@ const MAX_REMEMBERED = 10_000;
  */
 export function authProviderOf(xaa: CrossAppAccess, session: AuthProviderSession): McpAuthProvider {
   const { user, idToken, idp, url } = session;
-  const last = new Map<string, string>();
+  const last = new LazyLru<string, string>({ max: MAX_REMEMBERED });
   const request = (): AccessTokenRequest => {
     const key = typeof user === 'function' ? user() : user;
     if (typeof key !== 'string' || key === '') {
@@ -64,14 +65,12 @@ export function authProviderOf(xaa: CrossAppAccess, session: AuthProviderSession
     async token() {
       const asked = request();
       const { token } = await xaa.getAccessToken(asked);
-      last.delete(asked.user);
-      last.set(asked.user, token);
-      if (last.size > MAX_REMEMBERED) last.delete(last.keys().next().value as string);
+      last.cache.set(asked.user, token);
       return token;
     },
     async onUnauthorized() {
       const asked = request();
-      const refused = last.get(asked.user);
+      const refused = last.built?.get(asked.user);
       if (refused !== undefined) xaa.invalidate({ user: asked.user, token: refused, url, ...(asked.idp === undefined ? {} : { idp: asked.idp }) });
     },
   };

@@ -6,7 +6,7 @@ import type { ResourceBinding } from './engine/binding.js';
 import { resolveEngineOptions } from './options/resolve.js';
 import type { CrossAppAccessEngineOptions, UserIdTokenSource } from './options/types.js';
 import { describeUrl, parseUrl } from './url-rules.js';
-import { Engine, type Session, type Target } from './engine/engine.js';
+import { Engine, targetAt, type Session, type Target } from './engine/engine.js';
 import { engineBehind, registerEngine } from './engine/handles.js';
 import { readerOf, requireUser, sessionResolver, type FetchSession } from './engine/sessions.js';
 import { authProviderOf, type AuthProviderSession, type McpAuthProvider } from './auth-provider.js';
@@ -203,7 +203,7 @@ function targetOf(engine: Engine, request: { url?: string | URL | undefined; res
   const href = request.url !== undefined ? String(request.url) : request.resource;
   const url = href === undefined ? undefined : parseUrl(href);
   if (!url) throw new ConfigurationError(request.url !== undefined ? 'url' : 'resource', 'expected an absolute URL (give url or resource)');
-  const target = { href: url.href, url, origin: url.origin, path: url.pathname };
+  const target = targetAt(url);
   if (!engine.mayCarryToken(target)) {
     const configured = engine.options.resources.map((r) => r.resource);
     const why = configured.length > 0 ? `it is outside the configured resource ${configured.join(', ')}` : 'it is not https (nor loopback), or has credentials in it';

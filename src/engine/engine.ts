@@ -27,10 +27,16 @@ export interface WarmToken {
 
 /** A request's target, read once by the adapter. */
 export interface Target {
+  /** The URL as the caller gave it (the fetch adapter compares it to reuse its last target). */
   readonly href: string;
   readonly url: URL;
   readonly origin: string;
   readonly path: string;
+}
+
+/** The target at a parsed URL: the one place a {@link Target} is built. */
+export function targetAt(url: URL, href = url.href): Target {
+  return { href, url, origin: url.origin, path: url.pathname };
 }
 
 /** One user's part in a request: who, where their ID tokens come from, and their events. */

@@ -1,4 +1,5 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { LazyLru } from '../lazy-lru.js';
 import type { ResourceBinding } from './binding.js';
 import { AS_AUTH_PREFERENCE, chooseClientAuth } from '../oauth/client-auth.js';
 import type { Discovery, ProtectedResourceMetadata } from '../oauth/discovery.js';
@@ -13,20 +14,17 @@ import { isInside, requireSecureUrl, resourceBoundary } from '../url-rules.js';
  * client's registrations there (see {@link Registrations}).
  */
 export class ResourceRegistry {
-  /**
-   * By resource, least recently used dropped first, so a wrapper around global fetch stays bounded.
-   * Made on first use: lru-cache allocates its arrays up front, which would make every wrapper slow to build.
-   */
-  private lru: LRUCache<string, ResourceBinding> | undefined;
+  /** By resource, least recently used dropped first, so a wrapper around global fetch stays bounded. */
+  private readonly learned = new LazyLru<string, ResourceBinding>({
+    max: MAX_LEARNED_RESOURCES,
+    dispose: (binding) => {
+      this.version++;
+      const key = boundaryKey(binding.boundary.origin, binding.boundary.prefix);
+      if (this.byBoundary.get(key) === binding) this.byBoundary.delete(key);
+    },
+  });
   private get bindings(): LRUCache<string, ResourceBinding> {
-    return (this.lru ??= new LRUCache<string, ResourceBinding>({
-      max: MAX_LEARNED_RESOURCES,
-      dispose: (binding) => {
-        this.version++;
-        const key = boundaryKey(binding.boundary.origin, binding.boundary.prefix);
-        if (this.byBoundary.get(key) === binding) this.byBoundary.delete(key);
-      },
-    }));
+    return this.learned.cache;
   }
   /** The same bindings by origin and path prefix: a lookup costs one probe per path segment, whatever their number. */
   private readonly byBoundary = new Map<string, ResourceBinding>();

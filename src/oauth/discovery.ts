@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CrossAppAccessError, capitalize } from '../errors.js';
 import type { CrossAppAccessEvent } from '../events.js';
-import { LRUCache } from 'lru-cache';
+import { LazyLru } from '../lazy-lru.js';
 import { EndpointHolds } from './endpoint-holds.js';
 import { MAX_METADATA_BYTES, requestJson, type FetchLike, type JsonResult } from './http.js';
 import { retryEvents, withRetry, type RetryPolicy } from './retry.js';
@@ -68,11 +68,8 @@ export interface SharedDocuments {
  * request; failures are not cached.
  */
 export class Discovery {
-  // Bounded: a wrapper around global fetch may meet many servers. Made on first use (see TokenStore).
-  private lru: LRUCache<string, { value: Promise<unknown>; expiresAt: number }> | undefined;
-  private get cache(): LRUCache<string, { value: Promise<unknown>; expiresAt: number }> {
-    return (this.lru ??= new LRUCache({ max: 256 }));
-  }
+  // Bounded: a wrapper around global fetch may meet many servers.
+  private readonly documents = new LazyLru<string, { value: Promise<unknown>; expiresAt: number }>({ max: 256 });
   /** Documents forgotten here: their next read skips the fleet's copy (bounded by the issuers met). */
   private readonly stale = new Set<string>();
 
@@ -89,12 +86,12 @@ export class Discovery {
   ) {}
 
   private cached<T>(key: string, load: () => Promise<T>, isDocument: (value: unknown) => value is T): Promise<T> {
-    const hit = this.cache.get(key);
+    const hit = this.documents.built?.get(key);
     if (hit && hit.expiresAt > this.now()) return hit.value as Promise<T>;
     const entry = { value: undefined as unknown as Promise<unknown>, expiresAt: this.now() + METADATA_TTL_MS };
     const value = this.shared ? this.fromShared(key, load, isDocument, entry) : load();
     entry.value = value;
-    this.cache.set(key, entry);
+    this.documents.cache.set(key, entry);
     // A failure (already retried) is kept only for a short back-off.
     value.catch(() => {
       entry.expiresAt = Math.min(entry.expiresAt, this.now() + FAILURE_BACKOFF_MS);
@@ -196,7 +193,7 @@ export class Discovery {
    * token endpoint that seems to have moved (RFC 8414 §3 metadata may change).
    */
   forget(issuer: string, role: 'authorization_server' | 'idp'): void {
-    this.lru?.delete(`${role} ${issuer}`);
+    this.documents.built?.delete(`${role} ${issuer}`);
     if (this.shared) this.stale.add(`${role} ${issuer}`);
   }
 
