@@ -79,17 +79,17 @@ function credentialsRule(value: Credentials, ctx: z.RefinementCtx): void {
 }
 
 // Strict objects: a misspelt option (say `clientSecrett`) is an error, not a silently public client.
-const idpSchema = z.strictObject({
+export const idpSchema = z.strictObject({
   issuer: secureUrl.optional(),
   tokenEndpoint: secureUrl.optional(),
   ...credentialFields,
 });
-const clientSchema = z.strictObject({
+export const clientSchema = z.strictObject({
   ...credentialFields,
   issuer: secureUrl.optional(),
   idp: secureUrl.optional(),
 });
-const retrySchema = z.strictObject({
+export const retrySchema = z.strictObject({
   retries: z.number().int().min(0).max(10).optional(),
   baseDelay: z.number().int().min(0).max(60_000).optional(),
   maxDelay: z.number().int().min(0).max(600_000).optional(),
