@@ -3,6 +3,7 @@ import type { UserSource } from './engine/sessions.js';
 import { CrossAppAccessError } from './errors.js';
 import { LazyLru } from './lazy-lru.js';
 import type { UserIdTokenSource } from './options/types.js';
+import { DEFAULTS } from './options/defaults.js';
 
 /**
  * The MCP SDK v2 `AuthProvider` shape (`@modelcontextprotocol/client`): what its transports, Mastra
@@ -40,7 +41,7 @@ export interface AuthProviderSession {
 }
 
 /** Users whose last token is remembered (to drop the one a 401 refused), at most. */
-const MAX_REMEMBERED = 10_000;
+const MAX_REMEMBERED = DEFAULTS.maxAuthProviderUsers;
 
 /**
  * An MCP SDK v2 `AuthProvider` over an engine ({@link CrossAppAccess.authProvider}): `token()` is

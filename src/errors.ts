@@ -1,3 +1,4 @@
+import { DEFAULTS } from './options/defaults.js';
 /**
  * Where in the flow a failure happened.
  *
@@ -266,7 +267,7 @@ export function untrustedText(value: unknown, max = 300, secrets: readonly strin
 }
 
 // How deep a chain of `cause`s is followed: deep enough for any wrapper, never forever on a cycle.
-const MAX_CAUSE_DEPTH = 8;
+const MAX_CAUSE_DEPTH = DEFAULTS.maxCauseDepth;
 
 /**
  * The {@link CrossAppAccessError} behind `error`: `error` itself, or the first one in its chain of

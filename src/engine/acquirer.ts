@@ -32,9 +32,10 @@ import {
   requireScopes,
   suggestsMovedEndpoint,
 } from '../oauth/acquisition-errors.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 /** How long an ID token read to learn the user's IdP may wait for the acquisition it was read for. */
-const PRE_READ_MAX_AGE_MS = 60_000;
+const PRE_READ_MAX_AGE_MS = DEFAULTS.preReadMaxAgeMs;
 
 /** The authorization server's metadata as this acquisition uses it, and the client authentication chosen for it. */
 interface AuthorizationServerNow {

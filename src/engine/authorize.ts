@@ -5,10 +5,11 @@ import { isInside } from '../url-rules.js';
 import type { Answer, Engine, Session, Target, WarmToken } from './engine.js';
 import { acquiredAfter, obtainToken, receivedAfter } from './replacement.js';
 import type { AccessToken } from './tokens.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 // A request may be authorized again at most twice (after a 401, or a step-up): 3 attempts in all
 // (MCP authorization spec, "Step-Up Authorization Flow"; the MCP conformance suite checks it).
-const MAX_REAUTHORIZATIONS = 2;
+const MAX_REAUTHORIZATIONS = DEFAULTS.maxReauthorizations;
 
 /**
  * How an adapter sends one request for the engine: the HTTP stack's side of {@link authorize}.

@@ -8,9 +8,10 @@ import { describeUrl, parseUrl, respelledLoopback } from '../url-rules.js';
 import type { ResourceBinding } from './binding.js';
 import type { Answer, Session, Target } from './engine.js';
 import type { ResourceRegistry } from './resources.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 // Distinct URLs outside the configured resources reported once each, at most.
-const MAX_OUTSIDE_REPORTS = 100;
+const MAX_OUTSIDE_REPORTS = DEFAULTS.maxOutsideReports;
 
 /**
  * What answers from MCP servers teach the engine: a 401's Bearer challenge names the server's

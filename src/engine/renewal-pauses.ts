@@ -1,9 +1,10 @@
 import { LazyLru } from '../lazy-lru.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 // After a failed background renewal, the still-valid token is served and renewal waits this long.
-const RENEWAL_RETRY_MS = 5_000;
+const RENEWAL_RETRY_MS = DEFAULTS.renewalRetryMs;
 // Failed renewals remembered (to pause their retries), at most.
-const MAX_RENEWAL_PAUSES = 10_000;
+const MAX_RENEWAL_PAUSES = DEFAULTS.maxRenewalPauses;
 
 /**
  * Token keys whose background renewal failed, and until when it is not tried again: the

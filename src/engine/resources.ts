@@ -8,6 +8,7 @@ import { normaliseScopes } from '../options/resolve.js';
 import type { ConfiguredResource, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import { Registrations } from './registrations.js';
 import { isInside, requireSecureUrl, resourceBoundary } from '../url-rules.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 /**
  * The protected resources this engine has learned, each bound to its authorization server, and the
@@ -227,7 +228,7 @@ interface PinnedResource extends Omit<ProtectedResourceMetadata, 'scopesSupporte
 }
 
 /** Resources a wrapper keeps learned; the least recently used beyond this are learned again when met. */
-export const MAX_LEARNED_RESOURCES = 1000;
+export const MAX_LEARNED_RESOURCES = DEFAULTS.maxLearnedResources;
 
 function boundaryKey(origin: string, prefix: string): string {
   return `${origin}\u0000${prefix}`;

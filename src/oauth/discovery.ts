@@ -6,12 +6,13 @@ import { EndpointHolds } from './endpoint-holds.js';
 import { MAX_METADATA_BYTES, requestJson, type FetchLike, type JsonResult } from './http.js';
 import { retryEvents, withRetry, type RetryPolicy } from './retry.js';
 import { isWithinResource, parseUrl, reportedUrl, requireSecureUrl } from '../url-rules.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
-const METADATA_TTL_MS = 60 * 60 * 1000;
-const FAILURE_BACKOFF_MS = 2_000;
+const METADATA_TTL_MS = DEFAULTS.metadataTtlMs;
+const FAILURE_BACKOFF_MS = DEFAULTS.discoveryFailureBackoffMs;
 
 /** RFC 9728 protected-resource metadata, validated. */
 export interface ProtectedResourceMetadata {
@@ -69,7 +70,7 @@ export interface SharedDocuments {
  */
 export class Discovery {
   // Bounded: a wrapper around global fetch may meet many servers.
-  private readonly documents = new LazyLru<string, { value: Promise<unknown>; expiresAt: number }>({ max: 256 });
+  private readonly documents = new LazyLru<string, { value: Promise<unknown>; expiresAt: number }>({ max: DEFAULTS.maxCachedDocuments });
   /** Documents forgotten here: their next read skips the fleet's copy (bounded by the issuers met). */
   private readonly stale = new Set<string>();
 

@@ -1,11 +1,12 @@
 import { CrossAppAccessError, capitalize, type CrossAppAccessStage } from '../errors.js';
 import { LazyLru } from '../lazy-lru.js';
 import { reportedUrl } from '../url-rules.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 /** Endpoints remembered at most; the least recently used hold is dropped first (it only saves requests). */
-const MAX_HELD_ENDPOINTS = 1000;
+const MAX_HELD_ENDPOINTS = DEFAULTS.maxHeldEndpoints;
 /** A server's `Retry-After` is honoured for at most this long: past it, one request tries again. */
-const MAX_HOLD_MS = 5 * 60_000;
+const MAX_HOLD_MS = DEFAULTS.maxEndpointHoldMs;
 
 /**
  * Token and metadata endpoints that answered 429 or 503 with `Retry-After` (RFC 6585 §4, RFC 9110

@@ -5,13 +5,14 @@ import type { FetchLike } from '../fetch-types.js';
 import type { EndpointHolds } from './endpoint-holds.js';
 import { parseRetryAfter } from './retry.js';
 import { reportedUrl, requireSecureUrl } from '../url-rules.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 // The fetch we were given, called as the MCP SDK's FetchLike (fetch-types.ts says what is accepted).
 export type { FetchLike };
 
 /** Size caps for bodies we parse. */
-export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
-export const MAX_METADATA_BYTES = 256 * 1024;
+export const MAX_TOKEN_RESPONSE_BYTES = DEFAULTS.maxTokenResponseBytes;
+export const MAX_METADATA_BYTES = DEFAULTS.maxMetadataBytes;
 
 export interface JsonRequest {
   fetch: FetchLike;

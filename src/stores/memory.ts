@@ -1,6 +1,7 @@
 import { ConfigurationError } from '../errors.js';
 import { LazyLru } from '../lazy-lru.js';
 import type { StoredToken, TokenStore } from './token-store.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 /**
  * Told when the store comes to hold a token of a user it held none of, and when it drops a user's
@@ -113,7 +114,7 @@ export function memoryTokenStore(options: { max?: number | undefined } = {}): To
 
 /** A positive integer bound on tokens kept; undefined means the default, 1000. */
 export function checkedMax(max: number | undefined, option: string): number {
-  if (max === undefined) return 1000;
+  if (max === undefined) return DEFAULTS.maxCachedTokens;
   if (!Number.isInteger(max) || max < 1) throw new ConfigurationError(option, 'expected a positive integer');
   return max;
 }
