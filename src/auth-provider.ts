@@ -1,6 +1,6 @@
 import type { AccessTokenRequest, CrossAppAccess } from './cross-app-access.js';
 import type { UserSource } from './engine/sessions.js';
-import { CrossAppAccessError } from './errors.js';
+import { ConfigurationError, CrossAppAccessError } from './errors.js';
 import { LazyLru } from './lazy-lru.js';
 import type { UserIdTokenSource } from './options/types.js';
 import { DEFAULTS } from './options/defaults.js';
@@ -50,6 +50,10 @@ const MAX_REMEMBERED = DEFAULTS.maxAuthProviderUsers;
  */
 export function authProviderOf(xaa: CrossAppAccess, session: AuthProviderSession): McpAuthProvider {
   const { user, idToken, idp, url } = session;
+  // Mistakes in the session are told now, when the provider is made, not at the transport's first token().
+  if (typeof user !== 'string' && typeof user !== 'function') throw new ConfigurationError('user', 'is required by authProvider: a user key, or a function returning the current one');
+  if (typeof idToken !== 'function' && (typeof idToken !== 'string' || idToken === '')) throw new ConfigurationError('idToken', "is required by authProvider: the user's ID token, or a function returning it");
+  if (typeof url !== 'string' && !(url instanceof URL)) throw new ConfigurationError('url', "is required by authProvider: the MCP server's URL");
   const last = new LazyLru<string, string>({ max: MAX_REMEMBERED });
   const request = (): AccessTokenRequest => {
     const key = typeof user === 'function' ? user() : user;

@@ -139,6 +139,7 @@ export class CrossAppAccess {
    */
   async getAccessToken(request: AccessTokenRequest): Promise<AccessTokenResult> {
     const engine = engineOf(this);
+    request = requireArgument(request, 'getAccessToken');
     const session = engine.session(requireUser(request.user), readerOf(request.idToken, 'getAccessToken'), typeof request.idToken === 'string', request.idp);
     const binding = await untilAborted(bindingFor(engine, session, request), request.signal);
     const token = await engine.tokenFor(binding, session, request.signal);
@@ -157,7 +158,9 @@ export class CrossAppAccess {
    */
   invalidate(request: InvalidateRequest): boolean {
     const engine = engineOf(this);
+    request = requireArgument(request, 'invalidate');
     const user = requireUser(request.user);
+    if (typeof request.token !== 'string') throw new ConfigurationError('token', 'is required by invalidate: the access token the server refused');
     const binding = knownBinding(engine, request);
     return binding !== undefined && engine.invalidate(binding, user, request.idp, request.token);
   }
@@ -180,7 +183,7 @@ export class CrossAppAccess {
    */
   authProvider(session: AuthProviderSession): McpAuthProvider {
     engineOf(this);
-    return authProviderOf(this, session);
+    return authProviderOf(this, requireArgument(session, 'authProvider'));
   }
 
   /**
@@ -224,6 +227,12 @@ function knownBinding(engine: Engine, request: { url?: string | URL | undefined;
  */
 async function bindingFor(engine: Engine, session: Session, request: AccessTokenRequest): Promise<ResourceBinding> {
   return knownBinding(engine, request) ?? engine.bindingAt(targetOf(engine, request), session, request.resource, request.signal);
+}
+
+/** A call's argument object; anything else is a {@link ConfigurationError} naming the call (nothing is sent). */
+function requireArgument<T>(value: T, call: string): T {
+  if (typeof value !== 'object' || value === null) throw new ConfigurationError(call, 'expected an object argument');
+  return value;
 }
 
 /** The engine behind a {@link CrossAppAccess}. */
