@@ -63,6 +63,8 @@ export class UserState {
   lastToken: AccessToken | undefined;
   /** Reads of {@link lastToken}: every sixteenth goes to the store, to keep the token recent there. */
   heldReads = 0;
+  /** What the warm path last handed out: the same object while its binding and token stay the same. */
+  lastWarm: { readonly binding: object; readonly token: AccessToken } | undefined;
   /** Seen since the bound was last enforced: spared once when the least recent users are dropped. */
   touched = false;
   /** Whether a token was acquired before (the `idToken` reason is then 'renewal'). */
