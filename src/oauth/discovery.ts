@@ -10,7 +10,7 @@ import { isWithinResource, parseUrl, reportedUrl, requireSecureUrl } from '../ur
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
-const METADATA_TTL_MS = 60 * 60 * 1000;
+export const METADATA_TTL_MS = 60 * 60 * 1000;
 const FAILURE_BACKOFF_MS = 2_000;
 
 /** RFC 9728 protected-resource metadata, validated. */
@@ -244,7 +244,7 @@ export class Discovery {
 const optionalStrings = (value: unknown) => value === undefined || (Array.isArray(value) && value.every((s) => typeof s === 'string'));
 
 /** The shape of a validated {@link ProtectedResourceMetadata}, as another process kept it. */
-function isProtectedResourceMetadata(value: unknown): value is ProtectedResourceMetadata {
+export function isProtectedResourceMetadata(value: unknown): value is ProtectedResourceMetadata {
   const v = value as Partial<ProtectedResourceMetadata> | null;
   return typeof v === 'object' && v !== null && typeof v.resource === 'string' && typeof v.url === 'string' && Array.isArray(v.authorizationServers) && v.authorizationServers.length > 0 && v.authorizationServers.every((s) => typeof s === 'string') && optionalStrings(v.scopesSupported);
 }

@@ -108,6 +108,8 @@ export interface FleetMemberOptions extends Partial<Omit<RedisTokenStoreOptions,
   keys?: Array<Uint8Array | string>;
   /** Awaited before each ID token is handed out. */
   idTokenGate?: Promise<void>;
+  /** No `resource` configured: the MCP server is learned from its 401 (RFC 9728 §5.1). */
+  learnResource?: boolean;
 }
 
 /**
@@ -115,14 +117,14 @@ export interface FleetMemberOptions extends Partial<Omit<RedisTokenStoreOptions,
  * store is closed by the cleanup given to `onCleanup`.
  */
 export function fleetMember(stack: Stack, client: RedisTokenStoreOptions['client'], options: FleetMemberOptions, onCleanup: (cleanup: () => Promise<unknown>) => void): Member {
-  const { keys, idTokenGate: gate, ...storeOptions } = options;
+  const { keys, idTokenGate: gate, learnResource, ...storeOptions } = options;
   const store = redisTokenStore({ client, encryptionKeys: keys ?? [KEY1], retryAfterMs: 100, ...storeOptions });
   onCleanup(() => store.close());
   const events: CrossAppAccessEvent[] = [];
   const xaa = new CrossAppAccess({
     idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
     client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
-    resource: stack.mcp.url,
+    resource: learnResource ? undefined : stack.mcp.url,
     store,
     onEvent: (event) => events.push(event),
   });
