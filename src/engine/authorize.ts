@@ -45,7 +45,7 @@ export async function authorize<A extends Answer>(
   if (warm) return authorizedLoop(engine, target, warm.binding, requireSession(sessionFor), signal, exchange, false, warm.token);
   let session: Session | undefined;
   const resolve = (): Session => (session ??= requireSession(sessionFor));
-  let binding = engine.find(target) ?? (await engine.configured(target, optional(sessionFor), signal));
+  let binding = engine.find(target) ?? (await engine.configured(target, optional(sessionFor), signal)) ?? (await engine.learnedByFleet(target, signal));
   let probed = false;
   if (!binding) {
     // Not known to be protected: sent as it is; a Bearer challenge teaches the resource (RFC 9728 §5.1).

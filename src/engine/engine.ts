@@ -11,6 +11,7 @@ import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
 import { isInside, insecureUrlReason } from '../url-rules.js';
 import { Flights } from './flights.js';
+import { FleetResources } from './fleet-resources.js';
 import { ResourceLearning } from './learning.js';
 import { RenewalPauses } from './renewal-pauses.js';
 import { warmPathStats } from './stats.js';
@@ -70,6 +71,8 @@ export class Engine {
   /** The configured IdPs by issuer: a request that names its IdP finds it in one lookup. */
   private readonly idpsByIssuer: ReadonlyMap<string, ResolvedIdp>;
   private readonly learning: ResourceLearning;
+  /** Resources other processes of a fleet learned (when the store shares discovery results). */
+  private readonly fleetResources: FleetResources | undefined;
 
   /** The fetch for metadata and token requests. */
   private readonly oauthFetch: FetchLike;
@@ -85,12 +88,14 @@ export class Engine {
     this.now = options.now;
     this.emit = makeEmitter(options.onEvent);
     this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
-    this.discovery = new Discovery(this.oauthFetch, options.timeoutMs, this.emit, this.now, options.retry, undefined, sharedDocuments(this.store));
+    const shared = sharedDocuments(this.store);
+    this.discovery = new Discovery(this.oauthFetch, options.timeoutMs, this.emit, this.now, options.retry, undefined, shared);
     this.registry = new ResourceRegistry(options, this.discovery);
+    this.fleetResources = shared && new FleetResources(shared, this.registry, this.now);
     this.store.attach?.({ now: this.now, emit: this.emit, forgetLocally: (user) => this.forgotten(user) });
     this.renewalPauses = new RenewalPauses(this.now);
     this.idpsByIssuer = new Map(options.idps.flatMap((idp) => (idp.issuer === undefined ? [] : [[idp.issuer, idp] as const])));
-    this.learning = new ResourceLearning(options, this.discovery, this.registry, this.emit, (target) => this.configuredFor(target));
+    this.learning = new ResourceLearning(options, this.discovery, this.registry, this.emit, (target) => this.configuredFor(target), this.fleetResources);
   }
 
   /**
@@ -164,6 +169,16 @@ export class Engine {
     if (configured === undefined) return undefined;
     session?.acquirer.prefetchIdp();
     return untilAborted(this.registry.forConfiguredResource(configured), signal);
+  }
+
+  /**
+   * The binding another process of the fleet learned for `target` from a 401 (see
+   * {@link FleetResources}): no probe, no metadata request. Undefined without a fleet's store, or
+   * when none covers the target.
+   */
+  async learnedByFleet(target: Target, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+    if (!this.fleetResources || this.options.resources.length > 0) return undefined;
+    return untilAborted(this.fleetResources.bindingFor(target), signal);
   }
 
   /**

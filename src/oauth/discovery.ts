@@ -11,7 +11,7 @@ import { DEFAULTS } from '../options/defaults.js';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
-const METADATA_TTL_MS = DEFAULTS.metadataTtlMs;
+export const METADATA_TTL_MS = DEFAULTS.metadataTtlMs;
 const FAILURE_BACKOFF_MS = DEFAULTS.discoveryFailureBackoffMs;
 
 /** RFC 9728 protected-resource metadata, validated. */
@@ -242,7 +242,7 @@ export class Discovery {
 const optionalStrings = (value: unknown) => value === undefined || (Array.isArray(value) && value.every((s) => typeof s === 'string'));
 
 /** The shape of a validated {@link ProtectedResourceMetadata}, as another process kept it. */
-function isProtectedResourceMetadata(value: unknown): value is ProtectedResourceMetadata {
+export function isProtectedResourceMetadata(value: unknown): value is ProtectedResourceMetadata {
   const v = value as Partial<ProtectedResourceMetadata> | null;
   return typeof v === 'object' && v !== null && typeof v.resource === 'string' && typeof v.url === 'string' && Array.isArray(v.authorizationServers) && v.authorizationServers.length > 0 && v.authorizationServers.every((s) => typeof s === 'string') && optionalStrings(v.scopesSupported);
 }
