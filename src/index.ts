@@ -26,4 +26,7 @@ export { CrossAppAccessError, ConfigurationError, OAuthResponseError, crossAppAc
 export type { CrossAppAccessErrorCode, CrossAppAccessStage, CrossAppAccessErrorDetails } from './errors.js';
 export type { CrossAppAccessEvent } from './events.js';
 export { parseWwwAuthenticate } from './oauth/challenge.js';
+// Declaring the Enterprise-Managed Authorization extension in an MCP client's capabilities:
+export { declareEnterpriseManagedAuthorization, ENTERPRISE_MANAGED_AUTHORIZATION } from './extension.js';
+export type { EnterpriseManagedAuthorizationDeclared, WithEnterpriseManagedAuthorization } from './extension.js';
 export type { AuthChallenge } from './oauth/challenge.js';
