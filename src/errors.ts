@@ -44,6 +44,8 @@ export type CrossAppAccessStage =
  * - `id_token_unavailable`: the `idToken` source threw or returned something that is not a token.
  * - `assertion_unavailable`: workload identity: the `assertion` source threw, returned something that
  *   is not a token, or returned an expired JWT twice (stage `assertion`); nothing was sent.
+ * - `assertion_mismatch`: workload identity: the platform JWT's `aud` does not name the authorization
+ *   server's issuer; it was not sent (that server could replay it where it is valid).
  * - `assertion_rejected`: workload identity: the authorization server refused the platform JWT
  *   (`invalid_grant`: expired, another audience, an issuer or subject it does not trust). Not retried.
  * - `invalid_scope`: workload identity: the authorization server refused the scope asked for
@@ -84,6 +86,7 @@ export type CrossAppAccessErrorCode =
   | 'id_jag_mismatch'
   | 'id_token_unavailable'
   | 'assertion_unavailable'
+  | 'assertion_mismatch'
   | 'assertion_rejected'
   | 'invalid_scope'
   | 'unauthorized_client'

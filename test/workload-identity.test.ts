@@ -196,10 +196,11 @@ describe('refusals: typed errors, never retried, never another grant type', () =
     return error as CrossAppAccessError;
   }
 
-  it('invalid_grant (a JWT for another audience): assertion_rejected, the JWT in no message', async () => {
+  it('invalid_grant (a JWT signed by a key the AS does not trust): assertion_rejected, the JWT in no message', async () => {
+    const impostor = await testPlatform(platform.issuer);
     let sent = '';
     const error = await refused({
-      assertion: async () => (sent = await platform.mint({ sub: 'w', aud: 'https://wrong.example' })),
+      assertion: async ({ audience }) => (sent = await impostor.mint({ sub: 'w', aud: audience })),
     });
     expect(error).toMatchObject({ code: 'assertion_rejected', stage: 'jwt_bearer', error: 'invalid_grant', status: 400 });
     expect(JSON.stringify({ ...error.toJSON(), stack: error.stack })).not.toContain(sent);
@@ -215,6 +216,20 @@ describe('refusals: typed errors, never retried, never another grant type', () =
     platformEntry.clients = ['another-client'];
     const error = await refused({});
     expect(error).toMatchObject({ code: 'unauthorized_client', stage: 'jwt_bearer', error: 'unauthorized_client' });
+  });
+});
+
+describe('a JWT for another audience is never sent', () => {
+  it('aud naming another server (a Kubernetes API token, say): assertion_mismatch, no token request', async () => {
+    const authed = withCrossAppAccess(fetch, options({ assertion: () => platform.mint({ sub: 'w', aud: 'https://kubernetes.default.svc' }) }));
+    await expect(authed(mcp.url, listToolsInit())).rejects.toMatchObject({ code: 'assertion_mismatch', stage: 'assertion' });
+    expect(tokenRequests()).toEqual([]);
+  });
+
+  it('aud as a list that names the authorization server among others is sent, and accepted', async () => {
+    const authed = withCrossAppAccess(fetch, options({ assertion: ({ audience }) => platform.mint({ sub: 'w', aud: ['https://other.example', audience] }) }));
+    expect((await authed(mcp.url, listToolsInit())).status).toBe(200);
+    expect(tokenRequests()).toHaveLength(1);
   });
 });
 

@@ -26,7 +26,8 @@ export interface AssertionReading {
 /**
  * Reads the workload's platform JWT for `audience` (the authorization server's issuer, RFC 7523 §3)
  * and `resource`; one whose `exp` has passed (RFC 7519 §4.1.4) is asked for once more as
- * `'expired'`, and refused if it is still expired: nothing is sent.
+ * `'expired'`, and refused if it is still expired, as is one whose `aud` names another server:
+ * nothing is sent.
  */
 export async function readAssertion(reading: AssertionReading, audience: string, resource: string, reason: WorkloadAssertionReason): Promise<PlatformAssertion> {
   let read = parse(await readToken(reading, audience, resource, reason));
@@ -37,15 +38,32 @@ export async function readAssertion(reading: AssertionReading, audience: string,
       stage: 'assertion',
     });
   }
+  requireAudience(read.aud, audience);
   return read.assertion;
 }
 
-function parse(token: string): { assertion: PlatformAssertion; exp: number | undefined } {
+/**
+ * A platform JWT goes only to the server its `aud` names (RFC 7523 §3): one for another audience
+ * (say, a Kubernetes token for the API server) would let this server replay it there. Compared as
+ * the issuer, a lone trailing slash aside; a JWT that names no audience is left to the server.
+ */
+function requireAudience(aud: unknown, audience: string): void {
+  if (aud === undefined) return;
+  const trim = (value: unknown) => (typeof value === 'string' ? value.replace(/\/$/, '') : value);
+  const audiences: unknown[] = Array.isArray(aud) ? aud : [aud];
+  if (audiences.some((value) => trim(value) === trim(audience))) return;
+  throw new CrossAppAccessError(
+    `The assertion source returned a JWT for another audience than the authorization server ${audience}; it was not sent (that server could replay it where it is valid). Request the platform token for the audience the source is given.`,
+    { code: 'assertion_mismatch', stage: 'assertion' },
+  );
+}
+
+function parse(token: string): { assertion: PlatformAssertion; exp: number | undefined; aud: unknown } {
   const claims = decodeJwt(token)?.claims;
   const issuer = (claims && stringClaim(claims, 'iss')) ?? '';
   const subject = (claims && stringClaim(claims, 'sub')) ?? '';
   const identity = issuer === '' && subject === '' ? '' : JSON.stringify(['workload', issuer, subject]);
-  return { assertion: { token, identity, issuer, subject }, exp: claims && numericClaim(claims, 'exp') };
+  return { assertion: { token, identity, issuer, subject }, exp: claims && numericClaim(claims, 'exp'), aud: claims?.aud };
 }
 
 async function readToken(reading: AssertionReading, audience: string, resource: string, reason: WorkloadAssertionReason): Promise<string> {

@@ -5,7 +5,7 @@ export interface TestPlatform {
   readonly issuer: string;
   readonly publicKey: CryptoKey;
   /** A workload JWT: `sub`, for `aud`, expiring in `expiresIn` seconds (negative: already expired). */
-  mint(claims: { sub: string; aud: string; expiresIn?: number }): Promise<string>;
+  mint(claims: { sub: string; aud: string | string[]; expiresIn?: number }): Promise<string>;
 }
 
 export async function testPlatform(issuer = 'https://kubernetes.default.svc.cluster.local'): Promise<TestPlatform> {
