@@ -32,8 +32,8 @@ export interface McpAuthProvider {
 export interface AuthProviderSession {
   /** A fixed user key, or a function read on every `token()` call (AsyncLocalStorage…); no user fails closed. */
   user: UserSource;
-  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
-  idToken: string | UserIdTokenSource;
+  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed; none with an engine's `assertion`. */
+  idToken?: string | UserIdTokenSource | undefined;
   /** With several IdPs: the issuer of the user's IdP, fixed or read with the user. */
   idp?: string | (() => string | undefined) | undefined;
   /** The MCP server's URL (or any URL inside its resource). */

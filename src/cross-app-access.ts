@@ -24,8 +24,8 @@ export type { FetchSession, UserSource } from './engine/sessions.js';
 export interface AccessTokenRequest {
   /** The application's user key. */
   user: string;
-  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
-  idToken: string | UserIdTokenSource;
+  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed; none with an engine's `assertion`. */
+  idToken?: string | UserIdTokenSource | undefined;
   /** A URL the token is for (inside the resource). Give this or `resource`. */
   url?: string | URL | undefined;
   /** The resource identifier, exactly as its metadata writes it. Give this or `url`. */
@@ -140,7 +140,7 @@ export class CrossAppAccess {
   async getAccessToken(request: AccessTokenRequest): Promise<AccessTokenResult> {
     const engine = engineOf(this);
     request = requireArgument(request, 'getAccessToken');
-    const session = engine.session(requireUser(request.user), readerOf(request.idToken, 'getAccessToken'), typeof request.idToken === 'string', request.idp);
+    const session = engine.session(requireUser(request.user), readerOf(request.idToken, 'getAccessToken', engine.options.assertion !== undefined), typeof request.idToken === 'string', request.idp);
     const binding = await untilAborted(bindingFor(engine, session, request), request.signal);
     const token = await engine.tokenFor(binding, session, request.signal);
     return { token: token.value, expiresAt: token.expiresAt, scope: token.scope, resource: binding.resource };

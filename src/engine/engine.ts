@@ -3,6 +3,7 @@ import { CrossAppAccessError, untrustedText } from '../errors.js';
 import { makeEmitter, type CrossAppAccessEvent } from '../events.js';
 import type { FetchLike } from '../fetch-types.js';
 import { Acquirer } from './acquirer.js';
+import { WorkloadAcquirer } from './workload-acquirer.js';
 import type { IdTokenSupplier } from './id-token.js';
 import type { ResourceBinding } from './binding.js';
 import { Discovery, type SharedDocuments } from '../oauth/discovery.js';
@@ -124,7 +125,9 @@ export class Engine {
     user.sessionRead = idToken;
     user.sessionStatic = isStatic;
     const emit = known?.emit ?? (userKey === '' ? this.emit : (event: CrossAppAccessEvent) => this.emit({ ...event, user: userKey }));
-    const acquirer = known?.acquirer ?? new Acquirer(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations);
+    // Workload identity: the platform's JWT instead of the IdP leg (SEP-1933).
+    const acquisitions = this.options.assertion ? WorkloadAcquirer : Acquirer;
+    const acquirer = known?.acquirer ?? new acquisitions(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations);
     return (user.session = { user, source: { read: idToken, isStatic }, acquirer, emit });
   }
 
@@ -277,13 +280,13 @@ export class Engine {
 
   /** A user whose IdP is not known yet (several IdPs): their first ID token names it, then as {@link tokenFor}. */
   private async tokenAfterIdp(binding: ResourceBinding, session: Session, signal: AbortSignal | null | undefined): Promise<AccessToken> {
-    await this.knowIdp(session, signal);
+    await this.knowIdp(session, signal, binding);
     return this.tokenFor(binding, session, signal);
   }
 
-  /** Learns the user's IdP when it is not known yet (several IdPs): their first ID token names it. */
-  async knowIdp(session: Session, signal: AbortSignal | null | undefined): Promise<void> {
-    if (!session.user.idp) await untilAborted(session.acquirer.bindIdp(session.source), signal);
+  /** Learns the user's IdP when it is not known yet (several IdPs: their first ID token names it; a workload: its first assertion for `binding`). */
+  async knowIdp(session: Session, signal: AbortSignal | null | undefined, binding?: ResourceBinding): Promise<void> {
+    if (!session.user.idp) await untilAborted(session.acquirer.bindIdp(session.source, binding), signal);
   }
 
   /**

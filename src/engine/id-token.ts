@@ -33,7 +33,8 @@ function userOf(idToken: string): Parsed {
   return { user, issuer, exp: numericClaim(c, 'exp') };
 }
 
-function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+/** `work`, or `onTimeout()`'s error after `ms`. */
+export function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);

@@ -8,6 +8,7 @@ import { configurationError } from './messages.js';
 import { engineSchema, schema, scopeToken } from './schema.js';
 import type { ResolvedOptions, ResolvedWrapperOptions } from './types.js';
 import { DEFAULTS } from './defaults.js';
+import { noIdToken, requireOneSubject } from './workload-options.js';
 
 /**
  * Retries, with an overall deadline: every attempt timing out and every wait at its longest
@@ -34,9 +35,10 @@ export function normaliseScopes(scope: string | readonly string[] | undefined): 
  */
 export function resolveOptions(input: unknown): ResolvedWrapperOptions {
   if (typeof input !== 'object' || input === null) throw new ConfigurationError('options', 'expected an object');
+  requireOneSubject(input, 'wrapper');
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw configurationError(parsed.error.issues[0], input);
-  const idToken = parsed.data.idToken;
+  const idToken = parsed.data.idToken ?? noIdToken;
   return Object.freeze({
     ...resolved(parsed.data, undefined),
     idToken: typeof idToken === 'string' ? () => idToken : idToken,
@@ -50,6 +52,7 @@ export function resolveEngineOptions(input: unknown): ResolvedOptions {
   if ('idToken' in input) {
     throw new ConfigurationError('idToken', 'is not an engine option: give each user\'s idToken to xaa.fetch(fetch, { user, idToken }) or getAccessToken');
   }
+  requireOneSubject(input, 'engine');
   const parsed = engineSchema.safeParse(input);
   if (!parsed.success) throw configurationError(parsed.error.issues[0], input);
   return Object.freeze(resolved(parsed.data, parsed.data.store));
@@ -63,17 +66,19 @@ function resolved(o: z.infer<typeof engineSchema>, store: TokenStore | undefined
     }
   }
   const subjectTokenType = o.subjectTokenType ?? 'id_token';
-  if (o.idp.length > 1 && subjectTokenType !== 'id_token') {
+  const idpList = o.idp ?? [];
+  if (idpList.length > 1 && subjectTokenType !== 'id_token') {
     throw new ConfigurationError('idp', `is a list, which routes each ID token to its IdP by its iss claim; a ${subjectTokenType} subject token names no issuer: use one engine per IdP`);
   }
   const timeoutMs = o.timeout ?? DEFAULTS.timeoutMs;
-  const issuers = new Set(o.idp.map((idp) => idp.issuer));
+  const issuers = new Set(idpList.map((idp) => idp.issuer));
   o.client.forEach((client, i) => {
     if (client.idp !== undefined && !issuers.has(client.idp)) throw new ConfigurationError(`client[${i}].idp`, 'must be the issuer of one of the IdPs in idp');
   });
   return {
     subjectTokenType,
-    idps: Object.freeze(o.idp.map((idp) => Object.freeze({ ...idp, partition: JSON.stringify([idp.issuer ?? idp.tokenEndpoint, idp.clientId]) }))),
+    idps: Object.freeze(idpList.map((idp) => Object.freeze({ ...idp, partition: JSON.stringify([idp.issuer ?? idp.tokenEndpoint, idp.clientId]) }))),
+    assertion: o.assertion,
     clients: Object.freeze(o.client.map((client) => Object.freeze({ ...client }))),
     scopes: normaliseScopes(o.scope),
     resources: Object.freeze((o.resource ?? []).map((resource) => {

@@ -6,6 +6,7 @@ import type { FetchLike } from '../fetch-types.js';
 import type { TokenStore } from '../stores/token-store.js';
 import { insecureUrlReason, parseUrl } from '../url-rules.js';
 import type { CrossAppAccessOptions, IdTokenSource } from './types.js';
+import type { WorkloadAssertionSource } from './workload-types.js';
 
 const secureUrl = z.string().superRefine((value, ctx) => {
   const url = parseUrl(value);
@@ -159,11 +160,15 @@ function clientListRule(clients: readonly { issuer?: string | undefined; idp?: s
 
 /** A one-user wrapper's options ({@link CrossAppAccessOptions}). */
 export const schema = z.strictObject({
-  idToken: z.union([nonEmpty, z.custom<IdTokenSource>((v) => typeof v === 'function')], {
-    error: 'expected a non-empty string or a function',
-  }),
+  // Either idToken and idp, or assertion: resolve.ts checks which (a refined object cannot be omitted from).
+  idToken: z
+    .union([nonEmpty, z.custom<IdTokenSource>((v) => typeof v === 'function')], {
+      error: 'expected a non-empty string or a function',
+    })
+    .optional(),
+  assertion: z.custom<WorkloadAssertionSource>((v) => typeof v === 'function', 'expected a function returning the platform-issued JWT').optional(),
   subjectTokenType: z.enum(['id_token', 'saml2', 'refresh_token']).optional(),
-  idp: oneOrList(idpEntry, 'an IdP ({ issuer or tokenEndpoint, clientId, … })').superRefine(idpListRule),
+  idp: oneOrList(idpEntry, 'an IdP ({ issuer or tokenEndpoint, clientId, … })').superRefine(idpListRule).optional(),
   client: oneOrList(clientEntry, 'a client registration ({ clientId, … })').superRefine(clientListRule),
   scope: z
     .union([z.string(), z.array(scopeToken)], { error: 'expected a space-separated string or an array of scope tokens' })
