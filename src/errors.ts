@@ -39,6 +39,7 @@ export type CrossAppAccessStage =
  * - `http_error`: a non-2xx answer without an OAuth error body.
  * - `invalid_response`: a body that is not the JSON the protocol requires (HTML, missing fields, …).
  * - `invalid_token_type`: `issued_token_type` / `token_type` is not the one the protocol requires.
+ * - `dpop_key_mismatch`: a stored DPoP-bound token is bound to another key than this engine's `dpop` key, or the engine has none (it is never sent as Bearer).
  * - `id_jag_mismatch`: the ID-JAG's `aud` or `client_id` does not match this client (the `checkIdJag` option).
  * - `id_token_unavailable`: the `idToken` source threw or returned something that is not a token.
  * - `unknown_user`: a request to a protected resource, or a token, for which no user could be resolved (fails closed).
@@ -72,6 +73,7 @@ export type CrossAppAccessErrorCode =
   | 'http_error'
   | 'invalid_response'
   | 'invalid_token_type'
+  | 'dpop_key_mismatch'
   | 'id_jag_mismatch'
   | 'id_token_unavailable'
   | 'unknown_user'

@@ -13,6 +13,7 @@ import {
 } from '../oauth/grants.js';
 import type { FetchLike } from '../oauth/http.js';
 import { checkIdJag } from '../oauth/id-jag-check.js';
+import type { Dpop } from '../oauth/dpop/dpop.js';
 import { fingerprint } from '../oauth/jwt.js';
 import type { ClientOptions, IdTokenReason, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import type { Registrations } from './registrations.js';
@@ -59,6 +60,7 @@ export class Acquirer {
     private readonly now: () => number,
     private readonly user: UserState,
     private readonly registrations: Registrations,
+    private readonly dpop?: Dpop,
   ) {}
 
   /** The ID token read to learn the user's IdP, kept for the acquisition that follows. */
@@ -154,7 +156,8 @@ export class Acquirer {
       liveness && ((ms) => liveness.sleep(ms)),
     );
 
-    const token = await toAccessToken(granted.accessToken, granted.expiresIn, granted.scope, this.options, this.now);
+    const jkt = granted.tokenType === 'DPoP' ? (await this.dpop?.key())?.jkt : undefined;
+    const token = await toAccessToken(granted.accessToken, granted.expiresIn, granted.scope, this.options, this.now, jkt);
     this.user.acquiredBefore = true;
     this.emit({
       type: background ? 'token_renewed' : 'token_issued',
@@ -228,7 +231,7 @@ export class Acquirer {
     try {
       granted = await redeemIdJag(
         // A client assertion's audience is the AS's issuer (RFC 7523 §3).
-        this.endpoint(meta.tokenEndpoint, client, as.authMethod, 'client', meta.issuer, meta.signingAlgs),
+        { ...this.endpoint(meta.tokenEndpoint, client, as.authMethod, 'client', meta.issuer, meta.signingAlgs), dpop: this.dpop },
         { assertion: jag.idJag, resource: binding.resource, scope },
       );
     } catch (error) {
@@ -241,6 +244,8 @@ export class Acquirer {
       throw autoClientAuthRejected(error, as.authMethod, meta.authMethods, client) ?? error;
     }
     this.emit({ type: 'jwt_bearer', tokenEndpoint: meta.tokenEndpoint, resource: binding.resource, scope, durationMs: this.now() - started });
+    // RFC 9449 §5: a server may issue a Bearer token despite the proof; it is then used as Bearer.
+    if (this.dpop && granted.tokenType === 'Bearer') this.emit({ type: 'diagnostic', message: `The authorization server ${meta.issuer} issued a Bearer token despite the DPoP proof; it is sent as Bearer.`, durationMs: 0 });
     requireScopes(granted.scope, required, 'The authorization server', 'jwt_bearer');
     return { ...granted, scope: granted.scope ?? scope };
   }

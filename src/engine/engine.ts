@@ -6,6 +6,7 @@ import { Acquirer } from './acquirer.js';
 import type { IdTokenSupplier } from './id-token.js';
 import type { ResourceBinding } from './binding.js';
 import { Discovery, type SharedDocuments } from '../oauth/discovery.js';
+import { Dpop } from '../oauth/dpop/dpop.js';
 import type { ConfiguredResource, IdTokenSource, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
@@ -64,6 +65,8 @@ export class Engine {
   /** The configured IdPs by issuer: a request that names its IdP finds it in one lookup. */
   private readonly idpsByIssuer: ReadonlyMap<string, ResolvedIdp>;
   private readonly learning: ResourceLearning;
+  /** DPoP (RFC 9449), when configured: the key, the servers' nonces, the proofs. */
+  readonly dpop: Dpop | undefined;
 
   /** The fetch for metadata and token requests. */
   private readonly oauthFetch: FetchLike;
@@ -77,10 +80,11 @@ export class Engine {
   ) {
     this.oauthFetch = oauthFetch ?? ((url, init) => (this.runOwn ? this.runOwn(() => globalThis.fetch(url, init)) : globalThis.fetch(url, init)));
     this.now = options.now;
+    this.dpop = options.dpop === undefined ? undefined : new Dpop(options.dpop, this.now);
     this.emit = makeEmitter(options.onEvent);
     this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
     this.discovery = new Discovery(this.oauthFetch, options.timeoutMs, this.emit, this.now, options.retry, undefined, sharedDocuments(this.store));
-    this.registry = new ResourceRegistry(options, this.discovery);
+    this.registry = new ResourceRegistry(options, this.discovery, this.dpop?.cacheId);
     this.store.attach?.({ now: this.now, emit: this.emit, forgetLocally: (user) => this.forgotten(user) });
     this.renewalPauses = new RenewalPauses(this.now);
     this.idpsByIssuer = new Map(options.idps.flatMap((idp) => (idp.issuer === undefined ? [] : [[idp.issuer, idp] as const])));
@@ -113,7 +117,7 @@ export class Engine {
     user.sessionRead = idToken;
     user.sessionStatic = isStatic;
     const emit = known?.emit ?? (userKey === '' ? this.emit : (event: CrossAppAccessEvent) => this.emit({ ...event, user: userKey }));
-    const acquirer = known?.acquirer ?? new Acquirer(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations);
+    const acquirer = known?.acquirer ?? new Acquirer(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations, this.dpop);
     return (user.session = { user, source: { read: idToken, isStatic }, acquirer, emit });
   }
 

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { CrossAppAccess, type CrossAppAccessEvent } from '../../src/index.js';
+import { CrossAppAccess, type CrossAppAccessEngineOptions, type CrossAppAccessEvent } from '../../src/index.js';
 import { redisTokenStore, type RedisClientLike, type RedisTokenStore, type RedisTokenStoreOptions } from '../../src/redis.js';
 import { listToolsInit } from './stack-options.js';
 import { skipRedis, startRedisServer, type RedisServer } from '../servers/redis-server.js';
@@ -39,6 +39,8 @@ export interface MemberOptions extends Partial<Omit<RedisTokenStoreOptions, 'cli
   idTokenGate?: Promise<void>;
   /** Told of every message the store's subscriber receives, after the store handled it. */
   onMessage?: (message: string) => void;
+  /** More engine options (e.g. `dpop`). */
+  engine?: Partial<CrossAppAccessEngineOptions>;
 }
 
 export interface RedisFleet {
@@ -85,7 +87,7 @@ export function useRedisFleet(): RedisFleet {
   }
 
   async function member(options: MemberOptions = {}): Promise<Member> {
-    const { keys, client: given, idTokenGate: gate, onMessage, ...storeOptions } = options;
+    const { keys, client: given, idTokenGate: gate, onMessage, engine, ...storeOptions } = options;
     const client = given ?? (await connected());
     const store = redisTokenStore({
       client: onMessage ? tapped(client, onMessage) : client,
@@ -101,6 +103,7 @@ export function useRedisFleet(): RedisFleet {
       resource: stack.mcp.url,
       store,
       onEvent: (event) => events.push(event),
+      ...engine,
     });
     const idToken = async ({ user }: { user?: string }) => {
       if (gate) await gate;
