@@ -28,12 +28,20 @@ export async function accessTokenHash(token: string): Promise<string> {
   return base64url(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token))));
 }
 
+const headers = new WeakMap<DpopSigner, string>();
+
+/** The proof header (RFC 9449 §4.2), the same for every proof of a key: encoded once. */
+function encodedHeader(signer: DpopSigner): string {
+  let encoded = headers.get(signer);
+  if (encoded === undefined) headers.set(signer, (encoded = encodeJson({ typ: 'dpop+jwt', alg: signer.alg, jwk: signer.jwk })));
+  return encoded;
+}
+
 /**
  * A DPoP proof JWT (RFC 9449 §4.2): header `typ` dpop+jwt, the algorithm and the public JWK; claims a
  * new random `jti`, `htm`, `htu`, `iat`, and `ath` and `nonce` when given. A new one for every request.
  */
 export async function signProof(signer: DpopSigner, claims: ProofClaims): Promise<string> {
-  const header = { typ: 'dpop+jwt', alg: signer.alg, jwk: signer.jwk };
   const payload: Record<string, string | number> = {
     jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
     htm: claims.htm.toUpperCase(),
@@ -42,7 +50,7 @@ export async function signProof(signer: DpopSigner, claims: ProofClaims): Promis
   };
   if (claims.ath !== undefined) payload.ath = claims.ath;
   if (claims.nonce !== undefined) payload.nonce = claims.nonce;
-  const signingInput = `${encodeJson(header)}.${encodeJson(payload)}`;
+  const signingInput = `${encodedHeader(signer)}.${encodeJson(payload)}`;
   const signature = await crypto.subtle.sign(signParams(signer.alg), signer.key, new TextEncoder().encode(signingInput));
   return `${signingInput}.${base64url(new Uint8Array(signature))}`;
 }
