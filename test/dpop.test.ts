@@ -270,3 +270,26 @@ describe('DPoP keys', () => {
     expect(stack.as.counters.grant).toBe(2);
   });
 });
+
+describe('DPoP outside the fetch wrapper', () => {
+  it('getAccessToken says the token is DPoP and makes proofs the resource accepts; the SDK authProvider refuses to hand it out as Bearer', async () => {
+    const { stack, rs } = await setup();
+    const xaa = new CrossAppAccess({
+      idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
+      client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret, issuer: stack.as.issuer },
+      resource: rs.resource,
+      dpop: true,
+    });
+    const idToken = () => stack.idp.mintIdToken({ sub: 'alice' });
+    const result = await xaa.getAccessToken({ user: 'alice', idToken, url: rs.resource });
+    expect(result.tokenType).toBe('DPoP');
+    const response = await fetch(rs.resource, { headers: { authorization: `DPoP ${result.token}`, dpop: await result.dpopProof!('GET', rs.resource) } });
+    expect(response.status).toBe(200);
+
+    const provider = xaa.authProvider({ user: 'alice', idToken, url: rs.resource });
+    const refused = await provider.token().catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(CrossAppAccessError);
+    expect((refused as CrossAppAccessError).code).toBe('dpop_unsupported');
+    expect((refused as Error).message).not.toContain(result.token);
+  });
+});
