@@ -293,3 +293,41 @@ describe('DPoP outside the fetch wrapper', () => {
     expect((refused as Error).message).not.toContain(result.token);
   });
 });
+
+describe('an ID-JAG bound to the DPoP key at the IdP (draft-ietf-oauth-identity-assertion-authz-grant-04 §8.6)', () => {
+  it('bindIdJag: the exchange carries a proof, the IdP binds the ID-JAG (cnf.jkt), the grant proves the same key', async () => {
+    const { stack, rs } = await setup();
+    stack.idp.bindIdJags = true;
+    const events: CrossAppAccessEvent[] = [];
+    const authedFetch = withCrossAppAccess(fetch, options(stack, rs, events, { dpop: { bindIdJag: true } }));
+    expect((await authedFetch(rs.resource)).status).toBe(200);
+    const [exchangeProof] = stack.idp.dpop.proofs;
+    expect(exchangeProof!.claims).toMatchObject({ htm: 'POST', htu: stack.idp.tokenEndpoint });
+    expect(stack.as.dpop.proofs[0]!.jkt).toBe(exchangeProof!.jkt);
+    expect(events.filter((e) => e.type === 'diagnostic')).toEqual([]);
+  });
+
+  it('an IdP that does not bind it: a diagnostic, and the unbound ID-JAG is used; without bindIdJag no proof goes to the IdP', async () => {
+    const { stack, rs } = await setup();
+    const events: CrossAppAccessEvent[] = [];
+    expect((await withCrossAppAccess(fetch, options(stack, rs, events, { dpop: { bindIdJag: true } }))(rs.resource)).status).toBe(200);
+    expect(events.filter((e) => e.type === 'diagnostic').map((e) => (e as { message: string }).message)).toEqual([expect.stringContaining('did not bind the ID-JAG')]);
+    expect(stack.idp.requests.filter((r) => r.headers.dpop !== undefined)).toHaveLength(1);
+
+    stack.idp.bindIdJags = true;
+    expect((await withCrossAppAccess(fetch, options(stack, rs, []))(rs.resource)).status).toBe(200);
+    expect(stack.idp.requests.filter((r) => r.headers.dpop !== undefined)).toHaveLength(1);
+  });
+
+  it('an ID-JAG bound to another key is refused before it is sent (id_jag_mismatch)', async () => {
+    const { stack, rs } = await setup();
+    stack.idp.bindIdJags = true;
+    stack.idp.transformIdJag = (draft) => {
+      draft.claims.cnf = { jkt: 'someone-elses-key-thumbprint' };
+    };
+    const failure = await withCrossAppAccess(fetch, options(stack, rs, [], { dpop: { bindIdJag: true } }))(rs.resource).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(CrossAppAccessError);
+    expect((failure as CrossAppAccessError).code).toBe('id_jag_mismatch');
+    expect(stack.as.counters.grant).toBe(0);
+  });
+});

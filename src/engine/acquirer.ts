@@ -14,6 +14,7 @@ import {
 import type { FetchLike } from '../oauth/http.js';
 import { checkIdJag } from '../oauth/id-jag-check.js';
 import type { Dpop } from '../oauth/dpop/dpop.js';
+import { checkIdJagBinding } from '../oauth/dpop/id-jag-binding.js';
 import { fingerprint } from '../oauth/jwt.js';
 import type { ClientOptions, IdTokenReason, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import type { Registrations } from './registrations.js';
@@ -205,6 +206,7 @@ export class Acquirer {
         }
       }
     }
+    if (idp.dpop) checkIdJagBinding(jag.idJag, (await idp.dpop.key()).jkt, this.emit);
     if (this.options.checkIdJag) {
       checkIdJag(jag.idJag, { issuer: binding.as.issuer, clientId: client.clientId, resource: binding.resource, nowMs: this.now() }, this.emit);
     }
@@ -341,7 +343,9 @@ export class Acquirer {
     }
     const method = chooseClientAuth(idp, supported, IDP_AUTH_PREFERENCE, 'The IdP', 'token_exchange');
     // A client assertion's audience is the IdP's issuer, or its token endpoint when no issuer is set.
-    return this.endpoint(url, idp, method, 'idp', idp.issuer ?? url, algs);
+    const endpoint = this.endpoint(url, idp, method, 'idp', idp.issuer ?? url, algs);
+    // draft-ietf-oauth-identity-assertion-authz-grant-04 §8.6: a proof here asks the IdP to bind the ID-JAG to the key.
+    return this.dpop?.bindsIdJag ? { ...endpoint, dpop: this.dpop } : endpoint;
   }
 
   /**

@@ -10,6 +10,8 @@ export class Dpop {
   /** A synchronous name of the key for cache partitions (see {@link dpopCacheId}). */
   readonly cacheId: string;
   readonly nonces = new DpopNonces();
+  /** Whether the token exchange at the IdP carries a proof too (the ID-JAG bound to the key). */
+  readonly bindsIdJag: boolean;
   private signer: Promise<DpopSigner> | undefined;
   /** The last access token hashed, and its `ath`: a user's requests carry the same token many times. */
   private lastAth: { token: string; ath: Promise<string> } | undefined;
@@ -19,6 +21,7 @@ export class Dpop {
     private readonly now: () => number,
   ) {
     this.cacheId = dpopCacheId(option);
+    this.bindsIdJag = option !== true && option.bindIdJag === true;
   }
 
   /** The key, ready to sign; rejects with the same `ConfigurationError` every time if it cannot be. */

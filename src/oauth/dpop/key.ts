@@ -14,8 +14,9 @@ import { algOf, base64url, importKey, privateKeyProblem, type JsonWebKeyLike, ty
 export type DpopOption = true | DpopKeyOptions;
 
 /**
- * A DPoP key of one's own (RFC 9449 §4.2): a private JWK (EC P-256 or P-384, RSA, or OKP Ed25519,
- * with its public members) or a PKCS#8 PEM string.
+ * DPoP settings (RFC 9449 §4.2): a key of one's own, a private JWK (EC P-256 or P-384, RSA, or OKP
+ * Ed25519, with its public members) or a PKCS#8 PEM string (without one, an ES256 key is made per
+ * engine, as with `dpop: true`); and whether to ask the IdP to bind the ID-JAG to the key too.
  *
  * @example
  * ```ts
@@ -23,10 +24,17 @@ export type DpopOption = true | DpopKeyOptions;
  * ```
  */
 export interface DpopKeyOptions {
-  /** The private key: a private JWK or a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). */
-  privateKey: JsonWebKeyLike | string;
+  /** The private key: a private JWK or a PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). Default: one made per engine. */
+  privateKey?: JsonWebKeyLike | string | undefined;
   /** The JWS algorithm of the proofs; default from the key (EC → ES256/ES384, RSA → RS256, Ed25519 → EdDSA). */
   signingAlg?: SigningAlg | undefined;
+  /**
+   * Also send a proof with the token exchange at the IdP, so that an IdP that supports it binds the
+   * ID-JAG to the key (`cnf.jkt`, draft-ietf-oauth-identity-assertion-authz-grant-04 §8.6). An ID-JAG
+   * bound to another key is refused (`id_jag_mismatch`); an IdP that does not bind it is reported
+   * with a `diagnostic`. Default false.
+   */
+  bindIdJag?: boolean | undefined;
 }
 
 /** A DPoP key ready to sign: the private key (never extractable), its public JWK and its thumbprint. */
@@ -51,11 +59,13 @@ const ALGS_BY_KTY: Record<string, readonly SigningAlg[]> = { EC: ['ES256', 'ES38
 export function dpopOptionProblem(value: unknown): string | undefined {
   if (value === true) return undefined;
   if (typeof value !== 'object' || value === null) return 'expected true, or { privateKey } (a private JWK or a PKCS#8 PEM)';
-  const { privateKey, signingAlg, ...rest } = value as { privateKey?: unknown; signingAlg?: unknown };
+  const { privateKey, signingAlg, bindIdJag, ...rest } = value as { privateKey?: unknown; signingAlg?: unknown; bindIdJag?: unknown };
   const unknown = Object.keys(rest)[0];
-  if (unknown !== undefined) return `has an unknown member "${unknown}" (expected privateKey and signingAlg)`;
+  if (unknown !== undefined) return `has an unknown member "${unknown}" (expected privateKey, signingAlg and bindIdJag)`;
+  if (bindIdJag !== undefined && typeof bindIdJag !== 'boolean') return 'bindIdJag must be a boolean';
   if (signingAlg !== undefined && !Object.values(ALGS_BY_KTY).flat().includes(signingAlg as SigningAlg)) return 'signingAlg must be one of ES256, ES384, RS256, PS256, EdDSA';
-  if (privateKey === undefined || privateKey === null) return 'privateKey is required (a private JWK or a PKCS#8 PEM), or use dpop: true';
+  if (privateKey === undefined) return signingAlg === undefined || signingAlg === 'ES256' ? undefined : 'signingAlg other than ES256 needs a privateKey (the key made per engine is ES256)';
+  if (privateKey === null) return 'privateKey must be a private JWK or a PKCS#8 PEM';
   if (typeof privateKey === 'object' && typeof CryptoKey !== 'undefined' && privateKey instanceof CryptoKey) {
     return 'privateKey must be a private JWK or a PKCS#8 PEM: a CryptoKey does not give its public half, which every proof carries';
   }
@@ -81,7 +91,7 @@ export function dpopOptionProblem(value: unknown): string | undefined {
  * (FNV-1a, never the PEM); for `true`, a random name (the key is this engine's alone).
  */
 export function dpopCacheId(option: DpopOption): string {
-  if (option === true) return `engine:${base64url(crypto.getRandomValues(new Uint8Array(16)))}`;
+  if (option === true || option.privateKey === undefined) return `engine:${base64url(crypto.getRandomValues(new Uint8Array(16)))}`;
   const key = option.privateKey;
   if (typeof key === 'string') return `pem:${fnv1a(key.replace(/\s+/g, ''))}:${option.signingAlg ?? ''}`;
   return `jwk:${JSON.stringify(publicMembers(key))}:${option.signingAlg ?? ''}`;
@@ -117,7 +127,7 @@ export async function thumbprint(jwk: Readonly<Record<string, string>>): Promise
  * `dpop.privateKey`, raised at first use (WebCrypto imports are asynchronous).
  */
 export async function loadDpopKey(option: DpopOption): Promise<DpopSigner> {
-  if (option === true) {
+  if (option === true || option.privateKey === undefined) {
     // RFC 9449 §4.2 needs an asymmetric key; the private half is never extractable.
     const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
     const exported = (await crypto.subtle.exportKey('jwk', pair.publicKey)) as JsonWebKeyLike;

@@ -374,6 +374,9 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     }
     // The jti is spent once the assertion itself verifies, even if the scope check below fails.
     const claims = await verifyIdJag(form.assertion, clientId, form.resource);
+    // draft-ietf-oauth-identity-assertion-authz-grant-04 §8.6: a key-bound ID-JAG needs a proof of that key.
+    const boundTo = (claims.cnf as { jkt?: unknown } | undefined)?.jkt;
+    if (boundTo !== undefined && boundTo !== jkt) throw new GrantError(400, 'invalid_grant', 'the assertion is bound to a key the request did not prove');
 
     // RFC 6749 §3.3: the requested scope must be within what the ID-JAG grants.
     const jagScopes = typeof claims.scope === 'string' ? splitScope(claims.scope) : undefined;
