@@ -15,6 +15,15 @@ export interface ProofClaims {
   readonly nowMs: number;
 }
 
+// Fetch standard, "normalize a method": only these are upper-cased; any other goes out as written.
+const NORMALIZED = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+
+/** RFC 9449 §4.2 `htm`: the method as it goes out (fetch upper-cases only the methods it normalizes). */
+function normalizedMethod(method: string): string {
+  const upper = method.toUpperCase();
+  return NORMALIZED.has(upper) ? upper : method;
+}
+
 /** RFC 9449 §4.2 `htu`: the target URI without query and fragment. */
 export function htuOf(url: string): string {
   const parsed = new URL(url);
@@ -44,7 +53,7 @@ function encodedHeader(signer: DpopSigner): string {
 export async function signProof(signer: DpopSigner, claims: ProofClaims): Promise<string> {
   const payload: Record<string, string | number> = {
     jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
-    htm: claims.htm.toUpperCase(),
+    htm: normalizedMethod(claims.htm),
     htu: htuOf(claims.url),
     iat: Math.floor(claims.nowMs / 1000),
   };

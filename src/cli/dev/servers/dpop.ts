@@ -70,7 +70,7 @@ export function createDpopVerifier(): DpopVerifier {
       const jwk = header.jwk as Record<string, unknown>;
       if ('d' in jwk) return fail('invalid_dpop_proof', 'the jwk in the header is a private key');
       if (typeof payload.jti !== 'string' || payload.jti === '') return fail('invalid_dpop_proof', 'no jti');
-      if (payload.htm !== request.method.toUpperCase()) return fail('invalid_dpop_proof', `htm ${String(payload.htm)} is not ${request.method}`);
+      if (payload.htm !== request.method) return fail('invalid_dpop_proof', `htm ${String(payload.htm)} is not ${request.method}`);
       if (payload.htu !== htu(request.url)) return fail('invalid_dpop_proof', `htu ${String(payload.htu)} is not ${htu(request.url)}`);
       const now = Math.floor(Date.now() / 1000);
       if (typeof payload.iat !== 'number' || Math.abs(payload.iat - now) > IAT_WINDOW_SECONDS) return fail('invalid_dpop_proof', 'iat missing or out of range');
