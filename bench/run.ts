@@ -2,7 +2,8 @@
  * `npm run bench`: starts the loopback IdP, authorization server and MCP server, runs every
  * measurement, prints the tables, and writes bench/results.json and BENCHMARKS.md.
  * Run as: node --expose-gc --import tsx bench/run.ts (after npm run build).
- * `npm run bench -- undici` runs only the undici section and rewrites only its part of BENCHMARKS.md.
+ * `npm run bench -- undici` runs only the undici section and rewrites only its part of BENCHMARKS.md;
+ * `npm run bench -- dpop` likewise for the DPoP section.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { measureCold } from './cold.js';
@@ -19,6 +20,7 @@ import { measureSustained } from './sustained.js';
 import { measureRedis } from './redis.js';
 import { measureUndici } from './undici.js';
 import { measureWarm } from './warm.js';
+import { dpopSection, measureDpop, withDpopSection } from './dpop.js';
 
 const SETTINGS = {
   memoryKeys: 100_000,
@@ -31,6 +33,7 @@ const SETTINGS = {
   gatewayTenants: { users: [10, 100, 1000], sdkUsers: [10, 100], servers: 5, enterprises: 3 },
   userScaling: { sizes: [1, 1000, 10_000, 100_000], rounds: 15, calls: 20_000 },
   undici: { concurrency: 16, rounds: 12, sliceMs: 250, warmupMs: 300 },
+  dpop: { concurrency: 16, pairs: 20, sliceMs: 250, warmupMs: 300, isolatedCalls: 10_000, isolatedRounds: 6 },
   redis: { warm: { concurrency: 16, pairs: 16, sliceMs: 250, warmupMs: 300 }, coldRounds: 20, fleet: { engines: 4, callsPerEngine: 50, trials: 3 } },
 };
 
@@ -78,6 +81,24 @@ async function undiciOnly(): Promise<void> {
   }
 }
 
+/** The DPoP section alone: measured, printed, and put in place of section 9 of BENCHMARKS.md. */
+async function dpopOnly(): Promise<void> {
+  const machine = formatMachine(describeMachine());
+  process.stderr.write(`bench: ${machine}\n`);
+  const stack = await startBenchStack();
+  try {
+    const done = step('DPoP on the warm path');
+    const section = dpopSection(await measureDpop(stack, SETTINGS.dpop), `_Measured on its own (\`npm run bench -- dpop\`) on ${new Date().toISOString()}, ${machine}._`);
+    done();
+    console.log(`\n${section}`);
+    const path = new URL('../BENCHMARKS.md', import.meta.url);
+    writeFileSync(path, withDpopSection(readFileSync(path, 'utf8'), section));
+    console.log('\nWrote section 9 of BENCHMARKS.md');
+  } finally {
+    await stack.close();
+  }
+}
+
 async function main(): Promise<void> {
   const date = new Date().toISOString();
   const started = performance.now();
@@ -101,6 +122,10 @@ async function main(): Promise<void> {
 
     done = step('undici interceptor');
     const undici = await measureUndici(stack, SETTINGS.undici);
+    done();
+
+    done = step('DPoP on the warm path');
+    const dpop = await measureDpop(stack, SETTINGS.dpop);
     done();
 
     done = step('cold start');
@@ -175,14 +200,16 @@ async function main(): Promise<void> {
     console.log('What the SDK provider does not do (as the numbers show):');
     for (const g of results.sdkGaps) console.log(`  - ${g.metric}: SDK ${g.sdk}, ours ${g.ours}`);
 
-    await writeResults(results, new URL('./results.json', import.meta.url), new URL('../BENCHMARKS.md', import.meta.url));
+    const markdownPath = new URL('../BENCHMARKS.md', import.meta.url);
+    await writeResults(results, new URL('./results.json', import.meta.url), markdownPath);
+    writeFileSync(markdownPath, withDpopSection(readFileSync(markdownPath, 'utf8'), dpopSection(dpop, '')));
     console.log('\nWrote bench/results.json and BENCHMARKS.md');
   } finally {
     await stack.close();
   }
 }
 
-(process.argv.includes('undici') ? undiciOnly() : main()).catch((error: unknown) => {
+(process.argv.includes('undici') ? undiciOnly() : process.argv.includes('dpop') ? dpopOnly() : main()).catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;
 });

@@ -69,7 +69,14 @@ export function authProviderOf(xaa: CrossAppAccess, session: AuthProviderSession
   return {
     async token() {
       const asked = request();
-      const { token } = await xaa.getAccessToken(asked);
+      const { token, tokenType } = await xaa.getAccessToken(asked);
+      // The SDK sends what token() returns as Bearer: a DPoP-bound token must never go that way (RFC 9449 §7.1).
+      if (tokenType === 'DPoP') {
+        throw new CrossAppAccessError('The access token is DPoP-bound (the dpop option), and an MCP SDK authProvider sends tokens as Bearer; it was not given. Use xaa.fetch(...) as the transport\'s fetch instead.', {
+          code: 'dpop_unsupported',
+          stage: 'request',
+        });
+      }
       last.cache.set(asked.user, token);
       return token;
     },

@@ -1,3 +1,4 @@
+import { credentialOf } from './engine/credential.js';
 import { untilAborted } from './abort.js';
 import { fetchAdapter } from './adapters/fetch.js';
 import { ConfigurationError, CrossAppAccessError } from './errors.js';
@@ -47,8 +48,15 @@ export interface AccessTokenRequest {
  * ```
  */
 export interface AccessTokenResult {
-  /** The access token (send it as `Authorization: Bearer <token>`). */
+  /** The access token: send it as `Authorization: Bearer <token>`, or for `tokenType` `'DPoP'` as `Authorization: DPoP <token>` with a proof. */
   token: string;
+  /** `'DPoP'` for a token bound to the engine's `dpop` key (RFC 9449 §5), else `'Bearer'`. */
+  tokenType: 'Bearer' | 'DPoP';
+  /**
+   * For a DPoP token: a new proof for one request (its method and URL; RFC 9449 §4.2, §7), to send as
+   * the `DPoP` header beside `Authorization: DPoP <token>`. A new one for every request.
+   */
+  dpopProof?: ((method: string, url: string | URL) => Promise<string>) | undefined;
   /** Epoch ms after which it must not be sent. */
   expiresAt: number;
   /** The scope granted, when known. */
@@ -143,7 +151,9 @@ export class CrossAppAccess {
     const session = engine.session(requireUser(request.user), readerOf(request.idToken, 'getAccessToken', engine.options.assertion !== undefined), typeof request.idToken === 'string', request.idp);
     const binding = await untilAborted(bindingFor(engine, session, request), request.signal);
     const token = await engine.tokenFor(binding, session, request.signal);
-    return { token: token.value, expiresAt: token.expiresAt, scope: token.scope, resource: binding.resource };
+    const credential = credentialOf(token, engine.dpop);
+    const dpop = typeof credential === 'string' ? {} : { dpopProof: (method: string, url: string | URL) => credential.proof(method, String(url)) };
+    return { token: token.value, tokenType: token.tokenType ?? 'Bearer', ...dpop, expiresAt: token.expiresAt, scope: token.scope, resource: binding.resource };
   }
 
   /**

@@ -41,6 +41,8 @@ export type CrossAppAccessStage =
  * - `http_error`: a non-2xx answer without an OAuth error body.
  * - `invalid_response`: a body that is not the JSON the protocol requires (HTML, missing fields, …).
  * - `invalid_token_type`: `issued_token_type` / `token_type` is not the one the protocol requires.
+ * - `dpop_unsupported`: a DPoP-bound token was asked for by a path that sends tokens as Bearer only (the MCP SDK `authProvider`): it is not given.
+ * - `dpop_key_mismatch`: a stored DPoP-bound token is bound to another key than this engine's `dpop` key, or the engine has none (it is never sent as Bearer).
  * - `id_jag_mismatch`: the ID-JAG's `aud` or `client_id` does not match this client (the `checkIdJag` option).
  * - `id_token_unavailable`: the `idToken` source threw or returned something that is not a token.
  * - `assertion_unavailable`: workload identity: the `assertion` source threw, returned something that
@@ -84,6 +86,8 @@ export type CrossAppAccessErrorCode =
   | 'http_error'
   | 'invalid_response'
   | 'invalid_token_type'
+  | 'dpop_key_mismatch'
+  | 'dpop_unsupported'
   | 'id_jag_mismatch'
   | 'id_token_unavailable'
   | 'assertion_unavailable'

@@ -21,6 +21,7 @@ export type { CrossAppAccessEngineOptions, CrossAppAccessOptions, IdpOptions, Cl
 export type { WorkloadAssertionContext, WorkloadAssertionReason, WorkloadAssertionSource } from './options/workload-types.js';
 export type { ClientAuthMethod, ClientCredentials } from './oauth/client-auth.js';
 export type { CryptoKeyLike, JsonWebKeyLike, PrivateKeyInput, SigningAlg } from './oauth/client-assertion.js';
+export type { DpopKeyOptions, DpopOption } from './oauth/dpop/key.js';
 export type { SubjectTokenType } from './oauth/grants.js';
 // Errors and events:
 export { CrossAppAccessError, ConfigurationError, OAuthResponseError, crossAppAccessErrorOf, isCrossAppAccessError } from './errors.js';

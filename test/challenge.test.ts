@@ -3,7 +3,7 @@
  * package reads (RFC 6750 §3, RFC 9728 §5.1, RFC 9470).
  */
 import { describe, expect, it } from 'vitest';
-import { bearerChallenge, parseWwwAuthenticate } from '../src/oauth/challenge.js';
+import { asksForDpopNonce, bearerChallenge, parseWwwAuthenticate } from '../src/oauth/challenge.js';
 import { mulberry32 } from './helpers/prng.js';
 
 function headers(...values: string[]): Headers {
@@ -209,8 +209,21 @@ describe('bearerChallenge (RFC 6750 §3, RFC 9728 §5.1)', () => {
   it('no Bearer challenge gives undefined', () => {
     expect(bearerChallenge(new Headers())).toBeUndefined();
     expect(bearerChallenge(headers('Basic realm="x"'))).toBeUndefined();
-    expect(bearerChallenge(headers('DPoP algs="ES256"', 'Negotiate abc=='))).toBeUndefined();
+    expect(bearerChallenge(headers('Negotiate abc=='))).toBeUndefined();
     expect(bearerChallenge(headers('BearerX realm="x"'))).toBeUndefined();
+  });
+
+  it('a DPoP challenge (RFC 9449 §7.1) is read when there is no Bearer one; a Bearer one wins', () => {
+    expect(bearerChallenge(headers('DPoP algs="ES256"', 'Negotiate abc=='))).toEqual({});
+    expect(bearerChallenge(headers('DPoP error="insufficient_scope", scope="a b", resource_metadata="https://r/prm"'))).toEqual({ error: 'insufficient_scope', scope: 'a b', resourceMetadata: 'https://r/prm' });
+    expect(bearerChallenge(headers('DPoP error="use_dpop_nonce", Bearer scope="x"'))).toEqual({ scope: 'x' });
+  });
+
+  it('asksForDpopNonce: only a DPoP challenge with error="use_dpop_nonce" (RFC 9449 §9)', () => {
+    expect(asksForDpopNonce(headers('DPoP error="use_dpop_nonce", algs="ES256"'))).toBe(true);
+    expect(asksForDpopNonce(headers('Bearer error="use_dpop_nonce"'))).toBe(false);
+    expect(asksForDpopNonce(headers('DPoP error="invalid_dpop_proof"'))).toBe(false);
+    expect(asksForDpopNonce(new Headers())).toBe(false);
   });
 
   it('a value that merely contains "Bearer" is not a Bearer challenge', () => {

@@ -182,24 +182,27 @@ async function bufferStream(
  * The caller's headers (never modified) with `authorization` replaced. A plain object (or pairs for
  * pairs) rather than a `Headers`: fetch reads a plain object faster, which shows on every request.
  */
-function withAuthorization(headers: HeadersInit | undefined, authorization: string): HeadersInit {
+function withAuthorization(headers: HeadersInit | undefined, authorization: string, proof: string | undefined): HeadersInit {
   if (Array.isArray(headers)) {
-    const pairs = headers.filter(([name]) => name.toLowerCase() !== 'authorization');
+    const pairs = headers.filter(([name]) => name.toLowerCase() !== 'authorization' && (proof === undefined || name.toLowerCase() !== 'dpop'));
     pairs.push(['authorization', authorization]);
+    if (proof !== undefined) pairs.push(['dpop', proof]);
     return pairs;
   }
   if (headers === undefined || isPlainObject(headers)) {
     const out: Record<string, string> = {};
     const record = (headers ?? {}) as Record<string, string>;
     for (const name of Object.keys(record)) {
-      if (name.length !== 13 || name.toLowerCase() !== 'authorization') out[name] = record[name] as string;
+      if ((name.length !== 13 || name.toLowerCase() !== 'authorization') && (proof === undefined || name.toLowerCase() !== 'dpop')) out[name] = record[name] as string;
     }
     out.authorization = authorization;
+    if (proof !== undefined) out.dpop = proof;
     return out;
   }
   // A Headers (of any library), a Map or another iterable of pairs: copied exactly.
   const copy = new Headers(headers as HeadersInit);
   copy.set('authorization', authorization);
+  if (proof !== undefined) copy.set('dpop', proof);
   return copy;
 }
 
@@ -208,6 +211,8 @@ export function withoutAuthorization(headers: HeadersInit | undefined): HeadersI
   if (headers === undefined) return undefined;
   const copy = new Headers(headers);
   copy.delete('authorization');
+  // Nor a DPoP proof (RFC 9449 §4.2: a proof is for its own URL only).
+  copy.delete('dpop');
   return copy;
 }
 
@@ -219,7 +224,12 @@ function isPlainObject(value: unknown): boolean {
 
 /** Sends the request once, with `Authorization: Bearer` when a token is given (RFC 6750 §2.1). */
 export function sendRequest(next: FetchLike, request: OutgoingRequest, accessToken: string | undefined, redirect?: RequestRedirect): Promise<Response> {
-  const headers = accessToken === undefined ? request.headers : withAuthorization(request.headers, `Bearer ${accessToken}`);
+  return sendPrepared(next, request, accessToken === undefined ? undefined : `Bearer ${accessToken}`, undefined, redirect);
+}
+
+/** Sends the request once, with this `Authorization` value and `DPoP` proof when given. */
+export function sendPrepared(next: FetchLike, request: OutgoingRequest, authorization: string | undefined, proof: string | undefined, redirect?: RequestRedirect): Promise<Response> {
+  const headers = authorization === undefined ? request.headers : withAuthorization(request.headers, authorization, proof);
   const body = request.body;
   // One object literal each: adding members to a spread copy afterwards makes V8 slow it down.
   let init: RequestInit & { duplex?: 'half' };

@@ -4,6 +4,7 @@ import type { FetchLike } from '../fetch-types.js';
 import { discardBody } from '../oauth/http.js';
 import { prepareProbe, prepareRequest, sendRequest, type OutgoingRequest, type ProbeRequest } from './body.js';
 import { redirectedFrom, sendWithToken } from './redirects.js';
+import { valueOf, type Credential } from '../engine/credential.js';
 
 /** An answer of fetch's, as the engine sees it, with the `Response` to hand back. */
 export interface FetchAnswer extends Answer {
@@ -23,7 +24,7 @@ export class FetchExchange implements Exchange<FetchAnswer> {
   private probing: ProbeRequest | undefined;
   private request: OutgoingRequest | undefined;
   /** The warm path's answer, already sent with `token`: the engine's first `send` continues from it. */
-  private sent: { token: string; response: Response } | undefined;
+  private sent: { token: Credential; response: Response } | undefined;
 
   constructor(
     private readonly next: FetchLike,
@@ -36,16 +37,16 @@ export class FetchExchange implements Exchange<FetchAnswer> {
   ) {}
 
   /** The warm path sent `request` with `token` and got `response`, which needs the engine (a 401, 403 or redirect). */
-  continueFrom(request: OutgoingRequest, token: string, response: Response): this {
+  continueFrom(request: OutgoingRequest, token: Credential, response: Response): this {
     this.request = request;
     this.sent = { token, response };
     return this;
   }
 
-  async send(token: string | undefined, inResource: (url: URL) => boolean): Promise<FetchAnswer> {
+  async send(token: Credential | undefined, inResource: (url: URL) => boolean): Promise<FetchAnswer> {
     const sent = this.sent;
     this.sent = undefined;
-    if (sent && this.request && token === sent.token) {
+    if (sent && this.request && token !== undefined && valueOf(token) === valueOf(sent.token)) {
       const { response, fromResource } = await sendWithToken(this.next, this.request, token, inResource, sent.response);
       return answerOf(response, false, fromResource);
     }

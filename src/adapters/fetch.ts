@@ -4,7 +4,9 @@ import type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, Fe
 import { resolveOptions } from '../options/resolve.js';
 import type { CrossAppAccessOptions, ResolvedWrapperOptions } from '../options/types.js';
 import { parseUrl } from '../url-rules.js';
-import { prepareRequest, requestUrl, sendRequest, type OutgoingRequest } from './body.js';
+import { prepareRequest, requestUrl, type OutgoingRequest } from './body.js';
+import { sendAuthorized } from './authorized-send.js';
+import { credentialOf, type Credential } from '../engine/credential.js';
 import { followsHere, isRedirect } from './redirects.js';
 import { FetchExchange } from './fetch-exchange.js';
 
@@ -55,7 +57,8 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
     if (!warm) return undefined;
     const request = prepareRequest(target.url.href, input, init, engine.options.maxReplayBodyBytes, undefined);
     // Never a promise here: only a stream body is buffered, and those take the engine's path.
-    return request instanceof Promise ? undefined : { binding: warm.binding, token: warm.token, request };
+    if (request instanceof Promise) return undefined;
+    return { binding: warm.binding, token: warm.token, request, credential: credentialOf(warm.token, engine.dpop) };
   }
 
   /** The engine's path: everything the warm path does not do, from the start or from the warm path's answer. */
@@ -64,7 +67,7 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
     const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined);
     // The parsed URL is what was checked, so it is what is sent: a `next` that parses URLs its own way cannot disagree.
     const exchange = new FetchExchange(next, target.url.href, target.url, input, init, engine.options.maxReplayBodyBytes, signal);
-    if (sent) exchange.continueFrom(sent.warm.request, sent.warm.token.value, sent.response);
+    if (sent) exchange.continueFrom(sent.warm.request, sent.warm.credential, sent.response);
     let failure: unknown;
     try {
       return (await authorize(engine, target, sessionOfCall, signal, exchange, sent?.warm)).response;
@@ -94,7 +97,7 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
       if (!warm) return throughEngine(target, input, init, sessionOfCall);
       // The warm path: one send with the stored token, no promise of ours in between; the engine's
       // loop only for an answer that needs it (a 401, a 403, a redirect to follow).
-      return sendRequest(next, warm.request, warm.token.value, followsHere(warm.request) ? 'manual' : undefined).then((response) =>
+      return sendAuthorized(next, warm.request, warm.credential, followsHere(warm.request) ? 'manual' : undefined).then((response) =>
         needsEngine(response, warm.request) ? throughEngine(target, input, init, sessionOfCall, { warm, response }) : response,
       );
     } catch (error) {
@@ -107,6 +110,8 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
 /** What the warm path sends: the request taken apart, with its binding and token. */
 interface WarmRequest extends WarmToken {
   readonly request: OutgoingRequest;
+  /** How the token goes with it: Bearer, or DPoP with a proof per request. */
+  readonly credential: Credential;
 }
 
 /** An answer the engine must see: a 401 or 403 (re-acquisition, step-up), or a redirect to follow here. */

@@ -1,4 +1,6 @@
-import { sendRequest, withoutAuthorization, type OutgoingRequest } from './body.js';
+import { withoutAuthorization, type OutgoingRequest } from './body.js';
+import { sendAuthorized } from './authorized-send.js';
+import type { Credential } from '../engine/credential.js';
 import { CrossAppAccessError } from '../errors.js';
 import { discardBody, type FetchLike } from '../oauth/http.js';
 import { describeUrl, parseUrl } from '../url-rules.js';
@@ -32,15 +34,15 @@ export interface TokenedAnswer {
 export async function sendWithToken(
   next: FetchLike,
   request: OutgoingRequest,
-  token: string,
+  token: Credential,
   inResource: (url: URL) => boolean,
   /** The answer to this request sent already (by the warm path): followed from there. */
   first?: Response,
 ): Promise<TokenedAnswer> {
-  if (!followsHere(request)) return { response: first ?? (await sendRequest(next, request, token)), fromResource: true };
+  if (!followsHere(request)) return { response: first ?? (await sendAuthorized(next, request, token)), fromResource: true };
   let current = request;
-  let carried: string | undefined = token;
-  let response = first ?? (await sendRequest(next, current, carried, 'manual'));
+  let carried: Credential | undefined = token;
+  let response = first ?? (await sendAuthorized(next, current, carried, 'manual'));
   for (let hops = 0; ; hops++) {
     // An opaque redirect has status 0 (Fetch standard, "opaque-redirect filtered response").
     if (response.status === 0 && response.type === 'opaqueredirect') {
@@ -64,7 +66,8 @@ export async function sendWithToken(
       carried = undefined;
       current = { ...current, headers: withoutAuthorization(current.headers) };
     }
-    response = await sendRequest(next, current, carried, 'manual');
+    // Each hop inside the resource with a new DPoP proof for its own URL (RFC 9449 §4.2).
+    response = await sendAuthorized(next, current, carried, 'manual');
   }
 }
 

@@ -16,6 +16,8 @@ export async function toAccessToken(
   scope: string | undefined,
   options: Pick<ResolvedOptions, 'defaultTokenLifetimeMs' | 'renewBeforeMs'>,
   now: () => number,
+  /** For a DPoP-bound token (RFC 9449 §5): the thumbprint of its key. */
+  dpopJkt?: string,
 ): Promise<AccessToken> {
   const receivedAt = now();
   // No expires_in: a decodable JWT exp is advisory, else a default lifetime.
@@ -33,5 +35,6 @@ export async function toAccessToken(
     renewAt: receivedAt + lifetimeMs - renewalWindowMs(lifetimeMs, options.renewBeforeMs),
     scope,
     fingerprint: await fingerprint(value),
+    ...(dpopJkt === undefined ? {} : { tokenType: 'DPoP' as const, jkt: dpopJkt }),
   };
 }

@@ -13,6 +13,8 @@ import {
 } from '../oauth/grants.js';
 import type { FetchLike } from '../oauth/http.js';
 import { checkIdJag } from '../oauth/id-jag-check.js';
+import type { Dpop } from '../oauth/dpop/dpop.js';
+import { checkIdJagBinding } from '../oauth/dpop/id-jag-binding.js';
 import { fingerprint } from '../oauth/jwt.js';
 import type { ClientOptions, IdTokenReason, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import type { Registrations } from './registrations.js';
@@ -60,6 +62,7 @@ export class Acquirer {
     protected readonly now: () => number,
     protected readonly user: UserState,
     protected readonly registrations: Registrations,
+    protected readonly dpop?: Dpop,
   ) {}
 
   /** The ID token read to learn the user's IdP, kept for the acquisition that follows. */
@@ -161,7 +164,9 @@ export class Acquirer {
 
   /** The access token as it is kept, reported as issued (or renewed, in the `background`). */
   protected async issued(binding: ResourceBinding, granted: AccessTokenResponse, background: boolean, started: number): Promise<AccessToken> {
-    const token = await toAccessToken(granted.accessToken, granted.expiresIn, granted.scope, this.options, this.now);
+    // RFC 9449 §6: a DPoP-bound token is kept with the thumbprint of the key it is bound to.
+    const jkt = granted.tokenType === 'DPoP' ? (await this.dpop?.key())?.jkt : undefined;
+    const token = await toAccessToken(granted.accessToken, granted.expiresIn, granted.scope, this.options, this.now, jkt);
     this.user.acquiredBefore = true;
     this.emit({
       type: background ? 'token_renewed' : 'token_issued',
@@ -209,6 +214,7 @@ export class Acquirer {
         }
       }
     }
+    if (idp.dpop) checkIdJagBinding(jag.idJag, (await idp.dpop.key()).jkt, this.emit);
     if (this.options.checkIdJag) {
       checkIdJag(jag.idJag, { issuer: binding.as.issuer, clientId: client.clientId, resource: binding.resource, nowMs: this.now() }, this.emit);
     }
@@ -235,7 +241,7 @@ export class Acquirer {
     try {
       granted = await redeemIdJag(
         // A client assertion's audience is the AS's issuer (RFC 7523 §3).
-        this.endpoint(meta.tokenEndpoint, client, as.authMethod, 'client', meta.issuer, meta.signingAlgs),
+        { ...this.endpoint(meta.tokenEndpoint, client, as.authMethod, 'client', meta.issuer, meta.signingAlgs), dpop: this.dpop },
         { assertion: jag.idJag, resource: binding.resource, scope },
       );
     } catch (error) {
@@ -248,6 +254,8 @@ export class Acquirer {
       throw autoClientAuthRejected(error, as.authMethod, meta.authMethods, client) ?? error;
     }
     this.emit({ type: 'jwt_bearer', tokenEndpoint: meta.tokenEndpoint, resource: binding.resource, scope, durationMs: this.now() - started });
+    // RFC 9449 §5: a server may issue a Bearer token despite the proof; it is then used as Bearer.
+    if (this.dpop && granted.tokenType === 'Bearer') this.emit({ type: 'diagnostic', message: `The authorization server ${meta.issuer} issued a Bearer token despite the DPoP proof; it is sent as Bearer.`, durationMs: 0 });
     requireScopes(granted.scope, required, 'The authorization server', 'jwt_bearer');
     return { ...granted, scope: granted.scope ?? scope };
   }
@@ -343,7 +351,9 @@ export class Acquirer {
     }
     const method = chooseClientAuth(idp, supported, IDP_AUTH_PREFERENCE, 'The IdP', 'token_exchange');
     // A client assertion's audience is the IdP's issuer, or its token endpoint when no issuer is set.
-    return this.endpoint(url, idp, method, 'idp', idp.issuer ?? url, algs);
+    const endpoint = this.endpoint(url, idp, method, 'idp', idp.issuer ?? url, algs);
+    // draft-ietf-oauth-identity-assertion-authz-grant-04 §8.6: a proof here asks the IdP to bind the ID-JAG to the key.
+    return this.dpop?.bindsIdJag ? { ...endpoint, dpop: this.dpop } : endpoint;
   }
 
   /**

@@ -6,6 +6,7 @@ import type { Answer, Engine, Session, Target, WarmToken } from './engine.js';
 import { acquiredAfter, obtainToken, receivedAfter } from './replacement.js';
 import type { AccessToken } from './tokens.js';
 import { DEFAULTS } from '../options/defaults.js';
+import { credentialOf, type Credential } from './credential.js';
 
 // A request may be authorized again at most twice (after a 401, or a step-up): 3 attempts in all
 // (MCP authorization spec, "Step-Up Authorization Flow"; the MCP conformance suite checks it).
@@ -17,9 +18,10 @@ const MAX_REAUTHORIZATIONS = DEFAULTS.maxReauthorizations;
 export interface Exchange<A extends Answer> {
   /**
    * Sends the request: without a token (`token` undefined: the target is not known to be protected
-   * yet), or with it, never letting a redirect take it where `inResource` says no.
+   * yet), or with it (a Bearer token's value, or a DPoP-bound token that needs a new proof for every
+   * request sent, redirects included), never letting a redirect take it where `inResource` says no.
    */
-  send(token: string | undefined, inResource: (url: URL) => boolean): Promise<A>;
+  send(token: Credential | undefined, inResource: (url: URL) => boolean): Promise<A>;
   /** Whether the request can be sent again (a body past the replay cap cannot). */
   replayable(): boolean | Promise<boolean>;
 }
@@ -86,7 +88,7 @@ async function authorizedLoop<A extends Answer>(
   let { token, fresh } = first ? { token: first, fresh: false } : await obtainToken(engine, current, session, signal);
   let stepUps = 0;
   while (true) {
-    const answer = await exchange.send(token.value, (url) => isInside(url.origin, url.pathname, current.boundary));
+    const answer = await exchange.send(credentialOf(token, engine.dpop), (url) => isInside(url.origin, url.pathname, current.boundary));
     sent++;
     // An answer from outside the resource (a redirect led there) is not the resource's: as it came.
     if (!answer.fromResource) return answer;

@@ -7,6 +7,7 @@ import { WorkloadAcquirer } from './workload-acquirer.js';
 import type { IdTokenSupplier } from './id-token.js';
 import type { ResourceBinding } from './binding.js';
 import { Discovery, type SharedDocuments } from '../oauth/discovery.js';
+import { Dpop } from '../oauth/dpop/dpop.js';
 import type { ConfiguredResource, IdTokenSource, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
@@ -74,6 +75,8 @@ export class Engine {
   private readonly learning: ResourceLearning;
   /** Resources other processes of a fleet learned (when the store shares discovery results). */
   private readonly fleetResources: FleetResources | undefined;
+  /** DPoP (RFC 9449), when configured: the key, the servers' nonces, the proofs. */
+  readonly dpop: Dpop | undefined;
 
   /** The fetch for metadata and token requests. */
   private readonly oauthFetch: FetchLike;
@@ -87,11 +90,12 @@ export class Engine {
   ) {
     this.oauthFetch = oauthFetch ?? ((url, init) => (this.runOwn ? this.runOwn(() => globalThis.fetch(url, init)) : globalThis.fetch(url, init)));
     this.now = options.now;
+    this.dpop = options.dpop === undefined ? undefined : new Dpop(options.dpop, this.now);
     this.emit = makeEmitter(options.onEvent);
     this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
     const shared = sharedDocuments(this.store);
     this.discovery = new Discovery(this.oauthFetch, options.timeoutMs, this.emit, this.now, options.retry, undefined, shared);
-    this.registry = new ResourceRegistry(options, this.discovery);
+    this.registry = new ResourceRegistry(options, this.discovery, this.dpop?.cacheId);
     this.fleetResources = shared && new FleetResources(shared, this.registry, this.now);
     this.store.attach?.({ now: this.now, emit: this.emit, forgetLocally: (user) => this.forgotten(user) });
     this.renewalPauses = new RenewalPauses(this.now);
@@ -127,7 +131,7 @@ export class Engine {
     const emit = known?.emit ?? (userKey === '' ? this.emit : (event: CrossAppAccessEvent) => this.emit({ ...event, user: userKey }));
     // Workload identity: the platform's JWT instead of the IdP leg (SEP-1933).
     const acquisitions = this.options.assertion ? WorkloadAcquirer : Acquirer;
-    const acquirer = known?.acquirer ?? new acquisitions(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations);
+    const acquirer = known?.acquirer ?? new acquisitions(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations, this.dpop);
     return (user.session = { user, source: { read: idToken, isStatic }, acquirer, emit });
   }
 

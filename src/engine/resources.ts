@@ -39,6 +39,8 @@ export class ResourceRegistry {
   constructor(
     private readonly options: ResolvedOptions,
     private readonly discovery: Discovery,
+    /** The DPoP key's name, when tokens are bound to one: tokens of another key live elsewhere. */
+    private readonly dpopCacheId?: string,
   ) {
     this.registrations = new Registrations(options.clients);
   }
@@ -52,7 +54,8 @@ export class ResourceRegistry {
     let partition = binding.partitions.get(idp);
     if (partition === undefined) {
       const client = this.registrations.for(binding.as.issuer, idp, binding.resource);
-      partition = `${JSON.stringify([idp.partition, client.issuer ?? '', client.clientId])}\u0000${binding.key}`;
+      const registration = [idp.partition, client.issuer ?? '', client.clientId, ...(this.dpopCacheId === undefined ? [] : [this.dpopCacheId])];
+      partition = `${JSON.stringify(registration)}\u0000${binding.key}`;
       binding.partitions.set(idp, partition);
     }
     return partition;

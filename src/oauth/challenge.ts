@@ -136,7 +136,16 @@ function readParams(cursor: Cursor, challenge: AuthChallenge): void {
 }
 
 /**
- * The Bearer challenge of a response, or undefined when the response has none.
+ * Whether a response is RFC 9449 §9's request for a nonce: a `DPoP` challenge with
+ * `error="use_dpop_nonce"`.
+ */
+export function asksForDpopNonce(headers: { get(name: string): string | null }): boolean {
+  return parseWwwAuthenticate(headers.get('www-authenticate')).some((c) => c.scheme === 'dpop' && c.params.error === 'use_dpop_nonce');
+}
+
+/**
+ * The Bearer challenge of a response (else its DPoP challenge, RFC 9449 §7.1), or undefined when the
+ * response has neither.
  *
  * @example
  * ```ts
@@ -145,7 +154,10 @@ function readParams(cursor: Cursor, challenge: AuthChallenge): void {
  * ```
  */
 export function bearerChallenge(headers: { get(name: string): string | null }): BearerChallenge | undefined {
-  const bearer = parseWwwAuthenticate(headers.get('www-authenticate')).find((c) => c.scheme === 'bearer');
+  const challenges = parseWwwAuthenticate(headers.get('www-authenticate'));
+  // A server that accepts DPoP-bound tokens only challenges with the DPoP scheme (RFC 9449 §7.1), whose
+  // parameters (error, scope, resource_metadata of RFC 9728 §5.1) mean what Bearer's do.
+  const bearer = challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'dpop');
   if (!bearer) return undefined;
   const p = bearer.params;
   const out: BearerChallenge = {};

@@ -141,7 +141,7 @@ export function privateKeyProblem(key: unknown): string | undefined {
 }
 
 /** The algorithm a key signs with, when the key says (a JWK or a CryptoKey); RSA defaults to RS256. */
-function algOf(key: PrivateKeyInput): SigningAlg | undefined {
+export function algOf(key: PrivateKeyInput): SigningAlg | undefined {
   if (isCryptoKey(key)) {
     const algorithm = key.algorithm as { name: string; namedCurve?: string };
     if (algorithm.name === 'ECDSA') return algorithm.namedCurve === 'P-384' ? 'ES384' : 'ES256';
@@ -168,6 +168,11 @@ function chooseAlg(key: PrivateKeyInput, configured: SigningAlg | undefined, sup
   return own;
 }
 
+/** The WebCrypto parameters to sign with `alg` (RFC 7518 §3). */
+export function signParams(alg: SigningAlg): AlgorithmIdentifier | EcdsaParams | RsaPssParams {
+  return PARAMS[alg].sign;
+}
+
 const imported = new WeakMap<object, Map<string, Promise<{ key: CryptoKey; alg: SigningAlg }>>>();
 
 async function importFor(key: PrivateKeyInput, alg: SigningAlg | undefined, owner: object): Promise<{ key: CryptoKey; alg: SigningAlg }> {
@@ -185,18 +190,22 @@ async function importFor(key: PrivateKeyInput, alg: SigningAlg | undefined, owne
   return pending;
 }
 
-async function importKey(key: JsonWebKeyLike | string, alg: SigningAlg | undefined): Promise<{ key: CryptoKey; alg: SigningAlg }> {
+/**
+ * Imports a private JWK or PKCS#8 PEM for signing with `alg` (for a PEM, each algorithm in turn when
+ * none is given). Non-extractable unless `extractable` (DPoP reads a PEM's public half once).
+ */
+export async function importKey(key: JsonWebKeyLike | string, alg: SigningAlg | undefined, extractable = false): Promise<{ key: CryptoKey; alg: SigningAlg }> {
   if (typeof key !== 'string') {
-    const chosen = alg ?? 'ES256';
+    const chosen = alg ?? algOf(key) ?? 'ES256';
     // Drop JWK members WebCrypto would check against the algorithm (alg, key_ops, use).
     const { alg: _a, key_ops: _o, use: _u, ...material } = key;
-    return { key: await crypto.subtle.importKey('jwk', material, PARAMS[chosen].import, false, ['sign']), alg: chosen };
+    return { key: await crypto.subtle.importKey('jwk', material, PARAMS[chosen].import, extractable, ['sign']), alg: chosen };
   }
   const der = Uint8Array.from(atob((PEM.exec(key.trim())?.[1] ?? '').replace(/\s+/g, '')), (c) => c.charCodeAt(0));
   // A PKCS#8 PEM does not say its type up front: the algorithms are tried in turn.
   for (const candidate of alg ? [alg] : (['ES256', 'ES384', 'RS256', 'EdDSA'] as const)) {
     try {
-      return { key: await crypto.subtle.importKey('pkcs8', der, PARAMS[candidate].import, false, ['sign']), alg: candidate };
+      return { key: await crypto.subtle.importKey('pkcs8', der, PARAMS[candidate].import, extractable, ['sign']), alg: candidate };
     } catch {
       // Not this algorithm: try the next one.
     }
@@ -204,13 +213,13 @@ async function importKey(key: JsonWebKeyLike | string, alg: SigningAlg | undefin
   throw new Error('unsupported key');
 }
 
-function base64url(bytes: Uint8Array): string {
+export function base64url(bytes: Uint8Array): string {
   let binary = '';
   for (const byte of bytes) binary += String.fromCharCode(byte);
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-const encodeJson = (value: unknown) => base64url(new TextEncoder().encode(JSON.stringify(value)));
+export const encodeJson = (value: unknown) => base64url(new TextEncoder().encode(JSON.stringify(value)));
 
 export interface AssertionInput {
   clientId: string;

@@ -3,6 +3,7 @@ import { applyClientAuth, formEncodeCredential, type AssertionContext, type Clie
 import { CrossAppAccessError, capitalize, untrustedText, type CrossAppAccessStage } from '../errors.js';
 import type { CrossAppAccessEvent } from '../events.js';
 import type { EndpointHolds } from './endpoint-holds.js';
+import type { Dpop } from './dpop/dpop.js';
 import { MAX_TOKEN_RESPONSE_BYTES, httpErrorFrom, oauthErrorFrom, requestJson, type FetchLike } from './http.js';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -62,6 +63,8 @@ export interface TokenEndpoint {
   assertion: AssertionContext;
   /** The engine's endpoints that asked callers to wait (`Retry-After`). */
   holds?: EndpointHolds | undefined;
+  /** The engine's DPoP, when the request carries a proof (RFC 9449 §5). */
+  dpop?: Dpop | undefined;
 }
 
 /**
@@ -74,9 +77,13 @@ async function tokenRequest(
   form: URLSearchParams,
   what: string,
   stage: CrossAppAccessStage,
+  nonceRetried = false,
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const headers: Record<string, string> = {};
   await applyClientAuth(endpoint.method, endpoint.credentials, form, headers, endpoint.assertion);
+  const dpop = endpoint.dpop;
+  let nonce: string | undefined;
+  if (dpop) headers.dpop = await dpop.proof('POST', endpoint.url);
   const secrets = redactable([
     form.get('subject_token'),
     form.get('assertion'),
@@ -96,9 +103,12 @@ async function tokenRequest(
     form,
     headers,
     ...(endpoint.holds ? { holds: endpoint.holds } : {}),
+    ...(dpop ? { onHeaders: (answered: Headers) => (nonce = dpop.nonces.note(endpoint.url, answered)) } : {}),
   });
   // An `error` member makes it an error even on a 2xx (RFC 6749 §5.2).
   const oauthError = oauthErrorFrom(result, what, stage, secrets);
+  // RFC 9449 §8: the server wants its nonce in the proof; once, with a new proof (and client assertion).
+  if (oauthError?.error === 'use_dpop_nonce' && nonce !== undefined && !nonceRetried) return tokenRequest(endpoint, form, what, stage, true);
   if (oauthError) throw oauthError;
   if (!result.ok) throw httpErrorFrom(result, what, stage);
   return { status: result.status, body: result.body };
@@ -222,6 +232,8 @@ export async function exchangeSamlForRefreshToken(endpoint: TokenEndpoint, asser
 
 export interface AccessTokenResponse {
   accessToken: string;
+  /** How it is sent: `DPoP` when bound to the engine's DPoP key (RFC 9449 §5), else `Bearer`. */
+  tokenType: 'Bearer' | 'DPoP';
   scope: string | undefined;
   expiresIn: number | undefined;
 }
@@ -242,10 +254,11 @@ export async function redeemIdJag(
   const parsed = grantResponse.safeParse(body);
   if (!parsed.success) throw invalidResponse(what, parsed.error, 'jwt_bearer', status);
   const response = parsed.data;
-  // Never use a token type we do not understand (RFC 6749 §5.1, §7.1).
-  if (response.token_type.toLowerCase() !== 'bearer') {
+  // Never use a token type we do not understand (RFC 6749 §5.1, §7.1); DPoP only when we sent a proof (RFC 9449 §5).
+  const tokenType = response.token_type.toLowerCase() === 'bearer' ? 'Bearer' : response.token_type.toLowerCase() === 'dpop' && endpoint.dpop ? 'DPoP' : undefined;
+  if (!tokenType) {
     throw new CrossAppAccessError(
-      `${capitalize(what)} issued a token of type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.assertion]))}"; only Bearer is supported.`,
+      `${capitalize(what)} issued a token of type "${untrustedText(response.token_type, 50, redactable([response.access_token, params.assertion]))}"; only ${endpoint.dpop ? 'Bearer and DPoP are' : 'Bearer is'} supported.`,
       { code: 'invalid_token_type', stage: 'jwt_bearer', status },
     );
   }
@@ -266,7 +279,7 @@ export async function redeemIdJag(
     });
   }
   // Any refresh_token is ignored on purpose: renewal means a new ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4.3).
-  return { accessToken: response.access_token, scope: response.scope, expiresIn: response.expires_in };
+  return { accessToken: response.access_token, tokenType, scope: response.scope, expiresIn: response.expires_in };
 }
 
 /**

@@ -28,6 +28,8 @@ export interface JsonRequest {
   signal?: AbortSignal;
   /** Endpoints that asked to be left alone (`Retry-After`): checked before sending, updated from the answer. */
   holds?: EndpointHolds;
+  /** Sees the answer's headers (DPoP reads `DPoP-Nonce` from them, RFC 9449 §8). */
+  onHeaders?: (headers: Headers) => void;
 }
 
 /** A 2xx JSON object, or a non-2xx answer whose body we may have parsed. */
@@ -71,6 +73,7 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
     throw transportError(req, cause, timeout);
   }
 
+  req.onHeaders?.(response.headers);
   if (response.status >= 300 && response.status < 400) {
     await discardBody(response);
     throw new CrossAppAccessError(

@@ -7,6 +7,7 @@ import type { TokenStore } from '../stores/token-store.js';
 import { insecureUrlReason, parseUrl } from '../url-rules.js';
 import type { CrossAppAccessOptions, IdTokenSource } from './types.js';
 import type { WorkloadAssertionSource } from './workload-types.js';
+import { dpopOptionProblem, type DpopOption } from '../oauth/dpop/key.js';
 
 const secureUrl = z.string().superRefine((value, ctx) => {
   const url = parseUrl(value);
@@ -187,6 +188,10 @@ export const schema = z.strictObject({
   now: z.custom<() => number>((v) => typeof v === 'function', 'expected a function returning epoch milliseconds').optional(),
   onEvent: z.custom<(event: CrossAppAccessEvent) => void>((v) => typeof v === 'function', 'expected a function').optional(),
   checkIdJag: z.boolean().optional(),
+  dpop: z.custom<DpopOption>((v) => v !== undefined).superRefine((value, ctx) => {
+    const problem = dpopOptionProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).optional(),
   oauthFetch: z.custom<FetchLike>((v) => typeof v === 'function', 'expected a fetch function').optional(),
 });
 

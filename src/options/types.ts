@@ -6,6 +6,7 @@ import type { CompatibleFetch, FetchLike } from '../fetch-types.js';
 import type { TokenStore } from '../stores/token-store.js';
 import type { ResourceBoundary } from '../url-rules.js';
 import type { WorkloadAssertionSource } from './workload-types.js';
+import type { DpopOption } from '../oauth/dpop/key.js';
 
 /**
  * Why the package is asking for an ID token: `'initial'`, `'renewal'`, `'rejected'` (the IdP refused
@@ -260,6 +261,20 @@ export interface CrossAppAccessOptions {
    */
   checkIdJag?: boolean | undefined;
   /**
+   * DPoP (RFC 9449): proof-of-possession for the access tokens. `true` makes an ES256 key pair per
+   * engine (WebCrypto, non-extractable); `{ privateKey }` uses a private JWK or PKCS#8 PEM (ES256,
+   * ES384, RS256, PS256 or EdDSA), which every process of a fleet sharing a token store must share.
+   * The jwt-bearer request carries a proof; a `DPoP` token is sent as `Authorization: DPoP` with a
+   * new proof on every request. A bad key is a `ConfigurationError` when the options are made, or
+   * for a PEM whose content cannot be imported, at the first request. See docs/dpop.md.
+   *
+   * @example
+   * ```ts
+   * withCrossAppAccess(fetch, { ...options, dpop: { privateKey: process.env.DPOP_KEY_PEM! } });
+   * ```
+   */
+  dpop?: DpopOption | undefined;
+  /**
    * The fetch used for every metadata and token request (IdP, authorization server, protected-resource
    * metadata). Default: the fetch this wrapper wraps (`next`). Middlewares between this wrapper and the
    * network see client credentials, ID tokens and ID-JAGs on token requests unless `oauthFetch`
@@ -313,6 +328,8 @@ export interface ResolvedOptions {
   readonly now: () => number;
   readonly onEvent: ((event: CrossAppAccessEvent) => void) | undefined;
   readonly checkIdJag: boolean;
+  /** DPoP, when configured (RFC 9449). */
+  readonly dpop: DpopOption | undefined;
   /** The fetch for metadata and token requests, when it is not the wrapped one. */
   readonly oauthFetch: FetchLike | undefined;
   /** Where tokens live; undefined means a memory store of `maxCachedTokens`. */

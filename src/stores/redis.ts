@@ -250,7 +250,7 @@ class RedisStore implements RedisTokenStore {
     this.known.set(token, { names, generation });
     const ttl = Math.floor(token.expiresAt - this.host.now());
     if (ttl < 1 || !this.link.available()) return;
-    const plaintext = JSON.stringify({ v: token.value, e: token.expiresAt, r: token.renewAt, t: token.receivedAt, s: token.scope ?? null, f: token.fingerprint });
+    const plaintext = JSON.stringify({ v: token.value, e: token.expiresAt, r: token.renewAt, t: token.receivedAt, s: token.scope ?? null, f: token.fingerprint, ...(token.tokenType === 'DPoP' ? { k: 'DPoP', j: token.jkt } : {}) });
     try {
       await this.link.command(['EVAL', SAVE, '3', names.token, names.index, names.signedOut, this.ring.seal(plaintext, key, generation), String(ttl), names.id]);
     } catch (error) {
@@ -268,12 +268,12 @@ class RedisStore implements RedisTokenStore {
     try {
       const { plaintext, generation } = this.ring.open(value, key);
       const p = JSON.parse(plaintext) as Record<string, unknown>;
-      if (typeof p.v !== 'string' || typeof p.e !== 'number' || typeof p.r !== 'number' || typeof p.t !== 'number' || typeof p.f !== 'string' || (p.s !== null && typeof p.s !== 'string')) {
+      if (typeof p.v !== 'string' || typeof p.e !== 'number' || typeof p.r !== 'number' || typeof p.t !== 'number' || typeof p.f !== 'string' || (p.s !== null && typeof p.s !== 'string') || (p.k !== undefined && (p.k !== 'DPoP' || typeof p.j !== 'string'))) {
         throw new Error('not a token');
       }
       // A generation refused with a 401 here is never taken again, even if its deletion failed.
       if (this.rejected.get(key) === generation) return undefined;
-      const token: StoredToken = { value: p.v, expiresAt: p.e, renewAt: p.r, receivedAt: p.t, scope: p.s ?? undefined, fingerprint: p.f };
+      const token: StoredToken = { value: p.v, expiresAt: p.e, renewAt: p.r, receivedAt: p.t, scope: p.s ?? undefined, fingerprint: p.f, ...(p.k === 'DPoP' ? { tokenType: 'DPoP' as const, jkt: p.j as string } : {}) };
       this.known.set(token, { names, generation });
       return token;
     } catch (error) {

@@ -22,6 +22,13 @@ export interface StoredToken {
   readonly scope: string | undefined;
   /** The first 8 hex digits of the token's SHA-256: what events and messages show instead of it. */
   readonly fingerprint: string;
+  /**
+   * `'DPoP'` for a token bound to a DPoP key (RFC 9449 §5): it is only ever sent as `Authorization:
+   * DPoP` with a proof of that key, never as Bearer. Absent for a Bearer token.
+   */
+  readonly tokenType?: 'DPoP' | undefined;
+  /** For a DPoP token: the RFC 7638 thumbprint of the key it is bound to (RFC 9449 §6). */
+  readonly jkt?: string | undefined;
 }
 
 /**

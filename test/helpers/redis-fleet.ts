@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { CrossAppAccess, type CrossAppAccessEvent } from '../../src/index.js';
+import { CrossAppAccess, type CrossAppAccessEngineOptions, type CrossAppAccessEvent } from '../../src/index.js';
 import { redisTokenStore, type RedisClientLike, type RedisTokenStore, type RedisTokenStoreOptions } from '../../src/redis.js';
 import { listToolsInit } from './stack-options.js';
 import { skipRedis, startRedisServer, type RedisServer } from '../servers/redis-server.js';
@@ -120,6 +120,8 @@ export interface FleetMemberOptions extends Partial<Omit<RedisTokenStoreOptions,
   idTokenGate?: Promise<void>;
   /** No `resource` configured: the MCP server is learned from its 401 (RFC 9728 §5.1). */
   learnResource?: boolean;
+  /** More engine options (e.g. `dpop`). */
+  engine?: Partial<CrossAppAccessEngineOptions>;
 }
 
 /**
@@ -127,7 +129,7 @@ export interface FleetMemberOptions extends Partial<Omit<RedisTokenStoreOptions,
  * store is closed by the cleanup given to `onCleanup`.
  */
 export function fleetMember(stack: Stack, client: RedisTokenStoreOptions['client'], options: FleetMemberOptions, onCleanup: (cleanup: () => Promise<unknown>) => void): Member {
-  const { keys, idTokenGate: gate, learnResource, ...storeOptions } = options;
+  const { keys, idTokenGate: gate, learnResource, engine, ...storeOptions } = options;
   const store = redisTokenStore({ client, encryptionKeys: keys ?? [KEY1], retryAfterMs: 100, ...storeOptions });
   onCleanup(() => store.close());
   const events: CrossAppAccessEvent[] = [];
@@ -137,6 +139,7 @@ export function fleetMember(stack: Stack, client: RedisTokenStoreOptions['client
     resource: learnResource ? undefined : stack.mcp.url,
     store,
     onEvent: (event) => events.push(event),
+    ...engine,
   });
   const idToken = async ({ user }: { user?: string }) => {
     if (gate) await gate;

@@ -25,6 +25,7 @@ const topLevel: AllUndefined<CrossAppAccessOptions> = {
   now: undefined,
   onEvent: undefined,
   checkIdJag: undefined,
+  dpop: undefined,
   oauthFetch: undefined,
 };
 const idp: AllUndefined<IdpOptions> = {

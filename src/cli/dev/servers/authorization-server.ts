@@ -21,6 +21,7 @@ import {
 } from './http-util.js';
 import { wellKnownPaths } from './well-known.js';
 import { platformOf, verifyWorkloadAssertion, type TrustedPlatform } from './workload-assertions.js';
+import { createDpopVerifier, isProofFailure, type DpopVerifier } from './dpop.js';
 import {
   DEFAULT_CLIENT_ASSERTION_ALGS,
   ID_JAG_TYP,
@@ -89,6 +90,8 @@ export interface AccessTokenInfo {
   scopes: string[];
   /** Seconds since the epoch. */
   expiresAt: number;
+  /** For a DPoP-bound token: the thumbprint of its key (RFC 9449 §6 `cnf.jkt`). */
+  jkt?: string;
 }
 
 export interface AuthorizationServer {
@@ -113,6 +116,13 @@ export interface AuthorizationServer {
   accessTokenFormat: ((random: string) => string) | undefined;
   /** `jti`s already redeemed (MCP Enterprise-Managed Authorization §7.4.2). */
   readonly usedJtis: ReadonlySet<string>;
+  /**
+   * DPoP at the token endpoint (RFC 9449 §5): a request with a valid proof gets a DPoP-bound token;
+   * `dpop.requireNonce` makes it answer `use_dpop_nonce` first (§8).
+   */
+  readonly dpop: DpopVerifier;
+  /** Mutable: issue Bearer tokens even to requests with a proof (a server that does not do DPoP). */
+  ignoreDpop: boolean;
   /** Every `private_key_jwt` client assertion received (not cleared by `reset`). */
   readonly clientAssertions: RecordedClientAssertion[];
   /**
@@ -179,6 +189,8 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     allowedResources: options.allowedResources,
     accessTokenFormat: undefined,
     usedJtis,
+    dpop: createDpopVerifier(),
+    ignoreDpop: false,
     clientAssertions: [],
     moveTokenEndpoint(path) {
       tokenPath = `${issuerPath}${path.startsWith('/') ? path : `/${path}`}`;
@@ -225,6 +237,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       ...(hasKeyClient || options.signingAlgValuesSupported
         ? { token_endpoint_auth_signing_alg_values_supported: signingAlgs }
         : {}),
+      ...(as.ignoreDpop ? {} : { dpop_signing_alg_values_supported: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'] }),
       // draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2 / MCP Enterprise-Managed Authorization §6: advertises ID-JAG redemption.
       authorization_grant_profiles_supported: [GRANT_PROFILE_ID_JAG],
       response_types_supported: [],
@@ -355,10 +368,20 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       throw new GrantError(400, 'unsupported_grant_type', `grant_type must be ${GRANT_JWT_BEARER}`);
     }
     if (form.assertion === undefined) throw new GrantError(400, 'invalid_request', 'missing assertion');
+    // RFC 9449 §5: a proof binds the token to its key; checked before the ID-JAG is spent.
+    let jkt: string | undefined;
+    if (req.headers.dpop !== undefined && !as.ignoreDpop) {
+      const proof = await as.dpop.verify(req.headers.dpop, { method: 'POST', url: as.tokenEndpoint });
+      if (isProofFailure(proof)) throw new GrantError(400, proof.error, proof.description, as.dpop.requireNonce ? { 'dpop-nonce': as.dpop.nonce } : undefined);
+      jkt = proof.jkt;
+    }
     const platform = options.trustedPlatforms && platformOf(form.assertion, options.trustedPlatforms);
     if (platform) return grantToWorkload(res, platform, form, clientId);
     // The jti is spent once the assertion itself verifies, even if the scope check below fails.
     const claims = await verifyIdJag(form.assertion, clientId, form.resource);
+    // draft-ietf-oauth-identity-assertion-authz-grant-04 §8.6: a key-bound ID-JAG needs a proof of that key.
+    const boundTo = (claims.cnf as { jkt?: unknown } | undefined)?.jkt;
+    if (boundTo !== undefined && boundTo !== jkt) throw new GrantError(400, 'invalid_grant', 'the assertion is bound to a key the request did not prove');
 
     // RFC 6749 §3.3: the requested scope must be within what the ID-JAG grants.
     const jagScopes = typeof claims.scope === 'string' ? splitScope(claims.scope) : undefined;
@@ -370,10 +393,10 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     }
     const resource = typeof claims.resource === 'string' ? claims.resource : form.resource;
     const ttl = as.accessTokenTtlSeconds;
-    const token = as.issueAccessToken({ sub: claims.sub!, idp: claims.iss!, clientId, resource, scopes, ttlSeconds: ttl });
+    const token = as.issueAccessToken({ sub: claims.sub!, idp: claims.iss!, clientId, resource, scopes, ttlSeconds: ttl, ...(jkt ? { jkt } : {}) });
     sendJson(res, 200, {
       access_token: token,
-      token_type: 'Bearer',
+      token_type: jkt ? 'DPoP' : 'Bearer',
       expires_in: ttl,
       ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
     });

@@ -34,6 +34,7 @@ import {
   type RecordedRequest,
   type TlsServerOptions,
 } from './http-util.js';
+import { createDpopVerifier, isProofFailure, type DpopVerifier } from './dpop.js';
 import { wellKnownPaths } from './well-known.js';
 
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -269,6 +270,13 @@ export interface Idp {
   grantScopes: ((requested: string[]) => string[]) | undefined;
   /** Mutates each ID-JAG's header/claims before signing (to mint bad ID-JAGs). */
   transformIdJag: ((draft: JwtDraft) => void) | undefined;
+  /**
+   * Mutable: bind ID-JAGs to the key of a DPoP proof sent with the token exchange (`cnf.jkt`,
+   * draft-ietf-oauth-identity-assertion-authz-grant-04 §8.6). Default false: a proof is ignored.
+   */
+  bindIdJags: boolean;
+  /** The proofs received with token exchanges (verified with `jose`) while {@link bindIdJags}. */
+  readonly dpop: DpopVerifier;
   /** Mutable: see {@link IdpOptions.maxAge}. */
   maxAge: number | undefined;
   /** ES256 ID token signed by this IdP. */
@@ -349,6 +357,8 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     override: undefined,
     grantScopes: options.grantScopes,
     transformIdJag: undefined,
+    bindIdJags: false,
+    dpop: createDpopVerifier(),
     maxAge: options.maxAge,
     async mintIdToken(o = {}) {
       const now = Math.floor(Date.now() / 1000);
@@ -531,6 +541,12 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
       });
     }
 
+    let cnf: { jkt: string } | undefined;
+    if (idp.bindIdJags && req.headers.dpop !== undefined) {
+      const proof = await idp.dpop.verify(req.headers.dpop, { method: 'POST', url: idp.tokenEndpoint });
+      if (isProofFailure(proof)) return fail({ status: 400, error: proof.error, description: proof.description });
+      cnf = { jkt: proof.jkt };
+    }
     const requested = splitScope(form.scope);
     const granted = idp.grantScopes ? idp.grantScopes(requested) : requested;
     const now = Math.floor(Date.now() / 1000);
@@ -546,6 +562,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
         jti: randomUUID(),
         iat: now,
         exp: now + jagTtl,
+        ...(cnf ? { cnf } : {}),
       },
     };
     idp.transformIdJag?.(draft);

@@ -21,6 +21,7 @@ import {
   type OverrideHook,
 } from './http-util.js';
 import type { AccessTokenInfo } from './authorization-server.js';
+import { createDpopVerifier, isProofFailure, type DpopVerifier } from './dpop.js';
 
 /** Where the PRM is served (RFC 9728 §3.1). */
 export type PrmMode = 'path' | 'root' | 'header-only';
@@ -85,6 +86,8 @@ export interface McpTestServer {
   override: OverrideHook | undefined;
   /** Mutable: see {@link McpServerOptions.requiredScopes}. */
   requiredScopes: string[] | undefined;
+  /** DPoP-bound tokens' proofs (RFC 9449 §7): verified, recorded; `dpop.requireNonce` demands a nonce (§9). */
+  readonly dpop: DpopVerifier;
   /** Zeroes counters and clears `requests`. */
   reset(): void;
   close(): Promise<void>;
@@ -132,6 +135,7 @@ export async function startMcpServer(options: McpServerOptions): Promise<McpTest
     requests: [],
     override: undefined,
     requiredScopes: options.requiredScopes,
+    dpop: createDpopVerifier(),
     reset() {
       for (const k of Object.keys(mcp.counters) as (keyof McpTestServer['counters'])[]) mcp.counters[k] = 0;
       mcp.requests.length = 0;
@@ -163,9 +167,10 @@ export async function startMcpServer(options: McpServerOptions): Promise<McpTest
   }
 
   /** RFC 6750 §2.1 bearer check; returns AuthInfo or sends the challenge. */
-  function authorize(req: IncomingMessage, res: ServerResponse): AuthInfo | undefined {
+  function authorize(req: IncomingMessage, res: ServerResponse): AuthInfo | undefined | Promise<AuthInfo | undefined> {
     const header = req.headers.authorization;
     const scope401 = options.challengeScope;
+    if (header !== undefined && /^dpop(\s|$)/i.test(header)) return authorizeDpop(req, res, header);
     if (header === undefined || !/^bearer(\s|$)/i.test(header)) {
       // RFC 6750 §3.1: no error code when the request carried no authentication.
       deny(res, 401, { scope: scope401 });
@@ -182,6 +187,39 @@ export async function startMcpServer(options: McpServerOptions): Promise<McpTest
       deny(res, 401, { error: 'invalid_token', description: 'token unknown, revoked or expired', scope: scope401 });
       return undefined;
     }
+    // RFC 9449 §7.1: a DPoP-bound token sent as Bearer is refused.
+    if (info.jkt !== undefined) {
+      deny(res, 401, { error: 'invalid_token', description: 'a DPoP-bound token sent as Bearer', scope: scope401 });
+      return undefined;
+    }
+    return accepted(res, token, info);
+  }
+
+  /** RFC 9449 §7: `Authorization: DPoP <token>` with a proof of the key the token is bound to. */
+  async function authorizeDpop(req: IncomingMessage, res: ServerResponse, header: string): Promise<AuthInfo | undefined> {
+    const m = /^dpop +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+    if (!m) {
+      deny(res, 400, { error: 'invalid_request', description: 'malformed DPoP token' });
+      return undefined;
+    }
+    const token = m[1]!;
+    const proof = await mcp.dpop.verify(req.headers.dpop, { method: req.method ?? 'GET', url: `${mcp.origin}${req.url ?? '/'}`, accessToken: token });
+    if (isProofFailure(proof)) {
+      mcp.counters.unauthorized++;
+      const nonce: Record<string, string> = mcp.dpop.requireNonce ? { 'dpop-nonce': mcp.dpop.nonce } : {};
+      sendJson(res, 401, { error: proof.error, error_description: proof.description }, { 'www-authenticate': `DPoP error="${proof.error}", algs="ES256 ES384 RS256 PS256 EdDSA"`, ...nonce });
+      return undefined;
+    }
+    const info = as.verifyAccessToken(token);
+    if (!info || info.jkt !== proof.jkt) {
+      deny(res, 401, { error: 'invalid_token', description: info ? 'the token is not bound to the proof\'s key' : 'token unknown, revoked or expired', scope: options.challengeScope });
+      return undefined;
+    }
+    return accepted(res, token, info);
+  }
+
+  function accepted(res: ServerResponse, token: string, info: AccessTokenInfo): AuthInfo | undefined {
+    const scope401 = options.challengeScope;
     // RFC 8707 / MCP-AUTHZ "Token Audience Binding": the token must be for this resource.
     if (info.resource !== mcp.resource) {
       deny(res, 401, { error: 'invalid_token', description: 'token was issued for another resource', scope: scope401 });
@@ -255,7 +293,7 @@ export async function startMcpServer(options: McpServerOptions): Promise<McpTest
     if (path === '/public' && method === 'GET') return sendText(res, 200, 'public');
     if (!isMcp) return sendJson(res, 404, { error: 'not_found' });
 
-    const authInfo = authorize(req, res);
+    const authInfo = await authorize(req, res);
     if (!authInfo) return;
     if (method !== 'POST') {
       // Stateless server: no standalone SSE stream (GET) and no sessions to DELETE.

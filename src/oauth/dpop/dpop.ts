@@ -1,0 +1,49 @@
+import { loadDpopKey, dpopCacheId, type DpopOption, type DpopSigner } from './key.js';
+import { DpopNonces } from './nonces.js';
+import { accessTokenHash, signProof } from './proof.js';
+
+/**
+ * One engine's DPoP (RFC 9449): its key (made or imported once, at first use), the servers' nonces,
+ * and the proofs: one new proof for every request, token requests and resource requests alike.
+ */
+export class Dpop {
+  /** A synchronous name of the key for cache partitions (see {@link dpopCacheId}). */
+  readonly cacheId: string;
+  readonly nonces = new DpopNonces();
+  /** Whether the token exchange at the IdP carries a proof too (the ID-JAG bound to the key). */
+  readonly bindsIdJag: boolean;
+  private signer: Promise<DpopSigner> | undefined;
+  /** The last access token hashed, and its `ath`: a user's requests carry the same token many times. */
+  private lastAth: { token: string; ath: Promise<string> } | undefined;
+
+  constructor(
+    private readonly option: DpopOption,
+    private readonly now: () => number,
+  ) {
+    this.cacheId = dpopCacheId(option);
+    this.bindsIdJag = option !== true && option.bindIdJag === true;
+  }
+
+  /** The key, ready to sign; rejects with the same `ConfigurationError` every time if it cannot be. */
+  key(): Promise<DpopSigner> {
+    return (this.signer ??= loadDpopKey(this.option));
+  }
+
+  /**
+   * A proof for one request to `url` (RFC 9449 §4.2), with the latest nonce of its server and, for a
+   * resource request, the access token's hash (`ath`, §4.2, §7).
+   */
+  async proof(method: string, url: string, accessToken?: string): Promise<string> {
+    const signer = await this.key();
+    const ath = accessToken === undefined ? undefined : await this.ath(accessToken);
+    return signProof(signer, { htm: method, url, ath, nonce: this.nonces.for(url), nowMs: this.now() });
+  }
+
+  private ath(token: string): Promise<string> {
+    const last = this.lastAth;
+    if (last?.token === token) return last.ath;
+    const ath = accessTokenHash(token);
+    this.lastAth = { token, ath };
+    return ath;
+  }
+}

@@ -1,0 +1,27 @@
+import { LRUCache } from 'lru-cache';
+
+// Origins remembered at most: a nonce is a server's, and an engine talks to few servers.
+const MAX_ORIGINS = 1000;
+// RFC 9449 §8.1: a nonce is an opaque string of NQCHAR (%x21 / %x23-5B / %x5D-7E); anything else is ignored.
+const NONCE = /^[\x21\x23-\x5b\x5d-\x7e]{1,512}$/;
+
+/**
+ * The latest `DPoP-Nonce` of each server, by origin (RFC 9449 §8, §9): every response carrying the
+ * header refreshes it; the next proof to that origin carries it.
+ */
+export class DpopNonces {
+  private readonly byOrigin = new LRUCache<string, string>({ max: MAX_ORIGINS });
+
+  /** The nonce to put in a proof for `url`, if its server gave one. */
+  for(url: string): string | undefined {
+    return this.byOrigin.get(new URL(url).origin);
+  }
+
+  /** Reads a response's `DPoP-Nonce`; says whether it carried a usable one. */
+  note(url: string, headers: { get(name: string): string | null }): string | undefined {
+    const nonce = headers.get('dpop-nonce')?.trim();
+    if (nonce === undefined || !NONCE.test(nonce)) return undefined;
+    this.byOrigin.set(new URL(url).origin, nonce);
+    return nonce;
+  }
+}
