@@ -1,6 +1,6 @@
 /**
  * Loopback MCP authorization server (the "Resource AS"): RFC 8414 metadata and an RFC 7523
- * jwt-bearer token endpoint that redeems ID-JAGs (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4, MCP Enterprise-Managed Authorization §5) for
+ * jwt-bearer token endpoint that redeems ID-JAGs (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4, MCP Enterprise-Managed Authorization (stable) §5) for
  * opaque access tokens.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -108,7 +108,7 @@ export interface AuthorizationServer {
    * `userId:grantId:secret` form, or a malformed token. Default: the random string itself.
    */
   accessTokenFormat: ((random: string) => string) | undefined;
-  /** `jti`s already redeemed (MCP Enterprise-Managed Authorization §7.4.2). */
+  /** `jti`s already redeemed (MCP Enterprise-Managed Authorization (stable) §7.4.2). */
   readonly usedJtis: ReadonlySet<string>;
   /** Every `private_key_jwt` client assertion received (not cleared by `reset`). */
   readonly clientAssertions: RecordedClientAssertion[];
@@ -222,7 +222,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       ...(hasKeyClient || options.signingAlgValuesSupported
         ? { token_endpoint_auth_signing_alg_values_supported: signingAlgs }
         : {}),
-      // draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2 / MCP Enterprise-Managed Authorization §6: advertises ID-JAG redemption.
+      // draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2 / MCP Enterprise-Managed Authorization (stable) §6: advertises ID-JAG redemption.
       authorization_grant_profiles_supported: [GRANT_PROFILE_ID_JAG],
       response_types_supported: [],
       ...options.metadataOverrides,
@@ -340,7 +340,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     if (as.allowedResources && !as.allowedResources.includes(String(payload.resource))) {
       throw bad('assertion resource is not served by this AS');
     }
-    // MCP Enterprise-Managed Authorization §7.4.2: each ID-JAG is redeemable once.
+    // MCP Enterprise-Managed Authorization (stable) §7.4.2: each ID-JAG is redeemable once.
     if (usedJtis.has(payload.jti!)) throw bad('assertion jti already used (replay)');
     usedJtis.add(payload.jti!);
     return payload;

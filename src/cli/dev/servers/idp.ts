@@ -1,6 +1,6 @@
 /**
  * Loopback enterprise IdP: OIDC metadata, JWKS, ID-token minting, and an RFC 8693 token-exchange
- * endpoint that issues ID-JAGs (draft-ietf-oauth-identity-assertion-authz-grant §4.3).
+ * endpoint that issues ID-JAGs (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
