@@ -13,8 +13,8 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { CrossAppAccessProvider, requestJwtAuthorizationGrant, withOAuth } from '@modelcontextprotocol/client';
 import { CrossAppAccess } from 'cross-app-access';
 import { startDevGateway, type DevGateway } from '../src/cli/dev/gateway.js';
-import { counting, currentCall, heapUsed, initialize, type GatewayRow } from './gateway.js';
-import { median } from './stats.js';
+import { counting, driveCalls, initialize, type Contender } from './gateway-calls.js';
+import type { GatewayRow } from './gateway.js';
 
 /** A row of the gateway table (see gateway.ts), with the number of enterprises. */
 export interface TenantsRow extends GatewayRow {
@@ -27,18 +27,13 @@ export interface TenantsResult {
   rows: TenantsRow[];
 }
 
-const CONCURRENCY = 20;
-
 interface User {
   key: string;
   enterprise: number;
 }
 
-interface Contender {
-  call(user: User, server: number): Promise<Response>;
-  counts: { metadata: number };
-  dispose(): void;
-}
+/** User `i` of a run: enterprises take turns. */
+const userOf = (i: number, enterprises: number): User => ({ key: `user-${i}`, enterprise: i % enterprises });
 
 function ours(gateway: DevGateway, users: number): Contender {
   const { config } = gateway;
@@ -60,7 +55,7 @@ function ours(gateway: DevGateway, users: number): Contender {
     idToken: ({ user }) => gateway.idps[context.getStore()!.enterprise]!.mintIdToken({ sub: user }),
   });
   return {
-    call: (user, server) => context.run(user, () => gatewayFetch!(config.servers[server]!.mcpUrl, initialize())),
+    call: (user, server) => context.run(userOf(user, config.idps.length), () => gatewayFetch!(config.servers[server]!.mcpUrl, initialize())),
     counts,
     dispose() {
       xaa = undefined;
@@ -74,7 +69,8 @@ function sdk(gateway: DevGateway): Contender {
   const { counts, fetch: countingFetch } = counting();
   const fetches = new Map<string, typeof fetch>();
   return {
-    call(user, server) {
+    call(userIndex, server) {
+      const user = userOf(userIndex, config.idps.length);
       const key = `${user.enterprise} ${user.key} ${server}`;
       let authed = fetches.get(key);
       const registration = config.servers[server]!;
@@ -114,48 +110,18 @@ function reset(gateway: DevGateway): void {
 
 async function run(gateway: DevGateway, name: 'ours' | 'sdk', users: number, make: () => Contender): Promise<TenantsRow> {
   reset(gateway);
-  const enterprises = gateway.idps.length;
   const servers = gateway.mcpServers.length;
-  let contender: Contender | undefined = make();
-  const started = performance.now();
-  const first: number[] = [];
-  const later: number[] = [];
-  let failures = 0;
-  const people: User[] = Array.from({ length: users }, (_, i) => ({ key: `user-${i}`, enterprise: i % enterprises }));
-  const one = async (u: number, server: number) => {
-    const call = { requests: 0 };
-    const response = await currentCall.run(call, () => contender!.call(people[u]!, server));
-    if (response.status !== 200) failures++;
-    await response.body?.cancel();
-    (u === 0 ? first : later).push(call.requests);
-  };
-  for (let s = 0; s < servers; s++) await one(0, s);
-  const rest = Array.from({ length: users - 1 }, (_, i) => Array.from({ length: servers }, (_, s) => [i + 1, s] as const)).flat();
-  for (let i = 0; i < rest.length; i += CONCURRENCY) await Promise.all(rest.slice(i, i + CONCURRENCY).map(([u, s]) => one(u, s)));
-  const wallMs = performance.now() - started;
-  const metadataRequests = contender.counts.metadata;
-  let heapPerUserBytes: number | undefined;
-  if (users >= 100) {
-    const alive = heapUsed();
-    contender.dispose();
-    contender = undefined;
-    heapPerUserBytes = Math.round((alive - heapUsed()) / users);
-  }
+  const driven = await driveCalls(users, servers, make);
   const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0);
   return {
     contender: name,
     users,
     servers,
-    enterprises,
+    enterprises: gateway.idps.length,
     calls: users * servers,
-    failures,
-    firstUserRoundTrips: median(first),
-    laterUsersRoundTrips: later.length === 0 ? undefined : { median: median(later), min: Math.min(...later), max: Math.max(...later) },
-    metadataRequests,
+    ...driven,
     exchanges: sum(gateway.idps.map((idp) => idp.counters.exchange)),
     grants: sum(gateway.authorizationServers.map((as) => as.counters.grant)),
-    heapPerUserBytes,
-    wallMs: Math.round(wallMs),
   };
 }
 

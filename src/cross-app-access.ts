@@ -104,6 +104,8 @@ export interface InvalidateRequest {
  *   idToken: ({ user, reason }) => sessions.idTokenFor(user, { forceRefresh: reason !== 'initial' }),
  * });
  * ```
+ * @see https://github.com/modelcontextprotocol/ext-auth/blob/main/specification/stable/enterprise-managed-authorization.mdx MCP Enterprise-Managed Authorization (stable)
+ * @see https://www.ietf.org/archive/id/draft-ietf-oauth-identity-assertion-authz-grant-04.html draft-ietf-oauth-identity-assertion-authz-grant-04 (ID-JAG)
  */
 export class CrossAppAccess {
   /**

@@ -146,7 +146,7 @@ function kindsOf(target: Function): string[] {
 
 /**
  * Every failure this package causes or detects. Branch on `code` and `stage`; messages are for
- * people and never contain a token, an ID token, an assertion or a secret (MCP Enterprise-Managed Authorization
+ * people and never contain a token, an ID token, an assertion or a secret (MCP Enterprise-Managed Authorization (stable)
  * §7.4.2, §7.5.4).
  *
  * @example

@@ -2,7 +2,7 @@ import type { CrossAppAccessErrorCode, CrossAppAccessStage } from './errors.js';
 
 /**
  * Redacted events for logs and metrics. They never carry a token, an ID token, an ID-JAG, an
- * assertion or a secret (MCP Enterprise-Managed Authorization §7.4.2, §7.5.4); `fingerprint` is the first 8 hex
+ * assertion or a secret (MCP Enterprise-Managed Authorization (stable) §7.4.2, §7.5.4); `fingerprint` is the first 8 hex
  * digits of a token's SHA-256.
  * Every event has a `durationMs`. The same events are published on `node:diagnostics_channel`: on
  * `cross-app-access` (all of them) and on `cross-app-access:<type>` (one type each).

@@ -4,6 +4,10 @@
  * for an access token, which is cached, renewed and retried. Start with {@link withCrossAppAccess}
  * (one user) or {@link CrossAppAccess} (many users).
  *
+ * @see https://github.com/modelcontextprotocol/ext-auth/blob/main/specification/stable/enterprise-managed-authorization.mdx MCP Enterprise-Managed Authorization (stable)
+ * @see https://www.ietf.org/archive/id/draft-ietf-oauth-identity-assertion-authz-grant-04.html draft-ietf-oauth-identity-assertion-authz-grant-04 (ID-JAG)
+ * @see https://www.rfc-editor.org/rfc/rfc8693 RFC 8693 (token exchange, leg 1)
+ * @see https://www.rfc-editor.org/rfc/rfc7523 RFC 7523 (jwt-bearer grant, leg 2)
  * @packageDocumentation
  * @module cross-app-access
  */

@@ -174,6 +174,8 @@ function oneUserFetch(next: FetchLike, options: ResolvedWrapperOptions): CrossAp
  * });
  * const transport = new StreamableHTTPClientTransport(new URL('https://mcp.example.com/mcp'), { fetch: authedFetch });
  * ```
+ * @see https://github.com/modelcontextprotocol/ext-auth/blob/main/specification/stable/enterprise-managed-authorization.mdx MCP Enterprise-Managed Authorization (stable)
+ * @see https://www.ietf.org/archive/id/draft-ietf-oauth-identity-assertion-authz-grant-04.html draft-ietf-oauth-identity-assertion-authz-grant-04 (ID-JAG)
  */
 export function withCrossAppAccess(fetch: CompatibleFetch, options: CrossAppAccessOptions): CrossAppAccessFetch {
   if (typeof fetch !== 'function') throw new TypeError('withCrossAppAccess: the first argument must be a fetch function.');

@@ -98,6 +98,7 @@ function engineFrom(engineOrOptions: CrossAppAccess | CrossAppAccessEngineOption
  * );
  * // global fetch, undici.request and every library on them now reach the MCP server signed in.
  * ```
+ * @see https://github.com/modelcontextprotocol/ext-auth/blob/main/specification/stable/enterprise-managed-authorization.mdx MCP Enterprise-Managed Authorization (stable)
  */
 export function crossAppAccessInterceptor(
   engineOrOptions: CrossAppAccess | CrossAppAccessEngineOptions,

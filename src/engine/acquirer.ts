@@ -133,7 +133,7 @@ export class Acquirer {
     // Once per acquisition, however often the loop below runs.
     const once = { idTokenRefreshed: false, reauthenticated: false, grantRepeated: false };
     // One retry loop for the whole acquisition: a transient failure of either leg runs both again,
-    // so every grant attempt has a new ID-JAG (MCP Enterprise-Managed Authorization §7.4.2), and retries never
+    // so every grant attempt has a new ID-JAG (MCP Enterprise-Managed Authorization (stable) §7.4.2), and retries never
     // multiply across layers.
     const granted = await withRetry(
       async () => {
@@ -143,7 +143,7 @@ export class Acquirer {
           return await this.grant(binding, client, as, first.jag, scope, requiredScopes);
         } catch (error) {
           // The AS refused the ID-JAG (expired, replayed, a claim mismatch): both legs once more, with
-          // a new ID-JAG, since a spent one is never re-sent (MCP Enterprise-Managed Authorization §7.4.2).
+          // a new ID-JAG, since a spent one is never re-sent (MCP Enterprise-Managed Authorization (stable) §7.4.2).
           const refused = error instanceof OAuthResponseError && error.stage === 'jwt_bearer' && error.error === 'invalid_grant';
           if (!refused || once.grantRepeated) throw error;
           once.grantRepeated = true;
@@ -224,7 +224,7 @@ export class Acquirer {
 
   /**
    * Leg 2 asks for what leg 1 granted, or what it requested when the IdP did not say (RFC 8693 §2.2.1;
-   * MCP Enterprise-Managed Authorization §7.2.1).
+   * MCP Enterprise-Managed Authorization (stable) §7.2.1).
    */
   protected async grant(
     binding: ResourceBinding,

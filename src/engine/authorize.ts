@@ -47,16 +47,16 @@ export async function authorize<A extends Answer>(
   if (warm) return authorizedLoop(engine, target, warm.binding, requireSession(sessionFor), signal, exchange, false, warm.token);
   let session: Session | undefined;
   const resolve = (): Session => (session ??= requireSession(sessionFor));
-  let binding = engine.find(target) ?? (await engine.configured(target, optional(sessionFor), signal)) ?? (await engine.learnedByFleet(target, signal));
+  let binding = engine.find(target) ?? (await engine.configuredBinding(target, sessionIfKnown(sessionFor), signal)) ?? (await engine.learnedByFleet(target, signal));
   let probed = false;
   if (!binding) {
     // Not known to be protected: sent as it is; a Bearer challenge teaches the resource (RFC 9728 §5.1).
     const answer = await exchange.send(undefined, () => false);
-    const learned = await releasing(answer, engine.learn(answer, target, optional(sessionFor), signal));
+    const learned = await discardOnFailure(answer, engine.learn(answer, target, sessionIfKnown(sessionFor), signal));
     if (!learned) return answer;
     resolve();
     // Past the replay cap the body is gone: the resource is learned for next time; the 401 goes back.
-    if (!(await releasing(answer, Promise.resolve(exchange.replayable())))) return answer;
+    if (!(await discardOnFailure(answer, Promise.resolve(exchange.replayable())))) return answer;
     await answer.discard();
     binding = learned;
     probed = true;
@@ -110,14 +110,14 @@ async function authorizedLoop<A extends Answer>(
       replaced = true;
       // A challenge naming other metadata: the URL belongs to another resource now. The token is
       // still good for `current` unless the move made `current` stale.
-      const moved = await releasing(answer, engine.elsewhere(answer, current, target, signal));
-      if (!moved || engine.registry.moved(current, moved)) {
+      const pointedTo = await discardOnFailure(answer, engine.resourceNamedByChallenge(answer, current, target, signal));
+      if (!pointedTo || engine.registry.forgetIfSuperseded(current, pointedTo)) {
         engine.dropRejected(current, session, token);
-        if (moved) session.user.forgetStepUp(current.resource);
+        if (pointedTo) session.user.forgetStepUp(current.resource);
       }
       await answer.discard();
-      ({ token, fresh } = moved
-        ? await obtainToken(engine, (current = moved), session, signal)
+      ({ token, fresh } = pointedTo
+        ? await obtainToken(engine, (current = pointedTo), session, signal)
         : await obtainToken(engine, current, session, signal, receivedAfter(token)));
       continue;
     }
@@ -147,7 +147,7 @@ function stepUpFor(engine: Engine, session: Session, answer: Answer, current: Re
  * The session if a user is known; a probe does not need one yet. A user key the engine refuses
  * outright (too long) fails the request before anything is sent.
  */
-function optional(sessionFor: SessionResolver): Session | undefined {
+function sessionIfKnown(sessionFor: SessionResolver): Session | undefined {
   try {
     return sessionFor();
   } catch (error) {
@@ -170,7 +170,7 @@ function requireSession(sessionFor: SessionResolver): Session {
 }
 
 /** Awaits `work`; if it fails, frees the answer we were holding before passing the error on. */
-async function releasing<T>(answer: Answer, work: Promise<T>): Promise<T> {
+async function discardOnFailure<T>(answer: Answer, work: Promise<T>): Promise<T> {
   try {
     return await work;
   } catch (error) {

@@ -171,7 +171,7 @@ export class Engine {
   }
 
   /** The binding of the configured resource covering `target` (discovered once), or undefined when none is configured or found. */
-  async configured(target: Target, session: Session | undefined, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+  async configuredBinding(target: Target, session: Session | undefined, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
     const configured = this.configuredFor(target);
     if (configured === undefined) return undefined;
     session?.acquirer.prefetchIdp();
@@ -414,7 +414,7 @@ export class Engine {
    * else from the server's RFC 9728 metadata at its well-known URL.
    */
   async bindingAt(target: Target, session: Session, expectedResource: string | undefined, signal: AbortSignal | null | undefined): Promise<ResourceBinding> {
-    const configured = await this.configured(target, session, signal);
+    const configured = await this.configuredBinding(target, session, signal);
     if (configured && this.find(target) === configured) return configured;
     const prm = await untilAborted(this.discovery.protectedResource(target.url, undefined, expectedResource ?? this.configuredFor(target)?.resource), signal);
     session.acquirer.prefetchIdp();
@@ -448,9 +448,9 @@ export class Engine {
     return this.learning.learn(answer, target, session, signal);
   }
 
-  /** The resource a 401's challenge points to when it is not `current`'s (see {@link ResourceLearning.elsewhere}). */
-  elsewhere(answer: Answer, current: ResourceBinding, target: Target, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
-    return this.learning.elsewhere(answer, current, target, signal);
+  /** The resource a 401's challenge points to when it is not `current`'s (see {@link ResourceLearning.resourceNamedByChallenge}). */
+  resourceNamedByChallenge(answer: Answer, current: ResourceBinding, target: Target, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+    return this.learning.resourceNamedByChallenge(answer, current, target, signal);
   }
 
   /** A request outside the configured resources answered 401 (see {@link ResourceLearning.noticeOutside}). */

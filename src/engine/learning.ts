@@ -65,7 +65,7 @@ export class ResourceLearning {
    * The resource a 401's challenge points to when it is not `current`'s (RFC 9728 §5.1, discovered
    * again); undefined when it is the same, or when its metadata cannot be used.
    */
-  async elsewhere(answer: Answer, current: ResourceBinding, target: Target, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+  async resourceNamedByChallenge(answer: Answer, current: ResourceBinding, target: Target, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
     const challenge = bearerChallenge(answer.headers);
     const url = challenge?.resourceMetadata === undefined ? undefined : parseUrl(challenge.resourceMetadata);
     if (!url || url.href === current.metadataUrl) return undefined;

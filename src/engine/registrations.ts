@@ -5,8 +5,9 @@ import type { ClientOptions, ResolvedIdp } from '../options/types.js';
  * This client's registrations at authorization servers (`client`: one, or a list). Which one serves
  * a resource: the one for the authorization server its RFC 9728 metadata names, and for the user's
  * IdP when that server registered the client once per enterprise. A single registration without
- * `issuer` binds, for the life of the engine, to the first authorization server it is used with (MCP
- * authorization spec, "Authorization Server Binding").
+ * `issuer` binds, for the life of the engine, to the first authorization server it is used with: the
+ * MCP authorization spec (2026-07-28, "Authorization Server Binding") binds credentials to one
+ * issuer; binding on first use, when none is configured, is this package's rule.
  */
 export class Registrations {
   /** The authorization server an issuer-less single registration was bound to on first use. */

@@ -163,7 +163,7 @@ export class ResourceRegistry {
    * is forgotten, so its token is not sent again; a broader `stale` (nested resources) stays.
    * Returns whether `stale` was forgotten.
    */
-  moved(stale: ResourceBinding, fresh: ResourceBinding): boolean {
+  forgetIfSuperseded(stale: ResourceBinding, fresh: ResourceBinding): boolean {
     if (stale.resource === fresh.resource || !isInside(stale.boundary.origin, stale.resourceUrl.pathname, fresh.boundary)) return false;
     // Whichever binding of that resource is known (a user's stepped-up one is not the shared object).
     this.bindings.delete(stale.resource);
@@ -182,8 +182,8 @@ export class ResourceRegistry {
   private async bind(prm: ProtectedResourceMetadata | PinnedResource, challengeScope: string | undefined): Promise<ResourceBinding> {
     const issuer = this.chooseIssuer(prm);
     const [as, scopesSupported] = await Promise.all([this.discovery.serverMetadata(issuer, 'authorization_server'), prm.scopesSupported]);
-    // Bind on first use only once the AS metadata has validated, to its metadata issuer
-    // (MCP authorization spec, "Authorization Server Binding").
+    // Bind on first use (this package's rule) only once the AS metadata has validated, to its
+    // metadata issuer: credentials stay with one issuer (MCP authorization 2026-07-28, "Authorization Server Binding").
     this.registrations.bind(as.issuer);
     const registered = this.registrations.at(as.issuer);
     if (registered.length === 0) throw this.notAllowed(prm);

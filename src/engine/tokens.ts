@@ -1,7 +1,7 @@
 import type { StoredToken } from '../stores/token-store.js';
 import { DEFAULTS } from '../options/defaults.js';
 
-/** A cached access token. ID-JAGs and ID tokens are never cached (MCP Enterprise-Managed Authorization §7.4.2). */
+/** A cached access token. ID-JAGs and ID tokens are never cached (MCP Enterprise-Managed Authorization (stable) §7.4.2). */
 export type AccessToken = StoredToken;
 
 /**

@@ -149,9 +149,9 @@ export function chooseClientAuth(
 }
 
 /**
- * At the MCP authorization server: a key first (MCP Enterprise-Managed Authorization §7.5.1), then Basic, as the
+ * At the MCP authorization server: a key first (MCP Enterprise-Managed Authorization (stable) §7.5.1), then Basic, as the
  * conformance AS requires.
  */
 export const AS_AUTH_PREFERENCE: readonly ClientAuthMethod[] = ['private_key_jwt', 'client_secret_basic', 'client_secret_post', 'none'];
-/** At the IdP: a key first, then body credentials, as MCP Enterprise-Managed Authorization §4's example does. */
+/** At the IdP: a key first, then body credentials, as MCP Enterprise-Managed Authorization (stable) §4's example does. */
 export const IDP_AUTH_PREFERENCE: readonly ClientAuthMethod[] = ['private_key_jwt', 'client_secret_post', 'client_secret_basic', 'none'];

@@ -42,7 +42,7 @@ export function numericClaim(claims: Record<string, unknown>, name: string): num
 }
 
 /**
- * A short, non-reversible fingerprint of a secret for events and messages (MCP Enterprise-Managed Authorization
+ * A short, non-reversible fingerprint of a secret for events and messages (MCP Enterprise-Managed Authorization (stable)
  * §7.4.2, §7.5.4):
  * the first 8 hex digits of its SHA-256.
  */

@@ -122,8 +122,10 @@ export interface ClientOptions extends ClientCredentials {
   authMethod?: ClientAuthMethod | undefined;
   /**
    * Pins these credentials to this authorization-server issuer. Without it they bind, for the life of
-   * the wrapper, to the first authorization server they are used with (MCP authorization spec,
-   * "Authorization Server Binding"). Required in a list of registrations.
+   * the wrapper, to the first authorization server they are used with (this package's rule for the
+   * MCP authorization spec's one-issuer binding, 2026-07-28 "Authorization Server Binding"). Required
+   * in a list of registrations.
+   * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/authorization
    */
   issuer?: string | undefined;
   /**

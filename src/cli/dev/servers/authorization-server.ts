@@ -1,6 +1,6 @@
 /**
  * Loopback MCP authorization server (the "Resource AS"): RFC 8414 metadata and an RFC 7523
- * jwt-bearer token endpoint that redeems ID-JAGs (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4, MCP Enterprise-Managed Authorization §5) for
+ * jwt-bearer token endpoint that redeems ID-JAGs (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4, MCP Enterprise-Managed Authorization (stable) §5) for
  * opaque access tokens.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -72,6 +72,10 @@ export interface AuthorizationServerOptions {
   listen?: ListenOptions;
   /** Platforms whose workload JWTs it redeems directly (workload identity, SEP-1933). Default: none. */
   trustedPlatforms?: readonly TrustedPlatform[];
+  /** See {@link OverrideHook}. Default: none. */
+  answerFirst?: OverrideHook;
+  /** Where issued access tokens are kept (the test servers keep it, to revoke them). Default: a new Map. */
+  tokens?: Map<string, AccessTokenInfo>;
 }
 
 /** An IdP an authorization server accepts ID-JAGs from. */
@@ -103,8 +107,6 @@ export interface AuthorizationServer {
   readonly metadataPaths: readonly string[];
   readonly counters: { metadata: number; grant: number };
   readonly requests: RecordedRequest[];
-  /** Fault injection: a returned reply is sent instead of the normal one (counters still count). */
-  override: OverrideHook | undefined;
   /** Mutable: lifetime of newly issued tokens. */
   accessTokenTtlSeconds: number;
   /** Mutable: see {@link AuthorizationServerOptions.allowedResources}. */
@@ -114,7 +116,7 @@ export interface AuthorizationServer {
    * `userId:grantId:secret` form, or a malformed token. Default: the random string itself.
    */
   accessTokenFormat: ((random: string) => string) | undefined;
-  /** `jti`s already redeemed (MCP Enterprise-Managed Authorization §7.4.2). */
+  /** `jti`s already redeemed (MCP Enterprise-Managed Authorization (stable) §7.4.2). */
   readonly usedJtis: ReadonlySet<string>;
   /**
    * DPoP at the token endpoint (RFC 9449 §5): a request with a valid proof gets a DPoP-bound token;
@@ -135,9 +137,6 @@ export interface AuthorizationServer {
   /** Issues a token directly (bypassing the grant), for tests. */
   issueAccessToken(info: Omit<AccessTokenInfo, 'expiresAt'> & { ttlSeconds?: number }): string;
   revoke(token: string): void;
-  revokeAll(): void;
-  /** Header names that must never arrive (cookie, MCP headers, bearer), over all requests. */
-  leaks(): string[];
   /** Zeroes counters and clears `requests` (issued tokens and used jtis are kept). */
   reset(): void;
   close(): Promise<void>;
@@ -167,7 +166,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
           ...wellKnownPaths(issuerPath, 'openid-configuration', true),
         ]);
   const clients = new Map(options.clients.map((c) => [c.clientId, c]));
-  const tokens = new Map<string, AccessTokenInfo>();
+  const tokens = options.tokens ?? new Map<string, AccessTokenInfo>();
   const usedJtis = new Set<string>();
   const seenAssertionJtis = new Set<string>();
   const signingAlgs = options.signingAlgValuesSupported ?? [...DEFAULT_CLIENT_ASSERTION_ALGS];
@@ -184,7 +183,6 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     metadataPaths,
     counters: { metadata: 0, grant: 0 },
     requests: [],
-    override: undefined,
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600,
     allowedResources: options.allowedResources,
     accessTokenFormat: undefined,
@@ -212,12 +210,6 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     revoke(token) {
       tokens.delete(token);
     },
-    revokeAll() {
-      tokens.clear();
-    },
-    leaks() {
-      return as.requests.flatMap((r) => r.leaked);
-    },
     reset() {
       as.counters.metadata = 0;
       as.counters.grant = 0;
@@ -238,7 +230,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
         ? { token_endpoint_auth_signing_alg_values_supported: signingAlgs }
         : {}),
       ...(as.ignoreDpop ? {} : { dpop_signing_alg_values_supported: ['ES256', 'ES384', 'RS256', 'PS256', 'EdDSA'] }),
-      // draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2 / MCP Enterprise-Managed Authorization §6: advertises ID-JAG redemption.
+      // draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2 / MCP Enterprise-Managed Authorization (stable) §6: advertises ID-JAG redemption.
       authorization_grant_profiles_supported: [GRANT_PROFILE_ID_JAG],
       response_types_supported: [],
       ...options.metadataOverrides,
@@ -356,7 +348,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     if (as.allowedResources && !as.allowedResources.includes(String(payload.resource))) {
       throw bad('assertion resource is not served by this AS');
     }
-    // MCP Enterprise-Managed Authorization §7.4.2: each ID-JAG is redeemable once.
+    // MCP Enterprise-Managed Authorization (stable) §7.4.2: each ID-JAG is redeemable once.
     if (usedJtis.has(payload.jti!)) throw bad('assertion jti already used (replay)');
     usedJtis.add(payload.jti!);
     return payload;
@@ -422,7 +414,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       },
     });
     as.requests.push(recorded);
-    const reply = as.override?.({ path, method, headers, form });
+    const reply = options.answerFirst?.({ path, method, headers, form });
     if (reply) return sendOverride(res, reply);
 
     if (isMetadata && method === 'GET') return sendJson(res, 200, metadata(), { 'cache-control': 'max-age=60' });
