@@ -13,6 +13,8 @@ import { crossAppAccessInterceptor } from 'cross-app-access/undici';
 import type { Stack } from './contenders.js';
 import { median, percentile, round } from './stats.js';
 import { startWarmServer } from './warm.js';
+import { bytesPerCall } from './allocations.js';
+import { NoopDispatcher } from './noop-dispatcher.js';
 import { cpuPerCall, slice } from './slice.js';
 
 export interface UndiciOptions {
@@ -79,14 +81,20 @@ export interface IsolatedPair {
   /** Median and IQR of the per-round differences (ours − bare), µs: the own cost. */
   overheadUs: number;
   overheadIqr: [number, number];
+  /** JS heap bytes allocated per call (no collection in the counted window), and ours − bare. */
+  oursBytes: number;
+  bareBytes: number;
+  overheadBytes: number;
 }
 
 export interface UndiciIsolated {
   calls: number;
   rounds: number;
-  /** A URL inside the resource, token cached: the warm path. */
+  /** An event-loop turn after every this many calls, as a client doing I/O has between requests. */
+  turnEvery: number;
+  /** On a `MockAgent` (the issue's measurement, the one the targets refer to), a URL inside the resource, token cached: the warm path. */
   inside: IsolatedPair;
-  /** A URL outside the resource on the same origin: passed through. */
+  /** On a `MockAgent`, a URL outside the resource on the same origin: passed through. */
   outside: IsolatedPair;
   /**
    * A composed interceptor that does nothing (`(dispatch) => dispatch`): what undici's composition
@@ -95,6 +103,16 @@ export interface UndiciIsolated {
    * core's API instead, so the figures above pay only compose's wrapper, not this.
    */
   composition: IsolatedPair;
+  /** The same two on the smallest real dispatcher (bench/noop-dispatcher.ts): no MockAgent work mixed in. */
+  insideNoop: IsolatedPair;
+  outsideNoop: IsolatedPair;
+  /**
+   * The MockAgent pairs measured the former way, every block's calls without an event-loop turn:
+   * each request's objects then stay reachable (undici's body clean-up waits in `setImmediate`) until
+   * the block ends, so they are all promoted and the figure is mostly the collector's.
+   */
+  insideNoTurn: IsolatedPair;
+  outsideNoTurn: IsolatedPair;
   impliedRatio: number;
 }
 
@@ -194,10 +212,13 @@ export async function measureUndici(stack: Stack, options: UndiciOptions): Promi
 /**
  * The interceptor's own cost without the network, the way undici's own interceptors are measured:
  * `undici.request` on a `MockAgent` answering at once, composed against the same MockAgent alone
- * sending the same `Authorization`. Each block runs on a fresh MockAgent (a MockAgent keeps memory
- * per call, which would otherwise tax whichever contender runs later; a forced GC between blocks
- * would cost more than what is measured); rounds alternate the order; the own cost is the median of
- * the per-round differences.
+ * sending the same `Authorization`; and the same on {@link NoopDispatcher}, which does nothing but
+ * answer. Each block runs on a fresh dispatcher (a MockAgent keeps memory per call, which would
+ * otherwise tax whichever contender runs later; a forced GC between blocks would cost more than what
+ * is measured); rounds alternate the order; the own cost is the median of the per-round differences.
+ * The calls of a block are sequential, with an event-loop turn every `turnEvery` calls: without
+ * one, nothing undici defers to `setImmediate` runs, every request's objects stay reachable until the
+ * block ends and are promoted, and the figure measures the collector (kept as the `NoTurn` pairs).
  */
 async function measureIsolated(
   xaa: CrossAppAccess,
@@ -212,61 +233,92 @@ async function measureIsolated(
   const json = { 'content-type': 'application/json' };
   const interceptor = crossAppAccessInterceptor(xaa, session);
   const nothing: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (opts, handler) => dispatch(opts, handler);
+  type Base = 'mock' | 'noop';
   type Contender = { compose?: Dispatcher.DispatcherComposeInterceptor; url: string; headers: Record<string, string> };
-  const pairs: Record<'inside' | 'outside' | 'composition', [Contender, Contender]> = {
-    inside: [{ compose: interceptor, url: resource, headers: json }, { url: resource, headers: authed }],
-    outside: [{ compose: interceptor, url: outside, headers: authed }, { url: outside, headers: authed }],
-    composition: [{ compose: nothing, url: resource, headers: authed }, { url: resource, headers: authed }],
+  type Pair = { base: Base; turns: boolean; ours: Contender; bare: Contender };
+  const inside: [Contender, Contender] = [{ compose: interceptor, url: resource, headers: json }, { url: resource, headers: authed }];
+  const outsideOnes: [Contender, Contender] = [{ compose: interceptor, url: outside, headers: authed }, { url: outside, headers: authed }];
+  const pair = (base: Base, turns: boolean, [ours, bare]: [Contender, Contender]): Pair => ({ base, turns, ours, bare });
+  const pairs = {
+    inside: pair('mock', true, inside),
+    outside: pair('mock', true, outsideOnes),
+    composition: pair('mock', true, [{ compose: nothing, url: resource, headers: authed }, { url: resource, headers: authed }]),
+    insideNoop: pair('noop', true, inside),
+    outsideNoop: pair('noop', true, outsideOnes),
+    insideNoTurn: pair('mock', false, inside),
+    outsideNoTurn: pair('mock', false, outsideOnes),
   };
+  type Key = keyof typeof pairs;
+  const keys = Object.keys(pairs) as Key[];
   const calls = 4_000;
   const rounds = 24;
-  const run = async (c: Contender): Promise<number> => {
+  const turnEvery = 16;
+  const dispatcherFor = (base: Base): Dispatcher => {
+    if (base === 'noop') return new NoopDispatcher();
     const mock = new MockAgent();
     mock.disableNetConnect();
     mock.get(url.origin).intercept({ path: () => true, method: 'POST' }).reply(200, 'ok').persist();
-    const dispatcher = c.compose ? mock.compose(c.compose) : mock;
-    const call = async () => {
-      const response = await request(c.url, { method: 'POST', body, headers: c.headers, dispatcher });
-      await response.body.text();
-      if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}`);
-    };
+    return mock;
+  };
+  const callOn = (dispatcher: Dispatcher, c: Contender) => async () => {
+    const response = await request(c.url, { method: 'POST', body, headers: c.headers, dispatcher });
+    await response.body.text();
+    if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}`);
+  };
+  const run = async (p: Pair, c: Contender): Promise<number> => {
+    const d = dispatcherFor(p.base);
     try {
-      return await cpuPerCall(call, calls);
+      return await cpuPerCall(callOn(c.compose ? d.compose(c.compose) : d, c), calls, p.turns ? turnEvery : 0);
     } finally {
-      await mock.close();
+      await d.close();
     }
   };
-  const samples = Object.fromEntries(Object.keys(pairs).map((k) => [k, { ours: [] as number[], bare: [] as number[], diff: [] as number[] }])) as Record<keyof typeof pairs, { ours: number[]; bare: number[]; diff: number[] }>;
+  const bytes = async (p: Pair, c: Contender): Promise<number> => {
+    const d = dispatcherFor(p.base);
+    try {
+      return await bytesPerCall(callOn(c.compose ? d.compose(c.compose) : d, c));
+    } finally {
+      await d.close();
+    }
+  };
+  const samples = Object.fromEntries(keys.map((k) => [k, { ours: [] as number[], bare: [] as number[], diff: [] as number[] }])) as Record<Key, { ours: number[]; bare: number[]; diff: number[] }>;
   for (let r = 0; r < rounds; r++) {
-    for (const key of Object.keys(pairs) as Array<keyof typeof pairs>) {
-      const [ours, bare] = pairs[key];
+    for (const key of keys) {
+      const p = pairs[key];
       let o: number;
       let b: number;
       if (r % 2 === 0) {
-        o = await run(ours);
-        b = await run(bare);
+        o = await run(p, p.ours);
+        b = await run(p, p.bare);
       } else {
-        b = await run(bare);
-        o = await run(ours);
+        b = await run(p, p.bare);
+        o = await run(p, p.ours);
       }
       samples[key].ours.push(o);
       samples[key].bare.push(b);
       samples[key].diff.push(o - b);
     }
   }
-  const pair = (key: keyof typeof pairs): IsolatedPair => ({
-    oursUs: round(median(samples[key].ours), 2),
-    bareUs: round(median(samples[key].bare), 2),
-    overheadUs: round(median(samples[key].diff), 2),
-    overheadIqr: [round(percentile(samples[key].diff, 25), 2), round(percentile(samples[key].diff, 75), 2)],
-  });
-  const inside = pair('inside');
+  const result = {} as Record<Key, IsolatedPair>;
+  for (const key of keys) {
+    const p = pairs[key];
+    const oursBytes = await bytes(p, p.ours);
+    const bareBytes = await bytes(p, p.bare);
+    result[key] = {
+      oursUs: round(median(samples[key].ours), 2),
+      bareUs: round(median(samples[key].bare), 2),
+      overheadUs: round(median(samples[key].diff), 2),
+      overheadIqr: [round(percentile(samples[key].diff, 25), 2), round(percentile(samples[key].diff, 75), 2)],
+      oursBytes: Math.round(oursBytes),
+      bareBytes: Math.round(bareBytes),
+      overheadBytes: Math.round(oursBytes - bareBytes),
+    };
+  }
   return {
     calls,
     rounds,
-    inside,
-    outside: pair('outside'),
-    composition: pair('composition'),
-    impliedRatio: round(bareHttpUs / (bareHttpUs + Math.max(0, inside.overheadUs)), 3),
+    turnEvery,
+    ...result,
+    impliedRatio: round(bareHttpUs / (bareHttpUs + Math.max(0, result.inside.overheadUs)), 3),
   };
 }

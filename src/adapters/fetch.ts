@@ -1,5 +1,5 @@
 import { authorize, type SessionResolver } from '../engine/authorize.js';
-import { Engine, targetAt, type Target, type WarmToken } from '../engine/engine.js';
+import { Engine, targetAt, type Session, type Target, type WarmToken } from '../engine/engine.js';
 import type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, FetchLike } from '../fetch-types.js';
 import { resolveOptions } from '../options/resolve.js';
 import type { CrossAppAccessOptions, ResolvedWrapperOptions } from '../options/types.js';
@@ -127,12 +127,23 @@ export function resolveNow(sessionFor: SessionResolver, input?: unknown, init?: 
   try {
     const session = sessionFor(input, init, rest);
     // Sessions are reused per user: so is the resolver that answers one (no closure per request).
-    return session ? (session.itself ??= () => session) : noSession;
+    return session ? (session.itself ?? resolverOf(session)) : noSession;
   } catch (error) {
-    return () => {
-      throw error;
-    };
+    return throwing(error);
   }
+}
+
+// The closures are made in functions of their own: a variable a closure captures is kept in a
+// context object, allocated on every call of the function declaring it, even where no closure is made.
+function resolverOf(session: Session): SessionResolver {
+  return (session.itself = () => session);
+}
+
+/** A resolver that throws `error` every time it is asked. */
+export function throwing(error: unknown): SessionResolver {
+  return () => {
+    throw error;
+  };
 }
 
 /** The emitter of the request's user, for its failure event; undefined when no user is known. */

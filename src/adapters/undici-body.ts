@@ -70,6 +70,14 @@ export function withAuthorization(headers: Headers, authorization: string, targe
     record.authorization = authorization;
     return record as Headers;
   }
+  return flatWithAuthorization(headers, authorization, target);
+}
+
+/**
+ * {@link withAuthorization} for every other form, flattened to `[name, value, …]`. A function of its
+ * own: its closure's captured variables would otherwise cost the common case a context per call.
+ */
+function flatWithAuthorization(headers: NonNullable<Headers>, authorization: string, target: URL): string[] {
   const flat: string[] = [];
   const push = (name: unknown, value: unknown) => {
     const key = String(name);

@@ -83,7 +83,8 @@ export class CoreRelay extends AsyncResource {
     this.abortAttempt = abort;
     if (this.settled) return abort(this.reason);
     try {
-      this.runInAsyncScope(this.caller.onConnect, this.caller, (reason?: Error) => this.abort(reason), context);
+      // A bound method rather than an arrow: half the bytes (no context object for `this`).
+      this.runInAsyncScope(this.caller.onConnect, this.caller, this.abort.bind(this), context);
     } catch (error) {
       this.failAttempt(error);
     }

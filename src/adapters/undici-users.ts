@@ -1,7 +1,7 @@
 import type { SessionResolver } from '../engine/authorize.js';
 import { sessionResolver, type FetchSession } from '../engine/sessions.js';
 import type { Engine } from '../engine/engine.js';
-import { resolveNow } from './fetch.js';
+import { resolveNow, throwing } from './fetch.js';
 
 /** A `user` function that threw: the request fails with its error when a token is needed. */
 class Thrown {
@@ -62,11 +62,7 @@ export class RequestUsers {
   sessionOf(handler: object): SessionResolver {
     if (this.fixed) return resolveNow(this.fixed);
     const key = this.keyOf(handler);
-    if (key instanceof Thrown) {
-      return () => {
-        throw key.error;
-      };
-    }
+    if (key instanceof Thrown) return throwing(key.error);
     this.pinned = key === NO_USER ? undefined : key;
     try {
       return resolveNow(this.ofPinned);
