@@ -2,18 +2,21 @@
  * `npm run bench`: starts the loopback IdP, authorization server and MCP server, runs every
  * measurement, prints the tables, and writes bench/results.json and BENCHMARKS.md.
  * Run as: node --expose-gc --import tsx bench/run.ts (after npm run build).
- * `npm run bench -- undici` runs only the undici section and rewrites only its part of BENCHMARKS.md.
+ * `npm run bench -- undici` runs only the undici section and rewrites only its part of BENCHMARKS.md;
+ * `npm run bench -- fleet` likewise for the fleet section (a fleet on Redis, and OpenTelemetry's cost).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { measureCold } from './cold.js';
 import { measureConcurrency } from './concurrency.js';
 import { probeSdk, startBenchStack } from './contenders.js';
 import { describeMachine, formatMachine } from './machine.js';
+import { fleetSection, measureFleet } from './fleet.js';
 import { measureGateway } from './gateway.js';
 import { measureGatewayThroughput } from './gateway-throughput.js';
 import { measureGatewayTenants } from './gateway-tenants.js';
 import { measureUserScalingAlone } from './user-scaling.js';
 import { measureMemory } from './memory.js';
+import { measureOtel, otelSection } from './otel.js';
 import { compareWithSdk, renderTables, undiciSection, writeResults, type Results } from './report.js';
 import { measureSustained } from './sustained.js';
 import { measureRedis } from './redis.js';
@@ -32,6 +35,8 @@ const SETTINGS = {
   userScaling: { sizes: [1, 1000, 10_000, 100_000], rounds: 15, calls: 20_000 },
   undici: { concurrency: 16, rounds: 12, sliceMs: 250, warmupMs: 300 },
   redis: { warm: { concurrency: 16, pairs: 16, sliceMs: 250, warmupMs: 300 }, coldRounds: 20, fleet: { engines: 4, callsPerEngine: 50, trials: 3 } },
+  fleet: { processes: 4, users: 1000, servers: 2, concurrency: 32, warmRounds: 2, commandTimeoutMs: 1000 },
+  otel: { calls: 50_000, rounds: 8 },
 };
 
 const version = (path: string): string => (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string }).version;
@@ -73,6 +78,33 @@ async function undiciOnly(): Promise<void> {
     if (start < 0 || end < 0) throw new Error('BENCHMARKS.md has no section 7 to replace: run the whole bench.');
     writeFileSync(path, `${markdown.slice(0, start)}${section}\n${markdown.slice(end)}`);
     console.log('\nWrote section 7 of BENCHMARKS.md');
+  } finally {
+    await stack.close();
+  }
+}
+
+/** The fleet section alone: measured, printed, and put in place of section 9 of BENCHMARKS.md. */
+async function fleetOnly(): Promise<void> {
+  const machine = formatMachine(describeMachine());
+  process.stderr.write(`bench: ${machine}\n`);
+  const stack = await startBenchStack();
+  try {
+    let done = step(`a fleet on Redis (${SETTINGS.fleet.processes} processes × ${SETTINGS.fleet.users} users × ${SETTINGS.fleet.servers} servers)`);
+    const fleet = await measureFleet(stack, SETTINGS.fleet);
+    done();
+    done = step('OpenTelemetry on the warm path');
+    const otel = await measureOtel(stack, SETTINGS.otel);
+    done();
+    const measured = `_This section was measured on its own (\`npm run bench -- fleet\`) on ${new Date().toISOString()}, ${machine}._`;
+    const section = `${fleetSection(fleet, otelSection(otel))}\n\n${measured}`;
+    console.log(`\n${section}`);
+    const path = new URL('../BENCHMARKS.md', import.meta.url);
+    const markdown = readFileSync(path, 'utf8');
+    const start = markdown.indexOf('## 9. A fleet on Redis');
+    const end = markdown.indexOf('\n## Where the SDK provider does better');
+    if (end < 0) throw new Error('BENCHMARKS.md has no "Where the SDK provider does better" section to put section 9 before: run the whole bench.');
+    writeFileSync(path, `${markdown.slice(0, start < 0 ? end : start)}${start < 0 ? '\n' : ''}${section}\n${markdown.slice(end)}`);
+    console.log('\nWrote section 9 of BENCHMARKS.md');
   } finally {
     await stack.close();
   }
@@ -131,6 +163,14 @@ async function main(): Promise<void> {
     const gatewayThroughput = await measureGatewayThroughput(stack, SETTINGS.gatewayThroughput);
     done();
 
+    done = step(`a fleet on Redis (${SETTINGS.fleet.processes} processes × ${SETTINGS.fleet.users} users × ${SETTINGS.fleet.servers} servers)`);
+    const fleet = await measureFleet(stack, SETTINGS.fleet);
+    done();
+
+    done = step('OpenTelemetry on the warm path');
+    const otel = await measureOtel(stack, SETTINGS.otel);
+    done();
+
     done = step('sustained');
     const sustained = await measureSustained(stack, SETTINGS.sustained.concurrency, SETTINGS.sustained.slicesPerContender, SETTINGS.sustained.sliceMs);
     done();
@@ -161,6 +201,8 @@ async function main(): Promise<void> {
       userScaling,
       undici,
       redis,
+      fleet,
+      otel,
       findings,
     };
     const results: Results = { ...partial, ...compareWithSdk(partial) };
@@ -182,7 +224,7 @@ async function main(): Promise<void> {
   }
 }
 
-(process.argv.includes('undici') ? undiciOnly() : main()).catch((error: unknown) => {
+(process.argv.includes('undici') ? undiciOnly() : process.argv.includes('fleet') ? fleetOnly() : main()).catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;
 });
