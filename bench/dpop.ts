@@ -116,7 +116,7 @@ export async function measureDpop(stack: Stack, options: DpopBenchOptions): Prom
   }
 }
 
-const SECTION_TITLE = '## 9. DPoP on the warm path';
+const SECTION_TITLE = '## 10. DPoP on the warm path';
 
 /** The BENCHMARKS.md section for a {@link DpopBenchResult}. */
 export function dpopSection(r: DpopBenchResult, note: string): string {

@@ -15,6 +15,8 @@ import { formatMachine, type Machine } from './machine.js';
 import type { MemoryResult } from './memory.js';
 import { stdev } from './stats.js';
 import type { SustainedResult } from './sustained.js';
+import { fleetSection, type FleetResult } from './fleet.js';
+import { otelSection, type OtelResult } from './otel.js';
 import type { RedisColdRow, RedisResult } from './redis.js';
 import type { IsolatedPair as UndiciIsolatedPair, UndiciContender, UndiciRatio, UndiciResult } from './undici.js';
 import type { WarmResult } from './warm.js';
@@ -70,6 +72,10 @@ export interface Results {
   undici: UndiciResult;
   /** The Redis token store (issue 9), or why it was skipped. */
   redis: RedisResult;
+  /** A fleet of processes on Redis (issue 19), or why it was skipped. */
+  fleet: FleetResult;
+  /** The OpenTelemetry instrumentation's cost on the warm path (issue 19). */
+  otel: OtelResult;
   sdkBetter: SdkWin[];
   sdkGaps: SdkGap[];
   /** Findings about the setup (e.g. what the SDK needed to run against these servers). */
@@ -578,6 +584,8 @@ export function renderTables(r: Results): string {
     undiciSection(r.undici),
     '',
     r.redis.skipped !== undefined ? `## 8. Redis token store\n\n**Skipped:** ${r.redis.skipped}` : `## 8. Redis token store (redis-server ${r.redis.redisVersion}, on loopback)\n\n${redisTables(r.redis)}`,
+    '',
+    fleetSection(r.fleet, otelSection(r.otel)),
   ].join('\n');
 }
 

@@ -3,18 +3,21 @@
  * measurement, prints the tables, and writes bench/results.json and BENCHMARKS.md.
  * Run as: node --expose-gc --import tsx bench/run.ts (after npm run build).
  * `npm run bench -- undici` runs only the undici section and rewrites only its part of BENCHMARKS.md;
- * `npm run bench -- dpop` likewise for the DPoP section.
+ * `npm run bench -- dpop` likewise for the DPoP section, and `npm run bench -- fleet` for the fleet
+ * section (a fleet on Redis, and OpenTelemetry's cost).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { measureCold } from './cold.js';
 import { measureConcurrency } from './concurrency.js';
 import { probeSdk, startBenchStack } from './contenders.js';
 import { describeMachine, formatMachine } from './machine.js';
+import { fleetSection, measureFleet } from './fleet.js';
 import { measureGateway } from './gateway.js';
 import { measureGatewayThroughput } from './gateway-throughput.js';
 import { measureGatewayTenants } from './gateway-tenants.js';
 import { measureUserScalingAlone } from './user-scaling.js';
 import { measureMemory } from './memory.js';
+import { measureOtel, otelSection } from './otel.js';
 import { compareWithSdk, renderTables, undiciSection, writeResults, type Results } from './report.js';
 import { measureSustained } from './sustained.js';
 import { measureRedis } from './redis.js';
@@ -35,6 +38,8 @@ const SETTINGS = {
   undici: { concurrency: 16, rounds: 12, sliceMs: 250, warmupMs: 300 },
   dpop: { concurrency: 16, pairs: 20, sliceMs: 250, warmupMs: 300, isolatedCalls: 10_000, isolatedRounds: 6 },
   redis: { warm: { concurrency: 16, pairs: 16, sliceMs: 250, warmupMs: 300 }, coldRounds: 20, fleet: { engines: 4, callsPerEngine: 50, trials: 3 } },
+  fleet: { processes: 4, users: 1000, servers: 2, concurrency: 32, warmRounds: 2, commandTimeoutMs: 1000 },
+  otel: { calls: 50_000, rounds: 8 },
 };
 
 const version = (path: string): string => (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string }).version;
@@ -81,7 +86,7 @@ async function undiciOnly(): Promise<void> {
   }
 }
 
-/** The DPoP section alone: measured, printed, and put in place of section 9 of BENCHMARKS.md. */
+/** The DPoP section alone: measured, printed, and put in place of section 10 of BENCHMARKS.md. */
 async function dpopOnly(): Promise<void> {
   const machine = formatMachine(describeMachine());
   process.stderr.write(`bench: ${machine}\n`);
@@ -93,6 +98,34 @@ async function dpopOnly(): Promise<void> {
     console.log(`\n${section}`);
     const path = new URL('../BENCHMARKS.md', import.meta.url);
     writeFileSync(path, withDpopSection(readFileSync(path, 'utf8'), section));
+    console.log('\nWrote section 10 of BENCHMARKS.md');
+  } finally {
+    await stack.close();
+  }
+}
+
+/** The fleet section alone: measured, printed, and put in place of section 9 of BENCHMARKS.md. */
+async function fleetOnly(): Promise<void> {
+  const machine = formatMachine(describeMachine());
+  process.stderr.write(`bench: ${machine}\n`);
+  const stack = await startBenchStack();
+  try {
+    let done = step(`a fleet on Redis (${SETTINGS.fleet.processes} processes × ${SETTINGS.fleet.users} users × ${SETTINGS.fleet.servers} servers)`);
+    const fleet = await measureFleet(stack, SETTINGS.fleet);
+    done();
+    done = step('OpenTelemetry on the warm path');
+    const otel = await measureOtel(stack, SETTINGS.otel);
+    done();
+    const measured = `_This section was measured on its own (\`npm run bench -- fleet\`) on ${new Date().toISOString()}, ${machine}._`;
+    const section = `${fleetSection(fleet, otelSection(otel))}\n\n${measured}`;
+    console.log(`\n${section}`);
+    const path = new URL('../BENCHMARKS.md', import.meta.url);
+    const markdown = readFileSync(path, 'utf8');
+    const start = markdown.indexOf('## 9. A fleet on Redis');
+    // The section ends where the next one starts (section 10, DPoP, follows it).
+    const end = start < 0 ? -1 : markdown.indexOf('\n## ', start);
+    if (start < 0 || end < 0) throw new Error('BENCHMARKS.md has no section 9 to replace: run the whole bench.');
+    writeFileSync(path, `${markdown.slice(0, start)}${section}\n${markdown.slice(end)}`);
     console.log('\nWrote section 9 of BENCHMARKS.md');
   } finally {
     await stack.close();
@@ -156,6 +189,14 @@ async function main(): Promise<void> {
     const gatewayThroughput = await measureGatewayThroughput(stack, SETTINGS.gatewayThroughput);
     done();
 
+    done = step(`a fleet on Redis (${SETTINGS.fleet.processes} processes × ${SETTINGS.fleet.users} users × ${SETTINGS.fleet.servers} servers)`);
+    const fleet = await measureFleet(stack, SETTINGS.fleet);
+    done();
+
+    done = step('OpenTelemetry on the warm path');
+    const otel = await measureOtel(stack, SETTINGS.otel);
+    done();
+
     done = step('sustained');
     const sustained = await measureSustained(stack, SETTINGS.sustained.concurrency, SETTINGS.sustained.slicesPerContender, SETTINGS.sustained.sliceMs);
     done();
@@ -186,6 +227,8 @@ async function main(): Promise<void> {
       userScaling,
       undici,
       redis,
+      fleet,
+      otel,
       findings,
     };
     const results: Results = { ...partial, ...compareWithSdk(partial) };
@@ -209,7 +252,8 @@ async function main(): Promise<void> {
   }
 }
 
-(process.argv.includes('undici') ? undiciOnly() : process.argv.includes('dpop') ? dpopOnly() : main()).catch((error: unknown) => {
+const only = process.argv.includes('undici') ? undiciOnly : process.argv.includes('dpop') ? dpopOnly : process.argv.includes('fleet') ? fleetOnly : main;
+only().catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;
 });

@@ -20,6 +20,8 @@ export class RedisChannel {
   private sharded: Promise<boolean> | undefined;
   /** The subscription under way (settles, never rejects), until it succeeded or failed. */
   private starting: Promise<void> | undefined;
+  /** The wait for the subscription under way (each subscription is waited for once). */
+  private waited: { readonly starting: Promise<void>; readonly wait: Promise<void> } | undefined;
   private trouble = false;
   private closed = false;
   /** Token name → waiters for another process's acquisition. */
@@ -55,8 +57,13 @@ export class RedisChannel {
     if (this.subscribed || this.closed) return Promise.resolve();
     const starting = this.starting ?? this.start();
     if (!starting) return Promise.resolve();
+    // One wait per subscription, shared by the misses meanwhile: one that hangs (its shard's master
+    // down) must not slow every later miss.
+    if (this.waited?.starting === starting) return this.waited.wait;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    return Promise.race([starting, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+    const wait = Promise.race([starting, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+    this.waited = { starting, wait };
+    return wait;
   }
 
   private start(): Promise<void> | undefined {

@@ -105,12 +105,15 @@ export interface IORedisLike {
  * ```
  */
 export interface IORedisSubscriberLike {
+  /** `'wait'` until a subscriber made with `lazyConnect` is connected. */
   readonly status: string;
   /** `'error'`, `'message'` and `'smessage'` (channel, message) listeners. */
   on(event: string, listener: (...args: any[]) => void): unknown;
   /** Connects a subscriber made with `lazyConnect`. */
   connect(): Promise<unknown>;
+  /** Subscribes to the store's channel (a single server, or a cluster without sharded pub/sub). */
   subscribe(channel: string): Promise<unknown>;
+  /** Subscribes to the store's sharded channel (`SSUBSCRIBE`, a Redis 7 cluster). */
   ssubscribe(channel: string): Promise<unknown>;
   /** Ends the subscriber connection. */
   disconnect(): void;

@@ -325,8 +325,11 @@ class RedisStore implements RedisTokenStore {
 }
 
 /**
- * A {@link TokenStore} that shares tokens across a fleet of processes through Redis (node-redis v6,
- * a peer dependency of this entry point only). The warm path never waits on Redis: this process's
+ * A {@link TokenStore} that shares tokens across a fleet of processes through Redis: the
+ * application's node-redis client or cluster (`createClient`, `createCluster`; v6) or ioredis
+ * `Redis` or `Cluster` (5 or 6), told apart by their shape (optional peer dependencies of this
+ * entry point only; nothing imports them). On a Redis Cluster every script keeps its keys in the
+ * user's slot and pub/sub is sharded where the servers have it. The warm path never waits on Redis: this process's
  * LRU serves it. On a local miss Redis is read (one round trip); one process acquires per key while
  * the others wait (a `SET NX PX` lock, woken by pub/sub, bounded by `lockWaitMs`); the token is
  * written with a TTL equal to its remaining life, encrypted with AES-256-GCM (the cache key as
@@ -352,6 +355,18 @@ class RedisStore implements RedisTokenStore {
  *   ...options,
  *   store: redisTokenStore({ client, prefix: 'xaa:', encryptionKeys: [process.env.XAA_TOKEN_KEY!], namingKey: process.env.XAA_NAMING_KEY }),
  * });
+ * ```
+ *
+ * @example
+ * ```ts
+ * // A Redis Cluster, with node-redis or with ioredis.
+ * import { createCluster } from 'redis';
+ * import { Cluster } from 'ioredis';
+ *
+ * const cluster = createCluster({ rootNodes: [{ url: 'redis://10.0.0.1:6379' }] });
+ * await cluster.connect();
+ * const store = redisTokenStore({ client: cluster, encryptionKeys: [process.env.XAA_TOKEN_KEY!] });
+ * const viaIoredis = redisTokenStore({ client: new Cluster([{ host: '10.0.0.1', port: 6379 }]), encryptionKeys: [process.env.XAA_TOKEN_KEY!] });
  * ```
  */
 export function redisTokenStore(options: RedisTokenStoreOptions): RedisTokenStore {
