@@ -6,7 +6,8 @@ import { ConfigurationError } from './errors.js';
  *
  * @example
  * ```ts
- * const declared = client.getServerCapabilities()?.extensions?.[ENTERPRISE_MANAGED_AUTHORIZATION] !== undefined;
+ * // In an MCP server: did the client declare it in initialize?
+ * const declared = server.getClientCapabilities()?.extensions?.[ENTERPRISE_MANAGED_AUTHORIZATION] !== undefined;
  * ```
  */
 export const ENTERPRISE_MANAGED_AUTHORIZATION = 'io.modelcontextprotocol/enterprise-managed-authorization';

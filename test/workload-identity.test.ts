@@ -19,7 +19,10 @@ import { startAuthorizationServer, type AuthorizationServer } from './servers/au
 import { startMcpServer, type McpTestServer } from './servers/mcp-server.js';
 import { DEFAULT_AS_CLIENT } from './servers/stack.js';
 import { testPlatform, type TestPlatform } from './helpers/platform.js';
-import { whoamiThrough } from './helpers/mcp-clients.js';
+import { toolText, whoamiThrough } from './helpers/mcp-clients.js';
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from '@modelcontextprotocol/client';
+import { Agent, request } from 'undici';
+import { crossAppAccessInterceptor } from '../src/undici.js';
 import { listToolsInit } from './helpers/stack-options.js';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -264,5 +267,33 @@ describe('cache keys separate workloads', () => {
     await expect(xaa.getAccessToken({ user: 'tenant-7', url: mcp.url })).rejects.toMatchObject({ code: 'user_mismatch', stage: 'assertion' });
     expect(asked).toEqual(['tenant-7', 'tenant-7']);
     expect(tokenRequests()).toHaveLength(1);
+  });
+});
+
+describe('a workload engine through every adapter', () => {
+  const engine = () => new CrossAppAccess({ assertion: workload('spiffe://example.org/agent').assertion, client: { clientId: WORKLOAD_CLIENT.clientId }, resource: mcp.resource });
+
+  it('the MCP SDK v2 authProvider: a real v2 client, one grant, a 401 answered by one more', async () => {
+    const xaa = engine();
+    const client = new ClientV2({ name: 'agent', version: '1.0.0' });
+    await client.connect(new TransportV2(new URL(mcp.url), { authProvider: xaa.authProvider({ user: 'agent', url: mcp.url }) }));
+    expect(toolText(await client.callTool({ name: 'whoami', arguments: {} }))).toBe(whoami('spiffe://example.org/agent'));
+    as.revokeAll();
+    expect(toolText(await client.callTool({ name: 'whoami', arguments: {} }))).toBe(whoami('spiffe://example.org/agent'));
+    await client.close();
+    expect(tokenRequests()).toHaveLength(2);
+  });
+
+  it('the undici interceptor', async () => {
+    const agent = new Agent().compose(crossAppAccessInterceptor(engine(), { user: 'agent' }));
+    try {
+      const init = listToolsInit();
+      const answer = await request(mcp.url, { dispatcher: agent, method: 'POST', headers: init.headers as Record<string, string>, body: init.body as string });
+      await answer.body.dump();
+      expect(answer.statusCode).toBe(200);
+      expect(tokenRequests()).toHaveLength(1);
+    } finally {
+      await agent.close();
+    }
   });
 });
