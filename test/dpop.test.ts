@@ -107,10 +107,13 @@ describe('DPoP proofs (RFC 9449 §4.2, §5, §7)', () => {
     });
     expect(await whoamiThrough(stack.mcp.url, authedFetch, false)).toContain('alice');
     const tokened = stack.mcp.requests.filter((r) => r.authorization !== undefined);
-    expect(tokened.length).toBeGreaterThan(1);
     expect(tokened.every((r) => r.authorization!.startsWith('DPoP '))).toBe(true);
-    expect(stack.mcp.dpop.proofs).toHaveLength(tokened.length);
-    expect(new Set(stack.mcp.dpop.proofs.map((p) => p.claims.jti)).size).toBe(tokened.length);
+    // The POSTs were all answered; a GET (the SSE stream) may still be in verification when the client closes.
+    const posts = tokened.filter((r) => r.method === 'POST');
+    expect(posts.length).toBeGreaterThan(1);
+    const proofs = stack.mcp.dpop.proofs;
+    expect(proofs.length).toBeGreaterThanOrEqual(posts.length);
+    expect(new Set(proofs.map((p) => p.claims.jti)).size).toBe(proofs.length);
   });
 });
 
@@ -215,7 +218,7 @@ describe('DPoP keys', () => {
     ['an unsupported alg', { privateKey: ecKey().export({ format: 'jwk' }), signingAlg: 'HS256' }, /signingAlg must be one of/],
     ['an alg that does not fit the key', { privateKey: ecKey().export({ format: 'jwk' }), signingAlg: 'RS256' }, /cannot sign with RS256/],
     ['a CryptoKey', { privateKey: null as unknown }, /CryptoKey/],
-    ['a string', 'yes', /expected true/],
+    ['a string', 'yes', /expected true, false/],
   ])('%s → ConfigurationError when the options are made', async (_name, dpop, message) => {
     let value = dpop as unknown;
     if ((dpop as { privateKey?: unknown }).privateKey === null) {
