@@ -1,7 +1,7 @@
 // The conformance client: the program that `npm run conformance` (scripts/conformance.mjs) hands to
 // the official @modelcontextprotocol/conformance runner for its Enterprise-Managed Authorization
 // scenario (`auth/cross-app-access-complete-flow` in 0.1.x, `auth/enterprise-managed-authorization`
-// in 0.2.x).
+// in 0.2.x) and its workload identity scenario (`auth/wif-jwt-bearer`, 0.2.x).
 //
 // It deliberately uses only the package's public API (imported by its own name, so Node resolves it
 // through package.json `exports` to the built dist/) underneath a real MCP SDK v1 transport: what
@@ -11,22 +11,15 @@
 //
 // The runner starts it as `sh -c "<command> <serverUrl>"` and passes the scenario's fixtures in
 // MCP_CONFORMANCE_CONTEXT (JSON: client_id, client_secret, idp_client_id, idp_id_token, idp_issuer,
-// idp_token_endpoint).
+// idp_token_endpoint; for `auth/wif-jwt-bearer`: client_id, valid_jwt, wrong_audience_jwt, expired_jwt)
+// and the scenario's name in MCP_CONFORMANCE_SCENARIO.
 import { withCrossAppAccess } from 'cross-app-access';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
-async function main() {
-  // The runner appends the MCP server URL as the last argument.
-  const url = process.argv.at(-1);
-  if (!url || !/^https?:\/\//.test(url)) {
-    throw new Error(`expected the MCP server URL as the last argument, got ${JSON.stringify(url)}`);
-  }
-  const raw = process.env.MCP_CONFORMANCE_CONTEXT;
-  if (!raw) throw new Error('MCP_CONFORMANCE_CONTEXT is not set (run this through the conformance runner)');
-  const ctx = JSON.parse(raw);
-
-  const authedFetch = withCrossAppAccess(fetch, {
+/** The Enterprise-Managed Authorization scenario: a user's ID token, exchanged at the IdP for an ID-JAG. */
+function userFetch(ctx) {
+  return withCrossAppAccess(fetch, {
     // A fixed ID token: the scenario issues one valid for an hour, more than a run needs.
     idToken: ctx.idp_id_token,
     // The IdP is configured, never learned from the MCP server. The conformance IdP accepts a bare
@@ -38,6 +31,35 @@ async function main() {
     client: { clientId: ctx.client_id, clientSecret: ctx.client_secret },
     // No `resource` option: the scenario gives none, so the package learns it from the 401 challenge.
   });
+}
+
+/**
+ * The workload identity scenario (`auth/wif-jwt-bearer`, SEP-1933): the context carries the
+ * workload's platform JWT (`valid_jwt`, issued for the authorization server's issuer, as a platform
+ * would issue it when asked for that audience) and the client id. No IdP: the JWT goes straight to
+ * the authorization server as the jwt-bearer assertion; its metadata allows only `none`, which the
+ * package picks by itself since no secret is configured. The context's `wrong_audience_jwt` and
+ * `expired_jwt` are never sent: the scenario fails a client that sends them.
+ */
+function workloadFetch(ctx) {
+  return withCrossAppAccess(fetch, {
+    assertion: () => ctx.valid_jwt,
+    client: { clientId: ctx.client_id },
+  });
+}
+
+async function main() {
+  // The runner appends the MCP server URL as the last argument.
+  const url = process.argv.at(-1);
+  if (!url || !/^https?:\/\//.test(url)) {
+    throw new Error(`expected the MCP server URL as the last argument, got ${JSON.stringify(url)}`);
+  }
+  const raw = process.env.MCP_CONFORMANCE_CONTEXT;
+  if (!raw) throw new Error('MCP_CONFORMANCE_CONTEXT is not set (run this through the conformance runner)');
+  const ctx = JSON.parse(raw);
+
+  const workload = process.env.MCP_CONFORMANCE_SCENARIO === 'auth/wif-jwt-bearer';
+  const authedFetch = workload ? workloadFetch(ctx) : userFetch(ctx);
 
   const client = new Client({ name: 'cross-app-access-conformance-client', version: '1.0.0' });
   // All of the transport's HTTP (initialize, notifications, tools/*, the optional GET stream) goes

@@ -1,5 +1,5 @@
-// Runs the official MCP conformance suite's Enterprise-Managed Authorization client scenario
-// against examples/conformance-client.mjs (the package's public API under a real MCP SDK transport),
+// Runs the official MCP conformance suite's Enterprise-Managed Authorization client scenario (and,
+// in 0.2, its workload identity scenario) against examples/conformance-client.mjs (the package's public API under a real MCP SDK transport),
 // once per pinned suite version. `npm run conformance` builds dist/ first, then runs this.
 //
 //   node scripts/conformance.mjs [--client "<command>"] [--only 0.1.16|0.2.0-alpha.12] [--verbose]
@@ -15,14 +15,18 @@ import { parseArgs } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-// Same checks in both versions; the scenario was renamed in the 0.2 alphas.
-const RUNS = [
-  { version: '0.1.16', pkg: 'conformance-0-1', scenario: 'auth/cross-app-access-complete-flow' },
-  { version: '0.2.0-alpha.12', pkg: 'conformance-0-2', scenario: 'auth/enterprise-managed-authorization' },
-];
 // The scenario already records a FAILURE when either grant is missing; requiring these SUCCESS
 // checks here too guards against a suite change that would make an empty run look green.
-const REQUIRED_CHECKS = ['complete-flow-token-exchange', 'complete-flow-jwt-bearer', 'valid-bearer-token'];
+const USER_FLOW_CHECKS = ['complete-flow-token-exchange', 'complete-flow-jwt-bearer', 'valid-bearer-token'];
+// Workload identity (SEP-1933): the platform JWT verified at the AS, and the token it bought accepted.
+const WORKLOAD_CHECKS = ['wif-assertion-verified', 'valid-bearer-token'];
+// Same checks in both versions; the scenario was renamed in the 0.2 alphas. The workload identity
+// scenario exists only in the 0.2 alphas.
+const RUNS = [
+  { version: '0.1.16', pkg: 'conformance-0-1', scenario: 'auth/cross-app-access-complete-flow', required: USER_FLOW_CHECKS },
+  { version: '0.2.0-alpha.12', pkg: 'conformance-0-2', scenario: 'auth/enterprise-managed-authorization', required: USER_FLOW_CHECKS },
+  { version: '0.2.0-alpha.12', pkg: 'conformance-0-2', scenario: 'auth/wif-jwt-bearer', required: WORKLOAD_CHECKS },
+];
 const TIMEOUT_MS = 30_000; // per client run, enforced by the runner
 const HARD_LIMIT_MS = TIMEOUT_MS + 60_000; // our own backstop in case the CLI itself hangs
 
@@ -153,7 +157,7 @@ function judge(run, result) {
     checks = JSON.parse(readFileSync(path.join(resultDir, 'checks.json'), 'utf8'));
     const bad = checks.filter((c) => c.status === 'FAILURE' || c.status === 'WARNING');
     if (bad.length) reasons.push(`checks.json has ${bad.length} FAILURE/WARNING check(s)`);
-    for (const id of REQUIRED_CHECKS) {
+    for (const id of run.required) {
       if (!checks.some((c) => c.id === id && c.status === 'SUCCESS')) reasons.push(`no SUCCESS check "${id}"`);
     }
   }
@@ -197,7 +201,7 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 let failures = 0;
 for (const run of selected) {
   // The CLI adds `<scenario>-<timestamp>/` below this directory.
-  const outDir = path.join(root, '.conformance', stamp, run.version);
+  const outDir = path.join(root, '.conformance', stamp, run.version, run.scenario.replaceAll('/', '_'));
   mkdirSync(outDir, { recursive: true });
   const started = performance.now();
   const result = await runCli(run, outDir);

@@ -1,7 +1,9 @@
 import type { AccessTokenRequest, CrossAppAccess } from './cross-app-access.js';
 import type { UserSource } from './engine/sessions.js';
-import { CrossAppAccessError } from './errors.js';
+import { ConfigurationError, CrossAppAccessError } from './errors.js';
+import { LazyLru } from './lazy-lru.js';
 import type { UserIdTokenSource } from './options/types.js';
+import { DEFAULTS } from './options/defaults.js';
 
 /**
  * The MCP SDK v2 `AuthProvider` shape (`@modelcontextprotocol/client`): what its transports, Mastra
@@ -30,8 +32,8 @@ export interface McpAuthProvider {
 export interface AuthProviderSession {
   /** A fixed user key, or a function read on every `token()` call (AsyncLocalStorage…); no user fails closed. */
   user: UserSource;
-  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
-  idToken: string | UserIdTokenSource;
+  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed; none with an engine's `assertion`. */
+  idToken?: string | UserIdTokenSource | undefined;
   /** With several IdPs: the issuer of the user's IdP, fixed or read with the user. */
   idp?: string | (() => string | undefined) | undefined;
   /** The MCP server's URL (or any URL inside its resource). */
@@ -39,7 +41,7 @@ export interface AuthProviderSession {
 }
 
 /** Users whose last token is remembered (to drop the one a 401 refused), at most. */
-const MAX_REMEMBERED = 10_000;
+const MAX_REMEMBERED = DEFAULTS.maxAuthProviderUsers;
 
 /**
  * An MCP SDK v2 `AuthProvider` over an engine ({@link CrossAppAccess.authProvider}): `token()` is
@@ -48,7 +50,11 @@ const MAX_REMEMBERED = 10_000;
  */
 export function authProviderOf(xaa: CrossAppAccess, session: AuthProviderSession): McpAuthProvider {
   const { user, idToken, idp, url } = session;
-  const last = new Map<string, string>();
+  // Mistakes in the session are told now, when the provider is made, not at the transport's first token().
+  if (typeof user !== 'string' && typeof user !== 'function') throw new ConfigurationError('user', 'is required by authProvider: a user key, or a function returning the current one');
+  if (typeof idToken !== 'function' && (typeof idToken !== 'string' || idToken === '')) throw new ConfigurationError('idToken', "is required by authProvider: the user's ID token, or a function returning it");
+  if (typeof url !== 'string' && !(url instanceof URL)) throw new ConfigurationError('url', "is required by authProvider: the MCP server's URL");
+  const last = new LazyLru<string, string>({ max: MAX_REMEMBERED });
   const request = (): AccessTokenRequest => {
     const key = typeof user === 'function' ? user() : user;
     if (typeof key !== 'string' || key === '') {
@@ -71,14 +77,12 @@ export function authProviderOf(xaa: CrossAppAccess, session: AuthProviderSession
           stage: 'request',
         });
       }
-      last.delete(asked.user);
-      last.set(asked.user, token);
-      if (last.size > MAX_REMEMBERED) last.delete(last.keys().next().value as string);
+      last.cache.set(asked.user, token);
       return token;
     },
     async onUnauthorized() {
       const asked = request();
-      const refused = last.get(asked.user);
+      const refused = last.built?.get(asked.user);
       if (refused !== undefined) xaa.invalidate({ user: asked.user, token: refused, url, ...(asked.idp === undefined ? {} : { idp: asked.idp }) });
     },
   };

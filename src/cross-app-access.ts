@@ -7,7 +7,7 @@ import type { ResourceBinding } from './engine/binding.js';
 import { resolveEngineOptions } from './options/resolve.js';
 import type { CrossAppAccessEngineOptions, UserIdTokenSource } from './options/types.js';
 import { describeUrl, parseUrl } from './url-rules.js';
-import { Engine, type Session, type Target } from './engine/engine.js';
+import { Engine, targetAt, type Session, type Target } from './engine/engine.js';
 import { engineBehind, registerEngine } from './engine/handles.js';
 import { readerOf, requireUser, sessionResolver, type FetchSession } from './engine/sessions.js';
 import { authProviderOf, type AuthProviderSession, type McpAuthProvider } from './auth-provider.js';
@@ -25,8 +25,8 @@ export type { FetchSession, UserSource } from './engine/sessions.js';
 export interface AccessTokenRequest {
   /** The application's user key. */
   user: string;
-  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
-  idToken: string | UserIdTokenSource;
+  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed; none with an engine's `assertion`. */
+  idToken?: string | UserIdTokenSource | undefined;
   /** A URL the token is for (inside the resource). Give this or `resource`. */
   url?: string | URL | undefined;
   /** The resource identifier, exactly as its metadata writes it. Give this or `url`. */
@@ -147,7 +147,8 @@ export class CrossAppAccess {
    */
   async getAccessToken(request: AccessTokenRequest): Promise<AccessTokenResult> {
     const engine = engineOf(this);
-    const session = engine.session(requireUser(request.user), readerOf(request.idToken, 'getAccessToken'), typeof request.idToken === 'string', request.idp);
+    request = requireArgument(request, 'getAccessToken');
+    const session = engine.session(requireUser(request.user), readerOf(request.idToken, 'getAccessToken', engine.options.assertion !== undefined), typeof request.idToken === 'string', request.idp);
     const binding = await untilAborted(bindingFor(engine, session, request), request.signal);
     const token = await engine.tokenFor(binding, session, request.signal);
     const credential = credentialOf(token, engine.dpop);
@@ -167,7 +168,9 @@ export class CrossAppAccess {
    */
   invalidate(request: InvalidateRequest): boolean {
     const engine = engineOf(this);
+    request = requireArgument(request, 'invalidate');
     const user = requireUser(request.user);
+    if (typeof request.token !== 'string') throw new ConfigurationError('token', 'is required by invalidate: the access token the server refused');
     const binding = knownBinding(engine, request);
     return binding !== undefined && engine.invalidate(binding, user, request.idp, request.token);
   }
@@ -190,7 +193,7 @@ export class CrossAppAccess {
    */
   authProvider(session: AuthProviderSession): McpAuthProvider {
     engineOf(this);
-    return authProviderOf(this, session);
+    return authProviderOf(this, requireArgument(session, 'authProvider'));
   }
 
   /**
@@ -213,7 +216,7 @@ function targetOf(engine: Engine, request: { url?: string | URL | undefined; res
   const href = request.url !== undefined ? String(request.url) : request.resource;
   const url = href === undefined ? undefined : parseUrl(href);
   if (!url) throw new ConfigurationError(request.url !== undefined ? 'url' : 'resource', 'expected an absolute URL (give url or resource)');
-  const target = { href: url.href, url, origin: url.origin, path: url.pathname };
+  const target = targetAt(url);
   if (!engine.mayCarryToken(target)) {
     const configured = engine.options.resources.map((r) => r.resource);
     const why = configured.length > 0 ? `it is outside the configured resource ${configured.join(', ')}` : 'it is not https (nor loopback), or has credentials in it';
@@ -234,6 +237,12 @@ function knownBinding(engine: Engine, request: { url?: string | URL | undefined;
  */
 async function bindingFor(engine: Engine, session: Session, request: AccessTokenRequest): Promise<ResourceBinding> {
   return knownBinding(engine, request) ?? engine.bindingAt(targetOf(engine, request), session, request.resource, request.signal);
+}
+
+/** A call's argument object; anything else is a {@link ConfigurationError} naming the call (nothing is sent). */
+function requireArgument<T>(value: T, call: string): T {
+  if (typeof value !== 'object' || value === null) throw new ConfigurationError(call, 'expected an object argument');
+  return value;
 }
 
 /** The engine behind a {@link CrossAppAccess}. */

@@ -1,3 +1,4 @@
+import { DEFAULTS } from './options/defaults.js';
 /**
  * Where in the flow a failure happened.
  *
@@ -9,6 +10,7 @@
 export type CrossAppAccessStage =
   | 'config'
   | 'id_token'
+  | 'assertion'
   | 'discovery'
   | 'token_exchange'
   | 'jwt_bearer'
@@ -43,6 +45,16 @@ export type CrossAppAccessStage =
  * - `dpop_key_mismatch`: a stored DPoP-bound token is bound to another key than this engine's `dpop` key, or the engine has none (it is never sent as Bearer).
  * - `id_jag_mismatch`: the ID-JAG's `aud` or `client_id` does not match this client (the `checkIdJag` option).
  * - `id_token_unavailable`: the `idToken` source threw or returned something that is not a token.
+ * - `assertion_unavailable`: workload identity: the `assertion` source threw, returned something that
+ *   is not a token, or returned an expired JWT twice (stage `assertion`); nothing was sent.
+ * - `assertion_mismatch`: workload identity: the platform JWT's `aud` does not name the authorization
+ *   server's issuer; it was not sent (that server could replay it where it is valid).
+ * - `assertion_rejected`: workload identity: the authorization server refused the platform JWT
+ *   (`invalid_grant`: expired, another audience, an issuer or subject it does not trust). Not retried.
+ * - `invalid_scope`: workload identity: the authorization server refused the scope asked for
+ *   (`invalid_scope`). Not retried.
+ * - `unauthorized_client`: workload identity: this client may not use the jwt-bearer grant with this
+ *   workload (`unauthorized_client`). Not retried, and no other grant is tried.
  * - `unknown_user`: a request to a protected resource, or a token, for which no user could be resolved (fails closed).
  * - `user_mismatch`: an ID token named another user than the first one seen for that user key (refused until forgotten).
  * - `unexpected_redirect`: a token or metadata endpoint answered 3xx (never followed, cf. RFC 9700 §4.12).
@@ -78,6 +90,11 @@ export type CrossAppAccessErrorCode =
   | 'dpop_unsupported'
   | 'id_jag_mismatch'
   | 'id_token_unavailable'
+  | 'assertion_unavailable'
+  | 'assertion_mismatch'
+  | 'assertion_rejected'
+  | 'invalid_scope'
+  | 'unauthorized_client'
   | 'unknown_user'
   | 'user_mismatch'
   | 'unexpected_redirect'
@@ -270,7 +287,7 @@ export function untrustedText(value: unknown, max = 300, secrets: readonly strin
 }
 
 // How deep a chain of `cause`s is followed: deep enough for any wrapper, never forever on a cycle.
-const MAX_CAUSE_DEPTH = 8;
+const MAX_CAUSE_DEPTH = DEFAULTS.maxCauseDepth;
 
 /**
  * The {@link CrossAppAccessError} behind `error`: `error` itself, or the first one in its chain of

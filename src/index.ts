@@ -18,6 +18,7 @@ export type { SharedAcquisition, StoredDocument, StoredToken, TokenStore, TokenS
 // Types of options, fetches and credentials:
 export type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, FetchInit, FetchLike, ResponseLike } from './fetch-types.js';
 export type { CrossAppAccessEngineOptions, CrossAppAccessOptions, IdpOptions, ClientOptions, IdTokenContext, IdTokenSource, IdTokenReason, UserIdTokenContext, UserIdTokenSource } from './options/types.js';
+export type { WorkloadAssertionContext, WorkloadAssertionReason, WorkloadAssertionSource } from './options/workload-types.js';
 export type { ClientAuthMethod, ClientCredentials } from './oauth/client-auth.js';
 export type { CryptoKeyLike, JsonWebKeyLike, PrivateKeyInput, SigningAlg } from './oauth/client-assertion.js';
 export type { DpopKeyOptions, DpopOption } from './oauth/dpop/key.js';
@@ -27,4 +28,7 @@ export { CrossAppAccessError, ConfigurationError, OAuthResponseError, crossAppAc
 export type { CrossAppAccessErrorCode, CrossAppAccessStage, CrossAppAccessErrorDetails } from './errors.js';
 export type { CrossAppAccessEvent } from './events.js';
 export { parseWwwAuthenticate } from './oauth/challenge.js';
+// Declaring the Enterprise-Managed Authorization extension in an MCP client's capabilities:
+export { declareEnterpriseManagedAuthorization, ENTERPRISE_MANAGED_AUTHORIZATION } from './extension.js';
+export type { EnterpriseManagedAuthorizationDeclared, WithEnterpriseManagedAuthorization } from './extension.js';
 export type { AuthChallenge } from './oauth/challenge.js';

@@ -54,10 +54,8 @@ describe('timeout: the whole request is bounded, body included, whatever the fet
       retry: false,
       onEvent: ctx.recorder.onEvent,
     });
-    const started = performance.now();
-    const hang = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still waiting after 5 s')), 5_000).unref());
-    await expectCaaError(Promise.race([authedFetch(ctx.stack.mcp.url, initializeRequest()), hang]), { code: 'timeout', stage }, ctx.recorder);
-    expect(performance.now() - started).toBeLessThan(2_000);
+    // The body never ends: only the 400 ms timeout can end the request (else the test's own timeout fails it).
+    await expectCaaError(authedFetch(ctx.stack.mcp.url, initializeRequest()), { code: 'timeout', stage }, ctx.recorder);
     expect(slow.hits).toHaveLength(1);
     // The body was cancelled: the server saw its response closed.
     await expect.poll(() => open, { timeout: 2_000 }).toBe(0);

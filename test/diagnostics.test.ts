@@ -294,7 +294,7 @@ describe('diagnostics_channel', () => {
       // token_renewed: the clock moves into the renewal window (lifetime 3600 s, window 360 s).
       clock += 3_250_000;
       expect(await call()).toBe(200);
-      for (let i = 0; i < 200 && !tap.all.some((e) => e.type === 'token_renewed'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      await expect.poll(() => tap.all.some((e) => e.type === 'token_renewed')).toBe(true);
 
       // failure at the IdP, whose error description echoes the client secret and the ID token.
       as.revokeAll();

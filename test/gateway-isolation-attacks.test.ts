@@ -3,8 +3,8 @@
  * per-request `idp`, users per IdP, the ID token read to learn a user's IdP. Against the real
  * loopback IdPs, authorization servers and MCP servers.
  *
- * Each DEFECT comment names an attack a review found and how it was fixed (each of those tests
- * failed before its fix); the other tests are attacks that were defended already: regression guards.
+ * Each DEFECT comment names an attack and the rule that stops it (each of those tests failed
+ * before its rule was in place); the other tests are attacks refused by design.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Agent, request } from 'undici';
@@ -87,7 +87,7 @@ describe('the undici interceptor with a per-request user and IdP', () => {
   // Globex's 42's request to it takes the warm path (no ID token read, so no identity check) and
   // is sent with Acme's 42's token: the MCP server answers "sub=42 idp=<Acme>". Where a new token is
   // needed instead, the key is refused with user_mismatch for both (cross-enterprise lock-out).
-  // Fix: pin the request's IdP along with its user key (read both once per logical request in
+  // The rule: pin the request's IdP along with its user key (read both once per logical request in
   // RequestUsers.keyOf) and pass `idp` to the pinned resolver; a test like this one for the
   // interceptor next to gateway-tenants.test.ts's for fetch.
   it('"42" at Acme and "42" at Globex are two users, as with the fetch adapter', async () => {
@@ -101,7 +101,7 @@ describe('the undici interceptor with a per-request user and IdP', () => {
   // ID-token source hands out a Globex ID token (a session mix-up in the gateway) must be refused
   // with idp_not_allowed before the ID token is sent anywhere (as xaa.fetch does, see
   // gateway-tenants.test.ts); through the interceptor it is exchanged at Globex and the request is
-  // signed in as Globex's user. Fix: as above.
+  // signed in as Globex's user. The rule: as above.
   it('an ID token from another IdP than the one the request names is refused, and not sent', async () => {
     const agent = agentFor(gateway(), (_named, sub) => globex.mintIdToken({ sub }));
     const answer = await whoami(agent, '42', acme).catch((e: unknown) => e);
@@ -136,7 +136,7 @@ describe('one user key, with and without a named IdP', () => {
   // job) — the mistake the identity guard exists to catch — gets, for the un-named key, the token
   // stored for the named one, without any identity check: Mallory, whose own Acme ID token names
   // her, receives Alice's access token. Under one UserState that would be user_mismatch.
-  // Fix: make the user part of the token key (and flight key) say which map the state lives in,
+  // The rule: make the user part of the token key (and flight key) say which map the state lives in,
   // e.g. `${JSON.stringify([namedIssuer ?? null, key])}`; or resolve a named-IdP lookup and an
   // un-named one to the same UserState when the IdP they end up with is the same.
   it("a key's un-named form never gets the token stored for its named form (getAccessToken)", async () => {
@@ -178,7 +178,7 @@ describe('the ID token read to learn a user\'s IdP', () => {
   // pre-read ID token stays on the user's acquirer indefinitely. The user's next acquisition, for
   // another server, hours later, sends that stale token as is: past its `exp`, which readSubject
   // otherwise refuses (RFC 7519 §4.1.4) and replaces by asking the application ('rejected').
-  // Fix: hand the pre-read subject from bindIdp to the acquisition that follows in the same call
+  // The rule: hand the pre-read subject from bindIdp to the acquisition that follows in the same call
   // (not a field), or drop it when that call fails, or check its expiry again when consuming it.
   it('an ID token read earlier is not sent after its expiry: the next acquisition reads a fresh one', async () => {
     let clock = Date.now();
@@ -238,7 +238,7 @@ describe('sign-out while a request of the previous holder of the key is under wa
   // xaa.fetch, her request is sent to the MCP server as Bob). Flights are per UserState (flightKey
   // adds user.id) and `stored` skips a non-current user's token, but the store *read* is not
   // guarded.
-  // Fix: a UserState that is no longer current never reads the store (Engine.tokenFor, warmToken,
+  // The rule: a UserState that is no longer current never reads the store (Engine.tokenFor, warmToken,
   // steppedUpToken, obtainToken): fail closed with a typed error (e.g. `signed_out`), or acquire for
   // it without storing. Alternatively put user.id into the in-process token key.
   it("with two IdPs (forget while the first ID token is read): the previous holder's request never gets the next holder's token", async () => {
@@ -266,7 +266,7 @@ describe('sign-out while a request of the previous holder of the key is under wa
   });
 });
 
-describe('defended: regression guards', () => {
+describe('attacks refused by design', () => {
   it('an ID token naming a listed IdP but signed by another is refused by that IdP; it claims no other key and reaches no authorization server', async () => {
     const xaa = gateway();
     const url = stack.mcp.url;

@@ -7,6 +7,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccess, CrossAppAccessError, type CrossAppAccessEngineOptions, type CrossAppAccessEvent, type CrossAppAccessFetch } from '../src/index.js';
 import { decodeJwt } from '../src/oauth/jwt.js';
+import { gate } from './helpers/gate.js';
 import { inBatches, whoamiThrough } from './helpers/mcp-clients.js';
 import { mulberry32 } from './helpers/prng.js';
 import { listToolsInit, stackEngineOptions } from './helpers/stack-options.js';
@@ -119,13 +120,20 @@ describe('one engine, many users, many servers', () => {
 
   it('forget(user) during an acquisition keeps nothing it brings back', async () => {
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource }));
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const slowFetch = xaa.fetch(fetch, { user: 'alice', idToken: async () => { await gate; return idTokenFor('alice'); } });
+    const asked = gate();
+    const release = gate();
+    const slowFetch = xaa.fetch(fetch, {
+      user: 'alice',
+      idToken: async () => {
+        asked.open();
+        await release.promise;
+        return idTokenFor('alice');
+      },
+    });
     const pending = slowFetch(stack.mcp.url, listToolsInit());
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await asked.promise; // the acquisition is under way, waiting on its ID token
     await xaa.forget('alice');
-    release();
+    release.open();
     expect((await pending).status).toBe(200); // the request it was for is still answered
     expect((await slowFetch(stack.mcp.url, listToolsInit())).status).toBe(200);
     expect(stack.idp.counters.exchange).toBe(2); // the token of the first was not kept

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CrossAppAccessError, withCrossAppAccess, type CrossAppAccessEvent } from '../src/index.js';
 import { Recorder, initializeRequest, jsonReply, onTokenPost } from './helpers/errors.js';
 import { startStack, type Stack } from './servers/stack.js';
+import { listToolsInit, stackOptions } from './helpers/stack-options.js';
 
 /** A secret with a space and every character that form-encoding changes. */
 const SECRET = 'Xk9 p+Q/7=zz&';
@@ -105,5 +106,31 @@ describe('MCP Enterprise-Managed Authorization §7.4.2: an echoing token endpoin
     const error = await rejection(call());
     expect({ code: error.code, stage: error.stage, error: error.error }).toEqual({ code: 'oauth_error', stage: 'jwt_bearer', error: 'invalid_client' });
     await expectRedacted(error, recorder, events);
+  });
+});
+
+describe('secrets a server echoes back', () => {
+  it('an AS error_description that quotes our assertion and secret is redacted in the error, its JSON and events', async () => {
+    const stack = await startStack();
+    cleanups.push(() => stack.close());
+    const events: unknown[] = [];
+    const sent: string[] = [];
+    stack.as.override = (req) => {
+      if (req.method !== 'POST') return undefined;
+      sent.push(req.form.assertion ?? '');
+      return {
+        status: 400,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ error: 'invalid_request', error_description: `bad assertion ${req.form.assertion} with secret mcp-secret`, error_uri: `https://as.example/e?a=${req.form.assertion}` }),
+      };
+    };
+    const authedFetch = withCrossAppAccess(fetch, stackOptions(stack, { resource: stack.mcp.resource, onEvent: (e) => events.push(e) }));
+    const error = await authedFetch(stack.mcp.url, listToolsInit()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CrossAppAccessError);
+    const serialised = JSON.stringify([error, (error as Error).message, events]);
+    expect(sent[0]?.length).toBeGreaterThan(20);
+    expect(serialised).not.toContain(sent[0]);
+    expect(serialised).not.toContain('mcp-secret');
+    expect((error as CrossAppAccessError).errorDescription).toBe('bad assertion [redacted] with secret [redacted]');
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Redirects (issue 7 #1, #2) against real loopback servers: a challenge that arrives through a
+ * Redirects against real loopback servers: a challenge that arrives through a
  * redirect is never learned from, and a request carrying our token follows a redirect with the token
  * only while the next URL is inside the resource. Every "other origin" is another loopback port.
  */
@@ -70,7 +70,7 @@ function selfFollowing(report: 'redirected' | 'url'): FetchLike {
   };
 }
 
-describe('#1 a redirect on the first, unauthenticated request cannot choose the authorization server', () => {
+describe('a redirect on the first, unauthenticated request cannot choose the authorization server', () => {
   const modes = [
     { name: 'without resource', mcp: {}, withResource: false },
     { name: 'with resource, metadata only through the challenge', mcp: { prm: 'header-only' as const }, withResource: true },
@@ -150,7 +150,7 @@ describe('#1 a redirect on the first, unauthenticated request cannot choose the 
   });
 });
 
-describe('#2 a request carrying the token follows redirects only inside the resource', () => {
+describe('a request carrying the token follows redirects only inside the resource', () => {
   let stack: Stack;
   let resource: ProtectedResource;
   let authedFetch: ReturnType<typeof withCrossAppAccess>;
@@ -362,7 +362,7 @@ describe('#2 a request carrying the token follows redirects only inside the reso
 });
 
 /** Bugs found while writing these tests, each fixed; the tests failed before the fix. */
-describe('redirects that once led a token astray (regression guards)', () => {
+describe('redirect chains that would carry a token out of its resource', () => {
   // Was: authorizedLoop treated a 401 that came from outside the resource (a tokened request that
   // sendWithToken let fetch follow out of the resource) as the resource's own: `elsewhere()` reads
   // the PRM the foreign challenge names, the valid cached token is dropped, a new one is acquired and
@@ -406,5 +406,47 @@ describe('redirects that once led a token astray (regression guards)', () => {
     const response = await authedFetch(`${stack.mcp.url}#`, listToolsInit());
     expect(log.diagnostics()).toEqual([]);
     expect(response.status).toBe(200);
+  });
+});
+
+describe('the warm path keeps the token inside the resource whatever the caller writes for redirect', () => {
+  it.each([
+    ['no redirect member', {}],
+    ['redirect: undefined', { redirect: undefined }],
+    ["redirect: 'follow'", { redirect: 'follow' as const }],
+  ])('%s: a same-origin redirect out of the resource, on a warm token, carries no Authorization', async (_label, extra) => {
+    const stack = await stackWith();
+    const authedFetch = withCrossAppAccess(fetch, stackOptions(stack, { resource: stack.mcp.resource }));
+    expect((await authedFetch(stack.mcp.url, listToolsInit())).status).toBe(200); // warm from here on
+    stack.mcp.override = (req) => (req.path === '/mcp' ? { status: 302, headers: { location: '/public' }, body: '' } : undefined);
+    const response = await authedFetch(stack.mcp.url, { ...listToolsInit(), ...extra });
+    expect(response.status).toBe(200);
+    expect(response.url).toBe(`${stack.mcp.origin}/public`);
+    const atPublic = stack.mcp.requests.filter((r) => r.path === '/public');
+    expect(atPublic).toHaveLength(1);
+    expect(atPublic[0]?.authorization).toBeUndefined();
+  });
+});
+
+describe('a caller that changes its init after the call', () => {
+  it('adding redirect: follow while the wrapper re-acquires after a 401 does not let the retry take the token out of the resource', async () => {
+    const stack = await stackWith();
+    const authedFetch = withCrossAppAccess(fetch, stackOptions(stack, { resource: stack.mcp.resource }));
+    expect((await authedFetch(stack.mcp.url, listToolsInit())).status).toBe(200); // warm
+    let n = 0;
+    stack.mcp.override = (req) => {
+      if (req.path !== '/mcp') return undefined;
+      n++;
+      const headers: Record<string, string> = n === 1 ? { 'www-authenticate': 'Bearer error="invalid_token"' } : { location: '/public' };
+      return { status: n === 1 ? 401 : 302, headers, body: '' };
+    };
+    const init: RequestInit = listToolsInit();
+    const pending = authedFetch(stack.mcp.url, init);
+    init.redirect = 'follow'; // after the call: the retry must not read it
+    const response = await pending;
+    expect(response.status).toBe(200);
+    const atPublic = stack.mcp.requests.filter((r) => r.path === '/public');
+    expect(atPublic).toHaveLength(1);
+    expect(atPublic[0]?.authorization).toBeUndefined();
   });
 });

@@ -8,21 +8,11 @@
 import { gate } from './helpers/gate.js';
 import { describe, expect, it } from 'vitest';
 import { skipRedis } from './servers/redis-server.js';
-import { useRedisFleet, type Client } from './helpers/redis-fleet.js';
+import { lockTaken, useRedisFleet, type Client } from './helpers/redis-fleet.js';
 
 const fleet = useRedisFleet();
 const LOCK_TTL_MS = 150;
 
-
-/** The fleet lock's name in Redis, once one is taken (polled: each look is one SCAN). */
-async function lockTaken(raw: Client): Promise<string> {
-  for (let i = 0; i < 400; i++) {
-    const [name] = (await raw.scan('0', { MATCH: '*:l:*', COUNT: 1000 })).keys;
-    if (name) return name;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error('no lock was taken');
-}
 
 /** Waits until the lock has stood for `ms` (it would have expired thrice over without extension). */
 async function standsFor(raw: Client, name: string, ms: number): Promise<void> {

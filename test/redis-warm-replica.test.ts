@@ -1,13 +1,21 @@
 /**
  * Replicas that start warm: discovery results (protected-resource, authorization-server and IdP
- * metadata) are kept in Redis next to the tokens, sealed like them, for the hour they are kept in
- * memory. A fresh process whose store holds the token and the discovery results makes no request
- * but the call itself; a result altered in Redis, or copied under another name, does not open: it
- * is discovered again, so whoever can write to Redis cannot change where credentials or tokens go.
+ * metadata, and resources learned from a 401 with no `resource` configured) are kept in Redis next
+ * to the tokens, sealed like them, for the hour they are kept in memory. A fresh process whose store
+ * holds the token and the discovery results makes no request but the call itself; a result altered
+ * in Redis, copied under another name, or sealed under a key the fleet does not have, does not
+ * open: it is discovered again, so whoever can write to Redis cannot change where credentials or
+ * tokens go.
  */
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { redisTokenStore } from '../src/redis.js';
 import { skipRedis } from './servers/redis-server.js';
+import { startStack } from './servers/stack.js';
 import { useRedisFleet } from './helpers/redis-fleet.js';
+
+/** Shared by the members and the forger below: the forger knows the names, not the encryption key. */
+const NAMING_KEY = new Uint8Array(randomBytes(32));
 
 const fleet = useRedisFleet();
 
@@ -56,6 +64,73 @@ describe.skipIf(skipRedis)('a fresh replica', () => {
     expect(seen().metadata - before.metadata).toBeGreaterThanOrEqual(names.length - 1);
     expect(fresh.diagnostics().some((m) => m.includes('discovery result in Redis could not be decrypted'))).toBe(true);
     // Nothing unsealed was used: the values Redis holds now are this process's own, and open.
+    expect(fleet.stack.as.leaks()).toEqual([]);
+  });
+});
+
+describe.skipIf(skipRedis)('a fresh replica, no resource configured (learned from a 401)', () => {
+  const learning = { learnResource: true, namingKey: NAMING_KEY } as const;
+
+  /** The names of the discovery results in Redis, once the learning process's background writes landed (4: PRM, AS, IdP, learned). */
+  async function documents(): Promise<string[]> {
+    const deadline = Date.now() + 5_000;
+    while (true) {
+      const names = (await fleet.raw.keys('xaa:d:*')).sort();
+      if (names.length >= 4 || Date.now() > deadline) return names;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  it('finds the learned resource, its metadata and the token in Redis: no probe, no metadata request, the call is its only request', async () => {
+    const first = await fleet.member(learning);
+    expect(await first.call()).toBe(200);
+    expect(fleet.stack.mcp.counters.unauthorized).toBe(1); // the first process probed
+    expect(await documents()).toHaveLength(4);
+    const before = { ...seen(), unauthorized: fleet.stack.mcp.counters.unauthorized };
+
+    const fresh = await fleet.member(learning);
+    expect(await fresh.call()).toBe(200);
+    const after = seen();
+    expect(fleet.stack.mcp.counters.unauthorized - before.unauthorized).toBe(0);
+    expect(after.metadata - before.metadata).toBe(0);
+    expect(after.exchanges - before.exchanges).toBe(0);
+    expect(after.grants - before.grants).toBe(0);
+    expect(after.mcp - before.mcp).toBe(1);
+    expect(fresh.events.filter((e) => e.type === 'discovery')).toEqual([]);
+    expect(fresh.diagnostics()).toEqual([]);
+  });
+
+  it('a learned record forged under another key (pointing at another authorization server), or altered, does not open: the replica probes and discovers; nothing goes to the forged server', async () => {
+    const evil = await startStack();
+    fleet.onCleanup(() => evil.close());
+    const first = await fleet.member(learning);
+    expect(await first.call()).toBe(200);
+    const names = await documents();
+    const genuine = new Map(await Promise.all(names.map(async (name) => [name, await fleet.raw.get(name)] as const)));
+
+    // Someone who can write to Redis and knows the names, but not the encryption key.
+    const forger = redisTokenStore({ client: await fleet.connected(), encryptionKeys: [randomBytes(32)], namingKey: NAMING_KEY });
+    fleet.onCleanup(() => forger.close());
+    const origin = new URL(fleet.stack.mcp.url).origin;
+    forger.writeDocument!(`learned ${origin}`, { resources: [{ prm: { resource: fleet.stack.mcp.url, authorizationServers: [evil.as.issuer], url: evil.mcp.prmUrl } }] }, 60_000);
+    let learnedName: string | undefined;
+    for (const deadline = Date.now() + 5_000; !learnedName && Date.now() < deadline; await new Promise((r) => setTimeout(r, 10))) {
+      for (const name of names) if ((await fleet.raw.get(name)) !== genuine.get(name)) learnedName = name;
+    }
+    expect(learnedName).toBeDefined();
+
+    for (const variant of ['forged', 'altered'] as const) {
+      if (variant === 'altered') {
+        const value = genuine.get(learnedName!)!;
+        await fleet.raw.set(learnedName!, value.slice(0, -6) + (value.endsWith('AAAAAA') ? 'BBBBBB' : 'AAAAAA'), { PX: 60_000 });
+      }
+      const probes = fleet.stack.mcp.counters.unauthorized;
+      const fresh = await fleet.member(learning);
+      expect(await fresh.call()).toBe(200);
+      expect(fleet.stack.mcp.counters.unauthorized - probes).toBe(1); // learned as usual, from the 401
+      expect(fresh.diagnostics().some((m) => m.includes('discovery result in Redis could not be decrypted'))).toBe(true);
+    }
+    expect({ metadata: evil.as.counters.metadata, grant: evil.as.counters.grant, prm: evil.mcp.counters.prm, mcp: evil.mcp.counters.requests }).toEqual({ metadata: 0, grant: 0, prm: 0, mcp: 0 });
     expect(fleet.stack.as.leaks()).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * How the wrapper reads the caller's request (issue 7 #3, #13), against real loopback servers: the
+ * How the wrapper reads the caller's request, against real loopback servers: the
  * caller's `URL` is read once (changing it later cannot move the request or its token), and a
  * `Request` with an `init` is merged exactly as plain fetch merges them (plain fetch is the oracle).
  */
@@ -8,6 +8,7 @@ import { withCrossAppAccess, type CrossAppAccessOptions } from '../src/index.js'
 import { startProtectedResource, startRecorder, type Hit, type ProtectedResource, type Recorder } from './helpers/redirect-servers.js';
 import { listToolsInit, stackOptions } from './helpers/stack-options.js';
 import { startStack, type Stack } from './servers/stack.js';
+import { MCP_HEADERS } from './helpers/stack-options.js';
 
 const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -22,7 +23,7 @@ async function stackAndAttacker(): Promise<{ stack: Stack; attacker: Recorder }>
   return { stack, attacker };
 }
 
-describe('#3 the caller\'s URL object is read once', () => {
+describe('the caller\'s URL object is read once', () => {
   type Change = (url: URL, attacker: Recorder) => void;
   const changes: [string, Change][] = [
     ['host and path to another origin', (url, attacker) => {
@@ -76,7 +77,7 @@ describe('#3 the caller\'s URL object is read once', () => {
   }
 });
 
-describe('#13 a Request with an init is merged as plain fetch merges it', () => {
+describe('a Request with an init is merged as plain fetch merges it', () => {
   const text = new TextEncoder();
   const requestBodies: [string, (url: string) => Request][] = [
     ['none (GET)', (url) => new Request(url)],
@@ -159,4 +160,41 @@ describe('#13 a Request with an init is merged as plain fetch merges it', () => 
       });
     }
   }
+});
+
+describe('the caller’s headers', () => {
+  const forms: Array<[string, () => HeadersInit]> = [
+    ['a plain object with a mixed-case Authorization', () => ({ ...MCP_HEADERS, Authorization: 'Basic c2VjcmV0', 'x-keep': 'kept' })],
+    ['pairs', () => [...Object.entries(MCP_HEADERS), ['AUTHORIZATION', 'Basic c2VjcmV0'], ['x-keep', 'kept']] as [string, string][]],
+    ['a Headers object', () => new Headers({ ...MCP_HEADERS, authorization: 'Basic c2VjcmV0', 'x-keep': 'kept' })],
+  ];
+
+  it.each(forms)('%s: our Bearer replaces the caller’s Authorization, the rest is sent, and the caller’s headers are untouched', async (_name, make) => {
+    const stack = await startStack();
+    open.push(stack);
+    const authedFetch = withCrossAppAccess(fetch, stackOptions(stack, { resource: stack.mcp.resource }));
+    const headers = make();
+    const before = JSON.stringify(headers instanceof Headers ? [...headers] : headers);
+    const response = await authedFetch(stack.mcp.url, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }) });
+    expect(response.status).toBe(200);
+    const seen = stack.mcp.requests.at(-1);
+    expect(seen?.authorization).toMatch(/^Bearer [\w-]+$/);
+    expect(seen?.headers['x-keep']).toBe('kept');
+    expect(JSON.stringify(headers instanceof Headers ? [...headers] : headers)).toBe(before);
+  });
+});
+
+describe('headers from another library', () => {
+  it('headers given as a Map (or another library’s Headers) are all sent, with our Bearer', async () => {
+    const stack = await startStack();
+    open.push(stack);
+    const authedFetch = withCrossAppAccess(fetch, stackOptions(stack, { resource: stack.mcp.resource }));
+    const headers = new Map(Object.entries({ ...MCP_HEADERS, 'x-keep': 'kept', authorization: 'Basic c2VjcmV0' }));
+    const response = await authedFetch(stack.mcp.url, { method: 'POST', headers: headers as unknown as HeadersInit, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }) });
+    expect(response.status).toBe(200);
+    const seen = stack.mcp.requests.at(-1);
+    expect(seen?.headers['content-type']).toBe('application/json');
+    expect(seen?.headers['x-keep']).toBe('kept');
+    expect(seen?.authorization).toMatch(/^Bearer /);
+  });
 });

@@ -3,7 +3,7 @@
  * (which failures are retried) and `withRetry` (the policy driving p-retry). No I/O, no timers
  * beyond zero-delay back-off.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { CrossAppAccessError, OAuthResponseError, type CrossAppAccessErrorCode } from '../src/index.js';
 import { isTransient, NO_RETRY, parseRetryAfter, withRetry, type RetryPolicy } from '../src/oauth/retry.js';
 
@@ -201,13 +201,19 @@ describe('withRetry', () => {
   });
 
   it('no retry starts once maxElapsedMs has passed since the first attempt (an overall deadline)', async () => {
-    let calls = 0;
-    const slow = async () => {
-      calls++;
-      await new Promise((resolve) => setTimeout(resolve, 30));
-      throw new CrossAppAccessError('down', { code: 'http_error', stage: 'token_exchange', status: 503 });
-    };
-    await expect(withRetry(slow, { retries: 5, baseDelayMs: 0, maxDelayMs: 1000, maxElapsedMs: 20 }, () => undefined)).rejects.toMatchObject({ status: 503 });
-    expect(calls).toBe(1);
+    // Only performance.now is faked (p-retry measures maxRetryTime with it): the attempt "takes" 30 ms.
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      let calls = 0;
+      const slow = async () => {
+        calls++;
+        vi.advanceTimersByTime(30);
+        throw new CrossAppAccessError('down', { code: 'http_error', stage: 'token_exchange', status: 503 });
+      };
+      await expect(withRetry(slow, { retries: 5, baseDelayMs: 0, maxDelayMs: 1000, maxElapsedMs: 20 }, () => undefined)).rejects.toMatchObject({ status: 503 });
+      expect(calls).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

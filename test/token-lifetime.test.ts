@@ -51,3 +51,16 @@ describe('expires_in', () => {
     expect(stack.mcp.requests.filter((r) => r.authorization !== undefined)).toEqual([]);
   });
 });
+
+describe('a huge lifetime', () => {
+  it('a huge expires_in is clamped, so the token is still cached (not re-acquired on every request)', async () => {
+    stack.as.override = undefined;
+    const original = stack.as.accessTokenTtlSeconds;
+    stack.as.accessTokenTtlSeconds = 1e306;
+    const authedFetch = withCrossAppAccess(fetch, stackOptions(stack, { resource: stack.mcp.resource }));
+    for (let i = 0; i < 3; i++) await authedFetch(stack.mcp.url, listToolsInit(i));
+    stack.as.accessTokenTtlSeconds = original;
+    expect(stack.as.counters.grant).toBe(1);
+    expect(stack.idp.counters.exchange).toBe(1);
+  });
+});

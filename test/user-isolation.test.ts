@@ -26,8 +26,6 @@ const engineOptions = (overrides: Partial<CrossAppAccessEngineOptions> = {}) => 
 const idTokenFor = (sub: string) => stack.idp.mintIdToken({ sub });
 
 
-const tick = (ms = 20) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Whose token the MCP server received on its last authorized request. */
 function lastSubAtMcp(): string | undefined {
   const header = stack.mcp.requests.filter((r) => r.authorization).at(-1)?.authorization;
@@ -41,24 +39,26 @@ function subOfToken(token: string): string | undefined {
 const requestContext = new AsyncLocalStorage<{ user: string }>();
 
 describe('one user’s token never reaches another', () => {
-  // Was a bug (fixed: flights are keyed by the user's state): Flights were keyed by the token-key string (binding key + user key), not by the UserState.
+  // Guards against: Flights were keyed by the token-key string (binding key + user key), not by the UserState.
   // forget(key) drops the UserState and the stored tokens, but an acquisition under way for the old
   // holder of the key stays in Flights under the same string. The next holder of the key (the
   // docs say: "call forget() on sign-out before the key is reused") joins that flight and is sent
-  // with the previous user's access token. Fix: key flights by UserState too (e.g. append a per-state
+  // with the previous user's access token. The rule: key flights by UserState too (e.g. append a per-state
   // generation/id to the flight key, or keep flights in the UserState), or have forget() detach
   // the user's flights so that later callers start their own.
   it('forget(key) during an acquisition, then the key is reused by another person: the new person is never sent with the old one’s token (fetch)', async () => {
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource }));
     const slow = gate();
     // Seat "kiosk-1": first alice (her SSO is slow), then she signs out and bob signs in on the same key.
-    const aliceFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: async () => { await slow.promise; return idTokenFor('alice'); } });
-    const bobFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: () => idTokenFor('bob') });
+    const aliceAsked = gate();
+    const bobAsked = gate();
+    const aliceFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: async () => { aliceAsked.open(); await slow.promise; return idTokenFor('alice'); } });
+    const bobFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: () => (bobAsked.open(), idTokenFor('bob')) });
     const alicePending = aliceFetch(stack.mcp.url, listToolsInit());
-    await tick();
+    await aliceAsked.promise;
     await xaa.forget('kiosk-1');
     const bobPending = bobFetch(stack.mcp.url, listToolsInit());
-    await tick();
+    await bobAsked.promise; // bob's own acquisition started (joining alice's would never ask)
     slow.open();
     expect((await alicePending).status).toBe(200);
     expect((await bobPending).status).toBe(200);
@@ -67,59 +67,67 @@ describe('one user’s token never reaches another', () => {
     expect(subs.sort()).toEqual(['alice', 'bob']);
   });
 
-  // Was a bug (fixed): same root cause, through getAccessToken.
+  // Guards against: same root cause, through getAccessToken.
   it('forget(key) during an acquisition, then the key is reused: getAccessToken returns the new person’s token, not the old one’s', async () => {
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource }));
     const slow = gate();
-    const alice = xaa.getAccessToken({ user: 'kiosk-1', url: stack.mcp.url, idToken: async () => { await slow.promise; return idTokenFor('alice'); } });
-    await tick();
+    const aliceAsked = gate();
+    const bobAsked = gate();
+    const alice = xaa.getAccessToken({ user: 'kiosk-1', url: stack.mcp.url, idToken: async () => { aliceAsked.open(); await slow.promise; return idTokenFor('alice'); } });
+    await aliceAsked.promise;
     await xaa.forget('kiosk-1');
-    const bob = xaa.getAccessToken({ user: 'kiosk-1', url: stack.mcp.url, idToken: () => idTokenFor('bob') });
-    await tick();
+    const bob = xaa.getAccessToken({ user: 'kiosk-1', url: stack.mcp.url, idToken: () => (bobAsked.open(), idTokenFor('bob')) });
+    await bobAsked.promise; // bob's own acquisition started (joining alice's would never ask)
     slow.open();
     expect(subOfToken((await alice).token)).toBe('alice');
     expect(subOfToken((await bob).token)).toBe('bob');
   });
 
-  // Was a bug (fixed): same root cause, through a background renewal started by the old holder's request.
+  // Guards against: same root cause, through a background renewal started by the old holder's request.
   it('forget(key) during a background renewal, then the key is reused: the renewal’s token (old person) is not handed to the new person', async () => {
     let clock = Date.now();
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource, now: () => clock }));
     const renewal = gate();
-    let calls = 0;
+    const renewalAsked = gate();
+    const bobAsked = gate();
     const aliceFetch = xaa.fetch(fetch, {
       user: 'kiosk-1',
       idToken: async ({ reason }) => {
-        calls++;
-        if (reason === 'renewal') await renewal.promise;
+        if (reason === 'renewal') {
+          renewalAsked.open();
+          await renewal.promise;
+        }
         return idTokenFor('alice');
       },
     });
     expect((await aliceFetch(stack.mcp.url, listToolsInit())).status).toBe(200);
     clock += 3_500_000; // inside the renewal window (3600 s tokens), still valid
     expect((await aliceFetch(stack.mcp.url, listToolsInit())).status).toBe(200); // starts a background renewal
-    await tick();
-    expect(calls).toBe(2);
+    await renewalAsked.promise;
     await xaa.forget('kiosk-1');
-    const bobFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: () => idTokenFor('bob') });
+    const bobFetch = xaa.fetch(fetch, { user: 'kiosk-1', idToken: () => (bobAsked.open(), idTokenFor('bob')) });
     const bobPending = bobFetch(stack.mcp.url, listToolsInit());
-    await tick();
+    await bobAsked.promise; // bob's own acquisition started (joining the renewal would never ask)
     renewal.open();
     expect((await bobPending).status).toBe(200);
     expect(lastSubAtMcp()).toBe('bob');
   });
 
-  it('concurrent first requests of many users through one gateway fetch: each is sent with its own token (regression guard)', async () => {
+  it('concurrent first requests of many users through one gateway fetch: each is sent with its own token', async () => {
     const xaa = new CrossAppAccess(engineOptions());
     const slow = gate();
+    const allAsked = gate();
+    const users = Array.from({ length: 12 }, (_, i) => `u${i}`);
+    const asked = new Set<string>();
     const gw = xaa.fetch(fetch, {
       user: () => requestContext.getStore()?.user,
       idToken: async ({ user }) => {
+        asked.add(user);
+        if (asked.size === users.length) allAsked.open();
         if (user === 'u0') await slow.promise; // u0's acquisition is the slow one: others must not join it
         return idTokenFor(user);
       },
     });
-    const users = Array.from({ length: 12 }, (_, i) => `u${i}`);
     const seen = new Map<string, string | undefined>();
     const pending = users.map((user) =>
       requestContext.run({ user }, async () => {
@@ -127,7 +135,7 @@ describe('one user’s token never reaches another', () => {
         expect(response.status).toBe(200);
       }),
     );
-    await tick(50);
+    await allAsked.promise; // every user's own acquisition started (joining u0's would never ask)
     slow.open();
     await Promise.all(pending);
     for (const r of stack.mcp.requests.filter((q) => q.authorization)) {
@@ -138,7 +146,7 @@ describe('one user’s token never reaches another', () => {
     expect(stack.idp.counters.exchange).toBe(12);
   });
 
-  it('user keys that differ only by NUL or a suffix never share tokens (regression guard)', async () => {
+  it('user keys that differ only by NUL or a suffix never share tokens', async () => {
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource }));
     const keys = ['a', 'a\u0000', '\u0000a', 'a\u0000b', 'a b', 'A', '["a"]'];
     const tokens = new Map<string, string>();
@@ -157,7 +165,7 @@ describe('one user’s token never reaches another', () => {
     }
   });
 
-  it('invalidate for one user never drops another user’s token, even when given the other’s token (regression guard)', async () => {
+  it('invalidate for one user never drops another user’s token, even when given the other’s token', async () => {
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource }));
     const alice = await xaa.getAccessToken({ user: 'alice', url: stack.mcp.url, idToken: () => idTokenFor('alice') });
     const bob = await xaa.getAccessToken({ user: 'bob', url: stack.mcp.url, idToken: () => idTokenFor('bob') });
@@ -186,12 +194,12 @@ describe('one user’s step-up and another user', () => {
     };
   }
 
-  // Was a bug (fixed): a step-up is engine-wide: registry.adopt() replaces the resource's binding (its scopes and
+  // Guards against: a step-up is engine-wide: registry.adopt() replaces the resource's binding (its scopes and
   // its key) for every user once ONE user's stepped-up token is granted. Afterwards every other
   // user's token key changes (their valid tokens are no longer found) and their acquisitions ask the
   // IdP for the stepped-up scopes: bob, who never needed `admin` and is not entitled to it, now fails
   // with invalid_scope on every request (a cross-user denial of service); where the IdP grants it,
-  // every user is issued a wider token than they need (least privilege lost). Fix: keep stepped-up
+  // every user is issued a wider token than they need (least privilege lost). The rule: keep stepped-up
   // scopes per user (e.g. in UserState, keyed by resource) and leave the shared binding as learned;
   // or adopt only within the session that stepped up.
   it('alice’s step-up to admin does not change what bob asks for, nor break bob’s requests', async () => {
@@ -212,11 +220,11 @@ describe('one user’s step-up and another user', () => {
 
 
 describe('who a request is for, and failing closed', () => {
-  // Was a bug (fixed) (low, hardening): the user resolver is called when a token is first needed, which for a
+  // Guards against: the user resolver is called when a token is first needed, which for a
   // resource not yet learned is AFTER the unauthenticated probe's round trip (and discovery). A
   // resolver that reads anything but async-context state (a variable the gateway sets per call,
   // a request-scoped DI container that is reset between calls) then names whoever is current by
-  // then: alice's call goes out with bob's token. Fix: resolve the user synchronously when the
+  // then: alice's call goes out with bob's token. The rule: resolve the user synchronously when the
   // fetch is called (snapshot the key; fail closed later, only if a token turns out to be needed).
   it('the user is the one current when the call was made, even for a resource learned by this call (probe first)', async () => {
     const xaa = new CrossAppAccess(engineOptions());
@@ -232,7 +240,7 @@ describe('who a request is for, and failing closed', () => {
     expect(subs.sort()).toEqual(['alice', 'bob']);
   });
 
-  it('a resolver that throws: the app’s error reaches the caller, nothing is sent with a token, and nothing is acquired (regression guard)', async () => {
+  it('a resolver that throws: the app’s error reaches the caller, nothing is sent with a token, and nothing is acquired', async () => {
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource }));
     const boom = new Error('session store down');
     const gw = xaa.fetch(fetch, { user: () => { throw boom; }, idToken: () => idTokenFor('x') });
@@ -244,7 +252,7 @@ describe('who a request is for, and failing closed', () => {
     expect(stack.idp.counters.exchange).toBe(1);
   });
 
-  it('no user for a resource learned through another user’s request: fails closed, nothing sent at all (regression guard)', async () => {
+  it('no user for a resource learned through another user’s request: fails closed, nothing sent at all', async () => {
     const xaa = new CrossAppAccess(engineOptions());
     expect((await xaa.fetch(fetch, { user: 'alice', idToken: () => idTokenFor('alice') })(stack.mcp.url, listToolsInit())).status).toBe(200);
     stack.mcp.reset();
@@ -254,7 +262,7 @@ describe('who a request is for, and failing closed', () => {
     expect(stack.mcp.requests).toEqual([]);
   });
 
-  it('URL tricks never carry a token out of the resource: .., %2e%2e, encoded slash, backslashes, case (regression guard)', async () => {
+  it('URL tricks never carry a token out of the resource: .., %2e%2e, encoded slash, backslashes, case', async () => {
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource }));
     const aliceFetch = xaa.fetch(fetch, { user: 'alice', idToken: () => idTokenFor('alice') });
     expect((await aliceFetch(stack.mcp.url, listToolsInit())).status).toBe(200);
@@ -269,11 +277,11 @@ describe('who a request is for, and failing closed', () => {
 });
 
 describe('bounded state', () => {
-  // Was a bug (fixed) (low): Engine.renewalPausedUntil (token key → epoch ms) gets an entry for every token key
+  // Guards against: Engine.renewalPausedUntil (token key → epoch ms) gets an entry for every token key
   // whose background renewal failed, and loses it only when a later renewal for that key succeeds.
   // forget() does not clear it, nothing expires it, it has no bound: a gateway whose users churn
   // while the IdP refuses renewals (users whose IdP sessions ended, the usual case at sign-out)
-  // grows it forever. Fix: drop the entry once its pause has passed (check-and-delete in
+  // grows it forever. The rule: drop the entry once its pause has passed (check-and-delete in
   // renewInBackground), on forget(), and/or keep it in an LRU sized like the token store.
   it('failed background renewals of users who then sign out leave nothing behind', async () => {
     let clock = Date.now();
@@ -283,20 +291,20 @@ describe('bounded state', () => {
     for (const f of sessions) expect((await f(stack.mcp.url, listToolsInit())).status).toBe(200);
     clock += 3_500_000; // inside every token's renewal window
     for (const f of sessions) expect((await f(stack.mcp.url, listToolsInit())).status).toBe(200);
-    await tick(100); // the renewals fail
-    for (const user of users) await xaa.forget(user);
     const paused = (engineBehind(xaa) as unknown as { renewalPauses: { size: number } }).renewalPauses;
+    await expect.poll(() => paused.size).toBe(users.length); // every renewal failed and paused its key
+    for (const user of users) await xaa.forget(user);
     expect(paused.size).toBe(0);
   });
 });
 
 
 describe('what events and errors say', () => {
-  // Was a bug (fixed) (low): the path-aware protected-resource metadata URL is built with the caller's query
+  // Guards against: the path-aware protected-resource metadata URL is built with the caller's query
   // (`protectedResourceUrls`: `${base}${target.pathname}${target.search}`), and that URL goes into
   // the `discovery` event and into `metadata_not_found` messages ("tried …"), although
   // describeUrl's contract is that queries (which may carry a caller's secrets, e.g. `?key=`) never
-  // appear in messages or events. Fix: leave the request's query out of the well-known URL (the MCP
+  // appear in messages or events. The rule: leave the request's query out of the well-known URL (the MCP
   // spec derives it from the endpoint path), or describe the URL without its query when reporting it.
   it('a query in the requested URL never appears in a discovery event or a discovery error', async () => {
     // A server whose challenge names no resource_metadata: the well-known URLs are derived from the request.
@@ -318,7 +326,7 @@ describe('what events and errors say', () => {
     }
   });
 
-  it('events and errors of a gateway carry user keys but never an ID token, ID-JAG, access token or client secret (regression guard)', async () => {
+  it('events and errors of a gateway carry user keys but never an ID token, ID-JAG, access token or client secret', async () => {
     const events: CrossAppAccessEvent[] = [];
     const xaa = new CrossAppAccess(engineOptions({ resource: stack.mcp.resource, onEvent: (e) => events.push(e) }));
     const idTokens: string[] = [];

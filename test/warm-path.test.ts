@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrossAppAccess, memoryTokenStore, withCrossAppAccess, type CrossAppAccessOptions, type TokenStore } from '../src/index.js';
 import { jsonRpc, listToolsInit, MCP_HEADERS, stackOptions } from './helpers/stack-options.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
+import { unhandledRejectionsDuring } from './helpers/unhandled.js';
 
 let stack: Stack;
 beforeEach(async () => {
@@ -56,7 +57,7 @@ describe('the warm path: the caller init', () => {
     expect(mcpPosts()[0]?.headers['x-late']).toBeUndefined();
   });
 
-  // Was a bug, fixed (the init and its headers are copied at the call; this failed before): the warm path keeps a reference to the caller's init and its headers object; the retry after
+  // Guards against (the init and its headers are copied at the call): the warm path keeping a reference to the caller's init and its headers object; the retry after
   // a 401 (sent later, from that reference) carries headers the caller set AFTER the call returned.
   // Fetch reads init once; a caller reusing one headers object across calls leaks the next call's headers.
   it('a header the caller adds after the call does not appear on the retry after a warm 401', async () => {
@@ -222,43 +223,32 @@ describe('the warm path: next and signals', () => {
   });
 
   it('an already aborted signal on a warm token rejects like fetch, nothing unhandled', async () => {
-    const unhandled: unknown[] = [];
-    const on = (e: unknown) => unhandled.push(e);
-    process.on('unhandledRejection', on);
-    try {
-      const f = await warmFetch();
+    const f = await warmFetch();
+    const unhandled = await unhandledRejectionsDuring(async () => {
       const c = new AbortController();
       c.abort();
       await expect(f(stack.mcp.url, { ...listToolsInit(), signal: c.signal })).rejects.toMatchObject({ name: 'AbortError' });
-      expect(mcpPosts()).toHaveLength(0);
-      await new Promise((r) => setTimeout(r, 50));
-      expect(unhandled).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', on);
-    }
+    });
+    expect(mcpPosts()).toHaveLength(0);
+    expect(unhandled).toEqual([]);
   });
 
   it('abort during the re-acquisition after a warm 401 rejects with the abort, nothing unhandled', async () => {
-    const unhandled: unknown[] = [];
-    const on = (e: unknown) => unhandled.push(e);
-    process.on('unhandledRejection', on);
-    try {
-      const f = await warmFetch();
-      stack.as.revokeAll();
-      const c = new AbortController();
-      // Abort once the re-acquisition is under way: when the IdP receives the new exchange.
-      const exchangesBefore = stack.idp.requests.filter((r) => r.path === '/token').length;
-      stack.idp.override = (req) => {
-        if (req.path === '/token') queueMicrotask(() => c.abort());
-        return undefined;
-      };
-      const outcome = await f(stack.mcp.url, { ...listToolsInit(), signal: c.signal }).then((x) => x.status, (e: unknown) => e);
-      expect(outcome).toMatchObject({ name: 'AbortError' });
-      expect(stack.idp.requests.filter((r) => r.path === '/token').length).toBe(exchangesBefore + 1);
-      await new Promise((res) => setTimeout(res, 50));
-      expect(unhandled).toEqual([]);
-    } finally {
-      process.off('unhandledRejection', on);
-    }
+    const f = await warmFetch();
+    stack.as.revokeAll();
+    const c = new AbortController();
+    // Abort once the re-acquisition is under way: when the IdP receives the new exchange.
+    const exchangesBefore = stack.idp.requests.filter((r) => r.path === '/token').length;
+    stack.idp.override = (req) => {
+      if (req.path === '/token') queueMicrotask(() => c.abort());
+      return undefined;
+    };
+    let outcome: unknown;
+    const unhandled = await unhandledRejectionsDuring(async () => {
+      outcome = await f(stack.mcp.url, { ...listToolsInit(), signal: c.signal }).then((x) => x.status, (e: unknown) => e);
+    });
+    expect(outcome).toMatchObject({ name: 'AbortError' });
+    expect(stack.idp.requests.filter((r) => r.path === '/token').length).toBe(exchangesBefore + 1);
+    expect(unhandled).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { untilAborted } from '../abort.js';
+import { joinChunks, readCapped } from '../bounded-read.js';
 import type { FetchLike } from '../oauth/http.js';
 
 /** A caller's request, taken apart so it can be sent more than once without touching the original. */
@@ -154,46 +154,28 @@ async function bufferStream(
   overflow: 'forward' | 'cancel',
 ): Promise<{ body: BodyInit | null; complete: boolean }> {
   const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (true) {
-    // A stream that never ends must not outlive the caller's signal.
-    const { done, value } = await untilAborted(reader.read(), signal).catch(async (reason: unknown) => {
-      await reader.cancel(reason).catch(() => undefined);
-      throw reason;
-    });
-    if (done) break;
-    chunks.push(value);
-    size += value.byteLength;
-    if (size > maxBytes) {
-      if (overflow === 'cancel') {
-        await reader.cancel().catch(() => undefined);
-        return { body: null, complete: false };
-      }
-      // Too big to keep: hand on what was read, then the rest of the original stream.
-      const rest = new ReadableStream<Uint8Array>({
-        start(controller) {
-          for (const chunk of chunks) controller.enqueue(chunk);
-        },
-        async pull(controller) {
-          const next = await reader.read();
-          if (next.done) controller.close();
-          else controller.enqueue(next.value);
-        },
-        cancel(reason) {
-          return reader.cancel(reason);
-        },
-      });
-      return { body: rest, complete: false };
-    }
+  // A stream that never ends must not outlive the caller's signal.
+  const read = await readCapped(() => reader.read(), maxBytes, signal, (reason) => reader.cancel(reason).catch(() => undefined));
+  if (read.complete) return { body: joinChunks(read), complete: true };
+  if (overflow === 'cancel') {
+    await reader.cancel().catch(() => undefined);
+    return { body: null, complete: false };
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return { body: bytes, complete: true };
+  // Too big to keep: hand on what was read, then the rest of the original stream.
+  const rest = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of read.chunks) controller.enqueue(chunk);
+    },
+    async pull(controller) {
+      const next = await reader.read();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return { body: rest, complete: false };
 }
 
 /**

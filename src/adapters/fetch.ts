@@ -1,5 +1,5 @@
 import { authorize, type SessionResolver } from '../engine/authorize.js';
-import { Engine, type Target, type WarmToken } from '../engine/engine.js';
+import { Engine, targetAt, type Target, type WarmToken } from '../engine/engine.js';
 import type { CompatibleFetch, CrossAppAccessFetch, CrossAppAccessMiddleware, FetchLike } from '../fetch-types.js';
 import { resolveOptions } from '../options/resolve.js';
 import type { CrossAppAccessOptions, ResolvedWrapperOptions } from '../options/types.js';
@@ -28,7 +28,7 @@ export function fetchAdapter(engine: Engine, next: FetchLike, sessionFor: Sessio
     if (lastTarget?.href === href) return lastTarget;
     const url = parseUrl(href);
     if (!url) return undefined;
-    lastTarget = { href, url, origin: url.origin, path: url.pathname };
+    lastTarget = targetAt(url, href);
     return lastTarget;
   }
 

@@ -4,9 +4,10 @@ import type { Credential } from '../engine/credential.js';
 import { CrossAppAccessError } from '../errors.js';
 import { discardBody, type FetchLike } from '../oauth/http.js';
 import { describeUrl, parseUrl } from '../url-rules.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 // Fetch standard, "HTTP-redirect fetch": at most 20 redirects.
-const MAX_REDIRECTS = 20;
+const MAX_REDIRECTS = DEFAULTS.maxRedirects;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 // Fetch standard, "request-body-header name": dropped when a redirect turns the request into a GET.
 const BODY_HEADERS = ['content-encoding', 'content-language', 'content-location', 'content-type'];

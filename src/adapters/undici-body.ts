@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { untilAborted } from '../abort.js';
+import { readCapped } from '../bounded-read.js';
 
 type DispatchBody = Dispatcher.DispatchOptions['body'];
 type Headers = Dispatcher.DispatchOptions['headers'];
@@ -29,21 +29,14 @@ export async function prepareBody(body: DispatchBody, maxBytes: number, signal: 
   if (isReplayableAsIs(body)) return { body, replayable: true };
   if (!isAsyncIterable(body)) return { body, replayable: false };
   const iterator = body[Symbol.asyncIterator]();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (true) {
-    // A stream that never ends must not outlive the caller's abort.
-    const next = await untilAborted(iterator.next(), signal).catch(async (reason: unknown) => {
-      await iterator.return?.().catch(() => undefined);
-      throw reason;
-    });
-    if (next.done) break;
-    const chunk = typeof next.value === 'string' ? Buffer.from(next.value) : next.value;
-    chunks.push(chunk);
-    size += chunk.byteLength;
-    if (size > maxBytes) return { body: rest(chunks, iterator) as unknown as DispatchBody, replayable: false };
-  }
-  return { body: Buffer.concat(chunks, size), replayable: true };
+  const nextBytes = async () => {
+    const next = await iterator.next();
+    return next.done ? next : { done: false as const, value: typeof next.value === 'string' ? Buffer.from(next.value) : next.value };
+  };
+  // A stream that never ends must not outlive the caller's abort.
+  const read = await readCapped(nextBytes, maxBytes, signal, () => iterator.return?.().catch(() => undefined));
+  if (!read.complete) return { body: rest(read.chunks, iterator) as unknown as DispatchBody, replayable: false };
+  return { body: Buffer.concat(read.chunks, read.size), replayable: true };
 }
 
 /** What was read, then the rest of the caller's stream: the body of a request sent once. */

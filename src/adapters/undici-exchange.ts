@@ -3,6 +3,7 @@ import type { Exchange } from '../engine/authorize.js';
 import type { Answer } from '../engine/engine.js';
 import { headerReader, prepareBody, privateToSharedCaches, signedOptions, type PreparedBody } from './undici-body.js';
 import type { Route, SignedRequest } from './undici-request.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
@@ -10,7 +11,7 @@ type Headers = Record<string, string | string[] | undefined>;
 
 // A refused attempt's body is read and dropped (keeping its connection) up to this size; past it the
 // attempt is aborted instead (its connection closed), so an answer we discard never costs more.
-const MAX_DISCARDED_BYTES = 64 * 1024;
+const MAX_DISCARDED_BYTES = DEFAULTS.maxDiscardedBytes;
 
 const ignore = () => undefined;
 

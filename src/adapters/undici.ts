@@ -8,7 +8,7 @@ import type { CrossAppAccessEngineOptions } from '../options/types.js';
 import type { crossAppAccessErrorOf } from '../errors.js';
 import { parseUrl } from '../url-rules.js';
 import type { CrossAppAccess } from '../cross-app-access.js';
-import { Engine } from '../engine/engine.js';
+import { Engine, targetAt } from '../engine/engine.js';
 import { engineBehind } from '../engine/handles.js';
 import type { FetchSession } from '../engine/sessions.js';
 import { resolveEngineOptions } from '../options/resolve.js';
@@ -174,7 +174,7 @@ function targetReader(): (opts: Dispatcher.DispatchOptions) => Target | undefine
     const base = parseUrl(origin);
     // The origin and path as undici will send them: `origin + path` (a path like `//x` stays a path).
     const url = base && (path.startsWith('/') ? parseUrl(base.origin + path) : undefined);
-    const target = url && { href: url.href, url, origin: url.origin, path: url.pathname };
+    const target = url && targetAt(url);
     last = { origin, path, target };
     return target;
   };

@@ -1,9 +1,10 @@
 import { renewalWindowMs, type AccessToken } from './tokens.js';
 import type { ResolvedOptions } from '../options/types.js';
 import { decodeJwt, fingerprint, numericClaim } from '../oauth/jwt.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 // A server's expires_in beyond a day is clamped: renewal re-checks IdP policy (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.4.3).
-const MAX_LIFETIME_SECONDS = 24 * 3600;
+const MAX_LIFETIME_SECONDS = DEFAULTS.maxTokenLifetimeSeconds;
 
 /**
  * The access token as it is kept, from a grant response: its lifetime from `expires_in` (clamped to

@@ -34,12 +34,13 @@ import {
   requireScopes,
   suggestsMovedEndpoint,
 } from '../oauth/acquisition-errors.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 /** How long an ID token read to learn the user's IdP may wait for the acquisition it was read for. */
-const PRE_READ_MAX_AGE_MS = 60_000;
+const PRE_READ_MAX_AGE_MS = DEFAULTS.preReadMaxAgeMs;
 
 /** The authorization server's metadata as this acquisition uses it, and the client authentication chosen for it. */
-interface AuthorizationServerNow {
+export interface AuthorizationServerNow {
   readonly meta: ServerMetadata;
   readonly authMethod: ClientAuthMethod;
 }
@@ -54,14 +55,14 @@ export class Acquirer {
    * knows of that user (the identity its ID tokens must keep naming).
    */
   constructor(
-    private readonly options: ResolvedOptions,
-    private readonly fetch: FetchLike,
-    private readonly discovery: Discovery,
-    private readonly emit: (event: CrossAppAccessEvent) => void,
-    private readonly now: () => number,
-    private readonly user: UserState,
-    private readonly registrations: Registrations,
-    private readonly dpop?: Dpop,
+    protected readonly options: ResolvedOptions,
+    protected readonly fetch: FetchLike,
+    protected readonly discovery: Discovery,
+    protected readonly emit: (event: CrossAppAccessEvent) => void,
+    protected readonly now: () => number,
+    protected readonly user: UserState,
+    protected readonly registrations: Registrations,
+    protected readonly dpop?: Dpop,
   ) {}
 
   /** The ID token read to learn the user's IdP, kept for the acquisition that follows. */
@@ -72,7 +73,8 @@ export class Acquirer {
    * by the user's concurrent requests): the IdP whose `issuer` equals its `iss`. An ID token from any
    * other IdP is refused before it is sent anywhere.
    */
-  bindIdp(source: IdTokenSupplier): Promise<void> {
+  // `_binding`: the resource the caller is after (workload identity reads its assertion for it).
+  bindIdp(source: IdTokenSupplier, _binding?: ResourceBinding): Promise<void> {
     if (this.user.idp) return Promise.resolve();
     const binding = (this.user.idpBinding ??= this.readAndBindIdp(source).finally(() => {
       if (this.user.idpBinding === binding) this.user.idpBinding = undefined;
@@ -157,6 +159,12 @@ export class Acquirer {
       liveness && ((ms) => liveness.sleep(ms)),
     );
 
+    return this.issued(binding, granted, background, started);
+  }
+
+  /** The access token as it is kept, reported as issued (or renewed, in the `background`). */
+  protected async issued(binding: ResourceBinding, granted: AccessTokenResponse, background: boolean, started: number): Promise<AccessToken> {
+    // RFC 9449 §6: a DPoP-bound token is kept with the thumbprint of the key it is bound to.
     const jkt = granted.tokenType === 'DPoP' ? (await this.dpop?.key())?.jkt : undefined;
     const token = await toAccessToken(granted.accessToken, granted.expiresIn, granted.scope, this.options, this.now, jkt);
     this.user.acquiredBefore = true;
@@ -218,7 +226,7 @@ export class Acquirer {
    * Leg 2 asks for what leg 1 granted, or what it requested when the IdP did not say (RFC 8693 §2.2.1;
    * MCP Enterprise-Managed Authorization §7.2.1).
    */
-  private async grant(
+  protected async grant(
     binding: ResourceBinding,
     client: Readonly<ClientOptions>,
     as: AuthorizationServerNow,
@@ -252,7 +260,7 @@ export class Acquirer {
     return { ...granted, scope: granted.scope ?? scope };
   }
 
-  private endpoint(
+  protected endpoint(
     url: string,
     credentials: TokenEndpoint['credentials'],
     method: ClientAuthMethod,
@@ -307,7 +315,7 @@ export class Acquirer {
    * not the copy the binding captured: an AS may move its token endpoint or change its methods
    * (RFC 8414 §3). If it cannot be read for a transient reason, the captured copy is used.
    */
-  private async authorizationServer(binding: ResourceBinding, client: Readonly<ClientOptions>): Promise<AuthorizationServerNow> {
+  protected async authorizationServer(binding: ResourceBinding, client: Readonly<ClientOptions>): Promise<AuthorizationServerNow> {
     let meta: ServerMetadata;
     try {
       meta = await this.discovery.serverMetadata(binding.as.issuer, 'authorization_server');

@@ -5,11 +5,12 @@ import { isInside } from '../url-rules.js';
 import type { Answer, Engine, Session, Target, WarmToken } from './engine.js';
 import { acquiredAfter, obtainToken, receivedAfter } from './replacement.js';
 import type { AccessToken } from './tokens.js';
+import { DEFAULTS } from '../options/defaults.js';
 import { credentialOf, type Credential } from './credential.js';
 
 // A request may be authorized again at most twice (after a 401, or a step-up): 3 attempts in all
 // (MCP authorization spec, "Step-Up Authorization Flow"; the MCP conformance suite checks it).
-const MAX_REAUTHORIZATIONS = 2;
+const MAX_REAUTHORIZATIONS = DEFAULTS.maxReauthorizations;
 
 /**
  * How an adapter sends one request for the engine: the HTTP stack's side of {@link authorize}.
@@ -46,7 +47,7 @@ export async function authorize<A extends Answer>(
   if (warm) return authorizedLoop(engine, target, warm.binding, requireSession(sessionFor), signal, exchange, false, warm.token);
   let session: Session | undefined;
   const resolve = (): Session => (session ??= requireSession(sessionFor));
-  let binding = engine.find(target) ?? (await engine.configured(target, optional(sessionFor), signal));
+  let binding = engine.find(target) ?? (await engine.configured(target, optional(sessionFor), signal)) ?? (await engine.learnedByFleet(target, signal));
   let probed = false;
   if (!binding) {
     // Not known to be protected: sent as it is; a Bearer challenge teaches the resource (RFC 9728 §5.1).

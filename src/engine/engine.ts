@@ -3,6 +3,7 @@ import { CrossAppAccessError, untrustedText } from '../errors.js';
 import { makeEmitter, type CrossAppAccessEvent } from '../events.js';
 import type { FetchLike } from '../fetch-types.js';
 import { Acquirer } from './acquirer.js';
+import { WorkloadAcquirer } from './workload-acquirer.js';
 import type { IdTokenSupplier } from './id-token.js';
 import type { ResourceBinding } from './binding.js';
 import { Discovery, type SharedDocuments } from '../oauth/discovery.js';
@@ -12,6 +13,7 @@ import { memoryTokenStore } from '../stores/memory.js';
 import type { TokenStore } from '../stores/token-store.js';
 import { isInside, insecureUrlReason } from '../url-rules.js';
 import { Flights } from './flights.js';
+import { FleetResources } from './fleet-resources.js';
 import { ResourceLearning } from './learning.js';
 import { RenewalPauses } from './renewal-pauses.js';
 import { warmPathStats } from './stats.js';
@@ -28,10 +30,16 @@ export interface WarmToken {
 
 /** A request's target, read once by the adapter. */
 export interface Target {
+  /** The URL as the caller gave it (the fetch adapter compares it to reuse its last target). */
   readonly href: string;
   readonly url: URL;
   readonly origin: string;
   readonly path: string;
+}
+
+/** The target at a parsed URL: the one place a {@link Target} is built. */
+export function targetAt(url: URL, href = url.href): Target {
+  return { href, url, origin: url.origin, path: url.pathname };
 }
 
 /** One user's part in a request: who, where their ID tokens come from, and their events. */
@@ -65,6 +73,8 @@ export class Engine {
   /** The configured IdPs by issuer: a request that names its IdP finds it in one lookup. */
   private readonly idpsByIssuer: ReadonlyMap<string, ResolvedIdp>;
   private readonly learning: ResourceLearning;
+  /** Resources other processes of a fleet learned (when the store shares discovery results). */
+  private readonly fleetResources: FleetResources | undefined;
   /** DPoP (RFC 9449), when configured: the key, the servers' nonces, the proofs. */
   readonly dpop: Dpop | undefined;
 
@@ -83,12 +93,14 @@ export class Engine {
     this.dpop = options.dpop === undefined ? undefined : new Dpop(options.dpop, this.now);
     this.emit = makeEmitter(options.onEvent);
     this.store = options.store ?? memoryTokenStore({ max: options.maxCachedTokens });
-    this.discovery = new Discovery(this.oauthFetch, options.timeoutMs, this.emit, this.now, options.retry, undefined, sharedDocuments(this.store));
+    const shared = sharedDocuments(this.store);
+    this.discovery = new Discovery(this.oauthFetch, options.timeoutMs, this.emit, this.now, options.retry, undefined, shared);
     this.registry = new ResourceRegistry(options, this.discovery, this.dpop?.cacheId);
+    this.fleetResources = shared && new FleetResources(shared, this.registry, this.now);
     this.store.attach?.({ now: this.now, emit: this.emit, forgetLocally: (user) => this.forgotten(user) });
     this.renewalPauses = new RenewalPauses(this.now);
     this.idpsByIssuer = new Map(options.idps.flatMap((idp) => (idp.issuer === undefined ? [] : [[idp.issuer, idp] as const])));
-    this.learning = new ResourceLearning(options, this.discovery, this.registry, this.emit, (target) => this.configuredFor(target));
+    this.learning = new ResourceLearning(options, this.discovery, this.registry, this.emit, (target) => this.configuredFor(target), this.fleetResources);
   }
 
   /**
@@ -117,7 +129,9 @@ export class Engine {
     user.sessionRead = idToken;
     user.sessionStatic = isStatic;
     const emit = known?.emit ?? (userKey === '' ? this.emit : (event: CrossAppAccessEvent) => this.emit({ ...event, user: userKey }));
-    const acquirer = known?.acquirer ?? new Acquirer(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations, this.dpop);
+    // Workload identity: the platform's JWT instead of the IdP leg (SEP-1933).
+    const acquisitions = this.options.assertion ? WorkloadAcquirer : Acquirer;
+    const acquirer = known?.acquirer ?? new acquisitions(this.options, this.oauthFetch, this.discovery, emit, this.now, user, this.registry.registrations, this.dpop);
     return (user.session = { user, source: { read: idToken, isStatic }, acquirer, emit });
   }
 
@@ -162,6 +176,16 @@ export class Engine {
     if (configured === undefined) return undefined;
     session?.acquirer.prefetchIdp();
     return untilAborted(this.registry.forConfiguredResource(configured), signal);
+  }
+
+  /**
+   * The binding another process of the fleet learned for `target` from a 401 (see
+   * {@link FleetResources}): no probe, no metadata request. Undefined without a fleet's store, or
+   * when none covers the target.
+   */
+  async learnedByFleet(target: Target, signal: AbortSignal | null | undefined): Promise<ResourceBinding | undefined> {
+    if (!this.fleetResources || this.options.resources.length > 0) return undefined;
+    return untilAborted(this.fleetResources.bindingFor(target), signal);
   }
 
   /**
@@ -212,7 +236,10 @@ export class Engine {
     if (!token || now >= token.expiresAt) return undefined;
     if (now >= token.renewAt) this.renewInBackground(binding, session, key);
     this.stats.hits++;
-    return { binding, token };
+    // The same answer object while nothing changed: the warm path allocates none per request.
+    const last = session.user.lastWarm as WarmToken | undefined;
+    if (last !== undefined && last.token === token && last.binding === binding) return last;
+    return (session.user.lastWarm = { binding, token });
   }
 
   /**
@@ -257,13 +284,13 @@ export class Engine {
 
   /** A user whose IdP is not known yet (several IdPs): their first ID token names it, then as {@link tokenFor}. */
   private async tokenAfterIdp(binding: ResourceBinding, session: Session, signal: AbortSignal | null | undefined): Promise<AccessToken> {
-    await this.knowIdp(session, signal);
+    await this.knowIdp(session, signal, binding);
     return this.tokenFor(binding, session, signal);
   }
 
-  /** Learns the user's IdP when it is not known yet (several IdPs): their first ID token names it. */
-  async knowIdp(session: Session, signal: AbortSignal | null | undefined): Promise<void> {
-    if (!session.user.idp) await untilAborted(session.acquirer.bindIdp(session.source), signal);
+  /** Learns the user's IdP when it is not known yet (several IdPs: their first ID token names it; a workload: its first assertion for `binding`). */
+  async knowIdp(session: Session, signal: AbortSignal | null | undefined, binding?: ResourceBinding): Promise<void> {
+    if (!session.user.idp) await untilAborted(session.acquirer.bindIdp(session.source, binding), signal);
   }
 
   /**

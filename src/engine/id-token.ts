@@ -2,8 +2,9 @@ import { CrossAppAccessError, untrustedText } from '../errors.js';
 import type { UserState } from './users.js';
 import type { IdTokenContext, IdTokenReason, IdTokenSource, ResolvedOptions } from '../options/types.js';
 import { decodeJwt, numericClaim, stringClaim } from '../oauth/jwt.js';
+import { DEFAULTS } from '../options/defaults.js';
 
-const ID_TOKEN_LEEWAY_SECONDS = 30;
+const ID_TOKEN_LEEWAY_SECONDS = DEFAULTS.idTokenLeewaySeconds;
 
 /** An ID token and the user it names (`iss` + `sub` + `tenant`, draft-ietf-oauth-identity-assertion-authz-grant-04 §3.1); '' for an opaque token. */
 export interface Subject {
@@ -32,7 +33,8 @@ function userOf(idToken: string): Parsed {
   return { user, issuer, exp: numericClaim(c, 'exp') };
 }
 
-function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+/** `work`, or `onTimeout()`'s error after `ms`. */
+export function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);

@@ -7,10 +7,12 @@ import type { ConfiguredResource, ResolvedOptions } from '../options/types.js';
 import { describeUrl, parseUrl, respelledLoopback } from '../url-rules.js';
 import type { ResourceBinding } from './binding.js';
 import type { Answer, Session, Target } from './engine.js';
+import type { FleetResources } from './fleet-resources.js';
 import type { ResourceRegistry } from './resources.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 // Distinct URLs outside the configured resources reported once each, at most.
-const MAX_OUTSIDE_REPORTS = 100;
+const MAX_OUTSIDE_REPORTS = DEFAULTS.maxOutsideReports;
 
 /**
  * What answers from MCP servers teach the engine: a 401's Bearer challenge names the server's
@@ -28,6 +30,8 @@ export class ResourceLearning {
     private readonly emit: (event: CrossAppAccessEvent) => void,
     /** The configured resource covering a target, if any (the engine's). */
     private readonly configuredFor: (target: Target) => ConfiguredResource | undefined,
+    /** Where a resource learned here is shared with the fleet, when the store shares discovery results. */
+    private readonly fleet?: FleetResources,
   ) {}
 
   /**
@@ -47,7 +51,9 @@ export class ResourceLearning {
       const prm = await untilAborted(this.discovery.protectedResource(target.url, challenge.resourceMetadata, this.configuredFor(target)?.resource), signal);
       // It is one of ours: the IdP's metadata can be fetched alongside the authorization server's.
       session?.acquirer.prefetchIdp();
-      return await untilAborted(this.registry.fromMetadata(prm, challenge.scope), signal);
+      const binding = await untilAborted(this.registry.fromMetadata(prm, challenge.scope), signal);
+      if (this.options.resources.length === 0) this.fleet?.remember(target, prm, challenge.scope);
+      return binding;
     } catch (error) {
       if (this.options.resources.length > 0 || signal?.aborted || !(error instanceof CrossAppAccessError) || error.stage !== 'discovery') throw error;
       this.diagnostic(`A request to ${describeUrl(target.url)} was answered 401 with a Bearer challenge, but its authorization could not be discovered (${error.code}: ${error.message}); the 401 was returned as it came.`);

@@ -71,7 +71,7 @@ export interface Obtained {
  */
 export async function obtainToken(engine: Engine, binding: ResourceBinding, session: Session, signal: AbortSignal | null | undefined, need?: Need): Promise<Obtained> {
   // The token key names the user's IdP: with several IdPs, the user's first ID token tells it.
-  await engine.knowIdp(session, signal);
+  await engine.knowIdp(session, signal, binding);
   const key = engine.tokenKey(binding, session);
   const local = engine.storedFor(key, session);
   if (!need) {

@@ -1,4 +1,5 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { LazyLru } from '../lazy-lru.js';
 import type { ResourceBinding } from './binding.js';
 import { AS_AUTH_PREFERENCE, chooseClientAuth } from '../oauth/client-auth.js';
 import type { Discovery, ProtectedResourceMetadata } from '../oauth/discovery.js';
@@ -7,26 +8,24 @@ import { normaliseScopes } from '../options/resolve.js';
 import type { ConfiguredResource, ResolvedIdp, ResolvedOptions } from '../options/types.js';
 import { Registrations } from './registrations.js';
 import { isInside, requireSecureUrl, resourceBoundary } from '../url-rules.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 /**
  * The protected resources this engine has learned, each bound to its authorization server, and the
  * client's registrations there (see {@link Registrations}).
  */
 export class ResourceRegistry {
-  /**
-   * By resource, least recently used dropped first, so a wrapper around global fetch stays bounded.
-   * Made on first use: lru-cache allocates its arrays up front, which would make every wrapper slow to build.
-   */
-  private lru: LRUCache<string, ResourceBinding> | undefined;
+  /** By resource, least recently used dropped first, so a wrapper around global fetch stays bounded. */
+  private readonly learned = new LazyLru<string, ResourceBinding>({
+    max: MAX_LEARNED_RESOURCES,
+    dispose: (binding) => {
+      this.version++;
+      const key = boundaryKey(binding.boundary.origin, binding.boundary.prefix);
+      if (this.byBoundary.get(key) === binding) this.byBoundary.delete(key);
+    },
+  });
   private get bindings(): LRUCache<string, ResourceBinding> {
-    return (this.lru ??= new LRUCache<string, ResourceBinding>({
-      max: MAX_LEARNED_RESOURCES,
-      dispose: (binding) => {
-        this.version++;
-        const key = boundaryKey(binding.boundary.origin, binding.boundary.prefix);
-        if (this.byBoundary.get(key) === binding) this.byBoundary.delete(key);
-      },
-    }));
+    return this.learned.cache;
   }
   /** The same bindings by origin and path prefix: a lookup costs one probe per path segment, whatever their number. */
   private readonly byBoundary = new Map<string, ResourceBinding>();
@@ -232,7 +231,7 @@ interface PinnedResource extends Omit<ProtectedResourceMetadata, 'scopesSupporte
 }
 
 /** Resources a wrapper keeps learned; the least recently used beyond this are learned again when met. */
-export const MAX_LEARNED_RESOURCES = 1000;
+export const MAX_LEARNED_RESOURCES = DEFAULTS.maxLearnedResources;
 
 function boundaryKey(origin: string, prefix: string): string {
   return `${origin}\u0000${prefix}`;

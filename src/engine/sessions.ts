@@ -3,6 +3,7 @@ import type { IdTokenSource, UserIdTokenSource } from '../options/types.js';
 import type { SessionResolver } from './authorize.js';
 import type { Engine } from './engine.js';
 import { requireUserKeyLength } from './users.js';
+import { noIdToken } from '../options/workload-options.js';
 
 /**
  * Who a fetch made by {@link CrossAppAccess.fetch} acts for: a fixed user key, or a function called
@@ -33,8 +34,11 @@ export type UserSource = string | ((...call: any[]) => string | undefined);
 export interface FetchSession {
   /** The application's user key, or a function that returns the current request's (see {@link UserSource}). */
   user: UserSource;
-  /** The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access token is needed. */
-  idToken: string | UserIdTokenSource;
+  /**
+   * The user's ID token, or a function called (with `{ user, reason, signal }`) when a new access
+   * token is needed. Required, except with an engine's `assertion` (workload identity), which takes none.
+   */
+  idToken?: string | UserIdTokenSource | undefined;
   /**
    * With several IdPs: the issuer of the IdP of the request's user (one of `idp`), fixed or read on
    * every request like `user`. Users are then kept per IdP (the same key at two IdPs is two users),
@@ -59,7 +63,7 @@ export function sessionResolver(engine: Engine, session: FetchSession): SessionR
   if (idp !== undefined && typeof idp !== 'string' && typeof idp !== 'function') {
     throw new ConfigurationError('idp', 'expected the issuer of one of the engine\'s IdPs, or a function returning the current request\'s');
   }
-  const read = readerOf(idToken, 'fetch');
+  const read = readerOf(idToken, 'fetch', engine.options.assertion !== undefined);
   const isStatic = typeof idToken === 'string';
   if (typeof user === 'string' && typeof idp !== 'function') {
     const key = requireUser(user);
@@ -84,7 +88,11 @@ function withCall<T>(f: (...call: unknown[]) => T, input: unknown, init: unknown
   return rest === undefined ? f(input, init) : f(input, init, ...rest);
 }
 
-export function readerOf(idToken: string | UserIdTokenSource | undefined, where: string): IdTokenSource {
+export function readerOf(idToken: string | UserIdTokenSource | undefined, where: string, workload = false): IdTokenSource {
+  if (workload) {
+    if (idToken === undefined) return noIdToken;
+    throw new ConfigurationError('idToken', `is not taken by ${where} of an engine with assertion (workload identity): the engine's assertion is asked, told the user key`);
+  }
   // The engine always tells a user's source its user key.
   if (typeof idToken === 'function') return idToken as IdTokenSource;
   if (typeof idToken === 'string' && idToken !== '') return () => idToken;

@@ -1,4 +1,5 @@
 import type { StoredToken } from '../stores/token-store.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 /** A cached access token. ID-JAGs and ID tokens are never cached (MCP Enterprise-Managed Authorization §7.4.2). */
 export type AccessToken = StoredToken;
@@ -8,5 +9,5 @@ export type AccessToken = StoredToken;
  * than half the lifetime before (a short-lived token would otherwise always be renewing).
  */
 export function renewalWindowMs(lifetimeMs: number, configuredMs: number | undefined): number {
-  return Math.min(configuredMs ?? Math.max(60_000, lifetimeMs / 10), lifetimeMs / 2);
+  return Math.min(configuredMs ?? Math.max(DEFAULTS.renewBeforeFloorMs, lifetimeMs / 10), lifetimeMs / 2);
 }

@@ -3,16 +3,17 @@ import type { ResolvedIdp } from '../options/types.js';
 import type { ResourceBinding } from './binding.js';
 import type { Session } from './engine.js';
 import type { AccessToken } from './tokens.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 /** Users an engine remembers (their ID-token identity and whether they have acquired before). */
-const MAX_USERS = 100_000;
+const MAX_USERS = DEFAULTS.maxUsers;
 
 /**
  * The longest user key an engine takes, in UTF-16 code units: an e-mail address, a session id or a
  * digest of `iss` and `sub` all fit; a key that does not would be held in every index for as long
  * as the user is remembered.
  */
-export const MAX_USER_KEY_LENGTH = 1024;
+export const MAX_USER_KEY_LENGTH = DEFAULTS.maxUserKeyLength;
 
 /** Refuses a user key too long to keep, before anything is sent or stored. */
 export function requireUserKeyLength(key: string): void {
@@ -62,6 +63,8 @@ export class UserState {
   lastToken: AccessToken | undefined;
   /** Reads of {@link lastToken}: every sixteenth goes to the store, to keep the token recent there. */
   heldReads = 0;
+  /** What the warm path last handed out: the same object while its binding and token stay the same. */
+  lastWarm: { readonly binding: object; readonly token: AccessToken } | undefined;
   /** Seen since the bound was last enforced: spared once when the least recent users are dropped. */
   touched = false;
   /** Whether a token was acquired before (the `idToken` reason is then 'renewal'). */

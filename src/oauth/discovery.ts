@@ -1,17 +1,18 @@
 import { z } from 'zod';
 import { CrossAppAccessError, capitalize } from '../errors.js';
 import type { CrossAppAccessEvent } from '../events.js';
-import { LRUCache } from 'lru-cache';
+import { LazyLru } from '../lazy-lru.js';
 import { EndpointHolds } from './endpoint-holds.js';
 import { MAX_METADATA_BYTES, requestJson, type FetchLike, type JsonResult } from './http.js';
 import { retryEvents, withRetry, type RetryPolicy } from './retry.js';
 import { isWithinResource, parseUrl, reportedUrl, requireSecureUrl } from '../url-rules.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag';
-const METADATA_TTL_MS = 60 * 60 * 1000;
-const FAILURE_BACKOFF_MS = 2_000;
+export const METADATA_TTL_MS = DEFAULTS.metadataTtlMs;
+const FAILURE_BACKOFF_MS = DEFAULTS.discoveryFailureBackoffMs;
 
 /** RFC 9728 protected-resource metadata, validated. */
 export interface ProtectedResourceMetadata {
@@ -68,11 +69,8 @@ export interface SharedDocuments {
  * request; failures are not cached.
  */
 export class Discovery {
-  // Bounded: a wrapper around global fetch may meet many servers. Made on first use (see TokenStore).
-  private lru: LRUCache<string, { value: Promise<unknown>; expiresAt: number }> | undefined;
-  private get cache(): LRUCache<string, { value: Promise<unknown>; expiresAt: number }> {
-    return (this.lru ??= new LRUCache({ max: 256 }));
-  }
+  // Bounded: a wrapper around global fetch may meet many servers.
+  private readonly documents = new LazyLru<string, { value: Promise<unknown>; expiresAt: number }>({ max: DEFAULTS.maxCachedDocuments });
   /** Documents forgotten here: their next read skips the fleet's copy (bounded by the issuers met). */
   private readonly stale = new Set<string>();
 
@@ -89,12 +87,12 @@ export class Discovery {
   ) {}
 
   private cached<T>(key: string, load: () => Promise<T>, isDocument: (value: unknown) => value is T): Promise<T> {
-    const hit = this.cache.get(key);
+    const hit = this.documents.built?.get(key);
     if (hit && hit.expiresAt > this.now()) return hit.value as Promise<T>;
     const entry = { value: undefined as unknown as Promise<unknown>, expiresAt: this.now() + METADATA_TTL_MS };
     const value = this.shared ? this.fromShared(key, load, isDocument, entry) : load();
     entry.value = value;
-    this.cache.set(key, entry);
+    this.documents.cache.set(key, entry);
     // A failure (already retried) is kept only for a short back-off.
     value.catch(() => {
       entry.expiresAt = Math.min(entry.expiresAt, this.now() + FAILURE_BACKOFF_MS);
@@ -196,7 +194,7 @@ export class Discovery {
    * token endpoint that seems to have moved (RFC 8414 §3 metadata may change).
    */
   forget(issuer: string, role: 'authorization_server' | 'idp'): void {
-    this.lru?.delete(`${role} ${issuer}`);
+    this.documents.built?.delete(`${role} ${issuer}`);
     if (this.shared) this.stale.add(`${role} ${issuer}`);
   }
 
@@ -244,7 +242,7 @@ export class Discovery {
 const optionalStrings = (value: unknown) => value === undefined || (Array.isArray(value) && value.every((s) => typeof s === 'string'));
 
 /** The shape of a validated {@link ProtectedResourceMetadata}, as another process kept it. */
-function isProtectedResourceMetadata(value: unknown): value is ProtectedResourceMetadata {
+export function isProtectedResourceMetadata(value: unknown): value is ProtectedResourceMetadata {
   const v = value as Partial<ProtectedResourceMetadata> | null;
   return typeof v === 'object' && v !== null && typeof v.resource === 'string' && typeof v.url === 'string' && Array.isArray(v.authorizationServers) && v.authorizationServers.length > 0 && v.authorizationServers.every((s) => typeof s === 'string') && optionalStrings(v.scopesSupported);
 }

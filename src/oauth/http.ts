@@ -1,16 +1,18 @@
 import { untilAborted } from '../abort.js';
+import { joinChunks, readCapped } from '../bounded-read.js';
 import { CrossAppAccessError, OAuthResponseError, capitalize, untrustedText, type CrossAppAccessStage } from '../errors.js';
 import type { FetchLike } from '../fetch-types.js';
 import type { EndpointHolds } from './endpoint-holds.js';
 import { parseRetryAfter } from './retry.js';
 import { reportedUrl, requireSecureUrl } from '../url-rules.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 // The fetch we were given, called as the MCP SDK's FetchLike (fetch-types.ts says what is accepted).
 export type { FetchLike };
 
 /** Size caps for bodies we parse. */
-export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
-export const MAX_METADATA_BYTES = 256 * 1024;
+export const MAX_TOKEN_RESPONSE_BYTES = DEFAULTS.maxTokenResponseBytes;
+export const MAX_METADATA_BYTES = DEFAULTS.maxMetadataBytes;
 
 export interface JsonRequest {
   fetch: FetchLike;
@@ -84,7 +86,7 @@ export async function requestJson(req: JsonRequest): Promise<JsonResult> {
   try {
     // The body is raced against the same signal: a fetch that ignores `signal` must not let a
     // body that trickles in (or never ends) outlast the timeout.
-    text = await readCapped(response, req.maxBytes, signal);
+    text = await readCappedText(response, req.maxBytes, signal);
   } catch (cause) {
     if (cause instanceof CrossAppAccessError) throw withContext(cause, req, response.status);
     throw transportError(req, cause, timeout);
@@ -142,7 +144,7 @@ export async function discardBody(response: Response): Promise<void> {
  * Reads at most `maxBytes` of the body; past that, cancels the stream and throws. Every read is
  * raced against `signal`: on abort the stream is cancelled and the signal's reason thrown.
  */
-async function readCapped(response: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
+async function readCappedText(response: Response, maxBytes: number, signal: AbortSignal): Promise<string> {
   const declared = Number(response.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     await discardBody(response);
@@ -150,33 +152,13 @@ async function readCapped(response: Response, maxBytes: number, signal: AbortSig
   }
   if (!response.body) return '';
   const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (true) {
-    let chunk: ReadableStreamReadResult<Uint8Array>;
-    try {
-      chunk = await untilAborted(reader.read(), signal);
-    } catch (error) {
-      // Not awaited: a stream that ignored the signal may not settle its cancellation either.
-      reader.cancel(error).catch(() => undefined);
-      throw error;
-    }
-    const { done, value } = chunk;
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw new CrossAppAccessError('body too large', { code: 'response_too_large', stage: 'request' });
-    }
-    chunks.push(value);
+  // On abort the cancellation is not awaited: a stream that ignored the signal may not settle it either.
+  const read = await readCapped(() => reader.read(), maxBytes, signal, (reason) => void reader.cancel(reason).catch(() => undefined));
+  if (!read.complete) {
+    await reader.cancel().catch(() => undefined);
+    throw new CrossAppAccessError('body too large', { code: 'response_too_large', stage: 'request' });
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder('utf-8', { fatal: false }).decode(bytes);
+  return new TextDecoder('utf-8', { fatal: false }).decode(joinChunks(read));
 }
 
 function parseJsonObject(text: string): Record<string, unknown> | undefined {

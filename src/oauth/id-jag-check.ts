@@ -1,8 +1,9 @@
 import { CrossAppAccessError } from '../errors.js';
 import type { CrossAppAccessEvent } from '../events.js';
 import { decodeJwt, numericClaim, stringClaim } from './jwt.js';
+import { DEFAULTS } from '../options/defaults.js';
 
-const CLOCK_SKEW_SECONDS = 30;
+const CLOCK_SKEW_SECONDS = DEFAULTS.idJagClockSkewSeconds;
 
 /**
  * Advisory checks on the ID-JAG before it leaves for the authorization server. They do

@@ -74,7 +74,6 @@ export function withRetry<T>(
   sleep: (ms: number) => Promise<void> = heldSleep,
 ): Promise<T> {
   if (policy.retries === 0) return attempt();
-  const delays = new WeakMap<object, number>();
   const delayFor = (error: CrossAppAccessError, attemptNumber: number): number => {
     if (error.retryAfter !== undefined) return error.retryAfter * 1000;
     const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attemptNumber - 1));
@@ -88,19 +87,20 @@ export function withRetry<T>(
     startedAt = performance.now();
     return attempt();
   };
+  // p-retry (7.x) computes its own wait from the attempt number alone (minTimeout × factor^n); it has
+  // no option for a wait chosen per failure, such as a server's Retry-After. Its readme's way to wait
+  // otherwise is an async onFailedAttempt, and a throw from that hook ends the retries with the thrown
+  // error: so p-retry waits nothing itself, and the hook waits, or throws when the wait is too long.
   const retried = pRetry(timed, {
     retries: policy.retries,
-    minTimeout: 0, // our own wait happens in onFailedAttempt, so Retry-After is honoured exactly
-    maxTimeout: 0,
-    unref: true,
+    minTimeout: 0,
     // An overall deadline: no retry starts once the attempts so far have taken this long.
     maxRetryTime: policy.maxElapsedMs,
-    shouldRetry: ({ error }) => retryable(error) && (delays.get(error) ?? Infinity) <= policy.maxDelayMs,
+    shouldRetry: ({ error }) => retryable(error),
     onFailedAttempt: async ({ error, attemptNumber, retriesLeft }) => {
       if (!retryable(error) || retriesLeft === 0) return;
       const delayMs = delayFor(error, attemptNumber);
-      delays.set(error, delayMs);
-      if (delayMs > policy.maxDelayMs) return;
+      if (delayMs > policy.maxDelayMs) throw error;
       onRetry({ attempt: attemptNumber, retriesLeft, delayMs, durationMs: Math.round(performance.now() - startedAt), error });
       await sleep(delayMs);
     },

@@ -7,6 +7,8 @@ import { resourceBoundary } from '../url-rules.js';
 import { configurationError } from './messages.js';
 import { engineSchema, schema, scopeToken } from './schema.js';
 import type { ResolvedOptions, ResolvedWrapperOptions } from './types.js';
+import { DEFAULTS } from './defaults.js';
+import { noIdToken, requireOneSubject } from './workload-options.js';
 
 /**
  * Retries, with an overall deadline: every attempt timing out and every wait at its longest
@@ -14,9 +16,9 @@ import type { ResolvedOptions, ResolvedWrapperOptions } from './types.js';
  */
 function retryPolicy(retry: false | { retries?: number; baseDelay?: number; maxDelay?: number } | undefined, timeoutMs: number): RetryPolicy {
   if (retry === false) return NO_RETRY;
-  const retries = retry?.retries ?? 2;
-  const maxDelayMs = retry?.maxDelay ?? 30_000;
-  return { retries, baseDelayMs: retry?.baseDelay ?? 250, maxDelayMs, maxElapsedMs: timeoutMs * (retries + 1) + maxDelayMs * retries };
+  const retries = retry?.retries ?? DEFAULTS.retries;
+  const maxDelayMs = retry?.maxDelay ?? DEFAULTS.retryMaxDelayMs;
+  return { retries, baseDelayMs: retry?.baseDelay ?? DEFAULTS.retryBaseDelayMs, maxDelayMs, maxElapsedMs: timeoutMs * (retries + 1) + maxDelayMs * retries };
 }
 
 /** Splits, de-duplicates and sorts scopes (RFC 6749 §3.3: order does not matter); undefined for none. */
@@ -33,9 +35,10 @@ export function normaliseScopes(scope: string | readonly string[] | undefined): 
  */
 export function resolveOptions(input: unknown): ResolvedWrapperOptions {
   if (typeof input !== 'object' || input === null) throw new ConfigurationError('options', 'expected an object');
+  requireOneSubject(input, 'wrapper');
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw configurationError(parsed.error.issues[0], input);
-  const idToken = parsed.data.idToken;
+  const idToken = parsed.data.idToken ?? noIdToken;
   return Object.freeze({
     ...resolved(parsed.data, undefined),
     idToken: typeof idToken === 'string' ? () => idToken : idToken,
@@ -49,6 +52,7 @@ export function resolveEngineOptions(input: unknown): ResolvedOptions {
   if ('idToken' in input) {
     throw new ConfigurationError('idToken', 'is not an engine option: give each user\'s idToken to xaa.fetch(fetch, { user, idToken }) or getAccessToken');
   }
+  requireOneSubject(input, 'engine');
   const parsed = engineSchema.safeParse(input);
   if (!parsed.success) throw configurationError(parsed.error.issues[0], input);
   return Object.freeze(resolved(parsed.data, parsed.data.store));
@@ -62,29 +66,32 @@ function resolved(o: z.infer<typeof engineSchema>, store: TokenStore | undefined
     }
   }
   const subjectTokenType = o.subjectTokenType ?? 'id_token';
-  if (o.idp.length > 1 && subjectTokenType !== 'id_token') {
+  const idpList = o.idp ?? [];
+  if (idpList.length > 1 && subjectTokenType !== 'id_token') {
     throw new ConfigurationError('idp', `is a list, which routes each ID token to its IdP by its iss claim; a ${subjectTokenType} subject token names no issuer: use one engine per IdP`);
   }
-  const issuers = new Set(o.idp.map((idp) => idp.issuer));
+  const timeoutMs = o.timeout ?? DEFAULTS.timeoutMs;
+  const issuers = new Set(idpList.map((idp) => idp.issuer));
   o.client.forEach((client, i) => {
     if (client.idp !== undefined && !issuers.has(client.idp)) throw new ConfigurationError(`client[${i}].idp`, 'must be the issuer of one of the IdPs in idp');
   });
   return {
     subjectTokenType,
-    idps: Object.freeze(o.idp.map((idp) => Object.freeze({ ...idp, partition: JSON.stringify([idp.issuer ?? idp.tokenEndpoint, idp.clientId]) }))),
+    idps: Object.freeze(idpList.map((idp) => Object.freeze({ ...idp, partition: JSON.stringify([idp.issuer ?? idp.tokenEndpoint, idp.clientId]) }))),
+    assertion: o.assertion,
     clients: Object.freeze(o.client.map((client) => Object.freeze({ ...client }))),
     scopes: normaliseScopes(o.scope),
     resources: Object.freeze((o.resource ?? []).map((resource) => {
       const url = new URL(resource);
       return Object.freeze({ resource, url, boundary: resourceBoundary(url) });
     })),
-    timeoutMs: o.timeout ?? 10_000,
-    retry: retryPolicy(o.retry, o.timeout ?? 10_000),
+    timeoutMs,
+    retry: retryPolicy(o.retry, timeoutMs),
     renewBeforeMs: o.renewBefore,
-    defaultTokenLifetimeMs: o.defaultTokenLifetime ?? 3_600_000,
-    maxStepUps: o.maxStepUps ?? 2,
-    maxReplayBodyBytes: o.maxReplayBodyBytes ?? 1024 * 1024,
-    maxCachedTokens: o.maxCachedTokens ?? 1000,
+    defaultTokenLifetimeMs: o.defaultTokenLifetime ?? DEFAULTS.defaultTokenLifetimeMs,
+    maxStepUps: o.maxStepUps ?? DEFAULTS.maxStepUps,
+    maxReplayBodyBytes: o.maxReplayBodyBytes ?? DEFAULTS.maxReplayBodyBytes,
+    maxCachedTokens: o.maxCachedTokens ?? DEFAULTS.maxCachedTokens,
     now: o.now ?? (() => Date.now()),
     onEvent: o.onEvent,
     checkIdJag: o.checkIdJag ?? true,

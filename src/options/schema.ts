@@ -6,6 +6,7 @@ import type { FetchLike } from '../fetch-types.js';
 import type { TokenStore } from '../stores/token-store.js';
 import { insecureUrlReason, parseUrl } from '../url-rules.js';
 import type { CrossAppAccessOptions, IdTokenSource } from './types.js';
+import type { WorkloadAssertionSource } from './workload-types.js';
 import { dpopOptionProblem, type DpopOption } from '../oauth/dpop/key.js';
 
 const secureUrl = z.string().superRefine((value, ctx) => {
@@ -80,17 +81,17 @@ function credentialsRule(value: Credentials, ctx: z.RefinementCtx): void {
 }
 
 // Strict objects: a misspelt option (say `clientSecrett`) is an error, not a silently public client.
-const idpSchema = z.strictObject({
+export const idpSchema = z.strictObject({
   issuer: secureUrl.optional(),
   tokenEndpoint: secureUrl.optional(),
   ...credentialFields,
 });
-const clientSchema = z.strictObject({
+export const clientSchema = z.strictObject({
   ...credentialFields,
   issuer: secureUrl.optional(),
   idp: secureUrl.optional(),
 });
-const retrySchema = z.strictObject({
+export const retrySchema = z.strictObject({
   retries: z.number().int().min(0).max(10).optional(),
   baseDelay: z.number().int().min(0).max(60_000).optional(),
   maxDelay: z.number().int().min(0).max(600_000).optional(),
@@ -160,11 +161,15 @@ function clientListRule(clients: readonly { issuer?: string | undefined; idp?: s
 
 /** A one-user wrapper's options ({@link CrossAppAccessOptions}). */
 export const schema = z.strictObject({
-  idToken: z.union([nonEmpty, z.custom<IdTokenSource>((v) => typeof v === 'function')], {
-    error: 'expected a non-empty string or a function',
-  }),
+  // Either idToken and idp, or assertion: resolve.ts checks which (a refined object cannot be omitted from).
+  idToken: z
+    .union([nonEmpty, z.custom<IdTokenSource>((v) => typeof v === 'function')], {
+      error: 'expected a non-empty string or a function',
+    })
+    .optional(),
+  assertion: z.custom<WorkloadAssertionSource>((v) => typeof v === 'function', 'expected a function returning the platform-issued JWT').optional(),
   subjectTokenType: z.enum(['id_token', 'saml2', 'refresh_token']).optional(),
-  idp: oneOrList(idpEntry, 'an IdP ({ issuer or tokenEndpoint, clientId, … })').superRefine(idpListRule),
+  idp: oneOrList(idpEntry, 'an IdP ({ issuer or tokenEndpoint, clientId, … })').superRefine(idpListRule).optional(),
   client: oneOrList(clientEntry, 'a client registration ({ clientId, … })').superRefine(clientListRule),
   scope: z
     .union([z.string(), z.array(scopeToken)], { error: 'expected a space-separated string or an array of scope tokens' })

@@ -5,6 +5,7 @@ import type { CrossAppAccessEvent } from '../events.js';
 import type { CompatibleFetch, FetchLike } from '../fetch-types.js';
 import type { TokenStore } from '../stores/token-store.js';
 import type { ResourceBoundary } from '../url-rules.js';
+import type { WorkloadAssertionSource } from './workload-types.js';
 import type { DpopOption } from '../oauth/dpop/key.js';
 
 /**
@@ -148,8 +149,26 @@ export interface ClientOptions extends ClientCredentials {
  * ```
  */
 export interface CrossAppAccessOptions {
-  /** The signed-in user's ID token, or a function that returns a (fresh) one. With `subjectTokenType`, that kind of token instead. */
-  idToken: string | IdTokenSource;
+  /**
+   * The signed-in user's ID token, or a function that returns a (fresh) one. With `subjectTokenType`,
+   * that kind of token instead. Required with `idp`; not with `assertion`, which replaces both.
+   */
+  idToken?: string | IdTokenSource | undefined;
+  /**
+   * Workload identity (SEP-1933), in place of `idToken` and `idp`: the workload's platform-issued
+   * JWT, sent as the RFC 7523 jwt-bearer assertion straight to the MCP server's authorization server
+   * (no IdP leg). Give either `assertion`, or `idToken` and `idp`.
+   *
+   * @example
+   * ```ts
+   * const options: CrossAppAccessOptions = {
+   *   assertion: ({ audience }) => platform.identityToken({ audience }),
+   *   client: { clientId: 'billing-agent' },
+   *   resource: 'https://mcp.tools.example/mcp',
+   * };
+   * ```
+   */
+  assertion?: WorkloadAssertionSource | undefined;
   /**
    * What `idToken` supplies: an OpenID `id_token` (default), a base64url SAML 2 assertion (`saml2`,
    * first exchanged at the IdP for an IdP refresh token), or an IdP `refresh_token` (draft-ietf-oauth-identity-assertion-authz-grant-04 §4.3, §4.5).
@@ -170,8 +189,10 @@ export interface CrossAppAccessOptions {
    *   { issuer: 'https://login.globex.example', clientId: 'gw-9', privateKey: globexKey },
    * ];
    * ```
+   *
+   * Required with `idToken` (or, in a {@link CrossAppAccess} engine, unless `assertion` is given).
    */
-  idp: IdpOptions | readonly IdpOptions[];
+  idp?: IdpOptions | readonly IdpOptions[] | undefined;
   /**
    * This client's registration at the MCP server's authorization server (the JWT-bearer grant); or a
    * list of them, one per authorization server, each naming its `issuer` (and, for a server that
@@ -270,7 +291,8 @@ export interface CrossAppAccessOptions {
 
 /**
  * Options of {@link CrossAppAccess}: those of {@link withCrossAppAccess} except `idToken` (each
- * user's session brings its own), plus `store`.
+ * user's session brings its own), plus `store`. With `assertion` (workload identity) in place of
+ * `idp`, sessions bring no `idToken`: the engine's `assertion` is asked, told the user key.
  *
  * @example
  * ```ts
@@ -287,8 +309,10 @@ export interface CrossAppAccessEngineOptions extends Omit<CrossAppAccessOptions,
 /** Engine options after validation: immutable, normalised, with defaults applied. */
 export interface ResolvedOptions {
   readonly subjectTokenType: SubjectTokenType;
-  /** At least one. */
+  /** At least one; none with {@link assertion}. */
   readonly idps: readonly ResolvedIdp[];
+  /** Workload identity: the platform JWT source that replaces the IdP leg; undefined in the user flow. */
+  readonly assertion: WorkloadAssertionSource | undefined;
   /** At least one. */
   readonly clients: readonly Readonly<ClientOptions>[];
   readonly scopes: readonly string[] | undefined;

@@ -1,6 +1,7 @@
-import { LRUCache } from 'lru-cache';
 import { ConfigurationError } from '../errors.js';
+import { LazyLru } from '../lazy-lru.js';
 import type { StoredToken, TokenStore } from './token-store.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 /**
  * Told when the store comes to hold a token of a user it held none of, and when it drops a user's
@@ -17,8 +18,7 @@ export interface HeldUsersListener {
  * first, with an index by user so a sign-out costs one lookup.
  */
 export class MemoryTokenStore implements TokenStore {
-  // Made on first use: lru-cache allocates its arrays up front, and a one-user wrapper may never need it.
-  private lru: LRUCache<string, StoredToken> | undefined;
+  private readonly lru: LazyLru<string, StoredToken>;
   /** User → the keys of that user's tokens; kept in step with the LRU by its dispose hook. */
   private readonly byUser = new Map<string, Set<string>>();
   /** Key → user, for the dispose hook. */
@@ -27,22 +27,20 @@ export class MemoryTokenStore implements TokenStore {
   private readonly gone = new WeakSet<StoredToken>();
 
   constructor(
-    private readonly max: number,
+    max: number,
     private readonly listener?: HeldUsersListener,
-  ) {}
-
-  private get tokens(): LRUCache<string, StoredToken> {
-    return (this.lru ??= new LRUCache<string, StoredToken>({
-      max: this.max,
+  ) {
+    this.lru = new LazyLru<string, StoredToken>({
+      max,
       dispose: (token, key, reason) => {
         this.gone.add(token);
         if (reason !== 'set') this.unindex(key);
       },
-    }));
+    });
   }
 
   get(key: string): StoredToken | undefined {
-    return this.lru?.get(key);
+    return this.lru.built?.get(key);
   }
 
   /** Whether a token read from this store is still the one it holds under its key (no lookup by key). */
@@ -53,7 +51,7 @@ export class MemoryTokenStore implements TokenStore {
   set(key: string, token: StoredToken, user: string): void {
     const previous = this.userOf.get(key);
     if (previous !== undefined && previous !== user) this.unindex(key);
-    this.tokens.set(key, token);
+    this.lru.cache.set(key, token);
     // Stored (again, if the same token was set twice): current.
     this.gone.delete(token);
     this.userOf.set(key, user);
@@ -66,14 +64,15 @@ export class MemoryTokenStore implements TokenStore {
   }
 
   delete(key: string, token: StoredToken): boolean {
-    if (this.lru?.peek(key) !== token) return false;
-    this.lru.delete(key);
+    const tokens = this.lru.built;
+    if (tokens?.peek(key) !== token) return false;
+    tokens.delete(key);
     return true;
   }
 
   deleteUser(user: string): void {
     // Each deletion unindexes its key (the dispose hook); the last one drops the user.
-    for (const key of [...(this.byUser.get(user) ?? [])]) this.lru?.delete(key);
+    for (const key of [...(this.byUser.get(user) ?? [])]) this.lru.built?.delete(key);
   }
 
   /** Whether it holds any token of `user`. */
@@ -82,7 +81,7 @@ export class MemoryTokenStore implements TokenStore {
   }
 
   get size(): number {
-    return this.lru?.size ?? 0;
+    return this.lru.built?.size ?? 0;
   }
 
   private unindex(key: string): void {
@@ -115,7 +114,7 @@ export function memoryTokenStore(options: { max?: number | undefined } = {}): To
 
 /** A positive integer bound on tokens kept; undefined means the default, 1000. */
 export function checkedMax(max: number | undefined, option: string): number {
-  if (max === undefined) return 1000;
+  if (max === undefined) return DEFAULTS.maxCachedTokens;
   if (!Number.isInteger(max) || max < 1) throw new ConfigurationError(option, 'expected a positive integer');
   return max;
 }

@@ -1,14 +1,25 @@
-import { describeRedisError } from './redis-link.js';
-import type { RedisClientLike, RedisSubscriberLike } from './redis-types.js';
+import type { RedisConnection, Subscription } from './redis-client.js';
+import { describeRedisError, type RedisLink } from './redis-link.js';
+
+/** After a subscription failed to start, how long before the next local miss tries again. */
+const RESUBSCRIBE_AFTER_MS = 1_000;
 
 /**
  * The store's pub/sub channel (`<prefix>events`), on a connection of its own made with the client's
  * `duplicate()`: wake-ups of processes waiting for another's acquisition (`d:<token name>`) and
  * fleet-wide sign-outs (`f:<user hash>`). Without it, waits poll, and other processes' sign-outs
- * reach this one's tokens only when they expire or are refused.
+ * reach this one's tokens only when they expire or are refused. On a Redis Cluster whose servers
+ * have it (Redis 7), the channel is a sharded one (`SPUBLISH`/`SSUBSCRIBE`: a message goes to the
+ * channel's shard only, not over the whole cluster bus); classic pub/sub otherwise. Every process of
+ * a fleet talks to the same servers, so all pick the same.
  */
 export class RedisChannel {
-  private subscriber: RedisSubscriberLike | undefined;
+  private subscriber: Subscription | undefined;
+  private resubscribeAt = 0;
+  /** Whether the channel is sharded, once known (asked of the servers once). */
+  private sharded: Promise<boolean> | undefined;
+  /** The subscription under way (settles, never rejects), until it succeeded or failed. */
+  private starting: Promise<void> | undefined;
   private trouble = false;
   private closed = false;
   /** Token name → waiters for another process's acquisition. */
@@ -17,7 +28,8 @@ export class RedisChannel {
   subscribed = false;
 
   constructor(
-    private readonly client: RedisClientLike,
+    private readonly connection: RedisConnection,
+    private readonly link: RedisLink,
     readonly name: string,
     /** Another process signed out the user with this hash. */
     private readonly onSignOut: (userHash: string) => void,
@@ -34,28 +46,72 @@ export class RedisChannel {
     return `f:${userHash}`;
   }
 
-  /** Subscribes once, on its own connection; polling covers its absence. */
-  listen(): void {
-    if (this.subscriber || this.closed || typeof this.client.duplicate !== 'function') return;
-    let subscriber: RedisSubscriberLike;
+  /**
+   * Subscribes once, on its own connection (polling covers its absence); resolves once subscribed,
+   * or once that failed, or after `ms`. A process that reads a token from Redis only after it is
+   * subscribed cannot miss a sign-out: one before the read deleted the token, one after reaches it.
+   */
+  listen(ms: number): Promise<void> {
+    if (this.subscribed || this.closed) return Promise.resolve();
+    const starting = this.starting ?? this.start();
+    if (!starting) return Promise.resolve();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return Promise.race([starting, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]).finally(() => clearTimeout(timer));
+  }
+
+  private start(): Promise<void> | undefined {
+    if (this.subscriber || Date.now() < this.resubscribeAt) return undefined;
+    let subscriber: Subscription | undefined;
     try {
-      subscriber = this.subscriber = this.client.duplicate();
+      subscriber = this.subscriber = this.connection.subscription();
     } catch (error) {
       this.failed(error);
-      return;
+      return undefined;
     }
-    subscriber.on('error', (error) => this.failed(error));
-    // It must not keep the process alive on its own.
-    subscriber.unref?.();
-    subscriber
-      .connect()
-      .then(() => subscriber.subscribe(this.name, (message) => this.onMessage(message)))
+    if (!subscriber) return undefined;
+    const started = subscriber;
+    started.onError((error) => this.failed(error));
+    const starting = this.isSharded()
+      .then((sharded) => started.subscribe(this.name, sharded, (message) => this.onMessage(message)))
       .then(() => {
-        if (this.subscriber !== subscriber) return;
+        if (this.subscriber !== started) return;
         this.subscribed = true;
         this.trouble = false;
       })
-      .catch((error: unknown) => this.failed(error));
+      .catch((error: unknown) => {
+        this.failed(error);
+        // Never subscribed: the next local miss (after a pause) starts afresh.
+        if (this.subscriber !== started || this.subscribed) return;
+        this.subscriber = undefined;
+        this.resubscribeAt = Date.now() + RESUBSCRIBE_AFTER_MS;
+        started.end();
+      })
+      .finally(() => {
+        if (this.starting === starting) this.starting = undefined;
+      });
+    this.starting = starting;
+    return starting;
+  }
+
+  /** Publishes `message` on the channel, in the background (a lost message only makes waiters poll). */
+  publish(message: string): void {
+    if (this.link.closed) return;
+    this.isSharded()
+      .then((sharded) => this.link.command([sharded ? 'SPUBLISH' : 'PUBLISH', this.name, message]))
+      .catch((error: unknown) => this.link.failed(error));
+  }
+
+  /** Sharded on a cluster whose servers know SPUBLISH (Redis 7); asked once, again after a failure. */
+  private isSharded(): Promise<boolean> {
+    if (!this.connection.cluster) return Promise.resolve(false);
+    if (!this.sharded) {
+      const asked = this.link.command(['COMMAND', 'INFO', 'SPUBLISH']).then((reply) => Array.isArray(reply) && Array.isArray(reply[0]));
+      this.sharded = asked;
+      asked.catch(() => {
+        if (this.sharded === asked) this.sharded = undefined;
+      });
+    }
+    return this.sharded;
   }
 
   /** Waits at most `ms` for the wake-up of `tokenName`'s waiters. */
@@ -82,7 +138,7 @@ export class RedisChannel {
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     this.subscribed = false;
-    subscriber?.destroy();
+    subscriber?.end();
   }
 
   private onMessage(message: string): void {

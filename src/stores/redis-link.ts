@@ -1,4 +1,4 @@
-import type { RedisClientLike } from './redis-types.js';
+import type { RedisConnection } from './redis-client.js';
 
 /**
  * The store's commands to Redis and what it knows of Redis's health: each command bounded by the
@@ -13,7 +13,7 @@ export class RedisLink {
   closed = false;
 
   constructor(
-    private readonly client: RedisClientLike,
+    private readonly client: RedisConnection,
     private readonly timeoutMs: number,
     private readonly retryAfterMs: number,
     private readonly report: (message: string, durationMs?: number) => void,
@@ -21,9 +21,9 @@ export class RedisLink {
 
   /** One Redis call, bounded by the store's own timeout; a late answer is ignored (never unhandled). */
   async command(args: string[]): Promise<unknown> {
-    if (!this.client.isReady) throw new Error('the client is not connected (connecting, reconnecting or closed)');
+    if (!this.client.ready()) throw new Error('the client is not connected (connecting, reconnecting or closed)');
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const sent = Promise.resolve().then(() => this.client.sendCommand(args));
+    const sent = Promise.resolve().then(() => this.client.send(args));
     sent.catch(() => {});
     const timeout = new Promise<never>((_, reject) => {
       // Rejected after the next poll phase, not in the timers phase: when the event loop itself was

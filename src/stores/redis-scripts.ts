@@ -1,6 +1,9 @@
 // The store's Redis side: each operation is one Lua script, so it is atomic and one round trip
-// (https://redis.io/docs/latest/develop/programmability/eval-intro/). Every key a script touches
-// shares the user's hash tag, so with Redis Cluster they live in one slot.
+// (https://redis.io/docs/latest/develop/programmability/eval-intro/). Every key a script touches is
+// declared in KEYS and shares the user's hash tag, so on a Redis Cluster the script runs on the one
+// node of that slot (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags).
+// Messages are published by the store after a script, not in it: a sharded channel has a slot of
+// its own.
 
 /**
  * The fleet's token, or the fleet lock: KEYS = token, lock; ARGV = owner, lock TTL (ms), force.
@@ -47,25 +50,27 @@ if v and string.sub(v, 1, string.len(ARGV[1])) == ARGV[1] then
 end
 return 0`;
 
-/** Releases the lock if this process still holds it, and wakes the waiters: KEYS = lock; ARGV = owner, channel, message. */
+/** Releases the lock if this process still holds it: KEYS = lock; ARGV = owner. */
 export const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 1`;
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
 
 /**
- * Sign-out across the fleet: every token in the user's index, the index, a sign-out mark that keeps
- * acquisitions already under way from saving for a while (as long as a lock can last), and a message
- * so every process drops its own copies. KEYS = index, sign-out mark; ARGV = token-name prefix,
- * channel, message, mark TTL (ms).
+ * Sign-out, first step: sets the user's sign-out mark, which keeps every save out for a while (as
+ * long as a lock can last: acquisitions already under way), and returns the ids in the user's index.
+ * KEYS = sign-out mark, index; ARGV = mark TTL (ms). The second step, {@link DELETE_TOKENS}, deletes
+ * them: while the mark stands no token can be added in between, so none is missed.
  */
-export const FORGET = `
-local ids = redis.call('SMEMBERS', KEYS[1])
-for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
+export const SIGN_OUT = `
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+return redis.call('SMEMBERS', KEYS[2])`;
+
+/** Sign-out, second step: KEYS = index, then the tokens it listed. Returns how many tokens were deleted. */
+export const DELETE_TOKENS = `
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], '1', 'PX', ARGV[4])
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return #ids`;
+local n = 0
+for i = 2, #KEYS do n = n + redis.call('DEL', KEYS[i]) end
+return n`;
 
 /** A discovery result and its remaining life: KEYS = document. Returns { value or nil, PTTL }. */
 export const READ_DOCUMENT = `

@@ -2,10 +2,11 @@ import type { EncryptionKey } from './encryption.js';
 import type { TokenStore } from './token-store.js';
 
 /**
- * What {@link redisTokenStore} needs of a Redis client: a client of the `redis` package (node-redis
- * v6), made and connected (or still connecting) by the application, so TLS, auth, Sentinel or
- * Cluster are its choice. Only `sendCommand` is used for commands; `duplicate` makes the one
- * connection the store subscribes on (wake-ups and fleet-wide sign-out).
+ * What {@link redisTokenStore} needs of a node-redis client (`createClient()` of the `redis`
+ * package, v6), made and connected (or still connecting) by the application, so TLS, auth or
+ * Sentinel are its choice. Only `sendCommand` is used for commands; `duplicate` makes the one
+ * connection the store subscribes on (wake-ups and fleet-wide sign-out). For Redis Cluster see
+ * {@link RedisClusterLike}; for ioredis, {@link IORedisLike}.
  *
  * @example
  * ```ts
@@ -38,10 +39,81 @@ export interface RedisSubscriberLike {
   connect(): Promise<unknown>;
   /** Subscribes to the store's channel (`<prefix>events`). */
   subscribe(channel: string, listener: (message: string, channel: string) => unknown): Promise<unknown>;
+  /** Subscribes to the store's sharded channel (`SSUBSCRIBE`, Redis 7): used on a Redis Cluster whose servers have it. */
+  sSubscribe?(channel: string, listener: (message: string, channel: string) => unknown): Promise<unknown>;
   /** When present, called so the subscriber does not keep the process alive. */
   unref?(): void;
   /** Ends the subscriber connection ({@link RedisTokenStore.close}). */
   destroy(): void;
+}
+
+/**
+ * What {@link redisTokenStore} needs of a node-redis cluster client (`createCluster()` of the
+ * `redis` package, v6), made and connected (or connecting) by the application. Commands go through
+ * `sendCommand(firstKey, isReadonly, args)`, routed by their first key; every key one command
+ * touches shares one slot (the user's hash tag). Its `duplicate()` subscribes with sharded pub/sub
+ * (`SSUBSCRIBE`) where the servers have it (Redis 7), classic pub/sub otherwise.
+ *
+ * @example
+ * ```ts
+ * import { createCluster } from 'redis';
+ * const cluster: RedisClusterLike = createCluster({ rootNodes: [{ url: 'redis://10.0.0.1:6379' }] });
+ * await cluster.connect();
+ * ```
+ */
+export interface RedisClusterLike {
+  /** Whether the cluster client is connected; while it is not, the store goes on without Redis. */
+  readonly isReady: boolean;
+  /** Sends one raw command to the master of `firstKey`'s slot. */
+  sendCommand(firstKey: string | undefined, isReadonly: boolean | undefined, args: Array<string>): Promise<unknown>;
+  /** Tells a cluster client from a single client (node-redis's cluster has it). */
+  getSlotRandomNode(slot: number): unknown;
+  /** Makes the cluster client the store subscribes on. */
+  duplicate?(): RedisSubscriberLike;
+}
+
+/**
+ * What {@link redisTokenStore} needs of an ioredis client: a `Redis` or a `Cluster` (ioredis 5 or
+ * 6, an optional peer dependency), made by the application. Commands go through `call`; ioredis
+ * routes them on a cluster by their keys. `duplicate` makes the subscriber (on a `Cluster` with
+ * `shardedSubscribers: true`, for sharded pub/sub where the servers have it).
+ *
+ * @example
+ * ```ts
+ * import { Cluster, Redis } from 'ioredis';
+ * const single: IORedisLike = new Redis(process.env.REDIS_URL!);
+ * const cluster: IORedisLike = new Cluster([{ host: '10.0.0.1', port: 6379 }]);
+ * ```
+ */
+export interface IORedisLike {
+  /** `'ready'` while commands can be sent; otherwise the store goes on without Redis. */
+  readonly status: string;
+  /** True for an ioredis `Cluster`. */
+  readonly isCluster?: boolean;
+  /** Sends one raw command. */
+  call(command: string, ...args: string[]): Promise<unknown>;
+  /** Makes the store's subscriber connection (`duplicate([], { shardedSubscribers: true })` on a Cluster). */
+  duplicate?(...args: never[]): IORedisSubscriberLike;
+}
+
+/**
+ * The subscriber the store makes with {@link IORedisLike.duplicate}.
+ *
+ * @example
+ * ```ts
+ * const subscriber: IORedisSubscriberLike = redis.duplicate();
+ * ```
+ */
+export interface IORedisSubscriberLike {
+  readonly status: string;
+  /** `'error'`, `'message'` and `'smessage'` (channel, message) listeners. */
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  /** Connects a subscriber made with `lazyConnect`. */
+  connect(): Promise<unknown>;
+  subscribe(channel: string): Promise<unknown>;
+  ssubscribe(channel: string): Promise<unknown>;
+  /** Ends the subscriber connection. */
+  disconnect(): void;
 }
 
 /**
@@ -54,8 +126,12 @@ export interface RedisSubscriberLike {
  * ```
  */
 export interface RedisTokenStoreOptions {
-  /** The application's node-redis client, made (and connected, or connecting) by the application. */
-  client: RedisClientLike;
+  /**
+   * The application's Redis client, made (and connected, or connecting) by the application: a
+   * node-redis client or cluster (`createClient()`, `createCluster()`), or an ioredis `Redis` or
+   * `Cluster`. Which one is told by its shape.
+   */
+  client: RedisClientLike | RedisClusterLike | IORedisLike;
   /** Namespace of every key and of the channel. Default `'xaa:'`. */
   prefix?: string | undefined;
   /**

@@ -3,13 +3,14 @@ import { ConfigurationError, CrossAppAccessError } from '../errors.js';
 import { KeyRing, generationPrefix } from './encryption.js';
 import { MemoryTokenStore, checkedMax } from './memory.js';
 import { Namer } from './naming.js';
-import { DELETE_IF_GENERATION, EXTEND, FORGET, GET_OR_LOCK, READ_DOCUMENT, RELEASE, SAVE } from './redis-scripts.js';
+import { DELETE_IF_GENERATION, DELETE_TOKENS, EXTEND, GET_OR_LOCK, READ_DOCUMENT, RELEASE, SAVE, SIGN_OUT } from './redis-scripts.js';
 import { RedisChannel } from './redis-channel.js';
+import { redisConnection } from './redis-client.js';
 import { RedisLink, describeRedisError } from './redis-link.js';
 import type { RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
 import type { SharedAcquisition, StoredDocument, StoredToken, TokenStoreHost } from './token-store.js';
 
-export type { RedisClientLike, RedisSubscriberLike, RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
+export type { IORedisLike, IORedisSubscriberLike, RedisClientLike, RedisClusterLike, RedisSubscriberLike, RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
 
 const MAX_REMEMBERED = 10_000;
 /** However long an acquisition may take, no process waits longer than this for another's. */
@@ -40,6 +41,7 @@ class RedisStore implements RedisTokenStore {
   private readonly link: RedisLink;
   private readonly channel: RedisChannel;
   private readonly lockTtlMs: number;
+  private readonly commandTimeoutMs: number;
   private readonly lockWaitMs: number;
   private host: TokenStoreHost = { now: Date.now, emit: () => {} };
   private readonly known = new WeakMap<StoredToken, Known>();
@@ -54,9 +56,7 @@ class RedisStore implements RedisTokenStore {
   private readonly obtaining = new Map<string, number>();
 
   constructor(options: RedisTokenStoreOptions) {
-    if (typeof options?.client?.sendCommand !== 'function') {
-      throw new ConfigurationError('client', 'expected a client of the redis package (createClient())');
-    }
+    const connection = redisConnection(options?.client);
     this.ring = new KeyRing(options.encryptionKeys);
     this.namer = new Namer(options.namingKey, this.ring);
     this.local = new MemoryTokenStore(checkedMax(options.max, 'max'), {
@@ -65,9 +65,11 @@ class RedisStore implements RedisTokenStore {
     });
     this.prefix = options.prefix ?? 'xaa:';
     if (typeof this.prefix !== 'string') throw new ConfigurationError('prefix', 'expected a string');
+    checkHashTag(this.prefix);
     const report = (message: string, durationMs = 0) => this.host.emit({ type: 'diagnostic', message, durationMs });
-    this.link = new RedisLink(options.client, positive(options.commandTimeoutMs, 200, 'commandTimeoutMs'), positive(options.retryAfterMs, 1_000, 'retryAfterMs'), report);
-    this.channel = new RedisChannel(options.client, `${this.prefix}events`, (hash) => this.signedOutElsewhere(hash), report);
+    this.commandTimeoutMs = positive(options.commandTimeoutMs, 200, 'commandTimeoutMs');
+    this.link = new RedisLink(connection, this.commandTimeoutMs, positive(options.retryAfterMs, 1_000, 'retryAfterMs'), report);
+    this.channel = new RedisChannel(connection, this.link, `${this.prefix}events`, (hash) => this.signedOutElsewhere(hash), report);
     this.lockTtlMs = positive(options.lockTtlMs, 15_000, 'lockTtlMs');
     this.lockWaitMs = positive(options.lockWaitMs, 5_000, 'lockWaitMs');
   }
@@ -110,7 +112,13 @@ class RedisStore implements RedisTokenStore {
     const names = this.namesOf('', user);
     if (this.link.closed) return;
     try {
-      await this.link.command(['EVAL', FORGET, '2', names.index, names.signedOut, `${this.prefix}{${names.user}}:t:`, this.channel.name, RedisChannel.signOutMessage(names.user), String(this.lockTtlMs)]);
+      // Two steps, so every key each script touches is in its KEYS (one slot on a cluster): the
+      // mark keeps saves out while the listed tokens are deleted.
+      const ids = await this.link.command(['EVAL', SIGN_OUT, '2', names.signedOut, names.index, String(this.lockTtlMs)]);
+      if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) throw new Error('an answer that is not the reply of this store\'s script');
+      const tokens = (ids as string[]).map((id) => this.tokenName(names.user, id));
+      await this.link.command(['EVAL', DELETE_TOKENS, String(1 + tokens.length), names.index, ...tokens]);
+      this.channel.publish(RedisChannel.signOutMessage(names.user));
     } catch (error) {
       this.link.failed(error);
       throw new CrossAppAccessError(`The user's tokens were dropped in this process, but not in Redis (${describeRedisError(error)}): other processes may use them until they expire. Call forget() again.`, {
@@ -141,7 +149,9 @@ class RedisStore implements RedisTokenStore {
 
   private async sharedOrAcquired(key: string, names: Names, shared: SharedAcquisition): Promise<StoredToken> {
     if (!this.link.available()) return shared.acquire();
-    this.channel.listen();
+    // Subscribed before Redis is read, so no sign-out can slip between the read and the subscription
+    // (waited for once per process, at most one command timeout).
+    await this.channel.listen(this.commandTimeoutMs);
     const owner = randomBytes(12).toString('base64url');
     const started = Date.now();
     // Waiting past lockWaitMs only while another process's lock stands (its holder extends it while
@@ -274,7 +284,8 @@ class RedisStore implements RedisTokenStore {
 
   /** Releases the fleet lock and wakes the waiters, in the background (it expires anyway). */
   private release(names: Names, owner: string): void {
-    this.link.background(['EVAL', RELEASE, '1', names.lock, owner, this.channel.name, RedisChannel.wakeMessage(names.token)]);
+    this.link.background(['EVAL', RELEASE, '1', names.lock, owner]);
+    this.channel.publish(RedisChannel.wakeMessage(names.token));
   }
 
   /** Another process signed out the user with this hash: their tokens and state here go too. */
@@ -301,7 +312,11 @@ class RedisStore implements RedisTokenStore {
     const u = this.namer.user(user);
     const id = this.namer.key(key);
     const tag = `${this.prefix}{${u}}`;
-    return { token: `${tag}:t:${id}`, lock: `${tag}:l:${id}`, index: `${tag}:i`, signedOut: `${tag}:f`, id, user: u };
+    return { token: this.tokenName(u, id), lock: `${tag}:l:${id}`, index: `${tag}:i`, signedOut: `${tag}:f`, id, user: u };
+  }
+
+  private tokenName(userHash: string, id: string): string {
+    return `${this.prefix}{${userHash}}:t:${id}`;
   }
 
   private diagnostic(message: string): void {
@@ -341,6 +356,25 @@ class RedisStore implements RedisTokenStore {
  */
 export function redisTokenStore(options: RedisTokenStoreOptions): RedisTokenStore {
   return new RedisStore(options);
+}
+
+/**
+ * The part of a key Redis Cluster hashes to pick its slot: between the first `{` and the next `}`,
+ * if not empty; else the whole key (Redis Cluster specification, "Hash tags").
+ */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  return close < 0 || close === open + 1 ? key : key.slice(open + 1, close);
+}
+
+/** A prefix whose braces would split one user's keys over several slots (e.g. `a{}`) is refused. */
+function checkHashTag(prefix: string): void {
+  const tags = ['t:k', 'l:k', 'i', 'f'].map((suffix) => hashTag(`${prefix}{u}:${suffix}`));
+  if (tags.some((tag) => tag !== tags[0])) {
+    throw new ConfigurationError('prefix', 'its braces would put one user\'s keys in different Redis Cluster slots (use a prefix without `{}`, or with a non-empty `{tag}`)');
+  }
 }
 
 function positive(value: number | undefined, fallback: number, option: string): number {

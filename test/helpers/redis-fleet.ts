@@ -16,6 +16,16 @@ import { DEFAULT_AS_CLIENT, startStack, type Stack } from '../servers/stack.js';
 export const newClient = (url: string, connectTimeout?: number) => createClient({ url, socket: { reconnectStrategy: () => 50, ...(connectTimeout ? { connectTimeout } : {}) } });
 export type Client = ReturnType<typeof newClient>;
 
+/** The fleet lock's name in Redis, once one is taken (polled: each look is one SCAN). */
+export async function lockTaken(raw: Client): Promise<string> {
+  for (let i = 0; i < 400; i++) {
+    const [name] = (await raw.scan('0', { MATCH: '*:l:*', COUNT: 1000 })).keys;
+    if (name) return name;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error('no lock was taken');
+}
+
 /** The encryption key every member uses unless told otherwise. */
 export const KEY1 = new Uint8Array(randomBytes(32));
 
@@ -32,15 +42,10 @@ export interface Member {
   acquisitions(): number;
 }
 
-export interface MemberOptions extends Partial<Omit<RedisTokenStoreOptions, 'client' | 'encryptionKeys'>> {
-  keys?: Array<Uint8Array | string>;
+export interface MemberOptions extends FleetMemberOptions {
   client?: Client;
-  /** Awaited before each ID token is handed out. */
-  idTokenGate?: Promise<void>;
   /** Told of every message the store's subscriber receives, after the store handled it. */
   onMessage?: (message: string) => void;
-  /** More engine options (e.g. `dpop`). */
-  engine?: Partial<CrossAppAccessEngineOptions>;
 }
 
 export interface RedisFleet {
@@ -87,37 +92,9 @@ export function useRedisFleet(): RedisFleet {
   }
 
   async function member(options: MemberOptions = {}): Promise<Member> {
-    const { keys, client: given, idTokenGate: gate, onMessage, engine, ...storeOptions } = options;
+    const { client: given, onMessage, ...rest } = options;
     const client = given ?? (await connected());
-    const store = redisTokenStore({
-      client: onMessage ? tapped(client, onMessage) : client,
-      encryptionKeys: keys ?? [KEY1],
-      retryAfterMs: 100,
-      ...storeOptions,
-    });
-    cleanups.push(() => store.close());
-    const events: CrossAppAccessEvent[] = [];
-    const xaa = new CrossAppAccess({
-      idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
-      client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
-      resource: stack.mcp.url,
-      store,
-      onEvent: (event) => events.push(event),
-      ...engine,
-    });
-    const idToken = async ({ user }: { user?: string }) => {
-      if (gate) await gate;
-      return stack.idp.mintIdToken({ sub: user });
-    };
-    return {
-      xaa,
-      store,
-      events,
-      call: async (user = 'alice') => (await xaa.fetch(fetch, { user, idToken })(stack.mcp.url, listToolsInit())).status,
-      token: async (user = 'alice') => (await xaa.getAccessToken({ user, idToken, url: stack.mcp.url })).token,
-      diagnostics: () => events.filter((e) => e.type === 'diagnostic').map((e) => (e as { message: string }).message),
-      acquisitions: () => events.filter((e) => e.type === 'token_issued' || e.type === 'token_renewed').length,
-    };
+    return fleetMember(stack, onMessage ? tapped(client, onMessage) : client, rest, (cleanup) => cleanups.push(cleanup));
   }
 
   return {
@@ -133,6 +110,49 @@ export function useRedisFleet(): RedisFleet {
     connected,
     member,
     onCleanup: (cleanup) => cleanups.push(cleanup),
+  };
+}
+
+/** Options of {@link fleetMember}: the store's, and the member's ID tokens. */
+export interface FleetMemberOptions extends Partial<Omit<RedisTokenStoreOptions, 'client' | 'encryptionKeys'>> {
+  keys?: Array<Uint8Array | string>;
+  /** Awaited before each ID token is handed out. */
+  idTokenGate?: Promise<void>;
+  /** No `resource` configured: the MCP server is learned from its 401 (RFC 9728 §5.1). */
+  learnResource?: boolean;
+  /** More engine options (e.g. `dpop`). */
+  engine?: Partial<CrossAppAccessEngineOptions>;
+}
+
+/**
+ * One member of a fleet on `client` (any client `redisTokenStore` accepts), against `stack`; its
+ * store is closed by the cleanup given to `onCleanup`.
+ */
+export function fleetMember(stack: Stack, client: RedisTokenStoreOptions['client'], options: FleetMemberOptions, onCleanup: (cleanup: () => Promise<unknown>) => void): Member {
+  const { keys, idTokenGate: gate, learnResource, engine, ...storeOptions } = options;
+  const store = redisTokenStore({ client, encryptionKeys: keys ?? [KEY1], retryAfterMs: 100, ...storeOptions });
+  onCleanup(() => store.close());
+  const events: CrossAppAccessEvent[] = [];
+  const xaa = new CrossAppAccess({
+    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
+    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret },
+    resource: learnResource ? undefined : stack.mcp.url,
+    store,
+    onEvent: (event) => events.push(event),
+    ...engine,
+  });
+  const idToken = async ({ user }: { user?: string }) => {
+    if (gate) await gate;
+    return stack.idp.mintIdToken({ sub: user });
+  };
+  return {
+    xaa,
+    store,
+    events,
+    call: async (user = 'alice') => (await xaa.fetch(fetch, { user, idToken })(stack.mcp.url, listToolsInit())).status,
+    token: async (user = 'alice') => (await xaa.getAccessToken({ user, idToken, url: stack.mcp.url })).token,
+    diagnostics: () => events.filter((e) => e.type === 'diagnostic').map((e) => (e as { message: string }).message),
+    acquisitions: () => events.filter((e) => e.type === 'token_issued' || e.type === 'token_renewed').length,
   };
 }
 

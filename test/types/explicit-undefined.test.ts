@@ -8,6 +8,10 @@ type OptionalKeys<T> = { [K in keyof T]-?: {} extends Pick<T, K> ? K : never }[k
 type AllUndefined<T> = { [K in OptionalKeys<T>]: undefined };
 
 const topLevel: AllUndefined<CrossAppAccessOptions> = {
+  // Either idToken and idp or assertion is required at run time; each is optional in the type.
+  idToken: undefined,
+  idp: undefined,
+  assertion: undefined,
   subjectTokenType: undefined,
   scope: undefined,
   resource: undefined,

@@ -20,6 +20,7 @@ import {
   type RecordedRequest,
 } from './http-util.js';
 import { wellKnownPaths } from './well-known.js';
+import { platformOf, verifyWorkloadAssertion, type TrustedPlatform } from './workload-assertions.js';
 import { createDpopVerifier, isProofFailure, type DpopVerifier } from './dpop.js';
 import {
   DEFAULT_CLIENT_ASSERTION_ALGS,
@@ -69,6 +70,8 @@ export interface AuthorizationServerOptions {
   signingAlgValuesSupported?: string[];
   /** Port and request log. Default: a free port, no log. */
   listen?: ListenOptions;
+  /** Platforms whose workload JWTs it redeems directly (workload identity, SEP-1933). Default: none. */
+  trustedPlatforms?: readonly TrustedPlatform[];
 }
 
 /** An IdP an authorization server accepts ID-JAGs from. */
@@ -372,6 +375,8 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       if (isProofFailure(proof)) throw new GrantError(400, proof.error, proof.description, as.dpop.requireNonce ? { 'dpop-nonce': as.dpop.nonce } : undefined);
       jkt = proof.jkt;
     }
+    const platform = options.trustedPlatforms && platformOf(form.assertion, options.trustedPlatforms);
+    if (platform) return grantToWorkload(res, platform, form, clientId);
     // The jti is spent once the assertion itself verifies, even if the scope check below fails.
     const claims = await verifyIdJag(form.assertion, clientId, form.resource);
     // draft-ietf-oauth-identity-assertion-authz-grant-04 §8.6: a key-bound ID-JAG needs a proof of that key.
@@ -395,6 +400,15 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       expires_in: ttl,
       ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}),
     });
+  }
+
+  /** A workload's own JWT, from a trusted platform, redeemed without an IdP (RFC 7523 §3; SEP-1933). */
+  async function grantToWorkload(res: ServerResponse, platform: TrustedPlatform, form: Record<string, string>, clientId: string) {
+    const verified = await verifyWorkloadAssertion(form.assertion!, platform, { audience: issuer, clientId, scope: form.scope });
+    if ('error' in verified) throw new GrantError(verified.status, verified.error, verified.description);
+    const ttl = as.accessTokenTtlSeconds;
+    const token = as.issueAccessToken({ sub: verified.sub, idp: verified.iss, clientId, resource: form.resource, scopes: verified.scopes, ttlSeconds: ttl });
+    sendJson(res, 200, { access_token: token, token_type: 'Bearer', expires_in: ttl, ...(verified.scopes.length > 0 ? { scope: verified.scopes.join(' ') } : {}) });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
