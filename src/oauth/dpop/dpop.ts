@@ -1,6 +1,6 @@
 import { loadDpopKey, dpopCacheId, type DpopOption, type DpopSigner } from './key.js';
 import { DpopNonces } from './nonces.js';
-import { accessTokenHash, signProof } from './proof.js';
+import { accessTokenHash, htuOf, signProof } from './proof.js';
 
 /**
  * One engine's DPoP (RFC 9449): its key (made or imported once, at first use), the servers' nonces,
@@ -15,6 +15,8 @@ export class Dpop {
   private signer: Promise<DpopSigner> | undefined;
   /** The last access token hashed, and its `ath`: a user's requests carry the same token many times. */
   private lastAth: { token: string; ath: Promise<string> } | undefined;
+  /** The last URL a proof was made for, read: MCP transports send to one URL again and again. */
+  private lastTarget: { url: string; htu: string; origin: string } | undefined;
 
   constructor(
     private readonly option: DpopOption,
@@ -36,7 +38,15 @@ export class Dpop {
   async proof(method: string, url: string, accessToken?: string): Promise<string> {
     const signer = await this.key();
     const ath = accessToken === undefined ? undefined : await this.ath(accessToken);
-    return signProof(signer, { htm: method, url, ath, nonce: this.nonces.for(url), nowMs: this.now() });
+    const target = this.target(url);
+    return signProof(signer, { htm: method, htu: target.htu, ath, nonce: this.nonces.forOrigin(target.origin), nowMs: this.now() });
+  }
+
+  private target(url: string): { url: string; htu: string; origin: string } {
+    const last = this.lastTarget;
+    if (last?.url === url) return last;
+    const parsed = new URL(url);
+    return (this.lastTarget = { url, htu: htuOf(parsed), origin: parsed.origin });
   }
 
   private ath(token: string): Promise<string> {

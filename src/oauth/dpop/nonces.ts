@@ -11,9 +11,9 @@ const NONCE = new RegExp(`^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,${DEFAULTS.maxDpopNon
 export class DpopNonces {
   private readonly byOrigin = new LRUCache<string, string>({ max: DEFAULTS.maxDpopNonceOrigins });
 
-  /** The nonce to put in a proof for `url`, if its server gave one. */
-  for(url: string): string | undefined {
-    return this.byOrigin.get(new URL(url).origin);
+  /** The nonce to put in a proof for a URL of `origin`, if its server gave one. */
+  forOrigin(origin: string): string | undefined {
+    return this.byOrigin.get(origin);
   }
 
   /** Reads a response's `DPoP-Nonce`; says whether it carried a usable one. */
