@@ -190,6 +190,13 @@ describe('DPoP proofs never leave the resource', () => {
     expect([pa.htu, pb.htu]).toEqual([`${rs.resource}/a`, `${rs.resource}/b`]);
     expect(pa.jti).not.toBe(pb.jti);
     expect(rs.dpop.proofs.map((p) => p.claims.htu)).toEqual([`${rs.resource}/b`]);
+
+    // The same from the warm path (the token cached): each hop signed for its own URL again.
+    expect((await authedFetch(`${rs.resource}/a`, { method: 'POST', body: 'y' })).status).toBe(200);
+    const [, , wa, wb] = rs.inResource();
+    expect([claimsOf(wa!.dpop!).htu, claimsOf(wb!.dpop!).htu]).toEqual([`${rs.resource}/a`, `${rs.resource}/b`]);
+    expect(new Set(rs.inResource().map((h) => claimsOf(h.dpop!).jti)).size).toBe(4);
+    expect(stack.as.counters.grant).toBe(1);
   });
 
   it('a redirect out of the resource, and a URL outside it, carry no proof and no Authorization', async () => {
