@@ -42,6 +42,13 @@ describe('examples/ against the dev servers', { timeout: 60_000 }, () => {
     expect(out).toContain('echo: hello from v1');
   });
 
+  it('dpop: a DPoP-bound token through an SDK client, and by hand with getAccessToken\'s proof', async () => {
+    const out = await example('dpop');
+    expect(out).toContain('whoami: sub=alice');
+    expect(out).toContain('by hand: DPoP token, tools/list 200');
+    expect(dev.mcp.dpop.proofs.length).toBeGreaterThan(1);
+  });
+
   it('mcp-sdk-v2: a v2 transport on the wrapped fetch lists and calls tools', async () => {
     const out = await example('mcp-sdk-v2');
     expect(out).toContain('tools: whoami, echo');

@@ -297,3 +297,19 @@ describe('a workload engine through every adapter', () => {
     }
   });
 });
+
+describe('with DPoP (RFC 9449)', () => {
+  it('the workload grant carries a proof; its DPoP-bound token goes as Authorization: DPoP with a fresh proof per request', async () => {
+    const grantProofs = as.dpop.proofs.length;
+    const resourceProofs = mcp.dpop.proofs.length;
+    const authed = withCrossAppAccess(fetch, options({ dpop: true }));
+    expect(await whoamiThrough(mcp.url, authed, false)).toBe(whoami('system:serviceaccount:billing:agent'));
+    expect(as.dpop.proofs.length - grantProofs).toBe(1);
+    const tokened = mcp.requests.filter((r) => r.authorization !== undefined);
+    expect(tokened.length).toBeGreaterThan(1);
+    expect(tokened.every((r) => r.authorization!.startsWith('DPoP '))).toBe(true);
+    const proofs = mcp.dpop.proofs.slice(resourceProofs);
+    expect(proofs.every((p) => p.jkt === as.dpop.proofs.at(-1)!.jkt)).toBe(true);
+    expect(new Set(proofs.map((p) => p.claims.jti)).size).toBe(proofs.length);
+  });
+});

@@ -1,5 +1,6 @@
 import { asksForDpopNonce } from '../oauth/challenge.js';
 import type { Dpop } from '../oauth/dpop/dpop.js';
+import { accessTokenHash } from '../oauth/dpop/proof.js';
 import { CrossAppAccessError } from '../errors.js';
 import type { AccessToken } from './tokens.js';
 
@@ -8,6 +9,9 @@ import type { AccessToken } from './tokens.js';
  * a new proof for that very request (its method and URL, the token's hash), never as Bearer.
  */
 export class DpopCredential {
+  /** The token's `ath` (RFC 9449 §4.2), hashed once. */
+  private ath: Promise<string> | undefined;
+
   constructor(
     readonly value: string,
     private readonly jkt: string,
@@ -28,7 +32,7 @@ export class DpopCredential {
         stage: 'request',
       });
     }
-    return this.dpop.proof(method, url, this.value);
+    return this.dpop.proof(method, url, (this.ath ??= accessTokenHash(this.value)));
   }
 
   /**

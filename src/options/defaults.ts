@@ -69,4 +69,8 @@ export const DEFAULTS = Object.freeze({
   maxAuthProviderUsers: 10_000,
   /** How deep a chain of error `cause`s is followed. */
   maxCauseDepth: 8,
+  /** Servers (origins) whose latest DPoP nonce is remembered at most, least recently used dropped (RFC 9449 §8, §9). */
+  maxDpopNonceOrigins: 1000,
+  /** Longest DPoP nonce kept from a `DPoP-Nonce` header; a longer one is ignored. */
+  maxDpopNonceLength: 512,
 });

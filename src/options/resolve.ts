@@ -95,7 +95,7 @@ function resolved(o: z.infer<typeof engineSchema>, store: TokenStore | undefined
     now: o.now ?? (() => Date.now()),
     onEvent: o.onEvent,
     checkIdJag: o.checkIdJag ?? true,
-    dpop: o.dpop,
+    dpop: o.dpop === false ? undefined : o.dpop,
     // Any WHATWG fetch takes the platform's RequestInit at run time, whatever its declarations say.
     oauthFetch: o.oauthFetch as FetchLike | undefined,
     store,

@@ -188,7 +188,7 @@ export const schema = z.strictObject({
   now: z.custom<() => number>((v) => typeof v === 'function', 'expected a function returning epoch milliseconds').optional(),
   onEvent: z.custom<(event: CrossAppAccessEvent) => void>((v) => typeof v === 'function', 'expected a function').optional(),
   checkIdJag: z.boolean().optional(),
-  dpop: z.custom<DpopOption>((v) => v !== undefined).superRefine((value, ctx) => {
+  dpop: z.custom<DpopOption | false>((v) => v !== undefined).superRefine((value, ctx) => {
     const problem = dpopOptionProblem(value);
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   }).optional(),

@@ -263,7 +263,7 @@ export interface CrossAppAccessOptions {
    */
   checkIdJag?: boolean | undefined;
   /**
-   * DPoP (RFC 9449): proof-of-possession for the access tokens. `true` makes an ES256 key pair per
+   * DPoP (RFC 9449): proof-of-possession for the access tokens (`false` or absent: Bearer). `true` makes an ES256 key pair per
    * engine (WebCrypto, non-extractable); `{ privateKey }` uses a private JWK or PKCS#8 PEM (ES256,
    * ES384, RS256, PS256 or EdDSA), which every process of a fleet sharing a token store must share.
    * The jwt-bearer request carries a proof; a `DPoP` token is sent as `Authorization: DPoP` with a
@@ -275,7 +275,7 @@ export interface CrossAppAccessOptions {
    * withCrossAppAccess(fetch, { ...options, dpop: { privateKey: process.env.DPOP_KEY_PEM! } });
    * ```
    */
-  dpop?: DpopOption | undefined;
+  dpop?: DpopOption | false | undefined;
   /**
    * The fetch used for every metadata and token request (IdP, authorization server, protected-resource
    * metadata). Default: the fetch this wrapper wraps (`next`). Middlewares between this wrapper and the

@@ -129,6 +129,22 @@ export const flowTests = [
       expect(sent.length === 0, `a request without a user sent ${sent.length} request(s): ${sent.join(', ')}`);
     },
   },
+  {
+    name: 'dpop: true: a WebCrypto key per engine, a DPoP-bound token, a fresh proof on every request',
+    async run(lib, config) {
+      const user = `dora-${config.runId}`;
+      const events = [];
+      const xaa = new lib.CrossAppAccess({ idp: idp(config), client: client(config), dpop: true, onEvent: (event) => events.push(event) });
+      const idToken = idTokenFor(config, user);
+      const authed = xaa.fetch(fetch, { user, idToken });
+      // The MCP server accepts a DPoP-bound token only as Authorization: DPoP with a valid proof, each with a new jti.
+      expect((await whoami(authed, config.mcpUrl, events)) === user, 'the MCP server saw another subject');
+      expect((await whoami(authed, config.mcpUrl, events)) === user, 'the second call was refused');
+      const { tokenType } = await xaa.getAccessToken({ user, idToken, url: config.mcpUrl });
+      expect(tokenType === 'DPoP', `the token is ${tokenType}, not DPoP${eventsSaid(events)}`);
+      expect(events.filter((e) => e.type === 'token_issued').length === 1, `expected one token_issued${eventsSaid(events)}`);
+    },
+  },
 ];
 
 /** Name, `code` and message of what a test threw. */

@@ -1,6 +1,6 @@
 import { loadDpopKey, dpopCacheId, type DpopOption, type DpopSigner } from './key.js';
 import { DpopNonces } from './nonces.js';
-import { accessTokenHash, signProof } from './proof.js';
+import { htuOf, signProof } from './proof.js';
 
 /**
  * One engine's DPoP (RFC 9449): its key (made or imported once, at first use), the servers' nonces,
@@ -13,8 +13,8 @@ export class Dpop {
   /** Whether the token exchange at the IdP carries a proof too (the ID-JAG bound to the key). */
   readonly bindsIdJag: boolean;
   private signer: Promise<DpopSigner> | undefined;
-  /** The last access token hashed, and its `ath`: a user's requests carry the same token many times. */
-  private lastAth: { token: string; ath: Promise<string> } | undefined;
+  /** The last URL a proof was made for, read: MCP transports send to one URL again and again. */
+  private lastTarget: { url: string; htu: string; origin: string } | undefined;
 
   constructor(
     private readonly option: DpopOption,
@@ -31,19 +31,19 @@ export class Dpop {
 
   /**
    * A proof for one request to `url` (RFC 9449 §4.2), with the latest nonce of its server and, for a
-   * resource request, the access token's hash (`ath`, §4.2, §7).
+   * resource request, the access token's hash (`ath`, §4.2, §7; hashed by the caller).
    */
-  async proof(method: string, url: string, accessToken?: string): Promise<string> {
+  async proof(method: string, url: string, accessTokenHash?: Promise<string>): Promise<string> {
     const signer = await this.key();
-    const ath = accessToken === undefined ? undefined : await this.ath(accessToken);
-    return signProof(signer, { htm: method, url, ath, nonce: this.nonces.for(url), nowMs: this.now() });
+    const ath = await accessTokenHash;
+    const target = this.target(url);
+    return signProof(signer, { htm: method, htu: target.htu, ath, nonce: this.nonces.forOrigin(target.origin), nowMs: this.now() });
   }
 
-  private ath(token: string): Promise<string> {
-    const last = this.lastAth;
-    if (last?.token === token) return last.ath;
-    const ath = accessTokenHash(token);
-    this.lastAth = { token, ath };
-    return ath;
+  private target(url: string): { url: string; htu: string; origin: string } {
+    const last = this.lastTarget;
+    if (last?.url === url) return last;
+    const parsed = new URL(url);
+    return (this.lastTarget = { url, htu: htuOf(parsed), origin: parsed.origin });
   }
 }

@@ -57,8 +57,8 @@ const ALGS_BY_KTY: Record<string, readonly SigningAlg[]> = { EC: ['ES256', 'ES38
  * made). A PEM's content is only checked when it is imported, at first use.
  */
 export function dpopOptionProblem(value: unknown): string | undefined {
-  if (value === true) return undefined;
-  if (typeof value !== 'object' || value === null) return 'expected true, or { privateKey } (a private JWK or a PKCS#8 PEM)';
+  if (value === true || value === false) return undefined;
+  if (typeof value !== 'object' || value === null) return 'expected true, false, or { privateKey } (a private JWK or a PKCS#8 PEM)';
   const { privateKey, signingAlg, bindIdJag, ...rest } = value as { privateKey?: unknown; signingAlg?: unknown; bindIdJag?: unknown };
   const unknown = Object.keys(rest)[0];
   if (unknown !== undefined) return `has an unknown member "${unknown}" (expected privateKey, signingAlg and bindIdJag)`;

@@ -1,20 +1,19 @@
 import { LRUCache } from 'lru-cache';
+import { DEFAULTS } from '../../options/defaults.js';
 
-// Origins remembered at most: a nonce is a server's, and an engine talks to few servers.
-const MAX_ORIGINS = 1000;
 // RFC 9449 §8.1: a nonce is an opaque string of NQCHAR (%x21 / %x23-5B / %x5D-7E); anything else is ignored.
-const NONCE = /^[\x21\x23-\x5b\x5d-\x7e]{1,512}$/;
+const NONCE = new RegExp(`^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,${DEFAULTS.maxDpopNonceLength}}$`);
 
 /**
  * The latest `DPoP-Nonce` of each server, by origin (RFC 9449 §8, §9): every response carrying the
  * header refreshes it; the next proof to that origin carries it.
  */
 export class DpopNonces {
-  private readonly byOrigin = new LRUCache<string, string>({ max: MAX_ORIGINS });
+  private readonly byOrigin = new LRUCache<string, string>({ max: DEFAULTS.maxDpopNonceOrigins });
 
-  /** The nonce to put in a proof for `url`, if its server gave one. */
-  for(url: string): string | undefined {
-    return this.byOrigin.get(new URL(url).origin);
+  /** The nonce to put in a proof for a URL of `origin`, if its server gave one. */
+  forOrigin(origin: string): string | undefined {
+    return this.byOrigin.get(origin);
   }
 
   /** Reads a response's `DPoP-Nonce`; says whether it carried a usable one. */

@@ -5,8 +5,8 @@ import type { DpopSigner } from './key.js';
 export interface ProofClaims {
   /** The request's method. */
   readonly htm: string;
-  /** The request's URL; its query and fragment are left out here. */
-  readonly url: string;
+  /** The request's URL without query and fragment ({@link htuOf}). */
+  readonly htu: string;
   /** The access token the request carries (resource requests only): its hash goes in as `ath`. */
   readonly ath?: string | undefined;
   /** The server's latest `DPoP-Nonce`, when it gave one (RFC 9449 §8, §9). */
@@ -25,11 +25,23 @@ function normalizedMethod(method: string): string {
 }
 
 /** RFC 9449 §4.2 `htu`: the target URI without query and fragment. */
-export function htuOf(url: string): string {
-  const parsed = new URL(url);
-  parsed.search = '';
-  parsed.hash = '';
-  return parsed.href;
+export function htuOf(url: URL): string {
+  const copy = new URL(url.href);
+  copy.search = '';
+  copy.hash = '';
+  return copy.href;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * base64url of a JSON text. A proof's claims are ASCII (a URL's serialization is, and so are nonces,
+ * RFC 9449 §8.1, and the other claims), so `btoa` takes the text as it is; anything else goes through UTF-8.
+ */
+function encodeAsciiJson(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (!/^[\x00-\x7f]*$/.test(text)) return encodeJson(value);
+  return btoa(text).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 /** RFC 9449 §4.2 `ath`: base64url of the SHA-256 of the access token's ASCII. */
@@ -54,12 +66,12 @@ export async function signProof(signer: DpopSigner, claims: ProofClaims): Promis
   const payload: Record<string, string | number> = {
     jti: base64url(crypto.getRandomValues(new Uint8Array(16))),
     htm: normalizedMethod(claims.htm),
-    htu: htuOf(claims.url),
+    htu: claims.htu,
     iat: Math.floor(claims.nowMs / 1000),
   };
   if (claims.ath !== undefined) payload.ath = claims.ath;
   if (claims.nonce !== undefined) payload.nonce = claims.nonce;
-  const signingInput = `${encodedHeader(signer)}.${encodeJson(payload)}`;
-  const signature = await crypto.subtle.sign(signParams(signer.alg), signer.key, new TextEncoder().encode(signingInput));
+  const signingInput = `${encodedHeader(signer)}.${encodeAsciiJson(payload)}`;
+  const signature = await crypto.subtle.sign(signParams(signer.alg), signer.key, encoder.encode(signingInput));
   return `${signingInput}.${base64url(new Uint8Array(signature))}`;
 }

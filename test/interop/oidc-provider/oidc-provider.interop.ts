@@ -68,7 +68,7 @@ describe('oidc-provider 9: DPoP-bound tokens for ID-JAGs (RFC 9449 with draft-ie
   });
 
   it('without dpop the provider issues Bearer tokens, which this resource refuses (one re-acquisition): no DPoP proof is ever made up', async () => {
-    const authedFetch = withCrossAppAccess(fetch, options([], { dpop: undefined }));
+    const authedFetch = withCrossAppAccess(fetch, options([], { dpop: false }));
     expect((await authedFetch(interop.resource)).status).toBe(401);
     expect(interop.grants.map((g) => [g.tokenType, g.proof])).toEqual([
       ['Bearer', false],

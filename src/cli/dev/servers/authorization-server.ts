@@ -368,7 +368,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       jkt = proof.jkt;
     }
     const platform = options.trustedPlatforms && platformOf(form.assertion, options.trustedPlatforms);
-    if (platform) return grantToWorkload(res, platform, form, clientId);
+    if (platform) return grantToWorkload(res, platform, form, clientId, jkt);
     // The jti is spent once the assertion itself verifies, even if the scope check below fails.
     const claims = await verifyIdJag(form.assertion, clientId, form.resource);
     // draft-ietf-oauth-identity-assertion-authz-grant-04 §8.6: a key-bound ID-JAG needs a proof of that key.
@@ -395,12 +395,12 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
   }
 
   /** A workload's own JWT, from a trusted platform, redeemed without an IdP (RFC 7523 §3; SEP-1933). */
-  async function grantToWorkload(res: ServerResponse, platform: TrustedPlatform, form: Record<string, string>, clientId: string) {
+  async function grantToWorkload(res: ServerResponse, platform: TrustedPlatform, form: Record<string, string>, clientId: string, jkt: string | undefined) {
     const verified = await verifyWorkloadAssertion(form.assertion!, platform, { audience: issuer, clientId, scope: form.scope });
     if ('error' in verified) throw new GrantError(verified.status, verified.error, verified.description);
     const ttl = as.accessTokenTtlSeconds;
-    const token = as.issueAccessToken({ sub: verified.sub, idp: verified.iss, clientId, resource: form.resource, scopes: verified.scopes, ttlSeconds: ttl });
-    sendJson(res, 200, { access_token: token, token_type: 'Bearer', expires_in: ttl, ...(verified.scopes.length > 0 ? { scope: verified.scopes.join(' ') } : {}) });
+    const token = as.issueAccessToken({ sub: verified.sub, idp: verified.iss, clientId, resource: form.resource, scopes: verified.scopes, ttlSeconds: ttl, ...(jkt ? { jkt } : {}) });
+    sendJson(res, 200, { access_token: token, token_type: jkt ? 'DPoP' : 'Bearer', expires_in: ttl, ...(verified.scopes.length > 0 ? { scope: verified.scopes.join(' ') } : {}) });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
