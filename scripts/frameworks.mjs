@@ -1,0 +1,123 @@
+/**
+ * `npm run test:frameworks`: the framework examples of examples/frameworks/ (Vercel AI SDK, Mastra,
+ * LangChain.js, Cloudflare Agents) against `cross-app-access dev`, with the package as users get it.
+ *
+ * 1. `npm pack` (its prepare builds dist/) into examples/frameworks/cross-app-access.tgz, then
+ *    `npm ci` there: the frameworks stay out of the root lockfile.
+ * 2. `tsc` over the examples, against the framework versions installed.
+ * 3. `cross-app-access dev` (the installed package's CLI) on free loopback ports.
+ * 4. Each example with the Node it needs (the pinned Node 22 of test/runtimes/nodes/ for the AI SDK
+ *    and Mastra), the Cloudflare Agent under `wrangler dev`; each one's output must show the tool's
+ *    answer for the right user.
+ *
+ * Prints one line per framework, then the failures; exits 1 if any failed. Every process started is
+ * ended, whatever happens. XAA_FRAMEWORKS=mastra,langchain runs only those.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, renameSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { runProcess, startProcess, stopAll, withDeadline, workDirectory } from './runtimes/processes.mjs';
+import { pinnedNode } from './runtimes/script-runtimes.mjs';
+
+const root = resolve(import.meta.dirname, '..');
+const folder = join(root, 'examples', 'frameworks');
+/** A safety net against a hang, not a measure of speed. */
+const DEADLINE_MS = 120_000;
+
+const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+const versionOf = (name) => JSON.parse(readFileSync(join(folder, 'node_modules', name, 'package.json'), 'utf8')).version;
+const versions = (...names) => names.map((n) => `${n} ${versionOf(n)}`).join(', ');
+
+/** Packs the repository into the folder and installs it with `npm ci`; checks that the build installed is this one. */
+function install() {
+  const lock = JSON.parse(readFileSync(join(folder, 'package-lock.json'), 'utf8'));
+  // With an integrity, npm ci would install the cached tarball of that hash, not the one just packed.
+  if (lock.packages['node_modules/cross-app-access']?.integrity !== undefined) {
+    throw new Error('examples/frameworks/package-lock.json pins the integrity of cross-app-access.tgz: delete that "integrity" line (the tarball is rebuilt at every run)');
+  }
+  const out = run('npm', ['pack', '--json', '--pack-destination', folder], root);
+  // `npm pack --json`'s report; the prepare script's own output, if any, comes before it.
+  const packed = JSON.parse(out.slice(out.search(/^\[/m)))[0];
+  renameSync(join(folder, packed.filename), join(folder, 'cross-app-access.tgz'));
+  run('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline'], folder);
+  const installed = readFileSync(join(folder, 'node_modules', 'cross-app-access', 'dist', 'index.js'), 'utf8');
+  if (installed !== readFileSync(join(root, 'dist', 'index.js'), 'utf8')) throw new Error('the installed cross-app-access is not the build just packed');
+  return packed.filename;
+}
+
+/** Starts the installed package's `cross-app-access dev`; its `XAA_…` variables once it listens. */
+async function startDev() {
+  const dev = startProcess(process.execPath, [join(folder, 'node_modules', 'cross-app-access', 'dist', 'cli.js'), 'dev'], { cwd: folder });
+  for (let i = 0; ; i++) {
+    const env = Object.fromEntries([...dev.output().matchAll(/^export (XAA_[A-Z_]+)='([^']*)'$/gm)].map((m) => [m[1], m[2]]));
+    if (env.XAA_ID_TOKEN) return { env, output: dev.output, stop: dev.stop };
+    if (i >= 300) {
+      await dev.stop();
+      throw new Error(`cross-app-access dev printed no XAA_ID_TOKEN:\n${dev.output().slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Runs examples/frameworks/<file> under `node` (TypeScript through tsx) with the dev variables. */
+async function runExample(node, file, env) {
+  const { code, output } = await runProcess(node, ['--import', 'tsx', file], { cwd: folder, env: { ...process.env, ...env } });
+  if (code !== 0) throw new Error(`${file} exited with code ${code}:\n${output.slice(-3000)}`);
+  return output;
+}
+
+/** `pattern`'s match in `output`, or an error showing the output. */
+function expectLine(output, pattern, what) {
+  const match = pattern.exec(output);
+  if (!match) throw new Error(`${what}: no line matching ${pattern} in:\n${output.slice(-3000)}`);
+  return match[0];
+}
+
+/** The user each dev ID token is minted for, and the answer of `whoami` for them. */
+const whoami = (user) => new RegExp(`sub=${user} scopes=\\S* idp=http://127\\.0\\.0\\.1:\\d+`);
+
+const frameworks = [
+  {
+    name: 'ai-sdk',
+    node: 22,
+    packages: ['ai', '@ai-sdk/mcp'],
+    async run({ node, env }) {
+      const out = await runExample(node, 'ai-sdk.ts', env);
+      expectLine(out, /^tools: whoami, echo$/m, 'ai-sdk');
+      return expectLine(out, new RegExp(`^whoami: ${whoami('alice').source}$`, 'm'), 'ai-sdk');
+    },
+  },
+];
+
+const listed = process.env.XAA_FRAMEWORKS?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
+const selected = frameworks.filter((f) => listed.length === 0 || listed.includes(f.name));
+if (selected.length === 0) throw new Error(`XAA_FRAMEWORKS=${process.env.XAA_FRAMEWORKS} names no framework (${frameworks.map((f) => f.name).join(', ')})`);
+
+const { path: work, remove: removeWork } = workDirectory('xaa-frameworks-');
+
+let ok = false;
+try {
+  const tarball = install();
+  run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', folder], root);
+  console.log(`frameworks: ${tarball} installed in examples/frameworks (npm ci), examples typechecked`);
+  const dev = await startDev();
+  const failures = [];
+  for (const framework of selected) {
+    const node = framework.node === 20 ? { file: process.execPath, version: process.versions.node } : pinnedNode(root, framework.node);
+    const label = `${framework.name} (${versions(...framework.packages)}; node ${node.version})`;
+    try {
+      const line = await withDeadline(framework.run({ node: node.file, env: dev.env, work }), DEADLINE_MS, framework.name);
+      console.log(`${label}: ${line}`);
+    } catch (error) {
+      console.log(`${label}: FAILED`);
+      failures.push(`${framework.name}: ${error instanceof Error ? error.stack : String(error)}`);
+    }
+  }
+  await dev.stop();
+  if (failures.length > 0) console.log(`\n${failures.join('\n\n')}`);
+  ok = failures.length === 0;
+} finally {
+  await stopAll();
+  await removeWork();
+}
+process.exitCode = ok ? 0 : 1;
