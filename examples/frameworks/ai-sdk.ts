@@ -4,8 +4,10 @@
  * Node 22 or later. Start `npx cross-app-access dev`, paste its `export XAA_…` lines, then `npx tsx ai-sdk.ts`.
  */
 import { createMCPClient } from '@ai-sdk/mcp';
+import { generateText, isStepCount } from 'ai';
 import { withCrossAppAccess } from 'cross-app-access';
-import { env, firstText } from './env.ts';
+import { env } from './env.ts';
+import { scriptedModel } from './scripted-model.ts';
 
 const authedFetch = withCrossAppAccess(fetch, {
   idToken: env('XAA_ID_TOKEN'), // the signed-in user's ID token (from your SSO session)
@@ -17,11 +19,15 @@ const authedFetch = withCrossAppAccess(fetch, {
 // Not `authProvider`: the AI SDK's is the older OAuthClientProvider, which runs its own token request after a 401.
 const mcp = await createMCPClient({ transport: { type: 'http', url: env('XAA_MCP_URL'), fetch: authedFetch } });
 try {
-  const tools = await mcp.tools(); // AI SDK tools, ready for generateText({ tools })
+  const tools = await mcp.tools(); // tools/list, as AI SDK tools
   console.log('tools:', Object.keys(tools).join(', '));
-  // What generateText does when the model calls the tool:
-  const result = await tools.whoami!.execute!({}, { toolCallId: 'call-1', messages: [], context: {} });
-  console.log('whoami:', firstText(result));
+  const { text } = await generateText({
+    model: scriptedModel('whoami'), // your model, e.g. openai('gpt-5')
+    tools,
+    prompt: 'Who am I?',
+    stopWhen: isStepCount(2), // the tool call, then the answer
+  });
+  console.log('whoami:', text);
 } finally {
   await mcp.close();
 }
