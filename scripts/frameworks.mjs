@@ -87,6 +87,19 @@ const frameworks = [
       return expectLine(out, new RegExp(`^whoami: ${whoami('alice').source}$`, 'm'), 'ai-sdk');
     },
   },
+  {
+    name: 'mastra',
+    node: 22,
+    packages: ['@mastra/core', '@mastra/mcp'],
+    async run({ node, env }) {
+      const out = await runExample(node, 'mastra.ts', env);
+      expectLine(out, /^tools: dev_whoami, dev_echo$/m, 'mastra');
+      // The tool call failed closed before anything was sent; the model is told why.
+      expectLine(out, /^bob's call on alice's client: error: No user could be resolved for a request to a protected resource; it was not sent\./m, 'mastra');
+      const bob = expectLine(out, new RegExp(`^bob whoami: ${whoami('bob').source}$`, 'm'), 'mastra');
+      return `${expectLine(out, new RegExp(`^alice whoami: ${whoami('alice').source}$`, 'm'), 'mastra')}; ${bob}`;
+    },
+  },
 ];
 
 const listed = process.env.XAA_FRAMEWORKS?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
