@@ -100,6 +100,16 @@ const frameworks = [
       return `${expectLine(out, new RegExp(`^alice whoami: ${whoami('alice').source}$`, 'm'), 'mastra')}; ${bob}`;
     },
   },
+  {
+    name: 'langchain',
+    node: 20,
+    packages: ['@langchain/core', '@langchain/mcp-adapters'],
+    async run({ node, env }) {
+      const out = await runExample(node, 'langchain.ts', env);
+      expectLine(out, /^tools: whoami, echo$/m, 'langchain');
+      return expectLine(out, new RegExp(`^whoami: ${whoami('alice').source}$`, 'm'), 'langchain');
+    },
+  },
 ];
 
 const listed = process.env.XAA_FRAMEWORKS?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
