@@ -14,10 +14,11 @@
  * ended, whatever happens. XAA_FRAMEWORKS=mastra,langchain runs only those.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, renameSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { runProcess, startProcess, stopAll, withDeadline, workDirectory } from './runtimes/processes.mjs';
 import { pinnedNode } from './runtimes/script-runtimes.mjs';
+import { offlineWranglerEnv, startWranglerDev, wranglerOf } from './runtimes/workerd.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const folder = join(root, 'examples', 'frameworks');
@@ -73,20 +74,23 @@ function expectLine(output, pattern, what) {
   return match[0];
 }
 
-/** The user each dev ID token is minted for, and the answer of `whoami` for them. */
+/** The answer of the dev MCP server's `whoami` for `user`. */
 const whoami = (user) => new RegExp(`sub=${user} scopes=\\S* idp=http://127\\.0\\.0\\.1:\\d+`);
 
-const frameworks = [
-  {
-    name: 'ai-sdk',
-    node: 22,
-    packages: ['ai', '@ai-sdk/mcp'],
-    async run({ node, env }) {
-      const out = await runExample(node, 'ai-sdk.ts', env);
-      expectLine(out, /^tools: whoami, echo$/m, 'ai-sdk');
-      return expectLine(out, new RegExp(`^whoami: ${whoami('alice').source}$`, 'm'), 'ai-sdk');
-    },
+/** An example for one user (alice) under Node `major`: it lists the tools, then prints whoami's answer. */
+const oneUser = (name, major, packages, file) => ({
+  name,
+  node: major,
+  packages,
+  async run({ node, env }) {
+    const out = await runExample(node, file, env);
+    expectLine(out, /^tools: whoami, echo$/m, name);
+    return expectLine(out, new RegExp(`^whoami: ${whoami('alice').source}$`, 'm'), name);
   },
+});
+
+const frameworks = [
+  oneUser('ai-sdk', 22, ['ai', '@ai-sdk/mcp'], 'ai-sdk.ts'),
   {
     name: 'mastra',
     node: 22,
@@ -100,17 +104,42 @@ const frameworks = [
       return `${expectLine(out, new RegExp(`^alice whoami: ${whoami('alice').source}$`, 'm'), 'mastra')}; ${bob}`;
     },
   },
+  oneUser('langchain', 20, ['@langchain/core', '@langchain/mcp-adapters'], 'langchain.ts'),
   {
-    name: 'langchain',
-    node: 20,
-    packages: ['@langchain/core', '@langchain/mcp-adapters'],
-    async run({ node, env }) {
-      const out = await runExample(node, 'langchain.ts', env);
-      expectLine(out, /^tools: whoami, echo$/m, 'langchain');
-      return expectLine(out, new RegExp(`^whoami: ${whoami('alice').source}$`, 'm'), 'langchain');
+    name: 'cloudflare-agents',
+    packages: ['agents'],
+    runtime: () => ({ version: `workerd ${wranglerOf(root).version}` }),
+    async run({ env, work }) {
+      // The dev variables as an env file (a client secret has no place on a command line).
+      const envFile = join(work, 'agent.env');
+      const names = ['XAA_MCP_URL', 'XAA_IDP_ISSUER', 'XAA_IDP_CLIENT_ID', 'XAA_ID_TOKEN_URL', 'XAA_CLIENT_ID', 'XAA_CLIENT_SECRET'];
+      writeFileSync(envFile, names.map((n) => `${n}=${env[n]}\n`).join(''), { mode: 0o600 });
+      const { wranglerDir } = wranglerOf(root);
+      const wrangler = await startWranglerDev({ wranglerDir, config: join(folder, 'wrangler.jsonc'), cwd: folder, work, readyPath: '/', args: ['--env-file', envFile] });
+      try {
+        const ask = async (user) => {
+          const response = await fetch(`${wrangler.origin}/whoami?user=${user}`);
+          const text = await response.text();
+          if (!response.ok) throw new Error(`the Agent of ${user} answered HTTP ${response.status}: ${text.slice(0, 1000)}\n${wrangler.output().slice(-3000)}`);
+          const { tools, whoami: answer } = JSON.parse(text);
+          if (tools.join(', ') !== 'whoami, echo') throw new Error(`the Agent of ${user} listed ${tools.join(', ')}`);
+          return expectLine(answer, whoami(user), `the Agent of ${user}`);
+        };
+        const [alice, bob] = await Promise.all([ask('alice'), ask('bob')]);
+        await ask('alice'); // again: alice's Agent reuses its connection
+        return `alice: ${alice}; bob: ${bob}`;
+      } finally {
+        await wrangler.stop();
+      }
     },
   },
 ];
+
+/** This process's Node (20) or the pinned one of test/runtimes/nodes/. */
+function nodeOf(major) {
+  const node = major === 20 ? { file: process.execPath, version: process.versions.node } : pinnedNode(root, major);
+  return { file: node.file, version: `node ${node.version}` };
+}
 
 const listed = process.env.XAA_FRAMEWORKS?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
 const selected = frameworks.filter((f) => listed.length === 0 || listed.includes(f.name));
@@ -121,15 +150,19 @@ const { path: work, remove: removeWork } = workDirectory('xaa-frameworks-');
 let ok = false;
 try {
   const tarball = install();
-  run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', folder], root);
+  const tsc = (project) => run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], root);
+  tsc(folder);
+  // The Worker against the Workers runtime types, made by `wrangler types` (as Cloudflare's docs say).
+  execFileSync(process.execPath, [join(wranglerOf(root).wranglerDir, 'bin', 'wrangler.js'), 'types', '--config', 'wrangler.jsonc'], { cwd: folder, env: offlineWranglerEnv(work), stdio: ['ignore', 'pipe', 'pipe'] });
+  tsc(join(folder, 'tsconfig.worker.json'));
   console.log(`frameworks: ${tarball} installed in examples/frameworks (npm ci), examples typechecked`);
   const dev = await startDev();
   const failures = [];
   for (const framework of selected) {
-    const node = framework.node === 20 ? { file: process.execPath, version: process.versions.node } : pinnedNode(root, framework.node);
-    const label = `${framework.name} (${versions(...framework.packages)}; node ${node.version})`;
+    const runtime = framework.runtime?.() ?? nodeOf(framework.node);
+    const label = `${framework.name} (${versions(...framework.packages)}; ${runtime.version})`;
     try {
-      const line = await withDeadline(framework.run({ node: node.file, env: dev.env, work }), DEADLINE_MS, framework.name);
+      const line = await withDeadline(framework.run({ node: runtime.file, env: dev.env, work }), DEADLINE_MS, framework.name);
       console.log(`${label}: ${line}`);
     } catch (error) {
       console.log(`${label}: FAILED`);

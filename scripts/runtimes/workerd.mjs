@@ -37,6 +37,23 @@ export function wranglerOf(root) {
   return { wranglerDir, version: `${workerdVersion} (wrangler ${wranglerVersion})` };
 }
 
+/** The environment wrangler runs offline in: no metrics, error reports or request.cf; config and logs in `work`. */
+export function offlineWranglerEnv(work) {
+  return {
+    ...process.env,
+    WRANGLER_SEND_METRICS: 'false',
+    WRANGLER_SEND_ERROR_REPORTS: 'false',
+    CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+    XDG_CONFIG_HOME: join(work, '.config'),
+    WRANGLER_LOG_PATH: join(work, '.wrangler-logs'),
+    WRANGLER_REGISTRY_PATH: join(work, '.wrangler-registry'),
+    // Non-interactive: no banner, hence no update check.
+    CI: 'true',
+    NO_COLOR: '1',
+    FORCE_COLOR: '0',
+  };
+}
+
 /**
  * Starts `wrangler dev` for `config` on a free loopback port, offline, its config, logs and state
  * in `work`; resolves once the Worker answers `readyPath`. `stop()` ends wrangler and workerd.
@@ -53,22 +70,7 @@ export async function startWranglerDev({ wranglerDir, config, cwd, work, readyPa
     '--show-interactive-dev-session=false',
     '--log-level', 'info',
     ...args,
-  ], {
-    cwd,
-    env: {
-      ...process.env,
-      WRANGLER_SEND_METRICS: 'false',
-      WRANGLER_SEND_ERROR_REPORTS: 'false',
-      CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-      XDG_CONFIG_HOME: join(work, '.config'),
-      WRANGLER_LOG_PATH: join(work, '.wrangler-logs'),
-      WRANGLER_REGISTRY_PATH: join(work, '.wrangler-registry'),
-      // Non-interactive: no banner, hence no update check.
-      CI: 'true',
-      NO_COLOR: '1',
-      FORCE_COLOR: '0',
-    },
-  });
+  ], { cwd, env: offlineWranglerEnv(work) });
   try {
     const origin = await readyOrigin(wrangler);
     await untilAnswering(`${origin}${readyPath}`, wrangler);
