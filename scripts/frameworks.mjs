@@ -62,7 +62,8 @@ async function startDev() {
 
 /** Runs examples/frameworks/<file> under `node` (TypeScript through tsx) with the dev variables. */
 async function runExample(node, file, env) {
-  const { code, output } = await runProcess(node, ['--import', 'tsx', file], { cwd: folder, env: { ...process.env, ...env } });
+  // The file by its full path, so that a process left running would be found by it (.ci/run looks).
+  const { code, output } = await runProcess(node, ['--import', 'tsx', join(folder, file)], { cwd: folder, env: { ...process.env, ...env } });
   if (code !== 0) throw new Error(`${file} exited with code ${code}:\n${output.slice(-3000)}`);
   return output;
 }
