@@ -102,7 +102,12 @@ const frameworks = [
       // The tool call failed closed before anything was sent; the model is told why.
       expectLine(out, /^bob's call on alice's client: error: No user could be resolved for a request to a protected resource; it was not sent\./m, 'mastra');
       const bob = expectLine(out, new RegExp(`^bob whoami: ${whoami('bob').source}$`, 'm'), 'mastra');
-      return `${expectLine(out, new RegExp(`^alice whoami: ${whoami('alice').source}$`, 'm'), 'mastra')}; ${bob}`;
+      const alice = expectLine(out, new RegExp(`^alice whoami: ${whoami('alice').source}$`, 'm'), 'mastra');
+      // The other shape: xaa.authProvider(...) as the server's authProvider.
+      const withProvider = await runExample(node, 'mastra-auth-provider.ts', env);
+      expectLine(withProvider, /^tools: dev_whoami, dev_echo$/m, 'mastra-auth-provider');
+      const carol = expectLine(withProvider, new RegExp(`^carol whoami: ${whoami('carol').source}$`, 'm'), 'mastra-auth-provider');
+      return `${alice}; ${bob}; ${carol} (authProvider)`;
     },
   },
   oneUser('langchain', 20, ['@langchain/core', '@langchain/mcp-adapters'], 'langchain.ts'),

@@ -34,6 +34,8 @@ function mcpClientFor(user: string): MCPClient {
       },
       idToken: ({ user }) => devIdTokenFor(user), // your session store's ID token for the user
     });
+    // The id names the user: Mastra keeps its clients by id (`new MCPClient` with an id in use returns that
+    // client, or disconnects it if its servers differ), so a shared id could hand one user another's client.
     client = new MCPClient({ id: `mcp-${user}`, servers: { dev: { url: new URL(env('XAA_MCP_URL')), fetch } } });
     clients.set(user, client);
   }
