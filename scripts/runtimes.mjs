@@ -7,14 +7,11 @@
  * failed. Every process started is ended, whatever happens. XAA_RUNTIMES=bun,deno runs only those.
  * Run with `node --import tsx` (the loopback servers are the TypeScript ones of test/servers/, over src/cli/dev/servers/).
  */
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { startStack } from '../test/servers/stack.ts';
 import { chromiumRuntime } from './runtimes/chromium.mjs';
 import { installPackedPackage } from './runtimes/pack.mjs';
-import { stopAll } from './runtimes/processes.mjs';
+import { stopAll, withDeadline, workDirectory } from './runtimes/processes.mjs';
 import { scriptRuntimes } from './runtimes/script-runtimes.mjs';
 import { workerdRuntime } from './runtimes/workerd.mjs';
 
@@ -42,14 +39,6 @@ function flowConfig(stack, runId) {
   };
 }
 
-function withDeadline(promise, what) {
-  let timer;
-  const deadline = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${RUNTIME_DEADLINE_MS / 1000} s`)), RUNTIME_DEADLINE_MS);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
 /** Runs one runtime's flow tests against a fresh stack: its result line and its failures. */
 async function runOne(runtime, work) {
   let label = runtime.name;
@@ -58,7 +47,7 @@ async function runOne(runtime, work) {
     const prepared = runtime.prepare();
     const listen = runtime.cors ? { cors: true } : {};
     stack = await startStack({ idp: { devIdTokenEndpoint: true, listen }, as: { listen }, mcp: { listen } });
-    const results = await withDeadline(runtime.run(prepared, work, flowConfig(stack, runtime.name.replace(/\W+/g, ''))), runtime.name);
+    const results = await withDeadline(runtime.run(prepared, work, flowConfig(stack, runtime.name.replace(/\W+/g, ''))), RUNTIME_DEADLINE_MS, runtime.name);
     label = `${runtime.name.split(' ')[0]} ${prepared.version ?? '(version unknown)'}`;
     const failed = results.filter((r) => !r.ok);
     const passed = results.length - failed.length;
@@ -71,15 +60,8 @@ async function runOne(runtime, work) {
   }
 }
 
-const work = mkdtempSync(join(tmpdir(), 'xaa-runtimes-'));
-/** Once every process is ended (Chromium writes its profile, inside `work`, until it exits). */
-const removeWork = () => rm(work, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    console.log(`${signal}: stopping every process started`);
-    void stopAll().then(removeWork).finally(() => process.exit(130));
-  });
-}
+// Removed once every process is ended (Chromium writes its profile, inside it, until it exits).
+const { path: work, remove: removeWork } = workDirectory('xaa-runtimes-');
 let ok = false;
 try {
   const { tarball } = installPackedPackage(root, work);

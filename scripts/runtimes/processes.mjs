@@ -5,6 +5,10 @@
  * by playwright) is registered with {@link track}.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** @type {Set<{ stop(): Promise<void>, kill(): void }>} */
 const running = new Set();
@@ -92,3 +96,29 @@ export async function stopAll() {
 process.once('exit', () => {
   for (const p of running) p.kill();
 });
+
+/**
+ * A temporary work directory for a run, removed by `remove()` once every process is ended (a
+ * process may write inside it until it exits); on Ctrl-C or SIGTERM, every process is stopped and
+ * the directory removed before exiting.
+ */
+export function workDirectory(prefix) {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  const remove = () => rm(path, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      console.log(`${signal}: stopping every process started`);
+      void stopAll().then(remove).finally(() => process.exit(130));
+    });
+  }
+  return { path, remove };
+}
+
+/** `promise`, or a rejection naming `what` after `ms`: a safety net against a hang, not a measure of speed. */
+export function withDeadline(promise, ms, what) {
+  let timer;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

@@ -47,17 +47,24 @@ async function runEntry(command, args, work, config, env = {}) {
   return JSON.parse(line.slice(RESULTS.length));
 }
 
+/**
+ * The pinned Node `major` (22 or 24) of test/runtimes/nodes/, installed on first use: its binary and version.
+ * @param {string} root the repository
+ * @param {number} major
+ */
+export function pinnedNode(root, major) {
+  const nodes = join(root, 'test', 'runtimes', 'nodes');
+  const file = join(nodes, 'node_modules', `node${major}`, 'bin', 'node');
+  ensureInstalled(nodes, file);
+  return binary(`Node ${major}`, [file]);
+}
+
 /** @param {string} root the repository (its node_modules holds the binaries) */
 export function scriptRuntimes(root) {
   const modules = join(root, 'node_modules');
-  const nodes = join(root, 'test', 'runtimes', 'nodes');
   const node = (major) => ({
     name: `node ${major}`,
-    prepare: () => {
-      const file = join(nodes, 'node_modules', `node${major}`, 'bin', 'node');
-      ensureInstalled(nodes, file);
-      return binary(`Node ${major}`, [file]);
-    },
+    prepare: () => pinnedNode(root, major),
     run: ({ file }, work, config) => runEntry(file, [], work, config),
   });
   return [
