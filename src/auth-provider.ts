@@ -48,11 +48,13 @@ const MAX_REMEMBERED = DEFAULTS.maxAuthProviderUsers;
  * {@link CrossAppAccess.getAccessToken}, `onUnauthorized()` drops the token the server refused
  * ({@link CrossAppAccess.invalidate}).
  */
-export function authProviderOf(xaa: CrossAppAccess, session: AuthProviderSession): McpAuthProvider {
+export function authProviderOf(xaa: CrossAppAccess, session: AuthProviderSession, workload = false): McpAuthProvider {
   const { user, idToken, idp, url } = session;
   // Mistakes in the session are told now, when the provider is made, not at the transport's first token().
   if (typeof user !== 'string' && typeof user !== 'function') throw new ConfigurationError('user', 'is required by authProvider: a user key, or a function returning the current one');
-  if (typeof idToken !== 'function' && (typeof idToken !== 'string' || idToken === '')) throw new ConfigurationError('idToken', "is required by authProvider: the user's ID token, or a function returning it");
+  // A workload engine (the assertion option) reads its platform JWT itself: no ID token is given.
+  if (workload && idToken !== undefined) throw new ConfigurationError('idToken', 'is not taken by authProvider on an engine with the assertion option (workload identity): leave it out');
+  if (!workload && typeof idToken !== 'function' && (typeof idToken !== 'string' || idToken === '')) throw new ConfigurationError('idToken', "is required by authProvider: the user's ID token, or a function returning it");
   if (typeof url !== 'string' && !(url instanceof URL)) throw new ConfigurationError('url', "is required by authProvider: the MCP server's URL");
   const last = new LazyLru<string, string>({ max: MAX_REMEMBERED });
   const request = (): AccessTokenRequest => {

@@ -194,8 +194,8 @@ export class CrossAppAccess {
    * ```
    */
   authProvider(session: AuthProviderSession): McpAuthProvider {
-    engineOf(this);
-    return authProviderOf(this, requireArgument(session, 'authProvider'));
+    const workload = engineOf(this).options.assertion !== undefined;
+    return authProviderOf(this, requireArgument(session, 'authProvider'), workload);
   }
 
   /**

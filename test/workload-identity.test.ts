@@ -273,6 +273,12 @@ describe('cache keys separate workloads', () => {
 describe('a workload engine through every adapter', () => {
   const engine = () => new CrossAppAccess({ assertion: workload('spiffe://example.org/agent').assertion, client: { clientId: WORKLOAD_CLIENT.clientId }, resource: mcp.resource });
 
+  it('authProvider on a workload engine takes no ID token (ConfigurationError when one is given), and needs none', () => {
+    const xaa = engine();
+    expect(() => xaa.authProvider({ user: 'agent', idToken: 'an-id-token', url: mcp.url })).toThrow(/idToken.*assertion/);
+    expect(() => xaa.authProvider({ user: 'agent', url: mcp.url })).not.toThrow();
+  });
+
   it('the MCP SDK v2 authProvider: a real v2 client, one grant, a 401 answered by one more', async () => {
     const xaa = engine();
     const client = new ClientV2({ name: 'agent', version: '1.0.0' });
