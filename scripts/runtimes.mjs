@@ -5,13 +5,13 @@
  *
  * Prints one line per runtime (`bun 1.4.5: 3 passed`), then the failures; exits 1 if any runtime
  * failed. Every process started is ended, whatever happens. XAA_RUNTIMES=bun,deno runs only those.
- * Run with `node --import tsx` (the loopback servers are the TypeScript ones of src/cli/dev/servers/).
+ * Run with `node --import tsx` (the loopback servers are the TypeScript ones of test/servers/, over src/cli/dev/servers/).
  */
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startStack } from '../src/cli/dev/servers/stack.ts';
+import { startStack } from '../test/servers/stack.ts';
 import { chromiumRuntime } from './runtimes/chromium.mjs';
 import { installPackedPackage } from './runtimes/pack.mjs';
 import { stopAll } from './runtimes/processes.mjs';

@@ -11,6 +11,7 @@ import { startDevGateway, type DevGateway } from '../src/cli/dev/gateway.js';
 import { devGatewayEnvironment } from '../src/cli/dev/gateway-banner.js';
 import { runNode } from './helpers/node-process.js';
 import { skipRedis, startRedisServer, type RedisServer } from './servers/redis-server.js';
+import { leaksOf } from './servers/http-util.js';
 
 let dev: DevServers;
 let env: Record<string, string>;
@@ -30,7 +31,7 @@ async function example(name: string, extraEnv: Record<string, string> = {}): Pro
   const { code, stdout, stderr } = await runNode([`examples/${name}.ts`], { ...env, ...extraEnv });
   expect(code, `${name} failed:\n${stdout}\n${stderr}`).toBe(0);
   expect(dev.mcp.counters.authorized).toBeGreaterThan(0);
-  expect([...dev.idp.leaks(), ...dev.as.leaks()]).toEqual([]);
+  expect([...leaksOf(dev.idp), ...leaksOf(dev.as)]).toEqual([]);
   return stdout;
 }
 

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { startAuthorizationServer, type AsClient, type AuthorizationServer } from './servers/authorization-server.js';
 import type { RequestLogEntry } from './servers/http-util.js';
 import { startIdp, type Idp } from './servers/idp.js';
-import { startMcpServer, type McpTestServer } from './servers/mcp-server.js';
+import { startMcpServer, type DevMcpServer } from './servers/mcp-server.js';
 import { DEV_IDP_CLIENT_ID } from './start.js';
 
 export interface DevGatewayOptions {
@@ -35,7 +35,7 @@ export interface DevGatewayConfig {
 export interface DevGateway {
   idps: Idp[];
   authorizationServers: AuthorizationServer[];
-  mcpServers: McpTestServer[];
+  mcpServers: DevMcpServer[];
   config: DevGatewayConfig;
   close(): Promise<void>;
 }
@@ -62,7 +62,7 @@ export async function startDevGateway(options: DevGatewayOptions): Promise<DevGa
     }
     const trustedIdp = idps.map(({ issuer, publicKey }) => ({ issuer, publicKey }));
     const authorizationServers: AuthorizationServer[] = [];
-    const mcpServers: McpTestServer[] = [];
+    const mcpServers: DevMcpServer[] = [];
     for (let j = 0; j < serverCount; j++) {
       const metadataOverrides: Record<string, unknown> = {};
       const as = await startAuthorizationServer({ clients: [registrations[j]!], trustedIdp, metadataOverrides, listen: listen(`as-${j + 1}`, idpCount + j) });

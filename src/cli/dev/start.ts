@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { startAuthorizationServer, type AsClient, type AuthorizationServer } from './servers/authorization-server.js';
 import type { RequestLogEntry } from './servers/http-util.js';
 import { startIdp, type Idp } from './servers/idp.js';
-import { startMcpServer, type McpTestServer } from './servers/mcp-server.js';
+import { startMcpServer, type DevMcpServer } from './servers/mcp-server.js';
 
 /** The application's client id at the dev IdP: the ID token's `aud`. */
 export const DEV_IDP_CLIENT_ID = 'dev-agent';
@@ -46,7 +46,7 @@ export interface DevConfig {
 export interface DevServers {
   idp: Idp;
   as: AuthorizationServer;
-  mcp: McpTestServer;
+  mcp: DevMcpServer;
   config: DevConfig;
   /** Stops all three and closes their connections. */
   close(): Promise<void>;

@@ -68,6 +68,10 @@ export interface AuthorizationServerOptions {
   signingAlgValuesSupported?: string[];
   /** Port and request log. Default: a free port, no log. */
   listen?: ListenOptions;
+  /** See {@link OverrideHook}. Default: none. */
+  answerFirst?: OverrideHook;
+  /** Where issued access tokens are kept (the test servers keep it, to revoke them). Default: a new Map. */
+  tokens?: Map<string, AccessTokenInfo>;
 }
 
 /** An IdP an authorization server accepts ID-JAGs from. */
@@ -97,8 +101,6 @@ export interface AuthorizationServer {
   readonly metadataPaths: readonly string[];
   readonly counters: { metadata: number; grant: number };
   readonly requests: RecordedRequest[];
-  /** Fault injection: a returned reply is sent instead of the normal one (counters still count). */
-  override: OverrideHook | undefined;
   /** Mutable: lifetime of newly issued tokens. */
   accessTokenTtlSeconds: number;
   /** Mutable: see {@link AuthorizationServerOptions.allowedResources}. */
@@ -122,9 +124,6 @@ export interface AuthorizationServer {
   /** Issues a token directly (bypassing the grant), for tests. */
   issueAccessToken(info: Omit<AccessTokenInfo, 'expiresAt'> & { ttlSeconds?: number }): string;
   revoke(token: string): void;
-  revokeAll(): void;
-  /** Header names that must never arrive (cookie, MCP headers, bearer), over all requests. */
-  leaks(): string[];
   /** Zeroes counters and clears `requests` (issued tokens and used jtis are kept). */
   reset(): void;
   close(): Promise<void>;
@@ -154,7 +153,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
           ...wellKnownPaths(issuerPath, 'openid-configuration', true),
         ]);
   const clients = new Map(options.clients.map((c) => [c.clientId, c]));
-  const tokens = new Map<string, AccessTokenInfo>();
+  const tokens = options.tokens ?? new Map<string, AccessTokenInfo>();
   const usedJtis = new Set<string>();
   const seenAssertionJtis = new Set<string>();
   const signingAlgs = options.signingAlgValuesSupported ?? [...DEFAULT_CLIENT_ASSERTION_ALGS];
@@ -171,7 +170,6 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     metadataPaths,
     counters: { metadata: 0, grant: 0 },
     requests: [],
-    override: undefined,
     accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 3600,
     allowedResources: options.allowedResources,
     accessTokenFormat: undefined,
@@ -196,12 +194,6 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
     },
     revoke(token) {
       tokens.delete(token);
-    },
-    revokeAll() {
-      tokens.clear();
-    },
-    leaks() {
-      return as.requests.flatMap((r) => r.leaked);
     },
     reset() {
       as.counters.metadata = 0;
@@ -385,7 +377,7 @@ export async function startAuthorizationServer(options: AuthorizationServerOptio
       },
     });
     as.requests.push(recorded);
-    const reply = as.override?.({ path, method, headers, form });
+    const reply = options.answerFirst?.({ path, method, headers, form });
     if (reply) return sendOverride(res, reply);
 
     if (isMetadata && method === 'GET') return sendJson(res, 200, metadata(), { 'cache-control': 'max-age=60' });

@@ -67,14 +67,14 @@ export function noteRequest(target: IncomingMessage | ServerResponse, values: Re
   notes.set(target, { ...notes.get(target), ...values });
 }
 
-/** A canned reply used by the servers' `override` fault-injection hooks. */
+/** A reply sent instead of the server's own (see the servers' `answerFirst` option). */
 export interface OverrideResponse {
   status: number;
   headers?: Record<string, string>;
   body: string;
 }
 
-/** What an `override` hook sees about the incoming request. */
+/** What an `answerFirst` function sees about the incoming request. */
 export interface OverrideRequest {
   path: string;
   method: string;
@@ -83,6 +83,10 @@ export interface OverrideRequest {
   form: Record<string, string>;
 }
 
+/**
+ * Asked about every request once it is recorded and counted: a reply it returns is sent instead of
+ * the server's own. `dev` gives none; the test servers (test/servers/) build fault injection on it.
+ */
 export type OverrideHook = (req: OverrideRequest) => OverrideResponse | undefined;
 
 /** One recorded request, for assertions. */
@@ -284,7 +288,7 @@ export function sendOAuthError(
   sendJson(res, status, { error, error_description: description }, headers);
 }
 
-/** Sends an `override` hook's canned reply verbatim. */
+/** Sends an {@link OverrideHook}'s reply verbatim. */
 export function sendOverride(res: ServerResponse, reply: OverrideResponse): void {
   res.writeHead(reply.status, { 'content-length': Buffer.byteLength(reply.body), ...reply.headers });
   res.end(reply.body);

@@ -175,6 +175,8 @@ export interface IdpOptions {
    * servers that accept only https issuers and JWKS URIs. Default: plain http on 127.0.0.1.
    */
   tls?: TlsServerOptions;
+  /** See {@link OverrideHook}. Default: none. */
+  answerFirst?: OverrideHook;
 }
 
 export interface MintIdTokenOptions {
@@ -263,8 +265,6 @@ export interface Idp {
   readonly clientAssertions: RecordedClientAssertion[];
   /** Every request received, in order. */
   readonly requests: RecordedRequest[];
-  /** Fault injection: a returned reply is sent instead of the normal one (counters still count). */
-  override: OverrideHook | undefined;
   /** Scope narrowing (mutable per test). */
   grantScopes: ((requested: string[]) => string[]) | undefined;
   /** Mutates each ID-JAG's header/claims before signing (to mint bad ID-JAGs). */
@@ -286,8 +286,6 @@ export interface Idp {
   readonly refreshTokens: ReadonlyMap<string, string>;
   /** Invalidates every IdP refresh token issued so far. */
   revokeRefreshTokens(): void;
-  /** Header names that must never arrive (cookie, MCP headers, bearer), over all requests. */
-  leaks(): string[];
   /** Zeroes counters and clears `requests`. */
   reset(): void;
   close(): Promise<void>;
@@ -346,7 +344,6 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     counters: { metadata: 0, exchange: 0 },
     clientAssertions: [],
     requests: [],
-    override: undefined,
     grantScopes: options.grantScopes,
     transformIdJag: undefined,
     maxAge: options.maxAge,
@@ -379,9 +376,6 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
     refreshTokens,
     revokeRefreshTokens() {
       refreshTokens.clear();
-    },
-    leaks() {
-      return idp.requests.flatMap((r) => r.leaked);
     },
     reset() {
       idp.counters.metadata = 0;
@@ -614,7 +608,7 @@ export async function startIdp(options: IdpOptions = {}): Promise<Idp> {
       },
     });
     idp.requests.push(recorded);
-    const reply = idp.override?.({ path, method, headers, form });
+    const reply = options.answerFirst?.({ path, method, headers, form });
     if (reply) return sendOverride(res, reply);
 
     if (isMetadata && method === 'GET') return sendJson(res, 200, metadata(), { 'cache-control': 'max-age=60' });

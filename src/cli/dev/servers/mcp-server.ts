@@ -57,6 +57,8 @@ export interface McpServerOptions {
   prmOverrides?: Record<string, unknown>;
   /** Port and request log. Default: a free port, no log. */
   listen?: ListenOptions;
+  /** See {@link OverrideHook}. Default: none. */
+  answerFirst?: OverrideHook;
 }
 
 export interface McpRecordedRequest {
@@ -69,7 +71,8 @@ export interface McpRecordedRequest {
   headers: Record<string, string | string[] | undefined>;
 }
 
-export interface McpTestServer {
+/** A running MCP server of `cross-app-access dev` (the tests wrap it with fault injection: test/servers/mcp-server.ts). */
+export interface DevMcpServer {
   /** The MCP endpoint, e.g. `http://127.0.0.1:PORT/mcp`. */
   readonly url: string;
   /** `http://127.0.0.1:PORT`. */
@@ -81,8 +84,6 @@ export interface McpTestServer {
   readonly counters: { requests: number; authorized: number; unauthorized: number; forbidden: number; prm: number };
   /** Every request received (any path), in order. */
   readonly requests: McpRecordedRequest[];
-  /** Fault injection: a returned reply is sent instead of the normal one (counters still count). */
-  override: OverrideHook | undefined;
   /** Mutable: see {@link McpServerOptions.requiredScopes}. */
   requiredScopes: string[] | undefined;
   /** Zeroes counters and clears `requests`. */
@@ -112,7 +113,7 @@ function buildMcpServer(): McpServer {
   return server;
 }
 
-export async function startMcpServer(options: McpServerOptions): Promise<McpTestServer> {
+export async function startMcpServer(options: McpServerOptions): Promise<DevMcpServer> {
   const as = options.authorizationServer;
   const mcpPath = options.path ?? '/mcp';
   const prmMode = options.prm ?? 'path';
@@ -123,17 +124,16 @@ export async function startMcpServer(options: McpServerOptions): Promise<McpTest
         ? '/.well-known/oauth-protected-resource'
         : '/meta/prm';
 
-  const mcp: McpTestServer = {
+  const mcp: DevMcpServer = {
     url: '',
     origin: '',
     resource: '',
     prmUrl: '',
     counters: { requests: 0, authorized: 0, unauthorized: 0, forbidden: 0, prm: 0 },
     requests: [],
-    override: undefined,
     requiredScopes: options.requiredScopes,
     reset() {
-      for (const k of Object.keys(mcp.counters) as (keyof McpTestServer['counters'])[]) mcp.counters[k] = 0;
+      for (const k of Object.keys(mcp.counters) as (keyof DevMcpServer['counters'])[]) mcp.counters[k] = 0;
       mcp.requests.length = 0;
     },
     close: async () => {},
@@ -239,7 +239,7 @@ export async function startMcpServer(options: McpServerOptions): Promise<McpTest
     }
     mcp.requests.push(record);
 
-    const reply = mcp.override?.({ path, method, headers, form: {} });
+    const reply = options.answerFirst?.({ path, method, headers, form: {} });
     if (reply) return sendOverride(res, reply);
 
     if (path === prmPath && method === 'GET') {
