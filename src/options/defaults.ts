@@ -67,6 +67,8 @@ export const DEFAULTS = Object.freeze({
   maxReauthorizations: 2,
   /** Users whose last token an MCP SDK auth provider remembers, at most. */
   maxAuthProviderUsers: 10_000,
+  /** Token generations a 401 refused that the Redis store remembers (never taken from Redis again), at most. */
+  maxRejectedGenerations: 10_000,
   /** How deep a chain of error `cause`s is followed. */
   maxCauseDepth: 8,
   /** Servers (origins) whose latest DPoP nonce is remembered at most, least recently used dropped (RFC 9449 §8, §9). */

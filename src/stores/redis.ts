@@ -9,10 +9,11 @@ import { redisConnection } from './redis-client.js';
 import { RedisLink, describeRedisError } from './redis-link.js';
 import type { RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
 import type { SharedAcquisition, StoredDocument, StoredToken, TokenStoreHost } from './token-store.js';
+import { LazyLru } from '../lazy-lru.js';
+import { DEFAULTS } from '../options/defaults.js';
 
 export type { IORedisLike, IORedisSubscriberLike, RedisClientLike, RedisClusterLike, RedisSubscriberLike, RedisTokenStore, RedisTokenStoreOptions } from './redis-types.js';
 
-const MAX_REMEMBERED = 10_000;
 /** However long an acquisition may take, no process waits longer than this for another's. */
 const MAX_LOCK_WAIT_MS = 5 * 60_000;
 
@@ -46,7 +47,7 @@ class RedisStore implements RedisTokenStore {
   private host: TokenStoreHost = { now: Date.now, emit: () => {} };
   private readonly known = new WeakMap<StoredToken, Known>();
   /** Cache key → the generation a 401 refused: never taken from Redis again. */
-  private readonly rejected = new Map<string, string>();
+  private readonly rejected = new LazyLru<string, string>({ max: DEFAULTS.maxRejectedGenerations });
   /**
    * User hash → user key, for sign-outs announced by other processes: exactly the users this
    * process holds tokens for (kept in step with the LRU) or is obtaining one for, however many.
@@ -99,8 +100,8 @@ class RedisStore implements RedisTokenStore {
   delete(key: string, token: StoredToken): boolean {
     const dropped = this.local.delete(key, token);
     const known = this.known.get(token);
-    if (known && this.rejected.get(key) !== known.generation) {
-      remember(this.rejected, key, known.generation);
+    if (known && this.rejected.built?.get(key) !== known.generation) {
+      this.rejected.cache.set(key, known.generation);
       if (this.link.available()) this.link.background(['EVAL', DELETE_IF_GENERATION, '1', known.names.token, generationPrefix(known.generation)]);
     }
     return dropped;
@@ -272,7 +273,7 @@ class RedisStore implements RedisTokenStore {
         throw new Error('not a token');
       }
       // A generation refused with a 401 here is never taken again, even if its deletion failed.
-      if (this.rejected.get(key) === generation) return undefined;
+      if (this.rejected.built?.get(key) === generation) return undefined;
       const token: StoredToken = { value: p.v, expiresAt: p.e, renewAt: p.r, receivedAt: p.t, scope: p.s ?? undefined, fingerprint: p.f, ...(p.k === 'DPoP' ? { tokenType: 'DPoP' as const, jkt: p.j as string } : {}) };
       this.known.set(token, { names, generation });
       return token;
@@ -396,13 +397,6 @@ function positive(value: number | undefined, fallback: number, option: string): 
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) throw new ConfigurationError(option, 'expected a positive number of milliseconds');
   return value;
-}
-
-/** Sets `key` in a map kept to at most MAX_REMEMBERED entries, oldest dropped first. */
-function remember(map: Map<string, string>, key: string, value: string): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value as string);
 }
 
 /** The associated data of a sealed discovery result: its kind and its name (never a token's cache key). */
