@@ -143,6 +143,22 @@ describe.skipIf(skipRedis).each<ClientKind>(['node-redis-cluster', 'ioredis-clus
   }, 90_000);
 });
 
+// Redis before 7 has no sharded pub/sub: SPUBLISH renamed away stands for it, and the store falls
+// back to classic pub/sub (PUBLISH reaches every node of the cluster).
+describe.skipIf(skipRedis).each<ClientKind>(['node-redis-cluster', 'ioredis-cluster'])('redisTokenStore on %s without SPUBLISH', (kind) => {
+  const fleet: ClusterFleet = useClusterFleet(kind, ['--rename-command', 'SPUBLISH', '']);
+
+  it('one acquisition for the fleet, and forget() in one engine still reaches every other (classic pub/sub)', async () => {
+    const members = [await fleet.member({ commandTimeoutMs: 2_000 }), await fleet.member({ commandTimeoutMs: 2_000 }), await fleet.member({ commandTimeoutMs: 2_000 })];
+    const [a, b, c] = members as [Member, Member, Member];
+    expect((await Promise.all(members.flatMap((m) => [m.call('alice'), m.call('alice')]))).every((s) => s === 200)).toBe(true);
+    expect(fleet.stack.idp.counters.exchange).toBe(1);
+    await a.xaa.forget('alice');
+    await eventually(() => signedOut(b, 'alice') && signedOut(c, 'alice'), 'the sign-out to reach the other engines');
+    expect(members.flatMap((m) => m.diagnostics())).toEqual([]);
+  });
+});
+
 describe('which client, and a prefix that keeps one user\'s keys in one slot', () => {
   const encryptionKeys = [randomBytes(32)];
   const nodeRedis = { isReady: false, sendCommand: async () => null };
