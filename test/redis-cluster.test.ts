@@ -45,7 +45,7 @@ describe.skipIf(skipRedis).each<ClientKind>(['node-redis-cluster', 'ioredis-clus
   const fleet: ClusterFleet = useClusterFleet(kind);
   const start = useFleetProcesses();
 
-  it('4 processes × 50 concurrent cold calls → 1 token exchange and 1 grant; after a revocation, 4 × 50 → exactly 1 more', async () => {
+  it('4 processes × 50 concurrent cold calls → 1 token exchange and 1 grant; after a revocation, 4 × 50 → exactly 1 more; forget() in one reaches the other three', async () => {
     const { stack } = fleet;
     const idToken = await stack.idp.mintIdToken({ sub: 'alice', expiresInSeconds: 3600 });
     const args = [fleet.urls.join(','), stack.mcp.url, stack.idp.issuer, stack.idp.clientId, idToken, KEY, COMMAND_TIMEOUT_MS, kind];
@@ -64,6 +64,17 @@ describe.skipIf(skipRedis).each<ClientKind>(['node-redis-cluster', 'ioredis-clus
     expect(stack.idp.counters.exchange).toBe(2);
     expect(stack.as.counters.grant).toBe(2);
     expect(revoked.reduce((sum, o) => sum + o.issued, 0)).toBe(1);
+
+    // Sign-out in process 1 reaches processes 2 to 4; the next call there acquires afresh.
+    await processes[0]!.ask('forget');
+    const others = processes.slice(1);
+    for (const deadline = Date.now() + 10_000; ; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      const seen = await Promise.all(others.map((p) => p.ask<{ signedOut: number }>('signed-out')));
+      if (seen.every((s) => s.signedOut === 1)) break;
+      if (Date.now() > deadline) throw new Error(`the sign-out did not reach every process: ${JSON.stringify(seen)}`);
+    }
+    expect((await processes[1]!.ask<Outcome>('go 1')).issued).toBe(1);
+    expect(stack.idp.counters.exchange).toBe(3);
     await Promise.all(processes.map((p) => p.exit()));
   }, 60_000);
 
