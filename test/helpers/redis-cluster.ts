@@ -54,10 +54,12 @@ export async function startRedisCluster(masters = 3, serverArgs: string[] = []):
     const ports: number[] = [];
     for (let i = 0; i < masters; i++) {
       const port = await freePort();
+      // The cluster bus defaults to port + 10000, which may be taken or past 65535: a free one of its own.
+      const busPort = await freePort();
       ports.push(port);
       const child = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', dir, '--save', '', '--appendonly', 'no', ...serverArgs],
+        ['--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', dir, '--save', '', '--appendonly', 'no', ...serverArgs],
         { stdio: 'ignore' },
       );
       children.push(child);
