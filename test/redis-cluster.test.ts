@@ -45,7 +45,7 @@ describe.skipIf(skipRedis).each<ClientKind>(['node-redis-cluster', 'ioredis-clus
   const fleet: ClusterFleet = useClusterFleet(kind);
   const start = useFleetProcesses();
 
-  it('4 processes × 50 concurrent cold calls → 1 token exchange and 1 grant; after a revocation, 4 × 50 → exactly 1 more', async () => {
+  it('4 processes × 50 concurrent cold calls → 1 token exchange and 1 grant; after a revocation, 4 × 50 → exactly 1 more; forget() in one reaches the other three', async () => {
     const { stack } = fleet;
     const idToken = await stack.idp.mintIdToken({ sub: 'alice', expiresInSeconds: 3600 });
     const args = [fleet.urls.join(','), stack.mcp.url, stack.idp.issuer, stack.idp.clientId, idToken, KEY, COMMAND_TIMEOUT_MS, kind];
@@ -64,6 +64,17 @@ describe.skipIf(skipRedis).each<ClientKind>(['node-redis-cluster', 'ioredis-clus
     expect(stack.idp.counters.exchange).toBe(2);
     expect(stack.as.counters.grant).toBe(2);
     expect(revoked.reduce((sum, o) => sum + o.issued, 0)).toBe(1);
+
+    // Sign-out in process 1 reaches processes 2 to 4; the next call there acquires afresh.
+    await processes[0]!.ask('forget');
+    const others = processes.slice(1);
+    for (const deadline = Date.now() + 10_000; ; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      const seen = await Promise.all(others.map((p) => p.ask<{ signedOut: number }>('signed-out')));
+      if (seen.every((s) => s.signedOut === 1)) break;
+      if (Date.now() > deadline) throw new Error(`the sign-out did not reach every process: ${JSON.stringify(seen)}`);
+    }
+    expect((await processes[1]!.ask<Outcome>('go 1')).issued).toBe(1);
+    expect(stack.idp.counters.exchange).toBe(3);
     await Promise.all(processes.map((p) => p.exit()));
   }, 60_000);
 
@@ -141,6 +152,22 @@ describe.skipIf(skipRedis).each<ClientKind>(['node-redis-cluster', 'ioredis-clus
       process.off('unhandledRejection', onUnhandled);
     }
   }, 90_000);
+});
+
+// Redis before 7 has no sharded pub/sub: SPUBLISH renamed away stands for it, and the store falls
+// back to classic pub/sub (PUBLISH reaches every node of the cluster).
+describe.skipIf(skipRedis).each<ClientKind>(['node-redis-cluster', 'ioredis-cluster'])('redisTokenStore on %s without SPUBLISH', (kind) => {
+  const fleet: ClusterFleet = useClusterFleet(kind, ['--rename-command', 'SPUBLISH', '']);
+
+  it('one acquisition for the fleet, and forget() in one engine still reaches every other (classic pub/sub)', async () => {
+    const members = [await fleet.member({ commandTimeoutMs: 2_000 }), await fleet.member({ commandTimeoutMs: 2_000 }), await fleet.member({ commandTimeoutMs: 2_000 })];
+    const [a, b, c] = members as [Member, Member, Member];
+    expect((await Promise.all(members.flatMap((m) => [m.call('alice'), m.call('alice')]))).every((s) => s === 200)).toBe(true);
+    expect(fleet.stack.idp.counters.exchange).toBe(1);
+    await a.xaa.forget('alice');
+    await eventually(() => signedOut(b, 'alice') && signedOut(c, 'alice'), 'the sign-out to reach the other engines');
+    expect(members.flatMap((m) => m.diagnostics())).toEqual([]);
+  });
 });
 
 describe('which client, and a prefix that keeps one user\'s keys in one slot', () => {

@@ -26,7 +26,8 @@ export interface ClusterFleet {
   keysPerNode(): Promise<number[]>;
 }
 
-export function useClusterFleet(kind: ClientKind): ClusterFleet {
+/** `serverArgs` go to every cluster node (see {@link startRedisCluster}). */
+export function useClusterFleet(kind: ClientKind, serverArgs: string[] = []): ClusterFleet {
   const isCluster = kind.endsWith('-cluster');
   let cluster: RedisCluster | undefined;
   let single: RedisServer | undefined;
@@ -36,7 +37,7 @@ export function useClusterFleet(kind: ClientKind): ClusterFleet {
 
   beforeAll(async () => {
     if (isCluster) {
-      cluster = await startRedisCluster();
+      cluster = await startRedisCluster(3, serverArgs);
       urls = cluster.nodes.map((node) => node.url);
     } else {
       single = await startRedisServer();

@@ -36,7 +36,8 @@ export interface RedisCluster {
 /** Lets a lost node be noticed within a second, not the default 15 (a killed master mid-test). */
 const NODE_TIMEOUT_MS = 1_000;
 
-export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+/** `serverArgs` go to every node (e.g. `['--rename-command', 'SPUBLISH', '']`: a server without sharded pub/sub). */
+export async function startRedisCluster(masters = 3, serverArgs: string[] = []): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'xaa-cluster-'));
   const children: ChildProcess[] = [];
   const killAll = () => {
@@ -53,10 +54,12 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
     const ports: number[] = [];
     for (let i = 0; i < masters; i++) {
       const port = await freePort();
+      // The cluster bus defaults to port + 10000, which may be taken or past 65535: a free one of its own.
+      const busPort = await freePort();
       ports.push(port);
       const child = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', dir, '--save', '', '--appendonly', 'no'],
+        ['--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', String(NODE_TIMEOUT_MS), '--dir', dir, '--save', '', '--appendonly', 'no', ...serverArgs],
         { stdio: 'ignore' },
       );
       children.push(child);
