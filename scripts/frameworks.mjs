@@ -60,7 +60,7 @@ async function startDev() {
   }
 }
 
-/** Runs examples/frameworks/<file> under `node` (TypeScript through tsx) with the dev variables. */
+/** Runs examples/frameworks/<file> under `node` (TypeScript through the folder's tsx) with the dev variables. */
 async function runExample(node, file, env) {
   // The file by its full path, so that a process left running would be found by it (.ci/run looks).
   const { code, output } = await runProcess(node, ['--import', 'tsx', join(folder, file)], { cwd: folder, env: { ...process.env, ...env } });

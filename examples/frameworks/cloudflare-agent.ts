@@ -2,8 +2,8 @@
  * Cloudflare Agents (`agents`): one Agent (a Durable Object) per user, named by the user, whose
  * `createMcpOAuthProvider()` returns `xaa.authProvider(...)` (the MCP SDK v2 `AuthProvider` shape):
  * `addMcpServer` takes no fetch. Each user's Agent holds that user's MCP connection and session.
- * Run under `wrangler dev` (workerd) with `--var` for the `XAA_…` variables `npx cross-app-access dev`
- * prints (see wrangler.jsonc), then `curl 'http://127.0.0.1:8787/whoami?user=alice'`.
+ * Run under `wrangler dev` (workerd), the `XAA_…` variables `npx cross-app-access dev` prints in a file
+ * given with `--env-file` (without `export`), then `curl 'http://127.0.0.1:8787/whoami?user=alice'`.
  */
 import { Agent, getAgentByName, type AgentMcpOAuthProvider } from 'agents';
 import { CrossAppAccess } from 'cross-app-access';
