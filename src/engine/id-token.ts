@@ -3,8 +3,10 @@ import type { UserState } from './users.js';
 import type { IdTokenContext, IdTokenReason, IdTokenSource, ResolvedOptions } from '../options/types.js';
 import { decodeJwt, numericClaim, stringClaim } from '../oauth/jwt.js';
 import { DEFAULTS } from '../options/defaults.js';
+import { callAppSource, type AppSourceNames } from './app-source.js';
 
 const ID_TOKEN_LEEWAY_SECONDS = DEFAULTS.idTokenLeewaySeconds;
+const ID_TOKEN_SOURCE: AppSourceNames = { option: 'idToken', returns: 'an ID token', code: 'id_token_unavailable', stage: 'id_token' };
 
 /** An ID token and the user it names (`iss` + `sub` + `tenant`, draft-ietf-oauth-identity-assertion-authz-grant-04 §3.1); '' for an opaque token. */
 export interface Subject {
@@ -31,16 +33,6 @@ function userOf(idToken: string): Parsed {
   const issuer = stringClaim(c, 'iss');
   const user = JSON.stringify([issuer ?? '', stringClaim(c, 'sub') ?? '', stringClaim(c, 'tenant') ?? stringClaim(c, 'tid') ?? '']);
   return { user, issuer, exp: numericClaim(c, 'exp') };
-}
-
-/** `work`, or `onTimeout()`'s error after `ms`. */
-export function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-    (timer as { unref?: () => void }).unref?.();
-  });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Where an acquisition reads ID tokens: the session's source, and whether it can give a new one. */
@@ -100,22 +92,7 @@ async function readIdToken(reading: IdTokenReading, source: IdTokenSupplier, rea
   const context: IdTokenContext = { reason, signal };
   if (reading.user.key !== '') context.user = reading.user.key;
   if (maxAge !== undefined) context.maxAge = maxAge;
-  let value: unknown;
-  try {
-    const work = Promise.resolve().then(() => source.read(context));
-    value = await withTimeout(work, ms, () => new CrossAppAccessError(`The idToken source did not answer within ${ms} ms.`, { code: 'timeout', stage: 'id_token' }));
-  } catch (error) {
-    if (error instanceof CrossAppAccessError) throw error;
-    // The app's own error stays as the cause; its message is not copied (it may quote a token).
-    throw new CrossAppAccessError(`The idToken source failed (reason "${reason}"); see cause.`, { code: 'id_token_unavailable', stage: 'id_token', cause: error });
-  }
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new CrossAppAccessError(`The idToken source returned ${typeof value === 'string' ? 'an empty string' : `a ${typeof value}`}, not an ID token.`, {
-      code: 'id_token_unavailable',
-      stage: 'id_token',
-    });
-  }
-  return value;
+  return callAppSource(() => source.read(context), ms, reason, ID_TOKEN_SOURCE);
 }
 
 /** Whether an ID token's `exp` has passed at `nowMs` (with the same leeway as when it is read). */

@@ -2,8 +2,11 @@ import { CrossAppAccessError } from '../errors.js';
 import { decodeJwt, numericClaim, stringClaim } from '../oauth/jwt.js';
 import type { ResolvedIdp } from '../options/types.js';
 import type { WorkloadAssertionContext, WorkloadAssertionReason, WorkloadAssertionSource } from '../options/workload-types.js';
-import { isExpired, withTimeout } from './id-token.js';
+import { callAppSource, type AppSourceNames } from './app-source.js';
+import { isExpired } from './id-token.js';
 import type { UserState } from './users.js';
+
+const ASSERTION_SOURCE: AppSourceNames = { option: 'assertion', returns: 'a JWT', code: 'assertion_unavailable', stage: 'assertion' };
 
 /** A platform JWT as read from the application, and the workload it names. */
 export interface PlatformAssertion {
@@ -70,21 +73,7 @@ async function readToken(reading: AssertionReading, audience: string, resource: 
   const ms = reading.timeoutMs;
   const context: WorkloadAssertionContext = { audience, resource, reason, signal: AbortSignal.timeout(ms) };
   if (reading.user.key !== '') context.user = reading.user.key;
-  let value: unknown;
-  try {
-    const work = Promise.resolve().then(() => reading.source(context));
-    value = await withTimeout(work, ms, () => new CrossAppAccessError(`The assertion source did not answer within ${ms} ms.`, { code: 'timeout', stage: 'assertion' }));
-  } catch (error) {
-    if (error instanceof CrossAppAccessError) throw error;
-    // The app's own error stays as the cause; its message is not copied (it may quote a token).
-    throw new CrossAppAccessError(`The assertion source failed (reason "${reason}"); see cause.`, { code: 'assertion_unavailable', stage: 'assertion', cause: error });
-  }
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new CrossAppAccessError(`The assertion source returned ${typeof value === 'string' ? 'an empty string' : `a ${typeof value}`}, not a JWT.`, {
-      code: 'assertion_unavailable',
-      stage: 'assertion',
-    });
-  }
+  const value = await callAppSource(() => reading.source(context), ms, reason, ASSERTION_SOURCE);
   // A token file read with readFile ends with a newline: a JWT has no whitespace (RFC 7515 §7.1).
   return value.trim();
 }
