@@ -122,6 +122,24 @@ describe.skipIf(skipRedis)('redisTokenStore against a real redis-server', () => 
     expect(slow.acquisitions()).toBe(2);
   });
 
+  it('a sign-out while another process reads the user ID token, before any lock: that acquisition keeps nothing either', async () => {
+    const a = await member();
+    const release = gate();
+    const asked = gate();
+    // Awaited where the slow process reads alice's ID token: tells the test, then holds the read.
+    const idTokenGate = { then: (resolve: () => void, reject: (e: unknown) => void) => (asked.open(), release.promise.then(resolve, reject)) } as unknown as Promise<void>;
+    const slow = await member({ idTokenGate });
+    const pending = slow.call('alice');
+    await asked.promise;
+    await a.xaa.forget('alice');
+    release.open();
+    expect(await pending).toBe(200); // the request it was for is answered
+    expect(await tokenKeys()).toEqual([]); // nothing came back into Redis
+    // Nor into the slow process: its next call acquires again.
+    expect(await slow.call('alice')).toBe(200);
+    expect(slow.acquisitions()).toBe(2);
+  });
+
   it('nothing in Redis, key or value, holds a token, an ID token, a secret, a user key or a URL', async () => {
     const idTokens: string[] = [];
     const a = await member();
