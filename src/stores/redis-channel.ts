@@ -100,12 +100,11 @@ export class RedisChannel {
     return starting;
   }
 
-  /** Publishes `message` on the channel, in the background (a lost message only makes waiters poll). */
-  publish(message: string): void {
+  /** Publishes `message` on the channel (sharded or not, see {@link isSharded}). */
+  async publish(message: string): Promise<void> {
     if (this.link.closed) return;
-    this.isSharded()
-      .then((sharded) => this.link.command([sharded ? 'SPUBLISH' : 'PUBLISH', this.name, message]))
-      .catch((error: unknown) => this.link.failed(error));
+    const sharded = await this.isSharded();
+    await this.link.command([sharded ? 'SPUBLISH' : 'PUBLISH', this.name, message]);
   }
 
   /** Sharded on a cluster whose servers know SPUBLISH (Redis 7); asked once, again after a failure. */

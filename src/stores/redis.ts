@@ -119,15 +119,24 @@ class RedisStore implements RedisTokenStore {
       if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) throw new Error('an answer that is not the reply of this store\'s script');
       const tokens = (ids as string[]).map((id) => this.tokenName(names.user, id));
       await this.link.command(['EVAL', DELETE_TOKENS, String(1 + tokens.length), names.index, ...tokens]);
-      this.channel.publish(RedisChannel.signOutMessage(names.user));
     } catch (error) {
-      this.link.failed(error);
-      throw new CrossAppAccessError(`The user's tokens were dropped in this process, but not in Redis (${describeRedisError(error)}): other processes may use them until they expire. Call forget() again.`, {
-        code: 'network_error',
-        stage: 'request',
-        cause: error,
-      });
+      throw this.signOutFailed(error, 'not in Redis');
     }
+    // Awaited: forget() resolves once every process has been told.
+    try {
+      await this.channel.publish(RedisChannel.signOutMessage(names.user));
+    } catch (error) {
+      throw this.signOutFailed(error, 'in Redis, but other processes were not told');
+    }
+  }
+
+  private signOutFailed(error: unknown, where: string): CrossAppAccessError {
+    this.link.failed(error);
+    return new CrossAppAccessError(`The user's tokens were dropped in this process, ${where} (${describeRedisError(error)}): other processes may use their copies until they expire. Call forget() again.`, {
+      code: 'network_error',
+      stage: 'request',
+      cause: error,
+    });
   }
 
   /** A local miss: the fleet's token, or one acquisition across the fleet (see {@link TokenStore.obtain}). */
@@ -286,7 +295,7 @@ class RedisStore implements RedisTokenStore {
   /** Releases the fleet lock and wakes the waiters, in the background (it expires anyway). */
   private release(names: Names, owner: string): void {
     this.link.background(['EVAL', RELEASE, '1', names.lock, owner]);
-    this.channel.publish(RedisChannel.wakeMessage(names.token));
+    this.channel.publish(RedisChannel.wakeMessage(names.token)).catch((error: unknown) => this.link.failed(error));
   }
 
   /** Another process signed out the user with this hash: their tokens and state here go too. */
