@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Exchange } from '../engine/authorize.js';
 import type { Answer } from '../engine/engine.js';
-import { headerReader, prepareBody, privateToSharedCaches, signedOptions, type PreparedBody } from './undici-body.js';
+import { headerReader, prepareBody, privateToSharedCaches, type PreparedBody } from './undici-body.js';
 import type { Route, SignedRequest } from './undici-request.js';
 import { DEFAULTS } from '../options/defaults.js';
 
@@ -75,7 +75,7 @@ export class UndiciExchange implements Exchange<UndiciAnswer> {
     const prepared = await this.body();
     if (this.request.finished) throw this.request.reason ?? new Error('The request was aborted.');
     const { opts, target } = this.request;
-    const sent = token === undefined ? { ...opts, body: prepared.body } : signedOptions(opts, prepared.body, this.route.authorization(token), target.url);
+    const sent = token === undefined ? { ...opts, body: prepared.body } : this.route.sign(opts, prepared.body, token, target.url);
     return new Promise<UndiciAnswer>((resolve, reject) => {
       const attempt = new Attempt(this.request, token !== undefined, resolve, reject);
       try {

@@ -1,7 +1,7 @@
 import { util, type Dispatcher } from 'undici';
 import type { SessionResolver } from '../engine/authorize.js';
 import type { Engine, Target, WarmToken } from '../engine/engine.js';
-import { headerReader, signedOptions } from './undici-body.js';
+import { headerReader } from './undici-body.js';
 import { CoreController, CoreRelay, rawPrivateToSharedCaches, type CoreHandler } from './undici-core-api.js';
 import { SignedRequest, type Route } from './undici-request.js';
 
@@ -29,7 +29,7 @@ export class WarmRelay extends CoreRelay {
   }
 
   send(): boolean {
-    const signed = signedOptions(this.opts, this.opts.body, this.route.authorization(this.warm.token.value), this.target.url);
+    const signed = this.route.sign(this.opts, this.opts.body, this.warm.token.value, this.target.url);
     return this.route.next(signed, this as unknown as Dispatcher.DispatchHandler);
   }
 

@@ -20,8 +20,16 @@ export class Route {
     readonly next: Dispatcher.Dispatch,
   ) {}
 
+  /**
+   * The dispatch options of an attempt carrying `token` to `target`: the one place that decides what
+   * a request sends to prove it (every attempt, warm or through the engine, is signed here).
+   */
+  sign(opts: Dispatcher.DispatchOptions, body: Dispatcher.DispatchOptions['body'], token: string, target: URL): Dispatcher.DispatchOptions {
+    return signedOptions(opts, body, this.authorization(token), target);
+  }
+
   /** `Bearer <token>` (RFC 6750 §2.1), built once per token rather than once per request. */
-  authorization(token: string): string {
+  private authorization(token: string): string {
     if (token !== this.lastToken) {
       this.lastToken = token;
       this.lastAuthorization = `Bearer ${token}`;
@@ -76,7 +84,7 @@ export class SignedRequest extends AsyncResource implements Handler, Controller 
   /** The warm path: one attempt with the stored token, at once; the engine only for a 401 or 403. */
   sendWarm(warm: WarmToken): boolean {
     this.warm = warm;
-    return this.route.next(signedOptions(this.opts, this.opts.body, this.route.authorization(warm.token.value), this.target.url), this);
+    return this.route.next(this.route.sign(this.opts, this.opts.body, warm.token.value, this.target.url), this);
   }
 
   /**
