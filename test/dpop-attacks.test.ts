@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
-import { CrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
+import { CrossAppAccess, withCrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
 import { startDpopResource, type DpopResource } from './helpers/dpop-resource.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
@@ -80,5 +80,25 @@ describe('the undici interceptor with a DPoP engine', () => {
       ['Bearer', undefined],
       ['Bearer', undefined],
     ]);
+  });
+});
+
+describe('DPoP nonces at the resource', () => {
+  it('a resource that asks for a new nonce every time gets exactly one retry: its 401 comes back, no new acquisition', async () => {
+    const { stack, rs } = await setup();
+    rs.dpop.requireNonce = true;
+    // Every proof is judged against a nonce newer than the one it carries.
+    const verify = rs.dpop.verify.bind(rs.dpop);
+    rs.dpop.verify = (proof, request) => {
+      rs.dpop.rotateNonce();
+      return verify(proof, request);
+    };
+    const { idp, client, resource, dpop } = engineOptions(stack, rs);
+    const authedFetch = withCrossAppAccess(fetch, { idToken: () => stack.idp.mintIdToken(), idp, client, resource, dpop, retry: false });
+    const response = await authedFetch(rs.resource, { method: 'POST', body: 'x' });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toContain('use_dpop_nonce');
+    expect(rs.inResource().map((h) => h.status)).toEqual([401, 401]);
+    expect(stack.as.counters.grant).toBe(1);
   });
 });
