@@ -2,9 +2,10 @@
  * Attacks on DPoP (RFC 9449) against the real loopback servers: every way a DPoP-bound token could go
  * out as Bearer, or a proof or `Authorization` could leave the resource, or a nonce could be misused.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
-import { CrossAppAccess, withCrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
+import { ConfigurationError, CrossAppAccess, withCrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
 import { startDpopResource, type DpopResource } from './helpers/dpop-resource.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
@@ -100,5 +101,28 @@ describe('DPoP nonces at the resource', () => {
     expect(response.headers.get('www-authenticate')).toContain('use_dpop_nonce');
     expect(rs.inResource().map((h) => h.status)).toEqual([401, 401]);
     expect(stack.as.counters.grant).toBe(1);
+  });
+});
+
+describe('DPoP keys too weak to sign with', () => {
+  const rsa1024 = () => generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
+
+  it('an RSA JWK under 2048 bits is a ConfigurationError when the options are made (RFC 7518 §3.3)', () => {
+    const privateKey = rsa1024().export({ format: 'jwk' });
+    const make = () => new CrossAppAccess({ idp: { tokenEndpoint: 'https://idp.example/token', clientId: 'c' }, client: { clientId: 'c' }, dpop: { privateKey } as never });
+    expect(make).toThrow(ConfigurationError);
+    expect(make).toThrow(/2048/);
+  });
+
+  it('an RSA PEM under 2048 bits fails at first use with a ConfigurationError, before any token request (the ID token never leaves)', async () => {
+    const { stack, rs } = await setup();
+    const privateKey = rsa1024().export({ format: 'pem', type: 'pkcs8' }) as string;
+    const { idp, client, resource } = engineOptions(stack, rs);
+    const authedFetch = withCrossAppAccess(fetch, { idToken: () => stack.idp.mintIdToken(), idp, client, resource, dpop: { privateKey }, retry: false });
+    const failure = await authedFetch(rs.resource).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ConfigurationError);
+    expect((failure as Error).message).toMatch(/2048/);
+    expect(stack.as.requests.filter((r) => r.method === 'POST')).toEqual([]);
+    expect(stack.idp.requests.filter((r) => r.method === 'POST')).toEqual([]);
   });
 });

@@ -122,11 +122,13 @@ export class Acquirer {
     const started = this.now();
     const client = this.registrations.for(binding.as.issuer, this.idp, binding.resource);
     const preRead = this.freshPreRead();
-    // The IdP's and the AS's metadata and the app's ID token are independent: read them at once.
+    // The IdP's and the AS's metadata and the app's ID token are independent: read them at once. The
+    // DPoP key too: a key that cannot sign fails the acquisition before the ID token leaves.
     const [idp, as, firstSubject] = await Promise.all([
       this.idpEndpoint(),
       this.authorizationServer(binding, client),
       preRead ?? this.subject(source, this.user.acquiredBefore ? 'renewal' : 'initial'),
+      this.dpop?.key(),
     ]);
     let subject = firstSubject;
     const scope = binding.scopes?.join(' ');
