@@ -126,3 +126,15 @@ describe('DPoP keys too weak to sign with', () => {
     expect(stack.idp.requests.filter((r) => r.method === 'POST')).toEqual([]);
   });
 });
+
+describe('getAccessToken\'s dpopProof', () => {
+  it('makes proofs for URLs inside the token\'s resource only: another origin, or the same origin outside the path, gets none', async () => {
+    const { stack, rs } = await setup();
+    const xaa = new CrossAppAccess(engineOptions(stack, rs));
+    const result = await xaa.getAccessToken({ user: 'alice', idToken: () => stack.idp.mintIdToken(), url: rs.resource });
+    expect(claimsOf(await result.dpopProof!('POST', `${rs.resource}/sub?q=1`)).htu).toBe(`${rs.resource}/sub`);
+    for (const elsewhere of ['https://attacker.example/mcp', `${rs.origin}/public`, `${rs.origin}/mcpx`, 'not a url']) {
+      await expect(result.dpopProof!('GET', elsewhere)).rejects.toMatchObject({ code: 'invalid_option', stage: 'request' });
+    }
+  });
+});
