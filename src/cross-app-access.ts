@@ -1,4 +1,4 @@
-import { credentialOf } from './engine/credential.js';
+import { credentialOf, type DpopCredential } from './engine/credential.js';
 import { untilAborted } from './abort.js';
 import { fetchAdapter } from './adapters/fetch.js';
 import { ConfigurationError, CrossAppAccessError } from './errors.js';
@@ -6,7 +6,7 @@ import type { CompatibleFetch, CrossAppAccessFetch, FetchLike } from './fetch-ty
 import type { ResourceBinding } from './engine/binding.js';
 import { resolveEngineOptions } from './options/resolve.js';
 import type { CrossAppAccessEngineOptions, UserIdTokenSource } from './options/types.js';
-import { describeUrl, parseUrl } from './url-rules.js';
+import { describeUrl, isInside, parseUrl } from './url-rules.js';
 import { Engine, targetAt, type Session, type Target } from './engine/engine.js';
 import { engineBehind, registerEngine } from './engine/handles.js';
 import { readerOf, requireUser, sessionResolver, type FetchSession } from './engine/sessions.js';
@@ -54,7 +54,8 @@ export interface AccessTokenResult {
   tokenType: 'Bearer' | 'DPoP';
   /**
    * For a DPoP token: a new proof for one request (its method and URL; RFC 9449 §4.2, §7), to send as
-   * the `DPoP` header beside `Authorization: DPoP <token>`. A new one for every request.
+   * the `DPoP` header beside `Authorization: DPoP <token>`. A new one for every request; a URL outside
+   * the token's resource gets none (`invalid_option`).
    */
   dpopProof?: ((method: string, url: string | URL) => Promise<string>) | undefined;
   /** Epoch ms after which it must not be sent. */
@@ -154,7 +155,7 @@ export class CrossAppAccess {
     const binding = await untilAborted(bindingFor(engine, session, request), request.signal);
     const token = await engine.tokenFor(binding, session, request.signal);
     const credential = credentialOf(token, engine.dpop);
-    const dpop = typeof credential === 'string' ? {} : { dpopProof: (method: string, url: string | URL) => credential.proof(method, String(url)) };
+    const dpop = typeof credential === 'string' ? {} : { dpopProof: (method: string, url: string | URL) => proofInside(credential, binding, method, url) };
     return { token: token.value, tokenType: token.tokenType ?? 'Bearer', ...dpop, expiresAt: token.expiresAt, scope: token.scope, resource: binding.resource };
   }
 
@@ -211,6 +212,15 @@ export class CrossAppAccess {
     const engine = engineOf(this);
     await engine.forget(requireUser(user));
   }
+}
+
+/** A proof for a request inside the token's resource only (RFC 9449 §7): none goes where the token may not. */
+async function proofInside(credential: DpopCredential, binding: ResourceBinding, method: string, url: string | URL): Promise<string> {
+  const target = parseUrl(String(url));
+  if (!target || !isInside(target.origin, target.pathname, binding.boundary)) {
+    throw new CrossAppAccessError(`No DPoP proof is made for ${target ? describeUrl(target) : 'that URL'}: it is outside the resource ${binding.resource} the token is for.`, { code: 'invalid_option', stage: 'request' });
+  }
+  return credential.proof(method, target.href);
 }
 
 /** The target of a URL or resource a token is asked for, refused where a token may not go. */

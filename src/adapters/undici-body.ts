@@ -62,26 +62,29 @@ export function discardBody(body: DispatchBody, reason: unknown): void {
  * caller's `host` naming another host than the target is dropped, so undici sends the target's: behind
  * a shared front end, a token must not reach another virtual host (RFC 9110 §7.2).
  */
-export function withAuthorization(headers: Headers, authorization: string, target: URL): Headers {
-  if (headers === null || headers === undefined) return { authorization };
-  if (isPlainRecord(headers) && !namesAuthorizationOrHost(headers)) {
+export function withAuthorization(headers: Headers, authorization: string, target: URL, proof?: string): Headers {
+  if (headers === null || headers === undefined) return proof === undefined ? { authorization } : { authorization, dpop: proof };
+  if (isPlainRecord(headers) && !namesAuthorizationOrHost(headers, proof !== undefined)) {
     // The common case, a record without either header: copied, ours added (no array to build).
     const record: Record<string, unknown> = Object.assign({}, headers);
     record.authorization = authorization;
+    if (proof !== undefined) record.dpop = proof;
     return record as Headers;
   }
-  return flatWithAuthorization(headers, authorization, target);
+  return flatWithAuthorization(headers, authorization, target, proof);
 }
 
 /**
  * {@link withAuthorization} for every other form, flattened to `[name, value, …]`. A function of its
  * own: its closure's captured variables would otherwise cost the common case a context per call.
  */
-function flatWithAuthorization(headers: NonNullable<Headers>, authorization: string, target: URL): string[] {
+function flatWithAuthorization(headers: NonNullable<Headers>, authorization: string, target: URL, proof: string | undefined): string[] {
   const flat: string[] = [];
   const push = (name: unknown, value: unknown) => {
     const key = String(name);
     if (isNamed(key, 'authorization')) return;
+    // A caller's own proof never goes with ours (RFC 9449 §4.3: exactly one DPoP header).
+    if (proof !== undefined && isNamed(key, 'dpop')) return;
     if (isNamed(key, 'host') && !namesHost(value, target)) return;
     if (Array.isArray(value)) for (const v of value) flat.push(key, String(v));
     else if (value !== undefined) flat.push(key, String(value));
@@ -95,6 +98,7 @@ function flatWithAuthorization(headers: NonNullable<Headers>, authorization: str
     for (const name in record) if (Object.hasOwn(record, name)) push(name, record[name]);
   }
   flat.push('authorization', authorization);
+  if (proof !== undefined) flat.push('dpop', proof);
   return flat;
 }
 
@@ -108,8 +112,8 @@ function isNamed(key: string, name: string): boolean {
   return key.length === name.length && key.toLowerCase() === name;
 }
 
-function namesAuthorizationOrHost(record: Record<string, unknown>): boolean {
-  for (const key in record) if (isNamed(key, 'authorization') || isNamed(key, 'host')) return true;
+function namesAuthorizationOrHost(record: Record<string, unknown>, orDpop: boolean): boolean {
+  for (const key in record) if (isNamed(key, 'authorization') || isNamed(key, 'host') || (orDpop && isNamed(key, 'dpop'))) return true;
   return false;
 }
 
@@ -125,11 +129,11 @@ function namesHost(value: unknown, target: URL): boolean {
  * `maxRedirections: 0` so that a redirect interceptor composed beneath this one does not carry the
  * token on (RFC 6750 §5.3); composed above it, each hop is a new dispatch through here, checked.
  */
-export function signedOptions(opts: Dispatcher.DispatchOptions, body: DispatchBody, authorization: string, target: URL): Dispatcher.DispatchOptions {
+export function signedOptions(opts: Dispatcher.DispatchOptions, body: DispatchBody, authorization: string, target: URL, proof?: string): Dispatcher.DispatchOptions {
   // Object.assign, then the members: V8 adds members to a spread's copy on a slow path.
   const signed = Object.assign({}, opts) as Dispatcher.DispatchOptions & { maxRedirections?: number };
   signed.body = body;
-  signed.headers = withAuthorization(opts.headers, authorization, target);
+  signed.headers = withAuthorization(opts.headers, authorization, target, proof);
   signed.maxRedirections = 0;
   return signed;
 }

@@ -1,9 +1,10 @@
 import type { Dispatcher } from 'undici';
 import type { Exchange } from '../engine/authorize.js';
 import type { Answer } from '../engine/engine.js';
-import { headerReader, prepareBody, privateToSharedCaches, type PreparedBody } from './undici-body.js';
+import { headerReader, prepareBody, privateToSharedCaches, signedOptions, type PreparedBody } from './undici-body.js';
 import type { Route, SignedRequest } from './undici-request.js';
 import { DEFAULTS } from '../options/defaults.js';
+import { valueOf, type Credential, type DpopCredential } from '../engine/credential.js';
 
 type Handler = Dispatcher.DispatchHandler;
 type Controller = Dispatcher.DispatchController;
@@ -65,19 +66,41 @@ export class UndiciExchange implements Exchange<UndiciAnswer> {
     return (await this.body()).replayable;
   }
 
-  async send(token: string | undefined): Promise<UndiciAnswer> {
+  async send(token: Credential | undefined): Promise<UndiciAnswer> {
     const continued = this.continued;
     this.continued = undefined;
     if (continued) {
-      if (continued.token === token) return continued.answer;
+      if (token !== undefined && continued.token === valueOf(token)) return continued.answer;
       await continued.answer.discard();
     }
     const prepared = await this.body();
     if (this.request.finished) throw this.request.reason ?? new Error('The request was aborted.');
     const { opts, target } = this.request;
+    if (typeof token === 'object') return this.sendWithProof(token, prepared);
     const sent = token === undefined ? { ...opts, body: prepared.body } : this.route.sign(opts, prepared.body, token, target.url);
+    return this.attempt(sent, token !== undefined);
+  }
+
+  /**
+   * A DPoP-bound token: `Authorization: DPoP` and a new proof for this attempt (RFC 9449 §7.1), and
+   * once more with a new proof when the server asks for its nonce (§9), the body replayed, no new token.
+   */
+  private async sendWithProof(credential: DpopCredential, prepared: PreparedBody): Promise<UndiciAnswer> {
+    const { opts, target } = this.request;
+    const url = target.url.href;
+    const signed = async () => signedOptions(opts, prepared.body, credential.authorization, target.url, await credential.proof(opts.method, url));
+    const answer = await this.attempt(await signed(), true);
+    if (!credential.askedForNonce(url, answer.status, answer.headers) || !prepared.replayable) return answer;
+    await answer.discard();
+    if (this.request.finished) throw this.request.reason ?? new Error('The request was aborted.');
+    const again = await this.attempt(await signed(), true);
+    credential.askedForNonce(url, again.status, again.headers);
+    return again;
+  }
+
+  private attempt(sent: Dispatcher.DispatchOptions, tokened: boolean): Promise<UndiciAnswer> {
     return new Promise<UndiciAnswer>((resolve, reject) => {
-      const attempt = new Attempt(this.request, token !== undefined, resolve, reject);
+      const attempt = new Attempt(this.request, tokened, resolve, reject);
       try {
         this.route.next(sent, attempt);
       } catch (error) {

@@ -142,7 +142,9 @@ export function crossAppAccessInterceptor(
 function warmToken(engine: Engine, target: Target, sessionOf: SessionResolver): WarmToken | undefined {
   try {
     const session = sessionOf();
-    return session && engine.warmToken(target, session);
+    const warm = session && engine.warmToken(target, session);
+    // A DPoP-bound token needs a new proof for each attempt (RFC 9449 §7.1): the engine's path signs it.
+    return warm?.token.tokenType === 'DPoP' ? undefined : warm;
   } catch {
     return undefined; // the engine's path fails and reports it
   }

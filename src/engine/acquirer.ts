@@ -1,5 +1,5 @@
 import { AS_AUTH_PREFERENCE, chooseClientAuth, IDP_AUTH_PREFERENCE, type ClientAuthMethod } from '../oauth/client-auth.js';
-import type { Discovery, ServerMetadata } from '../oauth/discovery.js';
+import { requireIdJagProfile, type Discovery, type ServerMetadata } from '../oauth/discovery.js';
 import { CrossAppAccessError, OAuthResponseError } from '../errors.js';
 import type { CrossAppAccessEvent } from '../events.js';
 import {
@@ -122,11 +122,13 @@ export class Acquirer {
     const started = this.now();
     const client = this.registrations.for(binding.as.issuer, this.idp, binding.resource);
     const preRead = this.freshPreRead();
-    // The IdP's and the AS's metadata and the app's ID token are independent: read them at once.
+    // The IdP's and the AS's metadata and the app's ID token are independent: read them at once. The
+    // DPoP key too: a key that cannot sign fails the acquisition before the ID token leaves.
     const [idp, as, firstSubject] = await Promise.all([
       this.idpEndpoint(),
       this.authorizationServer(binding, client),
       preRead ?? this.subject(source, this.user.acquiredBefore ? 'renewal' : 'initial'),
+      this.dpop?.key(),
     ]);
     let subject = firstSubject;
     const scope = binding.scopes?.join(' ');
@@ -324,8 +326,14 @@ export class Acquirer {
       this.emit({ type: 'diagnostic', message: `The metadata of the authorization server ${binding.as.issuer} could not be read again (${error.code}); the copy read earlier is used.`, durationMs: 0 });
       meta = binding.as;
     }
+    this.requireGrantProfile(meta);
     const authMethod = chooseClientAuth(client, meta.authMethods, AS_AUTH_PREFERENCE, `The authorization server ${meta.issuer}`, 'discovery');
     return { meta, authMethod };
+  }
+
+  /** What this acquirer's grant asks of the server: the ID-JAG profile (checked on every use, as the metadata may come from another kind of engine). */
+  protected requireGrantProfile(meta: ServerMetadata): void {
+    requireIdJagProfile(meta);
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { ResourceBinding } from './binding.js';
-import { bearerChallenge } from '../oauth/challenge.js';
+import { asksForDpopNonce, bearerChallenge } from '../oauth/challenge.js';
 import { ConfigurationError, CrossAppAccessError } from '../errors.js';
 import { isInside } from '../url-rules.js';
 import type { Answer, Engine, Session, Target, WarmToken } from './engine.js';
@@ -92,6 +92,9 @@ async function authorizedLoop<A extends Answer>(
     sent++;
     // An answer from outside the resource (a redirect led there) is not the resource's: as it came.
     if (!answer.fromResource) return answer;
+    // RFC 9449 §9: a request for a nonce does not refuse the token, and the exchange has sent its one
+    // retry with the nonce already: a new token would meet the same answer.
+    if (answer.status === 401 && token.tokenType === 'DPoP' && asksForDpopNonce(answer.headers)) return answer;
     if (answer.status === 401) {
       const refusedAt = engine.now();
       if ((replaced && fresh) || sent > MAX_REAUTHORIZATIONS || !(await exchange.replayable())) {

@@ -2,7 +2,7 @@ import type { LRUCache } from 'lru-cache';
 import { LazyLru } from '../lazy-lru.js';
 import type { ResourceBinding } from './binding.js';
 import { AS_AUTH_PREFERENCE, chooseClientAuth } from '../oauth/client-auth.js';
-import type { Discovery, ProtectedResourceMetadata } from '../oauth/discovery.js';
+import { requireIdJagProfile, type Discovery, type ProtectedResourceMetadata } from '../oauth/discovery.js';
 import { CrossAppAccessError } from '../errors.js';
 import { normaliseScopes } from '../options/resolve.js';
 import type { ConfiguredResource, ResolvedIdp, ResolvedOptions } from '../options/types.js';
@@ -182,6 +182,8 @@ export class ResourceRegistry {
   private async bind(prm: ProtectedResourceMetadata | PinnedResource, challengeScope: string | undefined): Promise<ResourceBinding> {
     const issuer = this.chooseIssuer(prm);
     const [as, scopesSupported] = await Promise.all([this.discovery.serverMetadata(issuer, 'authorization_server'), prm.scopesSupported]);
+    // A resource whose server takes no ID-JAG is not one the user flow can serve (its 401 goes back).
+    if (this.options.assertion === undefined) requireIdJagProfile(as);
     // Bind on first use (this package's rule) only once the AS metadata has validated, to its
     // metadata issuer: credentials stay with one issuer (MCP authorization 2026-07-28, "Authorization Server Binding").
     this.registrations.bind(as.issuer);

@@ -22,6 +22,9 @@ export class WorkloadAcquirer extends Acquirer {
   /** The assertion read to learn the workload, kept for the acquisition that follows (for its audience). */
   private keptAssertion: { readonly assertion: PlatformAssertion; readonly audience: string; readonly resource: string; readonly at: number } | undefined;
 
+  /** A workload's grant is a plain RFC 7523 jwt-bearer grant: no ID-JAG profile needed (SEP-1933). */
+  protected override requireGrantProfile(): void {}
+
   /** No IdP to discover. */
   override prefetchIdp(): void {}
 

@@ -31,6 +31,12 @@ export interface ServerMetadata {
   authMethods: string[] | undefined;
   /** `token_endpoint_auth_signing_alg_values_supported`, for `private_key_jwt`. */
   signingAlgs: string[] | undefined;
+  /**
+   * True when the server lists grant profiles and the ID-JAG one is not among them: a workload's
+   * jwt-bearer grant may go there, an ID-JAG may not (see {@link requireIdJagProfile}). Checked where
+   * the metadata is used, not here: documents are shared by engines of both kinds.
+   */
+  withoutIdJagProfile?: true;
 }
 
 const stringList = z.array(z.string());
@@ -234,6 +240,7 @@ export class Discovery {
         tokenEndpoint: meta.token_endpoint,
         authMethods: meta.token_endpoint_auth_methods_supported,
         signingAlgs: meta.token_endpoint_auth_signing_alg_values_supported,
+        ...(meta.authorization_grant_profiles_supported?.includes(ID_JAG_PROFILE) === false ? { withoutIdJagProfile: true as const } : {}),
       };
     }, isServerMetadata);
   }
@@ -250,20 +257,37 @@ export function isProtectedResourceMetadata(value: unknown): value is ProtectedR
 /** The shape of a validated {@link ServerMetadata}, as another process kept it. */
 function isServerMetadata(value: unknown): value is ServerMetadata {
   const v = value as Partial<ServerMetadata> | null;
-  return typeof v === 'object' && v !== null && typeof v.issuer === 'string' && typeof v.tokenEndpoint === 'string' && optionalStrings(v.authMethods) && optionalStrings(v.signingAlgs);
+  return typeof v === 'object' && v !== null && typeof v.issuer === 'string' && typeof v.tokenEndpoint === 'string' && optionalStrings(v.authMethods) && optionalStrings(v.signingAlgs) && (v.withoutIdJagProfile === undefined || v.withoutIdJagProfile === true);
 }
 
-/** draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2: the AS must support the ID-JAG profile, or at least jwt-bearer. */
+/**
+ * RFC 7523: neither an ID-JAG nor a workload's assertion can go to a server that takes no jwt-bearer
+ * grant. A listed ID-JAG profile says it does (draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2).
+ */
 function checkProfile(meta: z.infer<typeof serverSchema>, issuer: string): void {
   const profiles = meta.authorization_grant_profiles_supported;
   const grants = meta.grant_types_supported;
-  const supported = profiles ? profiles.includes(ID_JAG_PROFILE) : grants ? grants.includes(JWT_BEARER) : true;
-  if (!supported) {
-    throw new CrossAppAccessError(
-      `The authorization server ${issuer} does not support the ID-JAG profile (${profiles ? 'authorization_grant_profiles_supported' : 'grant_types_supported'} lacks it).`,
-      { code: 'unsupported_profile', stage: 'discovery' },
-    );
-  }
+  if (profiles?.includes(ID_JAG_PROFILE) || !grants || grants.includes(JWT_BEARER)) return;
+  throw new CrossAppAccessError(`The authorization server ${issuer} does not support the ID-JAG profile nor the jwt-bearer grant (grant_types_supported lacks it).`, {
+    code: 'unsupported_profile',
+    stage: 'discovery',
+  });
+}
+
+/**
+ * draft-ietf-oauth-identity-assertion-authz-grant-04 §7.2: an ID-JAG goes only to a server whose
+ * grant profiles, when it lists them, include the ID-JAG profile. Not asked of a workload's grant
+ * (SEP-1933), which is a plain RFC 7523 jwt-bearer grant.
+ *
+ * @example
+ * requireIdJagProfile(await discovery.serverMetadata(issuer, 'authorization_server'));
+ */
+export function requireIdJagProfile(meta: ServerMetadata): void {
+  if (!meta.withoutIdJagProfile) return;
+  throw new CrossAppAccessError(`The authorization server ${meta.issuer} does not support the ID-JAG profile (authorization_grant_profiles_supported lacks it).`, {
+    code: 'unsupported_profile',
+    stage: 'discovery',
+  });
 }
 
 function invalidMetadata(what: string, url: string, error: z.ZodError): CrossAppAccessError {

@@ -78,11 +78,20 @@ export function dpopOptionProblem(value: unknown): string | undefined {
   if (curves && !curves.includes(jwk.crv ?? '')) return `privateKey: curve "${String(jwk.crv)}" is not supported (${curves.join(', ')})`;
   const missing = THUMBPRINT_MEMBERS[kty]?.find((member) => typeof (jwk as Record<string, unknown>)[member] !== 'string');
   if (missing) return `privateKey: the JWK lacks its public member "${missing}"`;
+  if (kty === 'RSA' && isShortRsa(jwk)) return SHORT_RSA;
   const alg = (signingAlg as SigningAlg | undefined) ?? (jwk.alg as SigningAlg | undefined);
   if (alg !== undefined && !ALGS_BY_KTY[kty]?.includes(alg)) return `privateKey: a ${kty} key cannot sign with ${alg} (${ALGS_BY_KTY[kty]?.join(', ')})`;
   if (alg === 'ES384' && jwk.crv !== 'P-384') return 'privateKey: ES384 needs a P-384 key';
   if (alg === 'ES256' && jwk.crv !== 'P-256') return 'privateKey: ES256 needs a P-256 key';
   return undefined;
+}
+
+// RFC 7518 §3.3, §3.5: RSA keys of at least 2048 bits.
+const SHORT_RSA = 'privateKey: an RSA key must have at least 2048 bits (RFC 7518 §3.3)';
+
+/** An RSA JWK's modulus (`n`, base64url without leading zero octets) is under 2048 bits. */
+function isShortRsa(jwk: JsonWebKeyLike): boolean {
+  return typeof jwk.n === 'string' && Math.floor((jwk.n.length * 6) / 8) < 256;
 }
 
 /**
@@ -139,6 +148,7 @@ export async function loadDpopKey(option: DpopOption): Promise<DpopSigner> {
       // A PEM does not say its public half: imported once extractable to read it, then as a JWK, non-extractable.
       const readable = await importKey(privateKey, option.signingAlg, true);
       const jwk = (await crypto.subtle.exportKey('jwk', readable.key)) as JsonWebKeyLike;
+      if (jwk.kty === 'RSA' && isShortRsa(jwk)) throw new ConfigurationError('dpop.privateKey', SHORT_RSA.replace('privateKey: ', ''));
       const alg = option.signingAlg ?? (jwk.kty === 'RSA' ? 'RS256' : readable.alg);
       const { key } = await importKey(jwk, alg);
       return signer(key, alg, jwk);
@@ -146,7 +156,8 @@ export async function loadDpopKey(option: DpopOption): Promise<DpopSigner> {
     const alg = option.signingAlg ?? (privateKey.alg as SigningAlg | undefined) ?? algOf(privateKey) ?? 'ES256';
     const { key } = await importKey(privateKey, alg);
     return signer(key, alg, privateKey);
-  } catch {
+  } catch (error) {
+    if (error instanceof ConfigurationError) throw error;
     throw new ConfigurationError('dpop.privateKey', 'could not be imported for signing DPoP proofs; check the key (EC P-256/P-384, RSA or Ed25519, PKCS#8 PEM or private JWK) and signingAlg');
   }
 }
