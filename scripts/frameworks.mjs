@@ -25,7 +25,14 @@ const folder = join(root, 'examples', 'frameworks');
 /** A safety net against a hang, not a measure of speed. */
 const DEADLINE_MS = 120_000;
 
-const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+/** Runs a command to its end; if it fails, its output (tsc writes its errors to stdout) is in the error. */
+function run(cmd, args, cwd, env = process.env) {
+  try {
+    return execFileSync(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+  } catch (error) {
+    throw new Error(`${[cmd, ...args].join(' ')} failed:\n${String(error.stdout ?? '').slice(-3000)}${String(error.stderr ?? '').slice(-3000)}`);
+  }
+}
 const versionOf = (name) => JSON.parse(readFileSync(join(folder, 'node_modules', name, 'package.json'), 'utf8')).version;
 const versions = (...names) => names.map((n) => `${n} ${versionOf(n)}`).join(', ');
 
@@ -115,7 +122,7 @@ const frameworks = [
     name: 'cloudflare-agents',
     packages: ['agents'],
     runtime: () => ({ version: `workerd ${wranglerOf(root).version}` }),
-    async run({ env, work }) {
+    async run({ env, work, devLog }) {
       // The dev variables as an env file (a client secret has no place on a command line).
       const envFile = join(work, 'agent.env');
       const names = ['XAA_MCP_URL', 'XAA_IDP_ISSUER', 'XAA_IDP_CLIENT_ID', 'XAA_ID_TOKEN_URL', 'XAA_CLIENT_ID', 'XAA_CLIENT_SECRET'];
@@ -132,8 +139,14 @@ const frameworks = [
           return expectLine(answer, whoami(user), `the Agent of ${user}`);
         };
         const [alice, bob] = await Promise.all([ask('alice'), ask('bob')]);
-        await ask('alice'); // again: alice's Agent reuses its connection
-        return `alice: ${alice}; bob: ${bob}`;
+        // Again: alice's Agent reuses her MCP session (dev's request log: a tools/call, no new initialize).
+        const before = devLog().length;
+        await ask('alice');
+        // dev's log line reaches this process through a pipe, possibly after the Agent's answer.
+        for (let i = 0; i < 50 && !/rpc=tools\/call/.test(devLog().slice(before)); i++) await new Promise((r) => setTimeout(r, 100));
+        const after = devLog().slice(before);
+        if (/rpc=initialize/.test(after) || !/rpc=tools\/call/.test(after)) throw new Error(`alice's second request did not reuse her MCP session:\n${after}`);
+        return `alice: ${alice}; bob: ${bob}; alice again on her session`;
       } finally {
         await wrangler.stop();
       }
@@ -159,7 +172,7 @@ try {
   const tsc = (project) => run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], root);
   tsc(folder);
   // The Worker against the Workers runtime types, made by `wrangler types` (as Cloudflare's docs say).
-  execFileSync(process.execPath, [join(wranglerOf(root).wranglerDir, 'bin', 'wrangler.js'), 'types', '--config', 'wrangler.jsonc'], { cwd: folder, env: offlineWranglerEnv(work), stdio: ['ignore', 'pipe', 'pipe'] });
+  run(process.execPath, [join(wranglerOf(root).wranglerDir, 'bin', 'wrangler.js'), 'types', '--config', 'wrangler.jsonc'], folder, offlineWranglerEnv(work));
   tsc(join(folder, 'tsconfig.worker.json'));
   console.log(`frameworks: ${tarball} installed in examples/frameworks (npm ci), examples typechecked`);
   const dev = await startDev();
@@ -168,7 +181,7 @@ try {
     const runtime = framework.runtime?.() ?? nodeOf(framework.node);
     const label = `${framework.name} (${versions(...framework.packages)}; ${runtime.version})`;
     try {
-      const line = await withDeadline(framework.run({ node: runtime.file, env: dev.env, work }), DEADLINE_MS, framework.name);
+      const line = await withDeadline(framework.run({ node: runtime.file, env: dev.env, work, devLog: dev.output }), DEADLINE_MS, framework.name);
       console.log(`${label}: ${line}`);
     } catch (error) {
       console.log(`${label}: FAILED`);
