@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { ConfigurationError, CrossAppAccess, withCrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
-import { startDpopResource, type DpopResource } from './helpers/dpop-resource.js';
+import { startDpopStack, type DpopResource } from './helpers/dpop-resource.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -15,13 +15,7 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((close) => close()));
 });
 
-async function setup(): Promise<{ stack: Stack; rs: DpopResource }> {
-  const stack = await startStack({ bindResource: false });
-  cleanups.push(() => stack.close());
-  const rs = await startDpopResource(stack.as);
-  cleanups.push(() => rs.close());
-  return { stack, rs };
-}
+const setup = () => startDpopStack(cleanups);
 
 function engineOptions(stack: Stack, rs: DpopResource, more: Partial<CrossAppAccessEngineOptions> = {}): CrossAppAccessEngineOptions {
   return {
@@ -136,5 +130,19 @@ describe('getAccessToken\'s dpopProof', () => {
     for (const elsewhere of ['https://attacker.example/mcp', `${rs.origin}/public`, `${rs.origin}/mcpx`, 'not a url']) {
       await expect(result.dpopProof!('GET', elsewhere)).rejects.toMatchObject({ code: 'invalid_option', stage: 'request' });
     }
+  });
+});
+
+describe('DPoP redirects that leave the resource path on its own origin', () => {
+  it('a 307 from inside the resource to the same origin outside its path: no Authorization, no proof, the caller\'s DPoP header dropped', async () => {
+    const { stack, rs } = await setup();
+    rs.redirects.set('/mcp/leave', { status: 307, location: '/public/landing' });
+    const { idp, client, resource, dpop } = engineOptions(stack, rs);
+    const authedFetch = withCrossAppAccess(fetch, { idToken: () => stack.idp.mintIdToken(), idp, client, resource, dpop, retry: false });
+    expect((await authedFetch(`${rs.resource}/leave`, { method: 'POST', body: 'x', headers: { dpop: 'caller-set' } })).status).toBe(200);
+    const landing = rs.hits.find((h) => h.path === '/public/landing')!;
+    expect([landing.authorization, landing.dpop, landing.bytes.toString()]).toEqual([undefined, undefined, 'x']);
+    const leave = rs.hits.find((h) => h.path === '/mcp/leave')!;
+    expect(claimsOf(leave.dpop!).htu).toBe(`${rs.resource}/leave`);
   });
 });
