@@ -121,6 +121,19 @@ describe('DPoP keys too weak to sign with', () => {
   });
 });
 
+describe('DPoP nonces at the resource, unusable', () => {
+  it('a nonce past the length bound is not taken: no retry, no new acquisition, the 401 goes back', async () => {
+    const { stack, rs } = await setup();
+    rs.dpop.requireNonce = true;
+    (rs.dpop as { nonce: string }).nonce = 'n'.repeat(4096);
+    const { idp, client, resource, dpop } = engineOptions(stack, rs);
+    const authedFetch = withCrossAppAccess(fetch, { idToken: () => stack.idp.mintIdToken(), idp, client, resource, dpop, retry: false });
+    expect((await authedFetch(rs.resource)).status).toBe(401);
+    expect(rs.inResource().map((h) => [h.status, h.dpop && claimsOf(h.dpop).nonce])).toEqual([[401, undefined]]);
+    expect(stack.as.counters.grant).toBe(1);
+  });
+});
+
 describe('getAccessToken\'s dpopProof', () => {
   it('makes proofs for URLs inside the token\'s resource only: another origin, or the same origin outside the path, gets none', async () => {
     const { stack, rs } = await setup();
