@@ -4,7 +4,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Agent, request } from 'undici';
+import { Agent, interceptors, request } from 'undici';
 import { ConfigurationError, CrossAppAccess, withCrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
 import { startDpopStack, type DpopResource } from './helpers/dpop-resource.js';
@@ -58,6 +58,28 @@ describe('the undici interceptor with a DPoP engine', () => {
     ]);
     expect(claimsOf(rs.inResource()[1]!.dpop!).nonce).toBe(rs.dpop.nonce);
     expect(stack.as.counters.grant).toBe(1);
+  });
+
+  it('redirects followed by undici\'s redirect interceptor above it: each hop inside its own proof, none outside', async () => {
+    const { stack, rs } = await setup();
+    rs.redirects.set('/mcp/a', { status: 307, location: '/mcp/b' });
+    rs.redirects.set('/mcp/leave', { status: 307, location: '/public/landing' });
+    const xaa = new CrossAppAccess(engineOptions(stack, rs));
+    const agent = new Agent().compose(crossAppAccessInterceptor(xaa, { user: 'alice', idToken: () => stack.idp.mintIdToken() }), interceptors.redirect({ maxRedirections: 3 }));
+    cleanups.push(() => agent.close());
+    for (const path of ['/mcp/a', '/mcp/leave']) {
+      const answer = await request(`${rs.origin}${path}`, { dispatcher: agent, method: 'POST', body: 'x', headers: { dpop: 'caller-set' } });
+      await answer.body.dump();
+      expect(answer.statusCode).toBe(200);
+    }
+    const seen = rs.hits.filter((h) => h.path !== '/.well-known/oauth-protected-resource/mcp').map((h) => [h.path, h.authorization?.split(' ')[0], h.dpop && h.dpop !== 'caller-set' ? claimsOf(h.dpop).htu : h.dpop]);
+    expect(seen).toEqual([
+      ['/mcp/a', 'DPoP', `${rs.origin}/mcp/a`],
+      ['/mcp/b', 'DPoP', `${rs.origin}/mcp/b`],
+      ['/mcp/leave', 'DPoP', `${rs.origin}/mcp/leave`],
+      // The caller's own header goes where the caller sent it; never our token or proof.
+      ['/public/landing', undefined, 'caller-set'],
+    ]);
   });
 
   it('a Bearer answer despite the proof still goes as Bearer (the warm path), with no proof', async () => {
