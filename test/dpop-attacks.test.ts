@@ -4,10 +4,10 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Agent, request } from 'undici';
+import { Agent, interceptors, request } from 'undici';
 import { ConfigurationError, CrossAppAccess, withCrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
-import { startDpopResource, type DpopResource } from './helpers/dpop-resource.js';
+import { startDpopStack, type DpopResource } from './helpers/dpop-resource.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -15,13 +15,7 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((close) => close()));
 });
 
-async function setup(): Promise<{ stack: Stack; rs: DpopResource }> {
-  const stack = await startStack({ bindResource: false });
-  cleanups.push(() => stack.close());
-  const rs = await startDpopResource(stack.as);
-  cleanups.push(() => rs.close());
-  return { stack, rs };
-}
+const setup = () => startDpopStack(cleanups);
 
 function engineOptions(stack: Stack, rs: DpopResource, more: Partial<CrossAppAccessEngineOptions> = {}): CrossAppAccessEngineOptions {
   return {
@@ -64,6 +58,28 @@ describe('the undici interceptor with a DPoP engine', () => {
     ]);
     expect(claimsOf(rs.inResource()[1]!.dpop!).nonce).toBe(rs.dpop.nonce);
     expect(stack.as.counters.grant).toBe(1);
+  });
+
+  it('redirects followed by undici\'s redirect interceptor above it: each hop inside its own proof, none outside', async () => {
+    const { stack, rs } = await setup();
+    rs.redirects.set('/mcp/a', { status: 307, location: '/mcp/b' });
+    rs.redirects.set('/mcp/leave', { status: 307, location: '/public/landing' });
+    const xaa = new CrossAppAccess(engineOptions(stack, rs));
+    const agent = new Agent().compose(crossAppAccessInterceptor(xaa, { user: 'alice', idToken: () => stack.idp.mintIdToken() }), interceptors.redirect({ maxRedirections: 3 }));
+    cleanups.push(() => agent.close());
+    for (const path of ['/mcp/a', '/mcp/leave']) {
+      const answer = await request(`${rs.origin}${path}`, { dispatcher: agent, method: 'POST', body: 'x', headers: { dpop: 'caller-set' } });
+      await answer.body.dump();
+      expect(answer.statusCode).toBe(200);
+    }
+    const seen = rs.hits.filter((h) => h.path !== '/.well-known/oauth-protected-resource/mcp').map((h) => [h.path, h.authorization?.split(' ')[0], h.dpop && h.dpop !== 'caller-set' ? claimsOf(h.dpop).htu : h.dpop]);
+    expect(seen).toEqual([
+      ['/mcp/a', 'DPoP', `${rs.origin}/mcp/a`],
+      ['/mcp/b', 'DPoP', `${rs.origin}/mcp/b`],
+      ['/mcp/leave', 'DPoP', `${rs.origin}/mcp/leave`],
+      // The caller's own header goes where the caller sent it; never our token or proof.
+      ['/public/landing', undefined, 'caller-set'],
+    ]);
   });
 
   it('a Bearer answer despite the proof still goes as Bearer (the warm path), with no proof', async () => {
@@ -127,6 +143,19 @@ describe('DPoP keys too weak to sign with', () => {
   });
 });
 
+describe('DPoP nonces at the resource, unusable', () => {
+  it('a nonce past the length bound is not taken: no retry, no new acquisition, the 401 goes back', async () => {
+    const { stack, rs } = await setup();
+    rs.dpop.requireNonce = true;
+    (rs.dpop as { nonce: string }).nonce = 'n'.repeat(4096);
+    const { idp, client, resource, dpop } = engineOptions(stack, rs);
+    const authedFetch = withCrossAppAccess(fetch, { idToken: () => stack.idp.mintIdToken(), idp, client, resource, dpop, retry: false });
+    expect((await authedFetch(rs.resource)).status).toBe(401);
+    expect(rs.inResource().map((h) => [h.status, h.dpop && claimsOf(h.dpop).nonce])).toEqual([[401, undefined]]);
+    expect(stack.as.counters.grant).toBe(1);
+  });
+});
+
 describe('getAccessToken\'s dpopProof', () => {
   it('makes proofs for URLs inside the token\'s resource only: another origin, or the same origin outside the path, gets none', async () => {
     const { stack, rs } = await setup();
@@ -136,5 +165,19 @@ describe('getAccessToken\'s dpopProof', () => {
     for (const elsewhere of ['https://attacker.example/mcp', `${rs.origin}/public`, `${rs.origin}/mcpx`, 'not a url']) {
       await expect(result.dpopProof!('GET', elsewhere)).rejects.toMatchObject({ code: 'invalid_option', stage: 'request' });
     }
+  });
+});
+
+describe('DPoP redirects that leave the resource path on its own origin', () => {
+  it('a 307 from inside the resource to the same origin outside its path: no Authorization, no proof, the caller\'s DPoP header dropped', async () => {
+    const { stack, rs } = await setup();
+    rs.redirects.set('/mcp/leave', { status: 307, location: '/public/landing' });
+    const { idp, client, resource, dpop } = engineOptions(stack, rs);
+    const authedFetch = withCrossAppAccess(fetch, { idToken: () => stack.idp.mintIdToken(), idp, client, resource, dpop, retry: false });
+    expect((await authedFetch(`${rs.resource}/leave`, { method: 'POST', body: 'x', headers: { dpop: 'caller-set' } })).status).toBe(200);
+    const landing = rs.hits.find((h) => h.path === '/public/landing')!;
+    expect([landing.authorization, landing.dpop, landing.bytes.toString()]).toEqual([undefined, undefined, 'x']);
+    const leave = rs.hits.find((h) => h.path === '/mcp/leave')!;
+    expect(claimsOf(leave.dpop!).htu).toBe(`${rs.resource}/leave`);
   });
 });

@@ -7,7 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeProtectedHeader } from 'jose';
 import { ConfigurationError, CrossAppAccess, CrossAppAccessError, memoryTokenStore, withCrossAppAccess, type CrossAppAccessEvent, type CrossAppAccessOptions } from '../src/index.js';
-import { startDpopResource, type DpopResource } from './helpers/dpop-resource.js';
+import { startDpopStack, type DpopResource } from './helpers/dpop-resource.js';
 import { startRecorder } from './helpers/redirect-servers.js';
 import { whoamiThrough } from './helpers/mcp-clients.js';
 import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
@@ -17,13 +17,7 @@ afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((close) => close()));
 });
 
-async function setup(): Promise<{ stack: Stack; rs: DpopResource }> {
-  const stack = await startStack({ bindResource: false });
-  cleanups.push(() => stack.close());
-  const rs = await startDpopResource(stack.as);
-  cleanups.push(() => rs.close());
-  return { stack, rs };
-}
+const setup = () => startDpopStack(cleanups);
 
 function options(stack: Stack, rs: DpopResource, events: CrossAppAccessEvent[], more: Partial<CrossAppAccessOptions> = {}): CrossAppAccessOptions {
   return {

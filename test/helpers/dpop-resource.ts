@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { createDpopVerifier, isProofFailure, type DpopVerifier } from '../../src/cli/dev/servers/dpop.js';
 import type { AuthorizationServer } from '../servers/authorization-server.js';
 import { startHttpServer } from '../servers/http-util.js';
+import { startStack, type Stack } from '../servers/stack.js';
 
 export interface DpopHit {
   method: string;
@@ -84,4 +85,13 @@ export async function startDpopResource(as: AuthorizationServer): Promise<DpopRe
   Object.assign(server, { origin: started.url, resource: `${started.url}/mcp`, close: started.close });
   as.allowedResources = [...(as.allowedResources ?? []), server.resource];
   return server;
+}
+
+/** A loopback stack and a DPoP resource accepting its AS's tokens; their `close` goes to `cleanups`. */
+export async function startDpopStack(cleanups: (() => Promise<void>)[]): Promise<{ stack: Stack; rs: DpopResource }> {
+  const stack = await startStack({ bindResource: false });
+  cleanups.push(() => stack.close());
+  const rs = await startDpopResource(stack.as);
+  cleanups.push(() => rs.close());
+  return { stack, rs };
 }
