@@ -243,8 +243,11 @@ describe('soak', () => {
       expect(as.counters.grant).toBe(exchanges);
       expect((events.token_issued ?? 0) + (events.token_renewed ?? 0)).toBe(exchanges);
       // A 401 storm after a revocation shares one acquisition: apart from the first token, tokens are
-      // acquired in the foreground only after an invalidation (renewals keep them from expiring).
-      expect(events.token_issued ?? 0).toBeLessThanOrEqual((events.token_invalidated ?? 0) + 2);
+      // acquired in the foreground after an invalidation, or when one expired before its renewal ran
+      // (the virtual clock runs on while a loaded machine is slow to start it). Seen: the first token
+      // plus 0 to 2 such expiries; 4 gives room for one more, while a 401 storm not shared (dozens of
+      // requests carry each revoked token) would exceed it many times over.
+      expect(events.token_issued ?? 0).toBeLessThanOrEqual((events.token_invalidated ?? 0) + 4);
       // Metadata was discovered once, not per acquisition.
       expect(idp.counters.metadata).toBe(1);
       expect(as.counters.metadata).toBe(1);
