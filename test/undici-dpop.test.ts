@@ -8,31 +8,18 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
-import { startDpopResource, type DpopResource } from './helpers/dpop-resource.js';
-import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
+import { dpopEngineOptions, startDpopStack, type DpopResource } from './helpers/dpop-resource.js';
+import type { Stack } from './servers/stack.js';
 
-const cleanups: (() => Promise<unknown>)[] = [];
+const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   await Promise.all(cleanups.splice(0).map((close) => close()));
 });
 
-async function setup(): Promise<{ stack: Stack; rs: DpopResource }> {
-  const stack = await startStack({ bindResource: false });
-  cleanups.push(() => stack.close());
-  const rs = await startDpopResource(stack.as);
-  cleanups.push(() => rs.close());
-  return { stack, rs };
-}
+const setup = () => startDpopStack(cleanups);
 
 function agentFor(stack: Stack, rs: DpopResource, overrides: Partial<CrossAppAccessEngineOptions> = {}): Dispatcher {
-  const xaa = new CrossAppAccess({
-    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
-    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret, issuer: stack.as.issuer },
-    resource: rs.resource,
-    retry: false,
-    dpop: true,
-    ...overrides,
-  });
+  const xaa = new CrossAppAccess(dpopEngineOptions(stack, rs, overrides));
   const interceptor = crossAppAccessInterceptor(xaa, { user: 'alice', idToken: ({ user }) => stack.idp.mintIdToken({ sub: user }) });
   const agent = new Agent().compose(interceptor);
   cleanups.push(() => agent.close());
