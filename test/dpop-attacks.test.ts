@@ -5,10 +5,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent, interceptors, request } from 'undici';
-import { ConfigurationError, CrossAppAccess, withCrossAppAccess, type CrossAppAccessEngineOptions } from '../src/index.js';
+import { ConfigurationError, CrossAppAccess, withCrossAppAccess } from '../src/index.js';
 import { crossAppAccessInterceptor } from '../src/undici.js';
-import { startDpopStack, type DpopResource } from './helpers/dpop-resource.js';
-import { DEFAULT_AS_CLIENT, startStack, type Stack } from './servers/stack.js';
+import { dpopEngineOptions, startDpopStack } from './helpers/dpop-resource.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -17,16 +16,7 @@ afterEach(async () => {
 
 const setup = () => startDpopStack(cleanups);
 
-function engineOptions(stack: Stack, rs: DpopResource, more: Partial<CrossAppAccessEngineOptions> = {}): CrossAppAccessEngineOptions {
-  return {
-    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
-    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret, issuer: stack.as.issuer },
-    resource: rs.resource,
-    retry: false,
-    dpop: true,
-    ...more,
-  };
-}
+const engineOptions = dpopEngineOptions;
 
 const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 

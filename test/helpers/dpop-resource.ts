@@ -8,7 +8,8 @@ import type { IncomingMessage } from 'node:http';
 import { createDpopVerifier, isProofFailure, type DpopVerifier } from '../../src/cli/dev/servers/dpop.js';
 import type { AuthorizationServer } from '../servers/authorization-server.js';
 import { startHttpServer } from '../servers/http-util.js';
-import { startStack, type Stack } from '../servers/stack.js';
+import { DEFAULT_AS_CLIENT, startStack, type Stack } from '../servers/stack.js';
+import type { CrossAppAccessEngineOptions } from '../../src/index.js';
 
 export interface DpopHit {
   method: string;
@@ -94,4 +95,16 @@ export async function startDpopStack(cleanups: (() => Promise<void>)[]): Promise
   const rs = await startDpopResource(stack.as);
   cleanups.push(() => rs.close());
   return { stack, rs };
+}
+
+/** Engine options for a DPoP engine (`dpop: true`, no retries) talking to `stack`'s IdP and AS for `rs`. */
+export function dpopEngineOptions(stack: Stack, rs: DpopResource, more: Partial<CrossAppAccessEngineOptions> = {}): CrossAppAccessEngineOptions {
+  return {
+    idp: { issuer: stack.idp.issuer, clientId: stack.idp.clientId },
+    client: { clientId: DEFAULT_AS_CLIENT.clientId, clientSecret: DEFAULT_AS_CLIENT.clientSecret, issuer: stack.as.issuer },
+    resource: rs.resource,
+    retry: false,
+    dpop: true,
+    ...more,
+  };
 }
