@@ -103,10 +103,13 @@ describe('options: exactly one of idToken + idp, or assertion', () => {
     expect(() => new CrossAppAccess({ client })).toThrow(/idp: is required/);
   });
 
-  it('refuses an assertion that is not a function, and an idToken given to a workload engine\'s session', () => {
+  it('refuses an assertion that is not a function, and an idToken given to a workload engine\'s session anywhere', async () => {
     expect(() => withCrossAppAccess(fetch, { assertion: 'jwt' as never, client })).toThrow(/assertion: expected a function/);
     const xaa = new CrossAppAccess({ assertion, client });
     expect(() => xaa.fetch(fetch, { user: 'a', idToken: 't' })).toThrow(/idToken: is not taken by fetch of an engine with assertion/);
+    expect(() => xaa.fetch(fetch, { user: () => 'a', idToken: () => 't' })).toThrow(/idToken: is not taken/);
+    expect(() => crossAppAccessInterceptor(xaa, { user: 'a', idToken: 't' })).toThrow(/idToken: is not taken/);
+    await expect(xaa.getAccessToken({ user: 'a', idToken: 't', url: 'https://mcp.example/mcp' })).rejects.toThrow(/idToken: is not taken by getAccessToken/);
     expect(() => withCrossAppAccess(fetch, { assertion, client: { clientId: 'c', idp: 'https://idp.example' } })).toThrow(/client\[0\]\.idp|client\.idp/);
   });
 });
@@ -181,10 +184,13 @@ describe('the jwt-bearer grant with the platform JWT', () => {
   it('a source that keeps returning an expired JWT, or throws: assertion_unavailable, nothing sent', async () => {
     const expired = withCrossAppAccess(fetch, options({ assertion: ({ audience }) => platform.mint({ sub: 'w', aud: audience, expiresIn: -3600 }) }));
     await expect(expired(mcp.url, listToolsInit())).rejects.toMatchObject({ code: 'assertion_unavailable', stage: 'assertion' });
-    const failing = withCrossAppAccess(fetch, options({ assertion: () => Promise.reject(new Error('token file eyJ.secret missing')) }));
+    const events: unknown[] = [];
+    const failing = withCrossAppAccess(fetch, options({ assertion: () => Promise.reject(new Error('token file eyJ.secret missing')), onEvent: (event) => events.push(event) }));
     const error = await failing(mcp.url, listToolsInit()).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'assertion_unavailable', stage: 'assertion' });
     expect((error as Error).message).not.toContain('eyJ.secret');
+    expect(events).toContainEqual(expect.objectContaining({ type: 'failure', code: 'assertion_unavailable' }));
+    expect(JSON.stringify(events)).not.toContain('eyJ.secret');
     expect(tokenRequests()).toEqual([]);
   });
 });
