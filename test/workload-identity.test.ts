@@ -215,6 +215,18 @@ describe('refusals: typed errors, never retried, never another grant type', () =
     expect(JSON.stringify({ ...error.toJSON(), stack: error.stack })).not.toContain(sent);
   });
 
+  it('invalid_grant: the same refused JWT is not sent again by later requests; a new one from the source is', async () => {
+    const impostor = await testPlatform(platform.issuer);
+    const refusedJwt = await impostor.mint({ sub: 'w', aud: as.issuer });
+    let jwt = refusedJwt;
+    const authed = withCrossAppAccess(fetch, options({ assertion: () => jwt }));
+    for (let i = 0; i < 3; i++) await expect(authed(mcp.url, listToolsInit(i))).rejects.toMatchObject({ code: 'assertion_rejected' });
+    expect(tokenRequests()).toHaveLength(1);
+    jwt = await platform.mint({ sub: 'w', aud: as.issuer });
+    expect((await authed(mcp.url, listToolsInit())).status).toBe(200);
+    expect(tokenRequests().map((r) => r.form.assertion === refusedJwt)).toEqual([true, false]);
+  });
+
   it('invalid_scope: its own code', async () => {
     platformEntry.scopes = ['billing:read'];
     const error = await refused({ scope: 'billing:admin' });
