@@ -215,16 +215,21 @@ describe('refusals: typed errors, never retried, never another grant type', () =
     expect(JSON.stringify({ ...error.toJSON(), stack: error.stack })).not.toContain(sent);
   });
 
-  it('invalid_grant: the same refused JWT is not sent again by later requests; a new one from the source is', async () => {
+  it('invalid_grant: the same refused JWT is not sent again by later requests (the source asked for a fresh one first); a new one is', async () => {
     const impostor = await testPlatform(platform.issuer);
     const refusedJwt = await impostor.mint({ sub: 'w', aud: as.issuer });
     let jwt = refusedJwt;
-    const authed = withCrossAppAccess(fetch, options({ assertion: () => jwt }));
+    const reasons: string[] = [];
+    const authed = withCrossAppAccess(fetch, options({ assertion: ({ reason }) => (reasons.push(reason), jwt) }));
     for (let i = 0; i < 3; i++) await expect(authed(mcp.url, listToolsInit(i))).rejects.toMatchObject({ code: 'assertion_rejected' });
     expect(tokenRequests()).toHaveLength(1);
-    jwt = await platform.mint({ sub: 'w', aud: as.issuer });
-    expect((await authed(mcp.url, listToolsInit())).status).toBe(200);
-    expect(tokenRequests().map((r) => r.form.assertion === refusedJwt)).toEqual([true, false]);
+    expect(reasons).toEqual(['initial', 'initial', 'expired', 'initial', 'expired']);
+    // A source that gives a fresh JWT when asked for one ('expired'): sent, and it works.
+    const fresh = await platform.mint({ sub: 'w', aud: as.issuer });
+    const rotating = withCrossAppAccess(fetch, options({ assertion: ({ reason }) => (reason === 'expired' ? fresh : refusedJwt) }));
+    await expect(rotating(mcp.url, listToolsInit())).rejects.toMatchObject({ code: 'assertion_rejected' });
+    expect((await rotating(mcp.url, listToolsInit())).status).toBe(200);
+    expect(tokenRequests().map((r) => r.form.assertion === refusedJwt)).toEqual([true, true, false]);
   });
 
   it('invalid_scope: its own code', async () => {
