@@ -110,6 +110,20 @@ describe('DPoP nonces at the resource', () => {
   });
 });
 
+describe('DPoP keys that cannot make proofs a server verifies', () => {
+  it('an RSA JWK whose n is another key\'s fails at first use with a ConfigurationError, before any token request', async () => {
+    const { stack, rs } = await setup();
+    const rsa = () => generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+    const privateKey = { ...rsa(), n: rsa().n };
+    const { idp, client, resource } = engineOptions(stack, rs);
+    const authedFetch = withCrossAppAccess(fetch, { idToken: () => stack.idp.mintIdToken(), idp, client, resource, dpop: { privateKey } as never, retry: false });
+    const failure = await authedFetch(rs.resource).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ConfigurationError);
+    expect((failure as Error).message).toMatch(/public members are not those of its private key/);
+    expect([...stack.idp.requests, ...stack.as.requests].filter((r) => r.method === 'POST')).toEqual([]);
+  });
+});
+
 describe('DPoP keys too weak to sign with', () => {
   const rsa1024 = () => generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey;
 

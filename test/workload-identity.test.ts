@@ -103,10 +103,13 @@ describe('options: exactly one of idToken + idp, or assertion', () => {
     expect(() => new CrossAppAccess({ client })).toThrow(/idp: is required/);
   });
 
-  it('refuses an assertion that is not a function, and an idToken given to a workload engine\'s session', () => {
+  it('refuses an assertion that is not a function, and an idToken given to a workload engine\'s session anywhere', async () => {
     expect(() => withCrossAppAccess(fetch, { assertion: 'jwt' as never, client })).toThrow(/assertion: expected a function/);
     const xaa = new CrossAppAccess({ assertion, client });
     expect(() => xaa.fetch(fetch, { user: 'a', idToken: 't' })).toThrow(/idToken: is not taken by fetch of an engine with assertion/);
+    expect(() => xaa.fetch(fetch, { user: () => 'a', idToken: () => 't' })).toThrow(/idToken: is not taken/);
+    expect(() => crossAppAccessInterceptor(xaa, { user: 'a', idToken: 't' })).toThrow(/idToken: is not taken/);
+    await expect(xaa.getAccessToken({ user: 'a', idToken: 't', url: 'https://mcp.example/mcp' })).rejects.toThrow(/idToken: is not taken by getAccessToken/);
     expect(() => withCrossAppAccess(fetch, { assertion, client: { clientId: 'c', idp: 'https://idp.example' } })).toThrow(/client\[0\]\.idp|client\.idp/);
   });
 });
@@ -181,10 +184,13 @@ describe('the jwt-bearer grant with the platform JWT', () => {
   it('a source that keeps returning an expired JWT, or throws: assertion_unavailable, nothing sent', async () => {
     const expired = withCrossAppAccess(fetch, options({ assertion: ({ audience }) => platform.mint({ sub: 'w', aud: audience, expiresIn: -3600 }) }));
     await expect(expired(mcp.url, listToolsInit())).rejects.toMatchObject({ code: 'assertion_unavailable', stage: 'assertion' });
-    const failing = withCrossAppAccess(fetch, options({ assertion: () => Promise.reject(new Error('token file eyJ.secret missing')) }));
+    const events: unknown[] = [];
+    const failing = withCrossAppAccess(fetch, options({ assertion: () => Promise.reject(new Error('token file eyJ.secret missing')), onEvent: (event) => events.push(event) }));
     const error = await failing(mcp.url, listToolsInit()).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'assertion_unavailable', stage: 'assertion' });
     expect((error as Error).message).not.toContain('eyJ.secret');
+    expect(events).toContainEqual(expect.objectContaining({ type: 'failure', code: 'assertion_unavailable' }));
+    expect(JSON.stringify(events)).not.toContain('eyJ.secret');
     expect(tokenRequests()).toEqual([]);
   });
 });
@@ -207,6 +213,23 @@ describe('refusals: typed errors, never retried, never another grant type', () =
     });
     expect(error).toMatchObject({ code: 'assertion_rejected', stage: 'jwt_bearer', error: 'invalid_grant', status: 400 });
     expect(JSON.stringify({ ...error.toJSON(), stack: error.stack })).not.toContain(sent);
+  });
+
+  it('invalid_grant: the same refused JWT is not sent again by later requests (the source asked for a fresh one first); a new one is', async () => {
+    const impostor = await testPlatform(platform.issuer);
+    const refusedJwt = await impostor.mint({ sub: 'w', aud: as.issuer });
+    let jwt = refusedJwt;
+    const reasons: string[] = [];
+    const authed = withCrossAppAccess(fetch, options({ assertion: ({ reason }) => (reasons.push(reason), jwt) }));
+    for (let i = 0; i < 3; i++) await expect(authed(mcp.url, listToolsInit(i))).rejects.toMatchObject({ code: 'assertion_rejected' });
+    expect(tokenRequests()).toHaveLength(1);
+    expect(reasons).toEqual(['initial', 'initial', 'expired', 'initial', 'expired']);
+    // A source that gives a fresh JWT when asked for one ('expired'): sent, and it works.
+    const fresh = await platform.mint({ sub: 'w', aud: as.issuer });
+    const rotating = withCrossAppAccess(fetch, options({ assertion: ({ reason }) => (reason === 'expired' ? fresh : refusedJwt) }));
+    await expect(rotating(mcp.url, listToolsInit())).rejects.toMatchObject({ code: 'assertion_rejected' });
+    expect((await rotating(mcp.url, listToolsInit())).status).toBe(200);
+    expect(tokenRequests().map((r) => r.form.assertion === refusedJwt)).toEqual([true, true, false]);
   });
 
   it('invalid_scope: its own code', async () => {

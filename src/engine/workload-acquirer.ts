@@ -1,5 +1,6 @@
 import type { CrossAppAccessError } from '../errors.js';
 import { isTransient, retryEvents, withRetry } from '../oauth/retry.js';
+import { fingerprint } from '../oauth/jwt.js';
 import { workloadGrantRefused } from '../oauth/workload-errors.js';
 import type { WorkloadAssertionReason } from '../options/workload-types.js';
 import { Acquirer } from './acquirer.js';
@@ -82,14 +83,26 @@ export class WorkloadAcquirer extends Acquirer {
     const as = await this.authorizationServer(binding, client);
     // RFC 7523 §3: the assertion's audience is the authorization server, named by its issuer.
     const audience = as.meta.issuer;
-    const assertion = this.freshKeptAssertion(audience, binding.resource) ?? (await this.read(audience, binding.resource, this.reason()));
+    let assertion = this.freshKeptAssertion(audience, binding.resource) ?? (await this.read(audience, binding.resource, this.reason()));
+    // A JWT the server refused (invalid_grant) is not sent again, by this request or a later one: the
+    // same refusal would come back. The source is asked once for a fresh one (`'expired'`); a
+    // different JWT is sent, the same one is not (as with the user flow's ID token).
+    let print = await fingerprint(assertion.token);
+    const refused = this.user.refusedSubject;
+    if (refused?.fingerprint === print) {
+      assertion = await this.read(audience, binding.resource, 'expired');
+      print = await fingerprint(assertion.token);
+      if (refused.fingerprint === print) throw refused.error;
+    }
     const scope = binding.scopes?.join(' ');
     const granted = await withRetry(
       async () => {
         try {
           return await this.grant(binding, client, as, { idJag: assertion.token, scope: undefined, expiresIn: undefined }, scope, requiredScopes);
         } catch (error) {
-          throw workloadGrantRefused(error) ?? error;
+          const typed = workloadGrantRefused(error);
+          if (typed?.code === 'assertion_rejected') this.user.refusedSubject = { fingerprint: print, error: typed };
+          throw typed ?? error;
         }
       },
       this.options.retry,

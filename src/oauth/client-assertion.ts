@@ -173,6 +173,11 @@ export function signParams(alg: SigningAlg): AlgorithmIdentifier | EcdsaParams |
   return PARAMS[alg].sign;
 }
 
+/** The WebCrypto import parameters of an algorithm's keys. */
+export function importParams(alg: SigningAlg): Parameters<SubtleCrypto['importKey']>[2] {
+  return PARAMS[alg].import;
+}
+
 const imported = new WeakMap<object, Map<string, Promise<{ key: CryptoKey; alg: SigningAlg }>>>();
 
 async function importFor(key: PrivateKeyInput, alg: SigningAlg | undefined, owner: object): Promise<{ key: CryptoKey; alg: SigningAlg }> {

@@ -1,5 +1,5 @@
 import { ConfigurationError } from '../../errors.js';
-import { algOf, base64url, importKey, privateKeyProblem, type JsonWebKeyLike, type SigningAlg } from '../client-assertion.js';
+import { algOf, base64url, importKey, importParams, privateKeyProblem, signParams, type JsonWebKeyLike, type SigningAlg } from '../client-assertion.js';
 
 /**
  * The `dpop` option: `true` for an ES256 key pair made per engine (non-extractable), or a private key
@@ -155,10 +155,24 @@ export async function loadDpopKey(option: DpopOption): Promise<DpopSigner> {
     }
     const alg = option.signingAlg ?? (privateKey.alg as SigningAlg | undefined) ?? algOf(privateKey) ?? 'ES256';
     const { key } = await importKey(privateKey, alg);
+    await requireOwnPublicHalf(key, alg, privateKey);
     return signer(key, alg, privateKey);
   } catch (error) {
     if (error instanceof ConfigurationError) throw error;
     throw new ConfigurationError('dpop.privateKey', 'could not be imported for signing DPoP proofs; check the key (EC P-256/P-384, RSA or Ed25519, PKCS#8 PEM or private JWK) and signingAlg');
+  }
+}
+
+/**
+ * A JWK's public members go into every proof (RFC 9449 §4.2): members of another key (WebCrypto
+ * checks EC and OKP keys, not RSA's `n`) would make proofs no server verifies. Checked once, by signing.
+ */
+async function requireOwnPublicHalf(key: CryptoKey, alg: SigningAlg, jwk: JsonWebKeyLike): Promise<void> {
+  const data = new Uint8Array(32);
+  const signature = await crypto.subtle.sign(signParams(alg), key, data);
+  const publicKey = await crypto.subtle.importKey('jwk', publicMembers(jwk), importParams(alg), false, ['verify']);
+  if (!(await crypto.subtle.verify(signParams(alg), publicKey, signature, data))) {
+    throw new ConfigurationError('dpop.privateKey', 'its public members are not those of its private key (a JWK put together from two keys?)');
   }
 }
 
