@@ -114,8 +114,11 @@ function ioredisSubscription(subscriber: IORedisSubscriberLike): Subscription {
     onError: (listener) => void subscriber.on('error', listener),
     async subscribe(channel, sharded, listener) {
       const event = sharded ? 'smessage' : 'message';
-      subscriber.on(event, (from: string, message: string) => {
-        if (from === channel) listener(message);
+      // ioredis counts a sharded channel as a key and puts its keyPrefix before it (on SSUBSCRIBE
+      // and SPUBLISH alike), so its messages come from the prefixed name; a classic channel is not a key.
+      const from = sharded ? `${subscriber.options?.keyPrefix ?? ''}${channel}` : channel;
+      subscriber.on(event, (name: string, message: string) => {
+        if (name === from) listener(message);
       });
       // Connected already unless the application made its client with lazyConnect.
       if (subscriber.status === 'wait') await subscriber.connect();

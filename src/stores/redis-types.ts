@@ -117,6 +117,8 @@ export interface IORedisSubscriberLike {
   ssubscribe(channel: string): Promise<unknown>;
   /** Ends the subscriber connection. */
   disconnect(): void;
+  /** The client's options: a `keyPrefix` is put before a sharded channel's name (a key to ioredis). */
+  readonly options?: { readonly keyPrefix?: string };
 }
 
 /**
