@@ -221,7 +221,8 @@ class RedisStore implements RedisTokenStore {
 
   /**
    * A discovery result another process kept, opened (sealed under the key ring, its name as
-   * associated data: a value copied under another name, or altered, does not open).
+   * associated data: a value copied under another name, or altered, does not open), for the
+   * shorter of its TTL and the end sealed with it.
    */
   async readDocument(name: string): Promise<StoredDocument | undefined> {
     if (!this.link.available()) return undefined;
@@ -234,18 +235,22 @@ class RedisStore implements RedisTokenStore {
     }
     if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'number') return undefined;
     try {
-      return { value: JSON.parse(this.ring.open(reply[0], documentContext(name)).plaintext) as unknown, remainingMs: reply[1] };
+      const sealed = JSON.parse(this.ring.open(reply[0], documentContext(name)).plaintext) as { x?: unknown; v?: unknown };
+      if (typeof sealed?.x !== 'number' || !('v' in sealed)) throw new Error('not a discovery result');
+      // Its end is sealed with it: a value set again with a fresh TTL (by whoever can write to Redis) ends all the same.
+      return { value: sealed.v, remainingMs: Math.min(reply[1], sealed.x - this.host.now()) };
     } catch (error) {
       this.diagnostic(`A discovery result in Redis could not be decrypted (${describeRedisError(error)}); it is discovered again and replaced.`);
       return undefined;
     }
   }
 
-  /** Keeps a discovery result, sealed, for `ttlMs` (in the background). */
+  /** Keeps a discovery result, sealed with its end (now + `ttlMs`), for `ttlMs` (in the background). */
   writeDocument(name: string, value: unknown, ttlMs: number): void {
     if (!this.link.available()) return;
-    const sealed = this.ring.seal(JSON.stringify(value), documentContext(name), randomBytes(12).toString('base64url'));
-    this.link.background(['SET', this.documentName(name), sealed, 'PX', String(Math.max(1, Math.floor(ttlMs)))]);
+    const ttl = Math.max(1, Math.floor(ttlMs));
+    const sealed = this.ring.seal(JSON.stringify({ x: this.host.now() + ttl, v: value }), documentContext(name), randomBytes(12).toString('base64url'));
+    this.link.background(['SET', this.documentName(name), sealed, 'PX', String(ttl)]);
   }
 
   /** `<prefix>d:<keyed hash>`: a name never holds a URL or an issuer. */
