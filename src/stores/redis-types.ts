@@ -92,7 +92,9 @@ export interface IORedisLike {
   readonly isCluster?: boolean;
   /** Sends one raw command. */
   call(command: string, ...args: string[]): Promise<unknown>;
-  /** Makes the store's subscriber connection (`duplicate([], { shardedSubscribers: true })` on a Cluster). */
+  /** Its options: a Cluster's `slotsRefreshInterval` goes to the store's sharded subscriber (5 s if unset). */
+  readonly options?: { readonly slotsRefreshInterval?: number; readonly keyPrefix?: string };
+  /** Makes the store's subscriber connection (`duplicate([], { shardedSubscribers: true, slotsRefreshInterval })` on a Cluster). */
   duplicate?(...args: never[]): IORedisSubscriberLike;
 }
 
