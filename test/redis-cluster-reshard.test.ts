@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { eventually } from './helpers/eventually.js';
 import type { ClientKind } from './helpers/redis-clients.js';
-import { moveSlotOf, shardSubscribersAt } from './helpers/redis-cluster.js';
+import { keysMatching, moveSlotOf, shardSubscribersAt } from './helpers/redis-cluster.js';
 import { useClusterFleet, type ClusterFleet } from './helpers/redis-cluster-fleet.js';
 import type { Member } from './helpers/redis-fleet.js';
 import { skipRedis } from './servers/redis-server.js';
@@ -29,5 +29,21 @@ describe.skipIf(skipRedis).each<ClientKind>(['node-redis-cluster', 'ioredis-clus
     }
     await a.xaa.forget('alice');
     await eventually(() => signedOut(b, 'alice') && signedOut(c, 'alice'), 'the sign-out to reach the other engines', 10_000);
+  }, 60_000);
+
+  it('the user\'s slot moved to another master (the engines\' clients meet MOVED): forget() deletes every token of theirs there, and a fresh engine acquires afresh', async () => {
+    const [a, b] = [await fleet.member({ commandTimeoutMs: 2_000 }), await fleet.member({ commandTimeoutMs: 2_000 })];
+    for (const m of [a, b]) expect(await m.call('alice')).toBe(200);
+    const [index] = await keysMatching(fleet.cluster!, 'xaa:{*}:i');
+    expect(index).toBeDefined();
+    await moveSlotOf(fleet.cluster!, index!);
+    await a.xaa.forget('alice');
+    await eventually(() => signedOut(b, 'alice'), 'the sign-out to reach the other engine');
+    expect(await keysMatching(fleet.cluster!, 'xaa:{*}:t:*')).toEqual([]);
+    const fresh = await fleet.member({ commandTimeoutMs: 2_000 });
+    const exchanges = fleet.stack.idp.counters.exchange;
+    expect(await fresh.call('alice')).toBe(200);
+    expect(fresh.events.filter((e) => e.type === 'token_shared')).toEqual([]);
+    expect(fleet.stack.idp.counters.exchange).toBe(exchanges + 1);
   }, 60_000);
 });

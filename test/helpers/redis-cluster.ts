@@ -144,3 +144,9 @@ export async function moveSlotOf(cluster: RedisCluster, key: string): Promise<{ 
 export async function shardSubscribersAt(port: number, channel: string): Promise<number> {
   return Number((await cli(port, 'PUBSUB', 'SHARDNUMSUB', channel)).split('\n')[1] ?? 0);
 }
+
+/** Every key matching `pattern` on every master that answers (KEYS: a test's few keys). */
+export async function keysMatching(cluster: RedisCluster, pattern: string): Promise<string[]> {
+  const found = await Promise.all(cluster.nodes.map(async (node) => (await cli(node.port, 'KEYS', pattern)).split('\n').filter(Boolean)));
+  return found.flat();
+}
