@@ -1,10 +1,10 @@
 /**
  * `redisTokenStore` given clients configured the way applications configure them: ioredis with a
- * `keyPrefix` (on a real 3-master cluster), node-redis speaking RESP3 (on a real `redis-server`).
+ * `keyPrefix` (on a real 3-master cluster and a real `redis-server`), node-redis speaking RESP3 (on a real `redis-server`).
  * Each: one acquisition for the fleet, no Redis trouble reported, a sign-out reaching the other engine.
  */
 import { once } from 'node:events';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RedisTokenStoreOptions } from '../src/redis.js';
@@ -56,6 +56,15 @@ describe.skipIf(skipRedis)('clients configured as applications configure them', 
   it('ioredis Cluster with a keyPrefix (which it puts before a sharded channel too)', async () => {
     await signOutReachesTheOther(async () => {
       const client = new Cluster(cluster.startupNodes, { keyPrefix: 'app:', clusterRetryStrategy: () => 50, redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 1_000 } });
+      client.on('error', () => {});
+      if (client.status !== 'ready') await once(client, 'ready');
+      return { client, end: () => client.disconnect() };
+    });
+  }, 30_000);
+
+  it('ioredis Redis with a keyPrefix (classic pub/sub: the channel is not a key to it)', async () => {
+    await signOutReachesTheOther(async () => {
+      const client = new Redis(single.url, { keyPrefix: 'app:', maxRetriesPerRequest: 1 });
       client.on('error', () => {});
       if (client.status !== 'ready') await once(client, 'ready');
       return { client, end: () => client.disconnect() };
