@@ -92,8 +92,13 @@ export interface IORedisLike {
   readonly isCluster?: boolean;
   /** Sends one raw command. */
   call(command: string, ...args: string[]): Promise<unknown>;
-  /** Its options: a Cluster's `slotsRefreshInterval` goes to the store's sharded subscriber (5 s if unset). */
-  readonly options?: { readonly slotsRefreshInterval?: number; readonly keyPrefix?: string };
+  /** Its options, as the store reads them. */
+  readonly options?: {
+    /** A Cluster's: how often its sharded subscriber reads the slots (the store's: 5 s if unset). */
+    readonly slotsRefreshInterval?: number;
+    /** Put before every key by ioredis (a sharded channel's name too). */
+    readonly keyPrefix?: string;
+  };
   /** Makes the store's subscriber connection (`duplicate([], { shardedSubscribers: true, slotsRefreshInterval })` on a Cluster). */
   duplicate?(...args: never[]): IORedisSubscriberLike;
 }
@@ -119,8 +124,11 @@ export interface IORedisSubscriberLike {
   ssubscribe(channel: string): Promise<unknown>;
   /** Ends the subscriber connection. */
   disconnect(): void;
-  /** The client's options: a `keyPrefix` is put before a sharded channel's name (a key to ioredis). */
-  readonly options?: { readonly keyPrefix?: string };
+  /** The client's options, as the store reads them. */
+  readonly options?: {
+    /** Put before a sharded channel's name (a key to ioredis), so its messages come from that name. */
+    readonly keyPrefix?: string;
+  };
 }
 
 /**
