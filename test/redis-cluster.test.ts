@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { CrossAppAccessError } from '../src/errors.js';
 import { redisTokenStore } from '../src/redis.js';
+import { eventually } from './helpers/eventually.js';
 import { useFleetProcesses } from './helpers/fleet-process.js';
 import type { ClientKind } from './helpers/redis-clients.js';
 import { useClusterFleet, type ClusterFleet } from './helpers/redis-cluster-fleet.js';
@@ -28,15 +29,6 @@ interface Outcome {
   exchanges: number;
   issued: number;
   diagnostics: string[];
-}
-
-/** Resolves once `check()` holds; fails the test after `ms`. */
-async function eventually(check: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const signedOut = (member: Member, user: string) => member.events.some((e) => e.type === 'signed_out' && (e as { user?: string }).user === user);

@@ -86,3 +86,37 @@ describe.skipIf(skipRedis)('fleet-wide sign-out in a process serving more than 1
     for (const event of [...one.events, ...two.events]) expect(JSON.stringify(event)).not.toContain(token);
   });
 });
+
+describe.skipIf(skipRedis)('a sign-out during an acquisition that outlasts the sign-out mark, in a process the message does not reach', () => {
+  it('the acquiring process does not bring the token back into Redis: a third process acquires afresh', async () => {
+    const { stack } = fleet;
+    const lockTtlMs = 150;
+    // Process B: no subscriber connection (its client cannot duplicate), and a grant that takes 4
+    // marks' lifetimes, while it holds the fleet lock (extended meanwhile).
+    const raw = await fleet.connected();
+    const unsubscribed = { get isReady() { return raw.isReady; }, sendCommand: (args: string[]) => raw.sendCommand(args) };
+    let grantStarted!: () => void;
+    const granting = new Promise<void>((resolve) => (grantStarted = resolve));
+    const slowGrant: typeof fetch = async (input, init) => {
+      if (String(input instanceof Request ? input.url : input) === stack.as.tokenEndpoint) {
+        grantStarted();
+        await new Promise((resolve) => setTimeout(resolve, 4 * lockTtlMs));
+      }
+      return fetch(input, init);
+    };
+    const b = await fleet.member({ client: unsubscribed as never, lockTtlMs, engine: { oauthFetch: slowGrant } });
+    const a = await fleet.member({ lockTtlMs });
+    const acquiring = b.token('alice');
+    await granting;
+    await a.xaa.forget('alice');
+    await acquiring;
+    // B learned of the sign-out from the mark, while acquiring.
+    expect(b.events.some((e) => e.type === 'signed_out')).toBe(true);
+    // A fresh process after the sign-out: Redis must hold no token of alice's.
+    const c = await fleet.member({ lockTtlMs });
+    const exchanges = stack.idp.counters.exchange;
+    await c.token('alice');
+    expect(c.events.filter((e) => e.type === 'token_shared')).toEqual([]);
+    expect(stack.idp.counters.exchange).toBe(exchanges + 1);
+  });
+});

@@ -66,6 +66,23 @@ describe.skipIf(skipRedis)('a fresh replica', () => {
     // Nothing unsealed was used: the values Redis holds now are this process's own, and open.
     expect(fleet.stack.as.leaks()).toEqual([]);
   });
+
+  it('a result replayed after its hour (the same sealed value set again with a fresh TTL) is not used: its end is sealed with it, so it is discovered again', async () => {
+    const first = await fleet.member();
+    expect(await first.call()).toBe(200);
+    const names = (await fleet.raw.keys('xaa:d:*')).sort();
+    expect(names.length).toBeGreaterThanOrEqual(3);
+    const values = await Promise.all(names.map((name) => fleet.raw.get(name)));
+    // Someone who can write to Redis keeps the old values alive: set again, each with a fresh TTL.
+    for (let i = 0; i < names.length; i++) await fleet.raw.set(names[i]!, values[i]!, { PX: 3_600_000 });
+    const before = seen();
+
+    // A replica two hours later: every one of those results is past its hour.
+    const later = await fleet.member({ engine: { now: () => Date.now() + 2 * 3_600_000 } });
+    const idToken = () => fleet.stack.idp.mintIdToken({ sub: 'alice', expiresInSeconds: 4 * 3_600 });
+    expect(await later.xaa.getAccessToken({ user: 'alice', idToken, url: fleet.stack.mcp.url })).toBeDefined();
+    expect(seen().metadata - before.metadata).toBeGreaterThanOrEqual(names.length);
+  });
 });
 
 describe.skipIf(skipRedis)('a fresh replica, no resource configured (learned from a 401)', () => {

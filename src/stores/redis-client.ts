@@ -4,6 +4,9 @@ import type { IORedisLike, IORedisSubscriberLike, RedisClientLike, RedisClusterL
 /** The four kinds of client the store accepts, told apart by their shape (nothing is imported). */
 export type RedisClientKind = 'node-redis' | 'node-redis-cluster' | 'ioredis' | 'ioredis-cluster';
 
+/** How often an ioredis Cluster's sharded subscriber reads the slots (ioredis's documented default). */
+const SUBSCRIBER_SLOTS_REFRESH_MS = 5_000;
+
 /** A message listener: the channel's message. */
 type Listener = (message: string) => void;
 
@@ -102,9 +105,12 @@ function ioredis(client: IORedisLike): RedisConnection {
     send: ([command, ...args]) => client.call(command!, ...args),
     subscription() {
       if (typeof client.duplicate !== 'function') return undefined;
-      // A Cluster subscribes to a sharded channel through one subscriber per master, only when told to.
+      // A Cluster subscribes to a sharded channel through one subscriber per master, only when told
+      // to; it follows a slot that moved (resharding, failover) only once it reads the cluster's slots
+      // again, which by default it never does on its own: every 5 s unless the application chose.
       const duplicate = client.duplicate.bind(client) as (...args: unknown[]) => IORedisSubscriberLike;
-      return ioredisSubscription(cluster ? duplicate([], { shardedSubscribers: true }) : duplicate());
+      const slotsRefreshInterval = client.options?.slotsRefreshInterval ?? SUBSCRIBER_SLOTS_REFRESH_MS;
+      return ioredisSubscription(cluster ? duplicate([], { shardedSubscribers: true, slotsRefreshInterval }) : duplicate());
     },
   };
 }
@@ -114,8 +120,11 @@ function ioredisSubscription(subscriber: IORedisSubscriberLike): Subscription {
     onError: (listener) => void subscriber.on('error', listener),
     async subscribe(channel, sharded, listener) {
       const event = sharded ? 'smessage' : 'message';
-      subscriber.on(event, (from: string, message: string) => {
-        if (from === channel) listener(message);
+      // ioredis counts a sharded channel as a key and puts its keyPrefix before it (on SSUBSCRIBE
+      // and SPUBLISH alike), so its messages come from the prefixed name; a classic channel is not a key.
+      const from = sharded ? `${subscriber.options?.keyPrefix ?? ''}${channel}` : channel;
+      subscriber.on(event, (name: string, message: string) => {
+        if (name === from) listener(message);
       });
       // Connected already unless the application made its client with lazyConnect.
       if (subscriber.status === 'wait') await subscriber.connect();

@@ -6,24 +6,27 @@
 // its own.
 
 /**
- * The fleet's token, or the fleet lock: KEYS = token, lock; ARGV = owner, lock TTL (ms), force.
- * Without `force`, a stored value is returned and no lock taken; else the lock is tried too
- * (`SET NX PX`: a holder that dies releases by expiry). Returns { value or nil, 1 if locked here,
- * 1 if another process holds the lock }.
+ * The fleet's token, or the fleet lock: KEYS = token, lock, sign-out mark; ARGV = owner, lock TTL
+ * (ms), force. Without `force`, a stored value is returned and no lock taken; else the lock is tried
+ * too (`SET NX PX`: a holder that dies releases by expiry). Returns { value or nil, 1 if locked
+ * here, 1 if another process holds the lock, the user's sign-out mark or nil }.
  */
 export const GET_OR_LOCK = `
+local m = redis.call('GET', KEYS[3])
 local v = redis.call('GET', KEYS[1])
-if v and ARGV[3] == '0' then return {v, 0, 0} end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {v, 1, 0} end
-return {v, 0, redis.call('EXISTS', KEYS[2])}`;
+if v and ARGV[3] == '0' then return {v, 0, 0, m} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {v, 1, 0, m} end
+return {v, 0, redis.call('EXISTS', KEYS[2]), m}`;
 
 /**
- * Extends the fleet lock while its holder is still acquiring (an acquisition may outlast the lock's
- * TTL: timeouts, retries, Retry-After waits). KEYS = lock; ARGV = owner, TTL (ms). 1 if extended.
+ * Run while an acquisition is under way (it may outlast the lock's TTL and the sign-out mark's:
+ * timeouts, retries, Retry-After waits): extends the fleet lock if this process holds it, and
+ * returns the user's sign-out mark, so a sign-out this process was not told of still reaches the
+ * acquisition before the mark expires. KEYS = lock, sign-out mark; ARGV = owner ('' for none), TTL (ms).
  */
 export const EXTEND = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0`;
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return redis.call('GET', KEYS[2])`;
 
 /**
  * Saves a sealed token with a TTL equal to its remaining life, and indexes it under its user (the
@@ -56,13 +59,14 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`;
 
 /**
- * Sign-out, first step: sets the user's sign-out mark, which keeps every save out for a while (as
- * long as a lock can last: acquisitions already under way), and returns the ids in the user's index.
- * KEYS = sign-out mark, index; ARGV = mark TTL (ms). The second step, {@link DELETE_TOKENS}, deletes
+ * Sign-out, first step: sets the user's sign-out mark (a random id: an acquisition that saw another
+ * mark, or none, when it started learns of the sign-out), which keeps every save out for a while
+ * (as long as a lock can last), and returns the ids in the user's index.
+ * KEYS = sign-out mark, index; ARGV = mark TTL (ms), mark id. The second step, {@link DELETE_TOKENS}, deletes
  * them: while the mark stands no token can be added in between, so none is missed.
  */
 export const SIGN_OUT = `
-redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
 return redis.call('SMEMBERS', KEYS[2])`;
 
 /** Sign-out, second step: KEYS = index, then the tokens it listed. Returns how many tokens were deleted. */

@@ -92,7 +92,14 @@ export interface IORedisLike {
   readonly isCluster?: boolean;
   /** Sends one raw command. */
   call(command: string, ...args: string[]): Promise<unknown>;
-  /** Makes the store's subscriber connection (`duplicate([], { shardedSubscribers: true })` on a Cluster). */
+  /** Its options, as the store reads them. */
+  readonly options?: {
+    /** A Cluster's: how often its sharded subscriber reads the slots (the store's: 5 s if unset). */
+    readonly slotsRefreshInterval?: number;
+    /** Put before every key by ioredis (a sharded channel's name too). */
+    readonly keyPrefix?: string;
+  };
+  /** Makes the store's subscriber connection (`duplicate([], { shardedSubscribers: true, slotsRefreshInterval })` on a Cluster). */
   duplicate?(...args: never[]): IORedisSubscriberLike;
 }
 
@@ -117,6 +124,11 @@ export interface IORedisSubscriberLike {
   ssubscribe(channel: string): Promise<unknown>;
   /** Ends the subscriber connection. */
   disconnect(): void;
+  /** The client's options, as the store reads them. */
+  readonly options?: {
+    /** Put before a sharded channel's name (a key to ioredis), so its messages come from that name. */
+    readonly keyPrefix?: string;
+  };
 }
 
 /**

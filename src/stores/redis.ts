@@ -115,7 +115,7 @@ class RedisStore implements RedisTokenStore {
     try {
       // Two steps, so every key each script touches is in its KEYS (one slot on a cluster): the
       // mark keeps saves out while the listed tokens are deleted.
-      const ids = await this.link.command(['EVAL', SIGN_OUT, '2', names.signedOut, names.index, String(this.lockTtlMs)]);
+      const ids = await this.link.command(['EVAL', SIGN_OUT, '2', names.signedOut, names.index, String(this.lockTtlMs), randomBytes(12).toString('base64url')]);
       if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) throw new Error('an answer that is not the reply of this store\'s script');
       const tokens = (ids as string[]).map((id) => this.tokenName(names.user, id));
       await this.link.command(['EVAL', DELETE_TOKENS, String(1 + tokens.length), names.index, ...tokens]);
@@ -173,16 +173,18 @@ class RedisStore implements RedisTokenStore {
     while (true) {
       let reply: unknown;
       try {
-        reply = await this.link.command(['EVAL', GET_OR_LOCK, '2', names.token, names.lock, owner, String(this.lockTtlMs), force ? '1' : '0']);
+        reply = await this.link.command(['EVAL', GET_OR_LOCK, '3', names.token, names.lock, names.signedOut, owner, String(this.lockTtlMs), force ? '1' : '0']);
       } catch (error) {
         this.link.failed(error);
         return shared.acquire();
       }
-      if (!Array.isArray(reply) || (reply[0] !== null && typeof reply[0] !== 'string') || (reply[1] !== 0 && reply[1] !== 1) || (reply[2] !== 0 && reply[2] !== 1)) {
+      if (!Array.isArray(reply) || !nilOrString(reply[0]) || (reply[1] !== 0 && reply[1] !== 1) || (reply[2] !== 0 && reply[2] !== 1) || !nilOrString(reply[3])) {
         this.link.failed(new Error('an answer that is not the reply of this store\'s script'));
         return shared.acquire();
       }
       const value = reply[0] as string | null;
+      // The user's sign-out mark as this acquisition starts: another one while it runs is a sign-out.
+      const mark = typeof reply[3] === 'string' ? reply[3] : undefined;
       const token = value === null || value === unopened ? undefined : this.open(key, names, value);
       if (value !== null && !token) unopened = value;
       const locked = reply[1] === 1;
@@ -190,12 +192,12 @@ class RedisStore implements RedisTokenStore {
         if (locked) this.release(names, owner);
         return token;
       }
-      if (locked) return this.acquireHolding(names, owner, shared);
+      if (locked) return this.acquireWatching(names, mark, shared, owner);
       const heldElsewhere = reply[2] === 1;
       const deadline = heldElsewhere ? longest : started + this.lockWaitMs;
       if (Date.now() >= deadline) {
         this.diagnostic(`Another process's acquisition of a token did not finish within ${deadline - started} ms; this process acquires its own.`);
-        return shared.acquire();
+        return this.acquireWatching(names, mark, shared);
       }
       // Someone else acquires: wait for its message (or poll, should a message be lost).
       force = true;
@@ -204,24 +206,39 @@ class RedisStore implements RedisTokenStore {
   }
 
   /**
-   * Acquires while holding the fleet lock, extending it every third of its TTL until the acquisition
-   * settles, so no other process starts the same one however long it takes; then releases it.
+   * Acquires, watching the user's sign-out mark every third of the lock's TTL (the mark stands that
+   * long, so no sign-out is missed while Redis answers): a sign-out while the acquisition runs
+   * reaches it even if its message did not reach this process, so the token is neither kept nor saved
+   * once the mark has expired. While it holds the fleet lock (`owner`), the lock is extended
+   * meanwhile, so no other process starts the same acquisition however long it takes; then released.
    */
-  private async acquireHolding(names: Names, owner: string, shared: SharedAcquisition): Promise<StoredToken> {
-    const extend = setInterval(() => this.link.background(['EVAL', EXTEND, '1', names.lock, owner, String(this.lockTtlMs)]), Math.max(this.lockTtlMs / 3, 10));
+  private async acquireWatching(names: Names, startMark: string | undefined, shared: SharedAcquisition, owner?: string): Promise<StoredToken> {
+    let told = false;
+    const watch = setInterval(() => {
+      if (this.link.closed) return;
+      this.link.command(['EVAL', EXTEND, '2', names.lock, names.signedOut, owner ?? '', String(this.lockTtlMs)]).then(
+        (mark) => {
+          if (told || typeof mark !== 'string' || mark === startMark) return;
+          told = true;
+          this.signedOutElsewhere(names.user);
+        },
+        (error: unknown) => this.link.failed(error),
+      );
+    }, Math.max(this.lockTtlMs / 3, 10));
     // The interval must not keep the process alive on its own: the acquisition's caller does.
-    (extend as { unref?: () => void }).unref?.();
+    (watch as { unref?: () => void }).unref?.();
     try {
       return await shared.acquire();
     } finally {
-      clearInterval(extend);
-      this.release(names, owner);
+      clearInterval(watch);
+      if (owner !== undefined) this.release(names, owner);
     }
   }
 
   /**
    * A discovery result another process kept, opened (sealed under the key ring, its name as
-   * associated data: a value copied under another name, or altered, does not open).
+   * associated data: a value copied under another name, or altered, does not open), for the
+   * shorter of its TTL and the end sealed with it.
    */
   async readDocument(name: string): Promise<StoredDocument | undefined> {
     if (!this.link.available()) return undefined;
@@ -234,18 +251,22 @@ class RedisStore implements RedisTokenStore {
     }
     if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'number') return undefined;
     try {
-      return { value: JSON.parse(this.ring.open(reply[0], documentContext(name)).plaintext) as unknown, remainingMs: reply[1] };
+      const sealed = JSON.parse(this.ring.open(reply[0], documentContext(name)).plaintext) as { x?: unknown; v?: unknown };
+      if (typeof sealed?.x !== 'number' || !('v' in sealed)) throw new Error('not a discovery result');
+      // Its end is sealed with it: a value set again with a fresh TTL (by whoever can write to Redis) ends all the same.
+      return { value: sealed.v, remainingMs: Math.min(reply[1], sealed.x - this.host.now()) };
     } catch (error) {
       this.diagnostic(`A discovery result in Redis could not be decrypted (${describeRedisError(error)}); it is discovered again and replaced.`);
       return undefined;
     }
   }
 
-  /** Keeps a discovery result, sealed, for `ttlMs` (in the background). */
+  /** Keeps a discovery result, sealed with its end (now + `ttlMs`), for `ttlMs` (in the background). */
   writeDocument(name: string, value: unknown, ttlMs: number): void {
     if (!this.link.available()) return;
-    const sealed = this.ring.seal(JSON.stringify(value), documentContext(name), randomBytes(12).toString('base64url'));
-    this.link.background(['SET', this.documentName(name), sealed, 'PX', String(Math.max(1, Math.floor(ttlMs)))]);
+    const ttl = Math.max(1, Math.floor(ttlMs));
+    const sealed = this.ring.seal(JSON.stringify({ x: this.host.now() + ttl, v: value }), documentContext(name), randomBytes(12).toString('base64url'));
+    this.link.background(['SET', this.documentName(name), sealed, 'PX', String(ttl)]);
   }
 
   /** `<prefix>d:<keyed hash>`: a name never holds a URL or an issuer. */
@@ -400,6 +421,11 @@ function checkHashTag(prefix: string): void {
   if (tags.some((tag) => tag !== tags[0])) {
     throw new ConfigurationError('prefix', 'its braces would put one user\'s keys in different Redis Cluster slots (use a prefix without `{}`, or with a non-empty `{tag}`)');
   }
+}
+
+/** A script's string or nil (a Lua false, e.g. GET of a missing key) in its reply. */
+function nilOrString(value: unknown): boolean {
+  return value === null || typeof value === 'string';
 }
 
 function positive(value: number | undefined, fallback: number, option: string): number {

@@ -108,3 +108,45 @@ function exited(child: ChildProcess, kill: () => void): Promise<void> {
   kill();
   return done;
 }
+
+/**
+ * Moves the slot of `key` to another master, as a resharding does (CLUSTER SETSLOT IMPORTING /
+ * MIGRATING, MIGRATE of its keys, SETSLOT NODE on every master): clients meet MOVED and ASK, and
+ * the old owner unsubscribes the slot's sharded-channel subscribers. Resolves with the ports the
+ * slot moved from and to.
+ */
+export async function moveSlotOf(cluster: RedisCluster, key: string): Promise<{ from: number; to: number }> {
+  const first = cluster.nodes[0]!.port;
+  const slot = Number(await cli(first, 'CLUSTER', 'KEYSLOT', key));
+  const masters = (await cli(first, 'CLUSTER', 'NODES'))
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => f[2]!.includes('master') && !f[2]!.includes('fail'))
+    .map((f) => ({ id: f[0]!, port: Number(f[1]!.split(':')[1]!.split('@')[0]), ranges: f.slice(8) }));
+  const owns = (ranges: string[]) => ranges.some((r) => {
+    const [lo, hi = lo] = r.split('-').map(Number);
+    return slot >= lo! && slot <= hi!;
+  });
+  const source = masters.find((m) => owns(m.ranges))!;
+  const target = masters.find((m) => m !== source)!;
+  await cli(target.port, 'CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', source.id);
+  await cli(source.port, 'CLUSTER', 'SETSLOT', String(slot), 'MIGRATING', target.id);
+  for (;;) {
+    const keys = (await cli(source.port, 'CLUSTER', 'GETKEYSINSLOT', String(slot), '100')).split('\n').filter(Boolean);
+    if (keys.length === 0) break;
+    await cli(source.port, 'MIGRATE', '127.0.0.1', String(target.port), '', '0', '5000', 'REPLACE', 'KEYS', ...keys);
+  }
+  for (const m of [target, source, ...masters.filter((m) => m !== source && m !== target)]) await cli(m.port, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', target.id);
+  return { from: source.port, to: target.port };
+}
+
+/** How many connections the node at `port` has subscribed to the sharded `channel` (PUBSUB SHARDNUMSUB). */
+export async function shardSubscribersAt(port: number, channel: string): Promise<number> {
+  return Number((await cli(port, 'PUBSUB', 'SHARDNUMSUB', channel)).split('\n')[1] ?? 0);
+}
+
+/** Every key matching `pattern` on every master that answers (KEYS: a test's few keys). */
+export async function keysMatching(cluster: RedisCluster, pattern: string): Promise<string[]> {
+  const found = await Promise.all(cluster.nodes.map(async (node) => (await cli(node.port, 'KEYS', pattern)).split('\n').filter(Boolean)));
+  return found.flat();
+}
