@@ -36,8 +36,21 @@ export interface RedisCluster {
 /** Lets a lost node be noticed within a second, not the default 15 (a killed master mid-test). */
 const NODE_TIMEOUT_MS = 1_000;
 
+/** Tries to start a cluster this many times: a free port can be taken by a parallel test before a node binds it. */
+const START_ATTEMPTS = 3;
+
 /** `serverArgs` go to every node (e.g. `['--rename-command', 'SPUBLISH', '']`: a server without sharded pub/sub). */
 export async function startRedisCluster(masters = 3, serverArgs: string[] = []): Promise<RedisCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(masters, serverArgs);
+    } catch (error) {
+      if (attempt >= START_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function startOnce(masters: number, serverArgs: string[]): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'xaa-cluster-'));
   const children: ChildProcess[] = [];
   const killAll = () => {
@@ -64,7 +77,15 @@ export async function startRedisCluster(masters = 3, serverArgs: string[] = []):
       );
       children.push(child);
     }
-    for (const port of ports) await until(async () => (await cli(port, 'PING')) === 'PONG', `node ${port} to answer PING`);
+    // A node that exited (its port was taken meanwhile) fails this attempt at once, as does a PONG
+    // from another process on its port (the cluster then cannot form).
+    for (const [i, port] of ports.entries()) {
+      await until(async () => {
+        const child = children[i]!;
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`Redis Cluster: node ${port} exited at start`);
+        return (await cli(port, 'PING')) === 'PONG';
+      }, `node ${port} to answer PING`);
+    }
     await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 30_000 });
     for (const port of ports) await until(async () => (await cli(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok'), `node ${port} to report cluster_state:ok`);
     const nodes = ports.map((port, i) => ({ port, url: `redis://127.0.0.1:${port}`, pid: children[i]!.pid }));
