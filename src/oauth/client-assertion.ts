@@ -21,7 +21,8 @@ export type SigningAlg = 'ES256' | 'ES384' | 'RS256' | 'PS256' | 'EdDSA';
  * @example
  * ```ts
  * const { privateKey } = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
- * const key: CryptoKeyLike = privateKey;
+ * // private_key_jwt with a key that never leaves WebCrypto (RFC 7523 §2.2):
+ * withCrossAppAccess(fetch, { ...options, client: { clientId: 'wiki-app', privateKey, keyId: 'k1' } });
  * ```
  */
 export interface CryptoKeyLike {
@@ -43,7 +44,8 @@ export interface CryptoKeyLike {
  *
  * @example
  * ```ts
- * const jwk: JsonWebKeyLike = JSON.parse(process.env.MCP_CLIENT_JWK!); // { kty: 'EC', crv: 'P-256', x, y, d }
+ * const privateKey: JsonWebKeyLike = JSON.parse(process.env.MCP_CLIENT_JWK!); // { kty: 'EC', crv: 'P-256', x, y, d }
+ * withCrossAppAccess(fetch, { ...options, client: { clientId: 'wiki-app', privateKey, keyId: 'k1' } });
  * ```
  */
 export interface JsonWebKeyLike {

@@ -20,7 +20,8 @@ export type DpopOption = true | DpopKeyOptions;
  *
  * @example
  * ```ts
- * const key: DpopKeyOptions = { privateKey: JSON.parse(process.env.DPOP_JWK!), signingAlg: 'ES256' };
+ * // Every process of a fleet sharing a store is given the same key (a DPoP-bound token needs it).
+ * const xaa = new CrossAppAccess({ ...options, dpop: { privateKey: JSON.parse(process.env.DPOP_JWK!), signingAlg: 'ES256' } });
  * ```
  */
 export interface DpopKeyOptions {
