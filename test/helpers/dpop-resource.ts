@@ -45,6 +45,7 @@ async function rawBody(req: IncomingMessage): Promise<Buffer> {
 
 export async function startDpopResource(as: AuthorizationServer): Promise<DpopResource> {
   const server: DpopResource = { origin: '', resource: '', hits: [], inResource: () => server.hits.filter((h) => h.path === '/mcp' || h.path.startsWith('/mcp/')), dpop: createDpopVerifier(), redirects: new Map(), close: async () => {} };
+  const failures = new Map<string, number>();
   const started = await startHttpServer(async (req, res) => {
     const bytes = await rawBody(req);
     const url = new URL(req.url ?? '/', server.origin);
@@ -81,7 +82,15 @@ export async function startDpopResource(as: AuthorizationServer): Promise<DpopRe
       return answer(401, { 'www-authenticate': 'DPoP algs="ES256", Bearer error="invalid_token"' }, 'unauthorized');
     }
     const nonce: Record<string, string> = server.dpop.requireNonce ? { 'dpop-nonce': server.dpop.nonce } : {};
-    return answer(200, { 'content-type': 'application/json', ...nonce }, JSON.stringify({ path: url.pathname, bytes: bytes.length, sub: info.sub }));
+    // `?fail=N&key=K`: the first N accepted requests for K get a 503; `?cc=V`: the 200 says Cache-Control V.
+    const key = url.searchParams.get('key') ?? '';
+    const failed = failures.get(key) ?? 0;
+    if (failed < Number(url.searchParams.get('fail') ?? 0)) {
+      failures.set(key, failed + 1);
+      return answer(503, { 'retry-after': '0' }, 'busy');
+    }
+    const cc = url.searchParams.get('cc');
+    return answer(200, { 'content-type': 'application/json', ...nonce, ...(cc ? { 'cache-control': cc } : {}) }, JSON.stringify({ path: url.pathname, bytes: bytes.length, sub: info.sub }));
   });
   Object.assign(server, { origin: started.url, resource: `${started.url}/mcp`, close: started.close });
   as.allowedResources = [...(as.allowedResources ?? []), server.resource];
