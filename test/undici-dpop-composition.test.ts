@@ -128,4 +128,41 @@ describe('DPoP with undici interceptors, two users on one socket', () => {
       expect(hit.dpop).not.toMatch(/forged|late|,/);
     }
   });
+
+  it('a caller that aborts while the proof is being signed: one rejection with its reason, nothing unhandled, the Agent carries on', async () => {
+    const dispatcher = agent(ours());
+    await get(dispatcher, '/mcp/warm', 'alice');
+    const waits: ((abort: () => void) => void)[] = [(abort) => abort(), (abort) => queueMicrotask(abort), (abort) => setImmediate(abort), (abort) => setTimeout(abort, 1)];
+    for (const [i, wait] of waits.entries()) {
+      const controller = new AbortController();
+      const reason = new Error(`caller gave up ${i}`);
+      const settled = users.run('alice', () => request(`${rs.resource}/abort?i=${i}`, { dispatcher, signal: controller.signal }).then((r) => r.body.text()));
+      wait(() => controller.abort(reason));
+      await expect(settled).rejects.toBe(reason);
+    }
+    const sentAfter = rs.inResource().filter((h) => h.path === '/mcp/abort');
+    // Whatever reached the server before the abort carried a valid proof, each one once.
+    expect(new Set(sentAfter.map((h) => claimsOf(h.dpop!).jti)).size).toBe(sentAfter.length);
+    expect((await get(dispatcher, '/mcp/after', 'alice')).status).toBe(200);
+  });
+
+  it('a raw handler that aborts from onConnect, before the proof is signed: exactly one onError, nothing sent', async () => {
+    const dispatcher = agent(ours());
+    await get(dispatcher, '/mcp/warm', 'alice');
+    const errors: Error[] = [];
+    const later: string[] = [];
+    await users.run('alice', async () => {
+      dispatcher.dispatch({ origin: rs.origin, path: '/mcp/raw', method: 'GET' }, {
+        onConnect: (abort: (reason?: Error) => void) => abort(new Error('stop')),
+        onHeaders: () => later.push('headers') > 0,
+        onData: () => later.push('data') > 0,
+        onComplete: () => void later.push('complete'),
+        onError: (error: Error) => void errors.push(error),
+      } as never);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    });
+    expect(errors.map((e) => e.message)).toEqual(['stop']);
+    expect(later).toEqual([]);
+    expect(rs.inResource().filter((h) => h.path === '/mcp/raw')).toEqual([]);
+  });
 });
