@@ -16,9 +16,9 @@ async function sendWithProof(next: FetchLike, request: OutgoingRequest, credenti
   const method = request.init.method ?? 'GET';
   const response = await sendPrepared(next, request, credential.authorization, await credential.proof(method, request.url), redirect);
   // A stream body sent once cannot be sent again: the 401 goes back (the engine's loop sees it).
-  if (!credential.askedForNonce(request.url, response.status, response.headers) || !request.replayable) return response;
+  if (!credential.asksForNewProof(request.url, response.status, response.headers) || !request.replayable) return response;
   await discardBody(response);
   const again = await sendPrepared(next, request, credential.authorization, await credential.proof(method, request.url), redirect);
-  credential.askedForNonce(request.url, again.status, again.headers);
+  credential.asksForNewProof(request.url, again.status, again.headers);
   return again;
 }

@@ -90,11 +90,11 @@ export class UndiciExchange implements Exchange<UndiciAnswer> {
     const url = target.url.href;
     const signed = async () => signedOptions(opts, prepared.body, credential.authorization, target.url, await credential.proof(opts.method, url));
     const answer = await this.attempt(await signed(), true);
-    if (!credential.askedForNonce(url, answer.status, answer.headers) || !prepared.replayable) return answer;
+    if (!credential.asksForNewProof(url, answer.status, answer.headers) || !prepared.replayable) return answer;
     await answer.discard();
     if (this.request.finished) throw this.request.reason ?? new Error('The request was aborted.');
     const again = await this.attempt(await signed(), true);
-    credential.askedForNonce(url, again.status, again.headers);
+    credential.asksForNewProof(url, again.status, again.headers);
     return again;
   }
 

@@ -1,4 +1,4 @@
-import { asksForDpopNonce } from '../oauth/challenge.js';
+import { dpopChallengeError } from '../oauth/challenge.js';
 import type { Dpop } from '../oauth/dpop/dpop.js';
 import { accessTokenHash } from '../oauth/dpop/proof.js';
 import { CrossAppAccessError } from '../errors.js';
@@ -37,11 +37,15 @@ export class DpopCredential {
 
   /**
    * Notes the answer's `DPoP-Nonce` (RFC 9449 §8.2: every one refreshes the server's nonce); true
-   * when it is a 401 asking for a new proof with that nonce (§9), worth one more try.
+   * when it is a 401 asking for a new proof: with that nonce (§9), or because the proof was refused
+   * (`invalid_dpop_proof`, §7.1; e.g. its `jti` replayed by a retry beneath the adapter, §11.1). Worth
+   * one more try with a new proof, not a new token.
    */
-  askedForNonce(url: string, status: number, headers: { get(name: string): string | null }): boolean {
+  asksForNewProof(url: string, status: number, headers: { get(name: string): string | null }): boolean {
     const nonce = this.dpop.nonces.note(url, headers);
-    return status === 401 && nonce !== undefined && asksForDpopNonce(headers);
+    if (status !== 401) return false;
+    const error = dpopChallengeError(headers);
+    return error === 'invalid_dpop_proof' || (error === 'use_dpop_nonce' && nonce !== undefined);
   }
 }
 

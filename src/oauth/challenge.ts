@@ -140,7 +140,12 @@ function readParams(cursor: Cursor, challenge: AuthChallenge): void {
  * `error="use_dpop_nonce"`.
  */
 export function asksForDpopNonce(headers: { get(name: string): string | null }): boolean {
-  return parseWwwAuthenticate(headers.get('www-authenticate')).some((c) => c.scheme === 'dpop' && c.params.error === 'use_dpop_nonce');
+  return dpopChallengeError(headers) === 'use_dpop_nonce';
+}
+
+/** The `error` of a response's DPoP challenge (RFC 9449 §7.1), if it has one. */
+export function dpopChallengeError(headers: { get(name: string): string | null }): string | undefined {
+  return parseWwwAuthenticate(headers.get('www-authenticate')).find((c) => c.scheme === 'dpop' && c.params.error !== undefined)?.params.error;
 }
 
 /**
